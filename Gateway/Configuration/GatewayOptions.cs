@@ -1,0 +1,152 @@
+namespace Gateway.Configuration;
+
+/// <summary>
+/// The whole configuration of one Gateway process, bound from the <c>Gateway</c> section.
+/// Every property has an embedded default so that a first start with no configuration works.
+/// </summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>The name this courier announces in greetings, EHLO and Received: headers.</summary>
+    public string Hostname { get; set; } = DefaultHostname();
+
+    /// <summary>Where queues, stores and generated certificates live. <c>GATEWAY_DATA_DIR</c> overrides it.</summary>
+    public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>The mail domains this courier serves (accepts mail for on the delivery port).</summary>
+    public List<string> Domains { get; set; } = new();
+
+    public List<ListenerOptions> Listeners { get; set; } = new();
+
+    public TlsOptions Tls { get; set; } = new();
+
+    public SmtpLimitsOptions Limits { get; set; } = new();
+
+    public DeliveryOptions Delivery { get; set; } = new();
+
+    /// <summary>Static routes (like Postfix transport maps): a domain, or "*", to a next hop.</summary>
+    public List<RouteOptions> Routes { get; set; } = new();
+
+    /// <summary>How long a graceful shutdown waits for in-flight SMTP transactions.</summary>
+    public int ShutdownTimeoutSeconds { get; set; } = 30;
+
+    internal static string DefaultHostname()
+    {
+        try { return System.Net.Dns.GetHostName().ToLowerInvariant(); }
+        catch { return "localhost"; }
+    }
+
+    /// <summary>The listeners used when the configuration names none.</summary>
+    internal static List<ListenerOptions> DefaultListeners() => new()
+    {
+        new() { Name = "delivery", Endpoint = "0.0.0.0:2525", Role = ListenerRole.Delivery, Tls = TlsMode.StartTls },
+        new() { Name = "submission", Endpoint = "0.0.0.0:2587", Role = ListenerRole.Submission, Tls = TlsMode.StartTls },
+        new() { Name = "submissions", Endpoint = "0.0.0.0:2465", Role = ListenerRole.Submission, Tls = TlsMode.Implicit },
+    };
+}
+
+public enum ListenerRole
+{
+    /// <summary>Port 25 semantics: MX for the served domains and peer couriers; no relaying.</summary>
+    Delivery,
+    /// <summary>Port 587/465 semantics (RFC 6409): AUTH required, relaying for authenticated users.</summary>
+    Submission,
+}
+
+public enum TlsMode
+{
+    /// <summary>No TLS offered (only sensible on loopback test listeners).</summary>
+    None,
+    /// <summary>STARTTLS offered (RFC 3207).</summary>
+    StartTls,
+    /// <summary>TLS from the first byte (RFC 8314).</summary>
+    Implicit,
+}
+
+public sealed class ListenerOptions
+{
+    public string Name { get; set; } = "";
+    /// <summary>address:port, e.g. <c>0.0.0.0:2525</c> or <c>[::]:2525</c>.</summary>
+    public string Endpoint { get; set; } = "";
+    public ListenerRole Role { get; set; } = ListenerRole.Delivery;
+    public TlsMode Tls { get; set; } = TlsMode.StartTls;
+}
+
+public sealed class TlsOptions
+{
+    /// <summary>PEM certificate (chain) or PFX file. Empty: a self-signed certificate is generated in the data directory.</summary>
+    public string? CertificatePath { get; set; }
+    /// <summary>PEM private key, when <see cref="CertificatePath"/> is a PEM without the key.</summary>
+    public string? KeyPath { get; set; }
+    /// <summary>Password of the PFX or of an encrypted PEM key.</summary>
+    public string? Password { get; set; }
+}
+
+public sealed class SmtpLimitsOptions
+{
+    /// <summary>Largest message accepted, in octets (advertised with SIZE and enforced on the stream).</summary>
+    public long MaxMessageSize { get; set; } = 35 * 1024 * 1024;
+    /// <summary>Longest command or text line, including CRLF (RFC 5321 4.5.3.1.4 and 4.5.3.1.6).</summary>
+    public int MaxLineLength { get; set; } = 1000;
+    public int MaxRecipients { get; set; } = 100;
+    /// <summary>Seconds a client has to send a complete command line.</summary>
+    public int CommandTimeoutSeconds { get; set; } = 300;
+    /// <summary>Seconds of silence tolerated while receiving message data.</summary>
+    public int DataTimeoutSeconds { get; set; } = 180;
+    public int MaxConnections { get; set; } = 2000;
+    public int MaxConnectionsPerAddress { get; set; } = 20;
+    /// <summary>Unknown or out-of-sequence commands tolerated before the session is closed.</summary>
+    public int MaxBadCommands { get; set; } = 10;
+    /// <summary>Failed AUTH attempts from one address (or for one account) before a lockout.</summary>
+    public int MaxAuthFailures { get; set; } = 5;
+    public int AuthLockoutSeconds { get; set; } = 300;
+    /// <summary>Delay added to every failed AUTH reply, multiplied by the failure count.</summary>
+    public int AuthFailureDelayMilliseconds { get; set; } = 1000;
+}
+
+public sealed class DeliveryOptions
+{
+    /// <summary>DNS servers (address or address:port) for MX lookups; empty uses the system resolver.</summary>
+    public List<string> DnsServers { get; set; } = new();
+    /// <summary>TCP port used when delivering to an MX host (25 in production; tests point it elsewhere).</summary>
+    public int MxPort { get; set; } = 25;
+    /// <summary>Outbound TLS: Opportunistic (STARTTLS when offered) or Required (fail and retry without it).</summary>
+    public OutboundTls Tls { get; set; } = OutboundTls.Opportunistic;
+    public int ConcurrentDeliveries { get; set; } = 8;
+    public int FirstRetrySeconds { get; set; } = 60;
+    public int MaxRetrySeconds { get; set; } = 3600;
+    /// <summary>A message not delivered after this long is bounced.</summary>
+    public int MaxQueueAgeSeconds { get; set; } = 5 * 24 * 3600;
+    /// <summary>After this long undelivered, the sender gets one "delayed" DSN.</summary>
+    public int DelayWarningSeconds { get; set; } = 4 * 3600;
+    public int ConnectTimeoutSeconds { get; set; } = 30;
+    public int CommandTimeoutSeconds { get; set; } = 300;
+}
+
+public enum OutboundTls
+{
+    /// <summary>No STARTTLS (test setups only).</summary>
+    None,
+    /// <summary>STARTTLS when the server offers it; the certificate is not verified.</summary>
+    Opportunistic,
+    /// <summary>STARTTLS must succeed; delivery is deferred otherwise.</summary>
+    Required,
+    /// <summary>STARTTLS must succeed and the certificate must verify against the system roots.</summary>
+    Verify,
+}
+
+public sealed class RouteOptions
+{
+    /// <summary>A domain (<c>example.org</c>), a subdomain wildcard (<c>.example.org</c>) or <c>*</c> for everything.</summary>
+    public string Domain { get; set; } = "";
+    /// <summary>Next hop host name or address; MX is not looked up for it.</summary>
+    public string Host { get; set; } = "";
+    public int Port { get; set; } = 25;
+    /// <summary>Overrides <see cref="DeliveryOptions.Tls"/> for this route; empty inherits it.</summary>
+    public OutboundTls? Tls { get; set; }
+    /// <summary>Implicit TLS to the next hop (port 465 style).</summary>
+    public bool ImplicitTls { get; set; }
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Gateway.Configuration;
+
+/// <summary>Checks a bound <see cref="GatewayOptions"/>; each problem is one line: key, what is wrong, the fix.</summary>
+public static partial class GatewayOptionsValidator
+{
+    [GeneratedRegex(@"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", RegexOptions.IgnoreCase)]
+    private static partial Regex HostnamePattern();
+
+    public static List<string> Validate(GatewayOptions o)
+    {
+        var p = new List<string>();
+        const string g = GatewayOptions.SectionName;
+
+        if (!IsHostname(o.Hostname))
+            p.Add($"{g}:Hostname: '{o.Hostname}' is not a valid host name; fix: set it to the fully qualified name clients connect to, e.g. mail.example.org.");
+        if (string.IsNullOrWhiteSpace(o.DataDirectory))
+            p.Add($"{g}:DataDirectory: empty; fix: set a writable directory, or the {GatewayOptionsLoader.DataDirEnvironmentVariable} environment variable.");
+
+        for (var i = 0; i < o.Domains.Count; i++)
+            if (!IsHostname(o.Domains[i]))
+                p.Add($"{g}:Domains:{i}: '{o.Domains[i]}' is not a valid domain; fix: use a domain name such as example.org.");
+
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var endpoints = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < o.Listeners.Count; i++)
+        {
+            var l = o.Listeners[i];
+            var key = $"{g}:Listeners:{i}";
+            if (string.IsNullOrWhiteSpace(l.Name))
+                p.Add($"{key}:Name: empty; fix: give the listener a name such as delivery or submission.");
+            else if (!names.Add(l.Name))
+                p.Add($"{key}:Name: '{l.Name}' is used twice; fix: give each listener its own name.");
+            if (!TryParseEndpoint(l.Endpoint, out _))
+                p.Add($"{key}:Endpoint: '{l.Endpoint}' is not address:port; fix: write e.g. 0.0.0.0:2525, 127.0.0.1:2587 or [::]:2465.");
+            else if (!endpoints.Add(l.Endpoint))
+                p.Add($"{key}:Endpoint: '{l.Endpoint}' is used by another listener; fix: give each listener its own port.");
+            if (l.Role == ListenerRole.Submission && l.Tls == TlsMode.None)
+                p.Add($"{key}:Tls: a Submission listener without TLS could never accept AUTH (AUTH is only offered over TLS); fix: set Tls to StartTls or Implicit.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(o.Tls.CertificatePath) && !File.Exists(o.Tls.CertificatePath))
+            p.Add($"{g}:Tls:CertificatePath: file '{o.Tls.CertificatePath}' does not exist; fix: point it at a PEM or PFX file, or remove it to use the generated certificate.");
+        if (!string.IsNullOrWhiteSpace(o.Tls.KeyPath) && !File.Exists(o.Tls.KeyPath))
+            p.Add($"{g}:Tls:KeyPath: file '{o.Tls.KeyPath}' does not exist; fix: point it at the PEM private key of the certificate.");
+        if (!string.IsNullOrWhiteSpace(o.Tls.KeyPath) && string.IsNullOrWhiteSpace(o.Tls.CertificatePath))
+            p.Add($"{g}:Tls:KeyPath: set without CertificatePath; fix: set CertificatePath to the matching PEM certificate.");
+
+        var lim = o.Limits;
+        Positive(p, $"{g}:Limits:MaxMessageSize", lim.MaxMessageSize, "35651584 (35 MiB)");
+        if (lim.MaxLineLength is < 512 or > 65536)
+            p.Add($"{g}:Limits:MaxLineLength: {lim.MaxLineLength} is outside 512..65536; fix: use 1000 (RFC 5321 4.5.3.1.6).");
+        Positive(p, $"{g}:Limits:MaxRecipients", lim.MaxRecipients, "100");
+        Positive(p, $"{g}:Limits:CommandTimeoutSeconds", lim.CommandTimeoutSeconds, "300");
+        Positive(p, $"{g}:Limits:DataTimeoutSeconds", lim.DataTimeoutSeconds, "180");
+        Positive(p, $"{g}:Limits:MaxConnections", lim.MaxConnections, "2000");
+        Positive(p, $"{g}:Limits:MaxConnectionsPerAddress", lim.MaxConnectionsPerAddress, "20");
+        Positive(p, $"{g}:Limits:MaxBadCommands", lim.MaxBadCommands, "10");
+        Positive(p, $"{g}:Limits:MaxAuthFailures", lim.MaxAuthFailures, "5");
+        Positive(p, $"{g}:Limits:AuthLockoutSeconds", lim.AuthLockoutSeconds, "300");
+        if (lim.AuthFailureDelayMilliseconds < 0)
+            p.Add($"{g}:Limits:AuthFailureDelayMilliseconds: negative; fix: use 0 or more, e.g. 1000.");
+
+        var d = o.Delivery;
+        for (var i = 0; i < d.DnsServers.Count; i++)
+            if (!TryParseEndpoint(d.DnsServers[i], out _) && !IPAddress.TryParse(d.DnsServers[i], out _))
+                p.Add($"{g}:Delivery:DnsServers:{i}: '{d.DnsServers[i]}' is not an IP address or address:port; fix: write e.g. 127.0.0.1 or 127.0.0.1:5353.");
+        Port(p, $"{g}:Delivery:MxPort", d.MxPort);
+        Positive(p, $"{g}:Delivery:ConcurrentDeliveries", d.ConcurrentDeliveries, "8");
+        Positive(p, $"{g}:Delivery:FirstRetrySeconds", d.FirstRetrySeconds, "60");
+        Positive(p, $"{g}:Delivery:MaxRetrySeconds", d.MaxRetrySeconds, "3600");
+        Positive(p, $"{g}:Delivery:MaxQueueAgeSeconds", d.MaxQueueAgeSeconds, "432000 (5 days)");
+        Positive(p, $"{g}:Delivery:DelayWarningSeconds", d.DelayWarningSeconds, "14400 (4 hours)");
+        Positive(p, $"{g}:Delivery:ConnectTimeoutSeconds", d.ConnectTimeoutSeconds, "30");
+        Positive(p, $"{g}:Delivery:CommandTimeoutSeconds", d.CommandTimeoutSeconds, "300");
+        if (d.MaxRetrySeconds < d.FirstRetrySeconds)
+            p.Add($"{g}:Delivery:MaxRetrySeconds: smaller than FirstRetrySeconds; fix: make it at least {d.FirstRetrySeconds}.");
+
+        for (var i = 0; i < o.Routes.Count; i++)
+        {
+            var r = o.Routes[i];
+            var key = $"{g}:Routes:{i}";
+            var domain = r.Domain.Trim();
+            if (domain != "*" && !IsHostname(domain.TrimStart('.')))
+                p.Add($"{key}:Domain: '{r.Domain}' is not a domain; fix: write example.org, .example.org (subdomains) or * (everything).");
+            if (!IsHostname(r.Host) && !IPAddress.TryParse(r.Host.Trim('[', ']'), out _))
+                p.Add($"{key}:Host: '{r.Host}' is not a host name or address; fix: name the next hop, e.g. smtp.example.org or 127.0.0.1.");
+            Port(p, $"{key}:Port", r.Port);
+            if (!string.IsNullOrEmpty(r.Username) && string.IsNullOrEmpty(r.Password))
+                p.Add($"{key}:Password: Username is set but Password is empty; fix: set both or neither.");
+        }
+
+        if (o.ShutdownTimeoutSeconds < 0)
+            p.Add($"{g}:ShutdownTimeoutSeconds: negative; fix: use 0 or more, e.g. 30.");
+        return p;
+    }
+
+    public static bool IsHostname(string? name) => !string.IsNullOrWhiteSpace(name) && HostnamePattern().IsMatch(name);
+
+    public static bool TryParseEndpoint(string? text, out IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        if (!IPEndPoint.TryParse(text, out var parsed) || parsed.Port is <= 0 or > 65535) return false;
+        // IPEndPoint.TryParse accepts a bare address with port 0; require an explicit port.
+        if (!text.TrimEnd().EndsWith(":" + parsed.Port, StringComparison.Ordinal)) return false;
+        endpoint = parsed;
+        return true;
+    }
+
+    static void Positive(List<string> p, string key, long value, string example)
+    {
+        if (value <= 0) p.Add($"{key}: {value} must be greater than zero; fix: use e.g. {example}.");
+    }
+
+    static void Port(List<string> p, string key, int value)
+    {
+        if (value is <= 0 or > 65535) p.Add($"{key}: {value} is not a TCP port; fix: use 1..65535.");
+    }
+}

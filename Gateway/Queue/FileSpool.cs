@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Gateway.Platform;
+using Gateway.Smtp;
+
+namespace Gateway.Queue;
+
+/// <summary>A message being received into <c>incoming/</c>; see <see cref="MessageQueue"/> for the commit protocol.</summary>
+internal sealed class FileSpool : IMessageSpool
+{
+    readonly MessageQueue _queue;
+    readonly FileStream _file;
+    bool _committed;
+    bool _disposed;
+
+    public string Id { get; }
+    public Stream Content => _file;
+
+    public FileSpool(MessageQueue queue, string id)
+    {
+        _queue = queue;
+        Id = id;
+        _file = new FileStream(queue.IncomingContentPath(id), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.Asynchronous);
+    }
+
+    public async Task CommitAsync(SmtpEnvelope envelope, CancellationToken cancellationToken) =>
+        await CommitInternalAsync(envelope.Sender, envelope.Recipients, envelope.Ret, envelope.EnvelopeId, envelope.Body, envelope.SmtpUtf8,
+            envelope.Size, envelope.PrependedHeaders, envelope.Session, cancellationToken);
+
+    internal async Task<QueuedMessage> CommitInternalAsync(SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, DsnReturn ret,
+        string? envelopeId, BodyType body, bool smtpUtf8, long size, string prependedHeaders, SmtpSessionInfo? session, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_committed) throw new InvalidOperationException("spool already committed");
+        var now = _queue.Now;
+        var message = new QueuedMessage
+        {
+            Id = Id,
+            ArrivedUtc = now,
+            Sender = sender?.Address,
+            Ret = ret,
+            EnvelopeId = envelopeId,
+            Body = body,
+            SmtpUtf8 = smtpUtf8,
+            Size = size,
+            AuthenticatedUser = session?.AuthenticatedUser,
+            ClientAddress = session?.RemoteAddress.ToString(),
+            ClientHelo = session?.Helo,
+            Listener = session?.ListenerName,
+            PrependedHeaders = prependedHeaders,
+            Recipients = recipients.Select(r => new QueuedRecipient
+            {
+                Address = r.Mailbox.Address,
+                Notify = r.Notify,
+                OriginalRecipient = r.OriginalRecipient,
+                NextAttemptUtc = now,
+            }).ToList(),
+        };
+
+        await _file.FlushAsync(cancellationToken);
+        _file.Flush(flushToDisk: true);
+        await _file.DisposeAsync();
+
+        var envelopeTemp = _queue.IncomingEnvelopePath(Id);
+        await using (var fs = new FileStream(envelopeTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096))
+        {
+            await JsonSerializer.SerializeAsync(fs, message, MessageQueue.Json, cancellationToken);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(_queue.IncomingContentPath(Id), _queue.ContentPath(Id));
+        File.Move(envelopeTemp, _queue.EnvelopePath(Id));
+        DurableFile.SyncDirectory(_queue.MessagesDirectory);
+        _committed = true;
+        _queue.OnCommitted(message);
+        return message;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        await _file.DisposeAsync();
+        if (!_committed)
+        {
+            TryDelete(_queue.IncomingContentPath(Id));
+            TryDelete(_queue.IncomingEnvelopePath(Id));
+        }
+    }
+
+    static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { }
+    }
+}
