@@ -1,6 +1,76 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using System.CommandLine;
+using Gateway.Admin;
+using Gateway.Configuration;
+using Gateway.Hosting;
 
-app.MapGet("/", () => "Hello World!");
+namespace Gateway;
 
-app.Run();
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var configOption = new Option<string?>("--config", "-c")
+        {
+            Description = "Configuration file (JSON). Default: $GATEWAY_CONFIG, else ./gateway.json if present, else the embedded defaults.",
+            Recursive = true,
+        };
+
+        GatewayOptions? LoadOptions(ParseResult parse)
+        {
+            try
+            {
+                var (configuration, _) = ConfigurationSources.Load(parse.GetValue(configOption));
+                return GatewayOptionsLoader.Load(configuration);
+            }
+            catch (ConfigurationException ex)
+            {
+                foreach (var problem in ex.Problems) Console.Error.WriteLine("gateway: configuration error: " + problem);
+                return null;
+            }
+        }
+
+        var run = new Command("run", "Start the gateway (the default when no verb is given): SMTP delivery and submission listeners and the delivery worker.");
+        run.SetAction(async (parse, cancellationToken) =>
+        {
+            IConfiguration? configuration;
+            GatewayOptions options;
+            try
+            {
+                (configuration, _) = ConfigurationSources.Load(parse.GetValue(configOption));
+                options = GatewayOptionsLoader.Load(configuration);
+            }
+            catch (ConfigurationException ex)
+            {
+                foreach (var problem in ex.Problems) Console.Error.WriteLine("gateway: configuration error: " + problem);
+                return 2;
+            }
+            try
+            {
+                var app = GatewayHost.Build(options, configuration);
+                await app.RunAsync();
+                return 0;
+            }
+            catch (IOException ex) when (ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) || ex.InnerException is System.Net.Sockets.SocketException)
+            {
+                Console.Error.WriteLine($"gateway: cannot listen: {ex.Message}; fix: stop what uses the port or change Gateway:Listeners:N:Endpoint.");
+                return 3;
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                Console.Error.WriteLine($"gateway: no permission: {ex.Message}; fix: make {options.DataDirectory} writable or set GATEWAY_DATA_DIR.");
+                return 3;
+            }
+        });
+
+        var root = new RootCommand("Gateway: a self-hosted SMTP mail gateway that encrypts mail transparently.")
+        {
+            configOption,
+            run,
+            UserCommands.Create(LoadOptions),
+        };
+        root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
+            ? a.InvokeAsync(parse, cancellationToken)
+            : Task.FromResult(1));
+        return root.Parse(args).Invoke();
+    }
+}

@@ -30,12 +30,7 @@ public sealed class SmtpConnectionHandler(
         var remote = connection.RemoteEndPoint as IPEndPoint;
         var address = remote?.Address ?? IPAddress.None;
         var sessionId = NewSessionId();
-        using var scope = logger.BeginScope(new Dictionary<string, object?>
-        {
-            ["SessionId"] = sessionId,
-            ["Listener"] = settings.Listener.Name,
-            ["Client"] = remote?.ToString(),
-        });
+        using var scope = logger.BeginScope(new SessionLogScope(sessionId, settings.Listener.Name, remote?.ToString()));
 
         if (!limiter.TryAcquire(address, out var reason))
         {

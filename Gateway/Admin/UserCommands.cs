@@ -1,0 +1,132 @@
+using System.CommandLine;
+using Gateway.Configuration;
+using Gateway.Platform;
+using Gateway.Routing;
+using Gateway.Smtp;
+using Gateway.Storage;
+
+namespace Gateway.Admin;
+
+/// <summary><c>gateway user add|list|passwd|remove</c>: manage local users. Safe to run while the gateway runs.</summary>
+public static class UserCommands
+{
+    public const int MinimumPasswordLength = 8;
+
+    public static Command Create(Func<ParseResult, GatewayOptions?> loadOptions)
+    {
+        var user = new Command("user", "Manage local users (the addresses that log in with SMTP AUTH and receive mail here).");
+
+        var address = new Argument<string>("address") { Description = "The user's mail address, e.g. alice@example.org." };
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password from the first line of standard input instead of prompting." };
+
+        var add = new Command("add", "Add a user; prompts for the password (or reads it with --password-stdin).") { address, passwordStdin };
+        add.SetAction(parse => Run(parse, loadOptions, (options, store) =>
+        {
+            var addr = parse.GetValue(address)!;
+            if (!SmtpMailbox.TryParse(addr, out var mailbox))
+                return Fail($"'{addr}' is not a valid mail address; fix: give local-part@domain.");
+            if (store.Find(mailbox.Address) is not null)
+                return Fail($"user {mailbox.Address} exists already; fix: use 'gateway user passwd {mailbox.Address}' to change the password.");
+            var password = ReadPassword(parse.GetValue(passwordStdin));
+            if (password is null) return 1;
+            if (!new RouteTable(options).IsServed(mailbox.Domain))
+                Console.Error.WriteLine($"warning: {mailbox.Domain} is not in Gateway:Domains, so mail for {mailbox.Address} will not be accepted on the delivery port.");
+            store.Add(mailbox.Address, PasswordHasher.Hash(password));
+            Console.WriteLine($"added {mailbox.Address}");
+            return 0;
+        }));
+
+        var list = new Command("list", "List users with their creation and password-change dates.");
+        list.SetAction(parse => Run(parse, loadOptions, (_, store) =>
+        {
+            var users = store.List();
+            foreach (var u in users)
+                Console.WriteLine($"{u.Address}\tcreated {u.CreatedUtc:yyyy-MM-dd HH:mm}Z\tpassword changed {u.PasswordChangedUtc:yyyy-MM-dd HH:mm}Z");
+            Console.Error.WriteLine($"{users.Count} user(s)");
+            return 0;
+        }));
+
+        var passwd = new Command("passwd", "Change a user's password.") { address, passwordStdin };
+        passwd.SetAction(parse => Run(parse, loadOptions, (_, store) =>
+        {
+            var addr = parse.GetValue(address)!;
+            if (store.Find(addr) is null) return Fail($"no user {addr}; fix: check 'gateway user list'.");
+            var password = ReadPassword(parse.GetValue(passwordStdin));
+            if (password is null) return 1;
+            store.SetPasswordHash(addr, PasswordHasher.Hash(password));
+            Console.WriteLine($"password changed for {addr}");
+            return 0;
+        }));
+
+        var remove = new Command("remove", "Remove a user. Their stored mail is kept on disk.") { address };
+        remove.SetAction(parse => Run(parse, loadOptions, (_, store) =>
+        {
+            var addr = parse.GetValue(address)!;
+            if (!store.Remove(addr)) return Fail($"no user {addr}; fix: check 'gateway user list'.");
+            Console.WriteLine($"removed {addr}");
+            return 0;
+        }));
+
+        user.Add(add);
+        user.Add(list);
+        user.Add(passwd);
+        user.Add(remove);
+        return user;
+    }
+
+    static int Run(ParseResult parse, Func<ParseResult, GatewayOptions?> loadOptions, Func<GatewayOptions, IUserStore, int> action)
+    {
+        var options = loadOptions(parse);
+        if (options is null) return 2;
+        var data = new DataDirectory(options.DataDirectory);
+        data.EnsureCreated();
+        using var store = new LiteDbUserStore(data.UserDatabasePath);
+        return action(options, store);
+    }
+
+    static int Fail(string message)
+    {
+        Console.Error.WriteLine("gateway: " + message);
+        return 1;
+    }
+
+    static string? ReadPassword(bool fromStdin)
+    {
+        string? password;
+        if (fromStdin)
+        {
+            password = Console.In.ReadLine();
+        }
+        else if (Console.IsInputRedirected)
+        {
+            Fail("no terminal to prompt for a password; fix: pass --password-stdin and pipe the password in.");
+            return null;
+        }
+        else
+        {
+            password = Prompt("Password: ");
+            if (Prompt("Repeat password: ") != password) { Fail("the passwords differ; nothing was changed."); return null; }
+        }
+        if (string.IsNullOrEmpty(password) || password.Length < MinimumPasswordLength)
+        {
+            Fail($"the password must have at least {MinimumPasswordLength} characters; nothing was changed.");
+            return null;
+        }
+        return password;
+    }
+
+    static string Prompt(string label)
+    {
+        Console.Error.Write(label);
+        var chars = new System.Text.StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter) break;
+            if (key.Key == ConsoleKey.Backspace) { if (chars.Length > 0) chars.Length--; continue; }
+            chars.Append(key.KeyChar);
+        }
+        Console.Error.WriteLine();
+        return chars.ToString();
+    }
+}

@@ -1,0 +1,188 @@
+using Gateway.Configuration;
+using RouteOptions = Gateway.Configuration.RouteOptions;
+using Gateway.Queue;
+using Gateway.Routing;
+using Gateway.Smtp;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Delivery;
+
+/// <summary>
+/// One delivery attempt for one queued message: routes each due recipient, delivers, records every outcome
+/// durably, schedules retries with backoff, expires old mail, and queues the DSNs the sender asked for.
+/// </summary>
+public sealed class MessageDeliverer(
+    GatewayOptions options,
+    MessageQueue queue,
+    RouteTable routes,
+    MxResolver mx,
+    SmtpRelay relay,
+    LocalMailboxDelivery local,
+    DsnBuilder dsn,
+    RetrySchedule retry,
+    ILogger<MessageDeliverer> logger,
+    TimeProvider? time = null)
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>Returns true when the message is finished and has been removed from the queue.</summary>
+    public async Task<bool> AttemptAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var due = message.Recipients.Where(r => r.State == RecipientState.Pending && r.NextAttemptUtc <= now).ToList();
+
+        foreach (var group in due.GroupBy(r => routes.Resolve(r.Domain)))
+        {
+            IReadOnlyList<RecipientOutcome> outcomes;
+            try
+            {
+                outcomes = await DeliverGroupAsync(message, group.Key, group.ToList(), cancellationToken);
+            }
+            catch (DeliveryException ex)
+            {
+                outcomes = group.Select(r => ex.Permanent
+                    ? RecipientOutcome.Permanent(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)
+                    : RecipientOutcome.Transient(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)).ToList();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return false; // shutting down: the recipients stay pending and are retried after restart.
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Unexpected error delivering {QueueId}", message.Id);
+                outcomes = group.Select(r => RecipientOutcome.Transient(r.Address, "4.3.0", "local error: " + ex.Message)).ToList();
+            }
+            Apply(message, outcomes, _time.GetUtcNow());
+        }
+        queue.Save(message);
+
+        await ReportAsync(message, _time.GetUtcNow(), cancellationToken);
+
+        if (message.IsFinished)
+        {
+            queue.Remove(message.Id);
+            logger.LogInformation("Message {QueueId} finished: {Delivered} delivered, {Failed} failed", message.Id,
+                message.Recipients.Count(r => r.State == RecipientState.Delivered), message.Recipients.Count(r => r.State == RecipientState.Failed));
+            return true;
+        }
+        return false;
+    }
+
+    async Task<IReadOnlyList<RecipientOutcome>> DeliverGroupAsync(QueuedMessage message, NextHop hop, List<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    {
+        switch (hop)
+        {
+            case NextHop.LocalMailbox:
+            {
+                var results = new List<RecipientOutcome>();
+                foreach (var r in recipients) results.Add(await local.DeliverAsync(message, r, cancellationToken));
+                return results;
+            }
+            case NextHop.Static s:
+            {
+                var route = s.Route;
+                var addresses = await mx.ResolveAddressesAsync(route.Host, cancellationToken);
+                if (addresses.Count == 0) throw new DeliveryException(false, "4.4.3", $"route host {route.Host} has no address");
+                var credentials = string.IsNullOrEmpty(route.Username) ? ((string, string)?)null : (route.Username!, route.Password ?? "");
+                return await relay.DeliverAsync(message, recipients, new[] { new MailHost(route.Host, addresses, route.Port) },
+                    route.Tls ?? options.Delivery.Tls, route.ImplicitTls, credentials, cancellationToken);
+            }
+            case NextHop.Mx m:
+            {
+                var hosts = await mx.ResolveMxAsync(m.Domain, options.Delivery.MxPort, cancellationToken);
+                return await relay.DeliverAsync(message, recipients, hosts, options.Delivery.Tls, false, null, cancellationToken);
+            }
+            default:
+                throw new InvalidOperationException("unknown next hop " + hop);
+        }
+    }
+
+    void Apply(QueuedMessage message, IReadOnlyList<RecipientOutcome> outcomes, DateTimeOffset now)
+    {
+        foreach (var outcome in outcomes)
+        {
+            var r = message.Recipients.First(x => string.Equals(x.Address, outcome.Address, StringComparison.OrdinalIgnoreCase) && x.State == RecipientState.Pending);
+            r.Attempts++;
+            r.LastAttemptUtc = now;
+            r.Status = outcome.Status;
+            r.Diagnostic = outcome.Diagnostic;
+            r.RemoteMta = outcome.RemoteMta;
+            switch (outcome.Kind)
+            {
+                case OutcomeKind.Delivered:
+                    r.State = RecipientState.Delivered;
+                    r.Relayed = outcome.Relayed;
+                    break;
+                case OutcomeKind.PermanentFailure:
+                    r.State = RecipientState.Failed;
+                    logger.LogWarning("Message {QueueId} to <{Recipient}> failed permanently: {Status} {Diagnostic}", message.Id, r.Address, r.Status, r.Diagnostic);
+                    break;
+                default:
+                    if (now - message.ArrivedUtc >= retry.MaxAge)
+                    {
+                        r.State = RecipientState.Failed;
+                        r.Status = "4.4.7";
+                        r.Diagnostic = $"message expired after {retry.MaxAge.TotalHours:0.#} hours in the queue; last error: {outcome.Diagnostic}";
+                        logger.LogWarning("Message {QueueId} to <{Recipient}> expired: {Diagnostic}", message.Id, r.Address, outcome.Diagnostic);
+                    }
+                    else
+                    {
+                        r.NextAttemptUtc = now + retry.DelayAfter(r.Attempts);
+                        logger.LogInformation("Message {QueueId} to <{Recipient}> deferred until {Next:u}: {Status} {Diagnostic}",
+                            message.Id, r.Address, r.NextAttemptUtc, r.Status, r.Diagnostic);
+                    }
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Queues failure, delay and success/relay DSNs as RFC 3461 NOTIFY asks; a null sender never gets one.</summary>
+    async Task ReportAsync(QueuedMessage message, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (message.Sender is null)
+        {
+            foreach (var r in message.Recipients.Where(r => r.State == RecipientState.Failed && !r.FinalReported))
+            {
+                logger.LogWarning("Bounce {QueueId} to <{Recipient}> could not be delivered and is discarded (null sender): {Diagnostic}", message.Id, r.Address, r.Diagnostic);
+                r.FinalReported = true;
+            }
+            queue.Save(message);
+            return;
+        }
+
+        static bool Wants(QueuedRecipient r, DsnNotify flag, bool byDefault) =>
+            r.Notify == DsnNotify.None ? byDefault : r.Notify.HasFlag(flag);
+
+        var failed = message.Recipients.Where(r => r.State == RecipientState.Failed && !r.FinalReported).ToList();
+        var delivered = message.Recipients.Where(r => r.State == RecipientState.Delivered && !r.FinalReported).ToList();
+        var delayed = message.Recipients.Where(r => r.State == RecipientState.Pending && !r.DelayNotified && r.Attempts > 0
+                                                    && now - message.ArrivedUtc >= retry.DelayWarning).ToList();
+        var changed = false;
+
+        async Task Send(List<QueuedRecipient> rs, DsnAction action)
+        {
+            if (rs.Count == 0) return;
+            await using var content = queue.OpenContent(message);
+            var report = dsn.Build(message, rs, action, content, now);
+            using var buffer = new MemoryStream();
+            await report.WriteToAsync(FormatOptions.Default, buffer, cancellationToken);
+            buffer.Position = 0;
+            var recipient = new SmtpRecipient(ParseSender(message.Sender!), DsnNotify.Never, null);
+            var queued = await queue.EnqueueAsync(buffer, null, new[] { recipient }, "", cancellationToken);
+            logger.LogInformation("Queued {Action} DSN {DsnId} for {QueueId} to <{Sender}>", action, queued.Id, message.Id, message.Sender);
+        }
+
+        await Send(failed.Where(r => Wants(r, DsnNotify.Failure, true)).ToList(), DsnAction.Failed);
+        await Send(delivered.Where(r => r.Notify.HasFlag(DsnNotify.Success) && !r.Relayed && r.RemoteMta is null).ToList(), DsnAction.Delivered);
+        await Send(delivered.Where(r => r.Notify.HasFlag(DsnNotify.Success) && r.Relayed).ToList(), DsnAction.Relayed);
+        await Send(delayed.Where(r => Wants(r, DsnNotify.Delay, true)).ToList(), DsnAction.Delayed);
+        foreach (var r in failed.Concat(delivered)) { r.FinalReported = true; changed = true; }
+        foreach (var r in delayed) { r.DelayNotified = true; changed = true; }
+        if (changed) queue.Save(message);
+    }
+
+    static SmtpMailbox ParseSender(string address) =>
+        SmtpMailbox.TryParse(address, out var mailbox) ? mailbox : new SmtpMailbox(address[..address.LastIndexOf('@')], address[(address.LastIndexOf('@') + 1)..]);
+}

@@ -1,0 +1,119 @@
+using Gateway.Configuration;
+using Gateway.Queue;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Delivery;
+
+/// <summary>
+/// The outbound delivery worker: recovers the queue at start-up, then attempts each message when it is due,
+/// at most <see cref="DeliveryOptions.ConcurrentDeliveries"/> at once. Newly committed messages are attempted
+/// at once. On shutdown, attempts in progress are cancelled; their recipients stay queued for the next start.
+/// </summary>
+public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, TimeProvider? time = null)
+    : BackgroundService
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+    readonly PriorityQueue<string, DateTimeOffset> _schedule = new();
+    readonly Dictionary<string, QueuedMessage> _live = new();
+    readonly HashSet<string> _inFlight = new();
+    readonly SemaphoreSlim _wake = new(0);
+    readonly Lock _gate = new();
+
+    public int QueuedCount { get { lock (_gate) return _live.Count; } }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        foreach (var message in queue.Recover()) Schedule(message);
+        queue.Committed += OnCommitted;
+        var slots = new SemaphoreSlim(options.Delivery.ConcurrentDeliveries);
+        var running = new List<Task>();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var (due, wait) = NextDue();
+                if (due is null)
+                {
+                    try { await _wake.WaitAsync(wait, stoppingToken); }
+                    catch (OperationCanceledException) { break; }
+                    continue;
+                }
+                try { await slots.WaitAsync(stoppingToken); }
+                catch (OperationCanceledException) { break; }
+                running.RemoveAll(t => t.IsCompleted);
+                running.Add(Task.Run(async () =>
+                {
+                    var finished = false;
+                    try
+                    {
+                        finished = await deliverer.AttemptAsync(due, stoppingToken);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        logger.LogError(ex, "Delivery attempt for {QueueId} failed unexpectedly; it stays queued", due.Id);
+                    }
+                    finally
+                    {
+                        lock (_gate)
+                        {
+                            _inFlight.Remove(due.Id);
+                            if (finished) _live.Remove(due.Id);
+                            else if (!stoppingToken.IsCancellationRequested) _schedule.Enqueue(due.Id, Later(due.NextAttemptUtc));
+                        }
+                        slots.Release();
+                        _wake.Release();
+                    }
+                }, CancellationToken.None));
+            }
+        }
+        finally
+        {
+            queue.Committed -= OnCommitted;
+            await Task.WhenAll(running);
+            logger.LogInformation("Delivery worker stopped; {Count} message(s) remain queued", QueuedCount);
+        }
+    }
+
+    DateTimeOffset Later(DateTimeOffset t)
+    {
+        // An attempt that failed for an unexpected reason leaves recipients due now; do not spin on it.
+        var floor = _time.GetUtcNow().AddSeconds(1);
+        return t < floor ? floor : t;
+    }
+
+    void OnCommitted(QueuedMessage message)
+    {
+        Schedule(message);
+        _wake.Release();
+    }
+
+    void Schedule(QueuedMessage message)
+    {
+        lock (_gate)
+        {
+            _live[message.Id] = message;
+            _schedule.Enqueue(message.Id, message.NextAttemptUtc);
+        }
+    }
+
+    (QueuedMessage? Due, TimeSpan Wait) NextDue()
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            while (_schedule.TryPeek(out var id, out var when))
+            {
+                if (when > now) return (null, Min(when - now, TimeSpan.FromMinutes(5)));
+                _schedule.Dequeue();
+                if (!_live.TryGetValue(id, out var message) || _inFlight.Contains(id)) continue;
+                if (message.NextAttemptUtc > now) { _schedule.Enqueue(id, message.NextAttemptUtc); continue; }
+                _inFlight.Add(id);
+                return (message, TimeSpan.Zero);
+            }
+        }
+        return (null, TimeSpan.FromMinutes(5));
+    }
+
+    static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}

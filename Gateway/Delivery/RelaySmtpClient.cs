@@ -1,0 +1,50 @@
+using MailKit;
+using MailKit.Net.Smtp;
+using MimeKit;
+using Gateway.Smtp;
+
+namespace Gateway.Delivery;
+
+/// <summary>
+/// MailKit's SMTP client, told which DSN parameters (RFC 3461) each recipient carries and made to record a refused
+/// recipient instead of abandoning the whole transaction, so that each recipient gets its own outcome.
+/// </summary>
+internal sealed class RelaySmtpClient : SmtpClient
+{
+    readonly Dictionary<string, DsnNotify> _notify = new(StringComparer.OrdinalIgnoreCase);
+    readonly string? _envelopeId;
+
+    public Dictionary<string, SmtpResponse> Refused { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public HashSet<string> Accepted { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public RelaySmtpClient(IEnumerable<(string Address, DsnNotify Notify)> recipients, string? envelopeId, DsnReturn ret)
+    {
+        foreach (var (address, notify) in recipients) _notify[address] = notify;
+        _envelopeId = envelopeId;
+        DeliveryStatusNotificationType = ret switch
+        {
+            DsnReturn.Full => MailKit.Net.Smtp.DeliveryStatusNotificationType.Full,
+            DsnReturn.Headers => MailKit.Net.Smtp.DeliveryStatusNotificationType.HeadersOnly,
+            _ => MailKit.Net.Smtp.DeliveryStatusNotificationType.Unspecified,
+        };
+    }
+
+    protected override string? GetEnvelopeId(MimeMessage message) => _envelopeId;
+
+    protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
+    {
+        if (!_notify.TryGetValue(mailbox.Address, out var notify) || notify == DsnNotify.None) return null;
+        if (notify.HasFlag(DsnNotify.Never)) return DeliveryStatusNotification.Never;
+        DeliveryStatusNotification result = 0;
+        if (notify.HasFlag(DsnNotify.Success)) result |= DeliveryStatusNotification.Success;
+        if (notify.HasFlag(DsnNotify.Failure)) result |= DeliveryStatusNotification.Failure;
+        if (notify.HasFlag(DsnNotify.Delay)) result |= DeliveryStatusNotification.Delay;
+        return result;
+    }
+
+    protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
+        Accepted.Add(mailbox.Address);
+
+    protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
+        Refused[mailbox.Address] = response;
+}

@@ -1,0 +1,176 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text.RegularExpressions;
+using Gateway.Configuration;
+using Gateway.Queue;
+using Gateway.Smtp;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Delivery;
+
+/// <summary>
+/// Hands a queued message to the next hop over SMTP with MailKit: tries each host and address in turn until one
+/// gives an answer, applies the outbound TLS policy, and turns every reply into a per-recipient outcome.
+/// </summary>
+public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue, ILogger<SmtpRelay> logger)
+{
+    [GeneratedRegex(@"^([245])\.(\d{1,3})\.(\d{1,3})\b")]
+    private static partial Regex EnhancedCode();
+
+    public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients,
+        IReadOnlyList<MailHost> hosts, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken)
+    {
+        DeliveryException? last = null;
+        foreach (var host in hosts)
+        {
+            foreach (var address in host.Addresses)
+            {
+                try
+                {
+                    return await DeliverToAsync(message, recipients, host, address, tls, implicitTls, credentials, cancellationToken);
+                }
+                catch (DeliveryException ex) when (!ex.Permanent)
+                {
+                    logger.LogInformation("Delivery of {QueueId} via {Host}[{Address}]:{Port} failed, trying the next host: {Reason}",
+                        message.Id, host.Name, address, host.Port, ex.Diagnostic);
+                    last = ex;
+                }
+            }
+        }
+        last ??= new DeliveryException(false, "4.4.1", "no host to deliver to");
+        return recipients.Select(r => RecipientOutcome.Transient(r.Address, last.Status, last.Diagnostic, last.RemoteMta)).ToList();
+    }
+
+    async Task<IReadOnlyList<RecipientOutcome>> DeliverToAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, MailHost host,
+        IPAddress address, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken)
+    {
+        var remote = $"{host.Name}[{address}]:{host.Port}";
+        var d = options.Delivery;
+        using var client = new RelaySmtpClient(recipients.Select(r => (r.Address, r.Notify)), message.EnvelopeId, message.Ret)
+        {
+            LocalDomain = options.Hostname,
+            Timeout = d.CommandTimeoutSeconds * 1000,
+            CheckCertificateRevocation = false,
+            SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        };
+        client.ServerCertificateValidationCallback = (_, _, _, errors) => tls != OutboundTls.Verify || errors == SslPolicyErrors.None;
+
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                connectTimeout.CancelAfter(TimeSpan.FromSeconds(d.ConnectTimeoutSeconds));
+                await socket.ConnectAsync(new IPEndPoint(address, host.Port), connectTimeout.Token);
+            }
+            var secure = implicitTls ? SecureSocketOptions.SslOnConnect : tls switch
+            {
+                OutboundTls.None => SecureSocketOptions.None,
+                OutboundTls.Opportunistic => SecureSocketOptions.StartTlsWhenAvailable,
+                _ => SecureSocketOptions.StartTls,
+            };
+            await client.ConnectAsync(socket, host.Name, host.Port, secure, cancellationToken);
+            if (credentials is { } c) await client.AuthenticateAsync(c.User, c.Password, cancellationToken);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new DeliveryException(false, "4.4.1", $"connection to {remote} timed out", remote);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or SmtpProtocolException or SslHandshakeException or System.Security.Authentication.AuthenticationException or NotSupportedException)
+        {
+            socket.Dispose();
+            var status = ex is SslHandshakeException or NotSupportedException ? "4.7.5" : "4.4.1";
+            throw new DeliveryException(false, status, $"{remote}: {ex.Message}", remote);
+        }
+        catch (SmtpCommandException ex)
+        {
+            socket.Dispose();
+            throw new DeliveryException(false, StatusOf(ex.StatusCode, ex.Message), $"{remote} said: {(int)ex.StatusCode} {ex.Message}", remote);
+        }
+        catch (MailKit.Security.AuthenticationException ex)
+        {
+            socket.Dispose();
+            throw new DeliveryException(false, "4.7.8", $"{remote} refused our credentials: {ex.Message}", remote);
+        }
+
+        var canDsn = client.Capabilities.HasFlag(SmtpCapabilities.Dsn);
+        await using var content = queue.OpenContent(message);
+        var mime = await MimeMessage.LoadAsync(content, persistent: true, cancellationToken);
+        var sender = message.Sender is null ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, message.Sender);
+        var mailboxes = recipients.Select(r => MailboxAddress.Parse(ParserOptions.Default, r.Address)).ToList();
+        var format = FormatOptions.Default.Clone();
+        format.International = message.SmtpUtf8;
+        format.NewLineFormat = NewLineFormat.Dos;
+
+        SmtpResponse? dataResponse = null;
+        try
+        {
+            var reply = await client.SendAsync(format, mime, sender, mailboxes, cancellationToken);
+            dataResponse = new SmtpResponse(SmtpStatusCode.Ok, reply);
+        }
+        catch (SmtpCommandException ex) when (ex.ErrorCode == SmtpErrorCode.SenderNotAccepted || ex.ErrorCode == SmtpErrorCode.MessageNotAccepted)
+        {
+            // A refusal of MAIL or of the message applies to every recipient that was not already refused.
+            var text = $"{remote} said: {(int)ex.StatusCode} {ex.Message}";
+            var permanent = (int)ex.StatusCode >= 500;
+            var status = StatusOf(ex.StatusCode, ex.Message);
+            await QuitQuietlyAsync(client);
+            return recipients.Select(r => client.Refused.TryGetValue(r.Address, out var refused)
+                    ? Refusal(r.Address, refused, remote)
+                    : permanent
+                        ? RecipientOutcome.Permanent(r.Address, status, text, remote)
+                        : RecipientOutcome.Transient(r.Address, status, text, remote))
+                .ToList();
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or SmtpProtocolException or ServiceNotConnectedException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            // The message may or may not have been taken: treat as not delivered and retry (at-least-once).
+            throw new DeliveryException(false, "4.4.2", $"connection to {remote} broke during the transaction: {ex.Message}", remote);
+        }
+        await QuitQuietlyAsync(client);
+
+        logger.LogInformation("Delivered {QueueId} to {Count} recipient(s) via {Remote}: {Reply}",
+            message.Id, client.Accepted.Count, remote, dataResponse?.Response);
+        return recipients.Select(r =>
+        {
+            if (client.Refused.TryGetValue(r.Address, out var refused)) return Refusal(r.Address, refused, remote);
+            var relayed = !canDsn && r.Notify.HasFlag(DsnNotify.Success);
+            return new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", $"{remote} said: 250 {dataResponse?.Response}", remote, relayed);
+        }).ToList();
+    }
+
+    static RecipientOutcome Refusal(string address, SmtpResponse response, string remote)
+    {
+        var text = $"{remote} said: {(int)response.StatusCode} {response.Response}";
+        var status = StatusOf(response.StatusCode, response.Response);
+        return (int)response.StatusCode >= 500
+            ? RecipientOutcome.Permanent(address, status, text, remote)
+            : RecipientOutcome.Transient(address, status, text, remote);
+    }
+
+    /// <summary>The enhanced status code from a reply's text, or a generic one from its class (RFC 3463 3.1).</summary>
+    internal static string StatusOf(SmtpStatusCode code, string text)
+    {
+        var m = EnhancedCode().Match(text ?? "");
+        var klass = ((int)code / 100).ToString();
+        if (m.Success && m.Groups[1].Value == klass) return $"{m.Groups[1].Value}.{m.Groups[2].Value}.{m.Groups[3].Value}";
+        return klass switch { "5" => "5.0.0", "4" => "4.0.0", _ => "2.0.0" };
+    }
+
+    static async Task QuitQuietlyAsync(SmtpClient client)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await client.DisconnectAsync(true, cts.Token);
+        }
+        catch (Exception) { /* the transaction's outcome is already known */ }
+    }
+}

@@ -1,0 +1,118 @@
+using Gateway.Configuration;
+using Gateway.Delivery;
+using Gateway.Platform;
+using Gateway.Queue;
+using Gateway.Routing;
+using Gateway.Smtp;
+using Gateway.Storage;
+using Gateway.Tls;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Gateway.Hosting;
+
+/// <summary>
+/// Builds the one Gateway process: a generic host on Kestrel whose listeners run our SMTP connection handler,
+/// plus the delivery worker. Used by <c>gateway run</c> and, in-process, by the tests.
+/// </summary>
+public static class GatewayHost
+{
+    public static WebApplication Build(GatewayOptions options, IConfiguration? configuration = null, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        var data = new DataDirectory(options.DataDirectory);
+        data.EnsureCreated();
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Array.Empty<string>(), ContentRootPath = AppContext.BaseDirectory });
+        if (configuration is not null) builder.Configuration.AddConfiguration(configuration);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole();
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
+        {
+            o.SingleLine = true;
+            o.IncludeScopes = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
+        builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
+        {
+            o.IncludeScopes = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        });
+        configureLogging?.Invoke(builder.Logging);
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(options.Delivery);
+        services.AddSingleton(data);
+        services.AddSingleton<TlsCertificateProvider>();
+        services.AddSingleton<MessageQueue>();
+        services.AddSingleton<IMessageSpoolFactory>(sp => sp.GetRequiredService<MessageQueue>());
+        services.AddSingleton<IUserStore>(_ => new LiteDbUserStore(data.UserDatabasePath));
+        services.AddSingleton<ISmtpAuthenticator, UserAuthenticator>();
+        services.AddSingleton<RouteTable>();
+        services.AddSingleton<ISmtpPolicy, RelayPolicy>();
+        services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
+        services.AddSingleton(new AuthThrottle(options.Limits.MaxAuthFailures, TimeSpan.FromSeconds(options.Limits.AuthLockoutSeconds),
+            TimeSpan.FromMilliseconds(options.Limits.AuthFailureDelayMilliseconds)));
+        services.AddSingleton(sp =>
+        {
+            var tls = sp.GetRequiredService<TlsCertificateProvider>();
+            var registry = new SmtpListenerRegistry();
+            foreach (var listener in options.Listeners)
+                registry.Add(new SmtpSessionSettings { Hostname = options.Hostname, Listener = listener, Limits = options.Limits, TlsOptions = tls.CreateServerOptions });
+            return registry;
+        });
+        services.AddSingleton<MxResolver>();
+        services.AddSingleton<SmtpRelay>();
+        services.AddSingleton<LocalMailboxDelivery>();
+        services.AddSingleton<DsnBuilder>();
+        services.AddSingleton<RetrySchedule>();
+        services.AddSingleton<MessageDeliverer>();
+        services.AddSingleton<QueueRunner>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueueRunner>());
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            foreach (var listener in options.Listeners)
+            {
+                GatewayOptionsValidator.TryParseEndpoint(listener.Endpoint, out var endpoint);
+                var name = listener.Name;
+                kestrel.Listen(endpoint, listen =>
+                {
+                    listen.Use(next => connection =>
+                    {
+                        connection.Items[SmtpConnectionHandler.ListenerKey] = name;
+                        return next(connection);
+                    });
+                    listen.UseConnectionHandler<SmtpConnectionHandler>();
+                });
+            }
+        });
+
+        var app = builder.Build();
+        // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
+        app.Services.GetRequiredService<TlsCertificateProvider>();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            foreach (var l in options.Listeners)
+                log.LogInformation("Listening for {Role} on {Endpoint} (TLS: {Tls}) as {Listener}", l.Role, l.Endpoint, l.Tls, l.Name);
+            log.LogInformation("Gateway {Hostname} serving {Domains}; data in {DataDirectory}", options.Hostname, string.Join(", ", options.Domains), options.DataDirectory);
+        });
+        app.Lifetime.ApplicationStopping.Register(() => log.LogInformation("Shutting down: no new connections; finishing transactions in progress"));
+        return app;
+    }
+}
