@@ -31,7 +31,8 @@ public static class GatewayOptionsLoader
         if (options.Listeners.Count == 0)
             options.Listeners = GatewayOptions.DefaultListeners();
         if (options.Domains.Count == 0)
-            options.Domains = new List<string> { options.Hostname, "localhost" }.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            options.Domains = new List<string> { options.Hostname, "localhost" }
+                .Where(GatewayOptionsValidator.IsHostname).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
         options.Hostname = options.Hostname.Trim().TrimEnd('.').ToLowerInvariant();
         options.Domains = options.Domains.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToList();
@@ -47,9 +48,9 @@ public static class GatewayOptionsLoader
     {
         // The binder says e.g. "Failed to convert configuration value at 'Gateway:Limits:MaxRecipients' to type 'System.Int32'."
         // or "'Foo' was not found on type ..." for unknown keys.
-        var message = ex.Message;
         var inner = ex.InnerException?.Message;
-        var key = ExtractQuoted(message, "at '") ?? ExtractQuoted(message, "'");
+        var message = inner is null ? ex.Message : ex.Message + " " + inner;
+        var key = ExtractQuoted(message, "' at '") ?? ExtractQuoted(message, "at '");
         if (message.Contains("Failed to convert", StringComparison.Ordinal) && key is not null)
         {
             var type = ExtractQuoted(message, "to type '") ?? "the expected type";
@@ -57,7 +58,7 @@ public static class GatewayOptionsLoader
         }
         if (message.Contains("were not found on type", StringComparison.Ordinal) || message.Contains("was not found on type", StringComparison.Ordinal))
             return $"configuration: unknown setting ({message.Trim()}); fix: remove it or correct its spelling (see config/gateway.json).";
-        return $"configuration: {message}{(inner is null ? "" : " " + inner)}; fix: correct the value (see config/gateway.json).";
+        return $"configuration: {message}; fix: correct the value (see config/gateway.json).";
     }
 
     static string? ExtractQuoted(string text, string prefix)

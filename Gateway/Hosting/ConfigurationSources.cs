@@ -31,7 +31,9 @@ public static class ConfigurationSources
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or System.Text.Json.JsonException)
         {
-            throw new Configuration.ConfigurationException(new[] { $"{path}: not valid JSON ({ex.InnerException?.Message ?? ex.Message}); fix: correct the syntax (config/gateway.json is a commented example)." });
+            var innermost = ex;
+            while (innermost.InnerException is not null) innermost = innermost.InnerException;
+            throw new Configuration.ConfigurationException(new[] { $"{path}: not valid JSON ({innermost.Message}); fix: correct the syntax (config/gateway.json is a commented example)." });
         }
     }
 }

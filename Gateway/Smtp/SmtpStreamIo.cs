@@ -105,6 +105,8 @@ public sealed class SmtpStreamIo : IAsyncDisposable
 
     static byte LastByte(in ReadOnlySequence<byte> seq) => seq.Slice(seq.Length - 1).FirstSpan[0];
 
+    static bool EndsWithCr(in ReadOnlySequence<byte> line) => line.Length > 0 && LastByte(line) == (byte)'\r';
+
     /// <summary>
     /// Receives DATA up to the terminating CRLF.CRLF (RFC 5321 4.1.1.4), removing dot-stuffing (4.5.2) and writing
     /// octets to <paramref name="sink"/> as they arrive. Once the message is known to be unacceptable (too large,
@@ -115,6 +117,9 @@ public sealed class SmtpStreamIo : IAsyncDisposable
     {
         long size = 0;
         bool tooLarge = false, tooLong = false, bareLf = false, discardingLongLine = false;
+        // The terminator is <CRLF>.<CRLF>: the "." line counts only when the line before it ended in CRLF
+        // (the DATA command itself did). "<LF>.<CRLF>" is the SMTP smuggling pattern and ends nothing.
+        var previousEndedWithCrlf = true;
         var lineBuffer = new byte[_maxLineLength];
         while (true)
         {
@@ -136,14 +141,16 @@ public sealed class SmtpStreamIo : IAsyncDisposable
                 var line = buffer.Slice(0, lf.Value);
                 var next = buffer.GetPosition(1, lf.Value);
                 buffer = buffer.Slice(next);
-                if (discardingLongLine) { discardingLongLine = false; continue; }
+                if (discardingLongLine) { discardingLongLine = false; previousEndedWithCrlf = EndsWithCr(line); continue; }
                 var length = (int)line.Length + 1;
-                if (length > _maxLineLength) { tooLong = true; continue; }
+                if (length > _maxLineLength) { tooLong = true; previousEndedWithCrlf = EndsWithCr(line); continue; }
                 line.CopyTo(lineBuffer);
                 lineBuffer[length - 1] = (byte)'\n';
                 var crlf = length >= 2 && lineBuffer[length - 2] == (byte)'\r';
+                var terminatorAllowed = previousEndedWithCrlf;
+                previousEndedWithCrlf = crlf;
                 if (!crlf) { bareLf = true; continue; }
-                if (length == 3 && lineBuffer[0] == (byte)'.')
+                if (length == 3 && lineBuffer[0] == (byte)'.' && terminatorAllowed)
                 {
                     Input.AdvanceTo(buffer.Start);
                     return new DataRead(DataStatus.Complete, size, tooLarge, tooLong, bareLf);

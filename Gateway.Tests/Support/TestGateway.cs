@@ -1,0 +1,125 @@
+using Gateway.Configuration;
+using Gateway.Delivery;
+using Gateway.Hosting;
+using Gateway.Queue;
+using Gateway.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Tests.Support;
+
+/// <summary>The real Gateway host, in-process, on loopback ports chosen for the test, with its own data directory.</summary>
+public sealed class TestGateway : IAsyncDisposable
+{
+    public const string Domain = "gateway.test";
+    public GatewayOptions Options { get; }
+    public WebApplication App { get; }
+    public int DeliveryPort { get; }
+    public int SubmissionPort { get; }
+    public int ImplicitTlsPort { get; }
+    public string DataDirectory => Options.DataDirectory;
+    public IUserStore Users => App.Services.GetRequiredService<IUserStore>();
+    public MessageQueue Queue => App.Services.GetRequiredService<MessageQueue>();
+    public LocalMailboxDelivery Mailboxes => App.Services.GetRequiredService<LocalMailboxDelivery>();
+
+    TestGateway(GatewayOptions options, WebApplication app, int[] ports)
+    {
+        Options = options;
+        App = app;
+        (DeliveryPort, SubmissionPort, ImplicitTlsPort) = (ports[0], ports[1], ports[2]);
+    }
+
+    public static GatewayOptions DefaultOptions(string? dataDirectory = null, int[]? ports = null)
+    {
+        ports ??= Ports.Free(3);
+        return new GatewayOptions
+        {
+            Hostname = "mx.gateway.test",
+            DataDirectory = dataDirectory ?? TempDirectory.Create("gw"),
+            Domains = new() { Domain },
+            Listeners = new()
+            {
+                new() { Name = "delivery", Endpoint = $"127.0.0.1:{ports[0]}", Role = ListenerRole.Delivery, Tls = TlsMode.StartTls },
+                new() { Name = "submission", Endpoint = $"127.0.0.1:{ports[1]}", Role = ListenerRole.Submission, Tls = TlsMode.StartTls },
+                new() { Name = "submissions", Endpoint = $"127.0.0.1:{ports[2]}", Role = ListenerRole.Submission, Tls = TlsMode.Implicit },
+            },
+            Limits = new() { AuthFailureDelayMilliseconds = 50 },
+            Delivery = new()
+            {
+                DnsServers = new() { "127.0.0.1:9" }, // nothing answers: tests that need DNS bring their own server
+                FirstRetrySeconds = 1,
+                MaxRetrySeconds = 2,
+                ConnectTimeoutSeconds = 5,
+                CommandTimeoutSeconds = 20,
+                Tls = OutboundTls.Opportunistic,
+            },
+            ShutdownTimeoutSeconds = 10,
+        };
+    }
+
+    public static async Task<TestGateway> StartAsync(Action<GatewayOptions>? configure = null)
+    {
+        var ports = Ports.Free(3);
+        var options = DefaultOptions(ports: ports);
+        configure?.Invoke(options);
+        var problems = GatewayOptionsValidator.Validate(options);
+        if (problems.Count > 0) throw new InvalidOperationException(string.Join("\n", problems));
+        var app = GatewayHost.Build(options, configureLogging: logging => logging.SetMinimumLevel(
+            Environment.GetEnvironmentVariable("GATEWAY_TEST_LOG") is { } level ? Enum.Parse<LogLevel>(level) : LogLevel.Warning));
+        await app.StartAsync();
+        return new TestGateway(options, app, ports);
+    }
+
+    /// <summary>Adds a user with cheap Argon2 parameters (tests do not need the production cost).</summary>
+    public void AddUser(string address, string password) =>
+        Users.Add(address, PasswordHasher.Hash(password, memoryKiB: 1024, iterations: 1));
+
+    public string[] MailboxFiles(string address)
+    {
+        var dir = Path.Combine(Mailboxes.MailboxPath(address), "new");
+        return Directory.Exists(dir) ? Directory.GetFiles(dir).OrderBy(f => f, StringComparer.Ordinal).ToArray() : Array.Empty<string>();
+    }
+
+    /// <summary>Waits until the mailbox holds at least <paramref name="count"/> messages; returns their contents.</summary>
+    public async Task<string[]> WaitForMailAsync(string address, int count = 1, int timeoutSeconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            var files = MailboxFiles(address);
+            if (files.Length >= count) return files.Select(File.ReadAllText).ToArray();
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"mailbox {address} has {MailboxFiles(address).Length} message(s), expected {count} within {timeoutSeconds}s");
+    }
+
+    public int QueuedMessageCount() => Directory.GetFiles(Queue.MessagesDirectory, "*.json").Length;
+
+    public async Task WaitForEmptyQueueAsync(int timeoutSeconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (QueuedMessageCount() > 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"queue still holds {QueuedMessageCount()} message(s)");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await App.StopAsync(); } catch { }
+        await App.DisposeAsync();
+        try { Directory.Delete(DataDirectory, recursive: true); } catch { }
+    }
+}
+
+public static class TempDirectory
+{
+    public static string Create(string prefix)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"gateway-tests-{prefix}-{Guid.NewGuid():N}"[..48]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}
