@@ -71,7 +71,7 @@ public static class GatewayHost
             var tls = sp.GetRequiredService<TlsCertificateProvider>();
             var registry = new SmtpListenerRegistry();
             foreach (var listener in options.Listeners)
-                registry.Add(new SmtpSessionSettings { Hostname = options.Hostname, Listener = listener, Limits = options.Limits, TlsOptions = tls.CreateServerOptions });
+                registry.Add(new SmtpSessionSettings { Hostname = options.Hostname, PostmasterDomain = options.Domains.FirstOrDefault() ?? options.Hostname, Listener = listener, Limits = options.Limits, TlsOptions = tls.CreateServerOptions });
             return registry;
         });
         services.AddSingleton<MxResolver>();

@@ -300,7 +300,7 @@ public sealed class SmtpSession
 
         SmtpMailbox recipient;
         if (parsed.Path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
-            recipient = new SmtpMailbox("postmaster", _settings.Hostname);
+            recipient = new SmtpMailbox("postmaster", _settings.PostmasterDomain);
         else if (!SmtpMailbox.TryParse(parsed.Path, out recipient!))
         {
             Reply(501, "5.1.3", "Bad recipient address syntax");
