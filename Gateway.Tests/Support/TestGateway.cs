@@ -94,6 +94,30 @@ public sealed class TestGateway : IAsyncDisposable
         throw new TimeoutException($"mailbox {address} has {MailboxFiles(address).Length} message(s), expected {count} within {timeoutSeconds}s");
     }
 
+    /// <summary>Leave the data directory on disk after disposal (for restart tests).</summary>
+    public bool KeepData { get; set; }
+
+    /// <summary>Submits over implicit TLS with AUTH PLAIN, as a mail program would; returns the final reply.</summary>
+    public async Task<WireReply> SubmitAsync(string user, string password, string from, IEnumerable<string> to, string message,
+        string mailParameters = "", string rcptParameters = "")
+    {
+        await using var c = await SmtpWire.ConnectAsync(ImplicitTlsPort, implicitTls: true);
+        await c.ReadReplyAsync();
+        await c.CommandAsync("EHLO client.test");
+        var auth = await c.AuthPlainAsync(user, password);
+        if (auth.Code != 235) throw new InvalidOperationException("AUTH: " + auth);
+        var mail = await c.CommandAsync($"MAIL FROM:<{from}>{(mailParameters.Length > 0 ? " " + mailParameters : "")}");
+        if (mail.Code != 250) return mail;
+        foreach (var rcpt in to)
+        {
+            var r = await c.CommandAsync($"RCPT TO:<{rcpt}>{(rcptParameters.Length > 0 ? " " + rcptParameters : "")}");
+            if (r.Code != 250) throw new InvalidOperationException("RCPT: " + r);
+        }
+        var data = await c.CommandAsync("DATA");
+        if (data.Code != 354) return data;
+        return await c.CommandAsync(message.Replace("\r\n.", "\r\n..") + ".");
+    }
+
     public int QueuedMessageCount() => Directory.GetFiles(Queue.MessagesDirectory, "*.json").Length;
 
     public async Task WaitForEmptyQueueAsync(int timeoutSeconds = 20)
@@ -110,7 +134,7 @@ public sealed class TestGateway : IAsyncDisposable
     {
         try { await App.StopAsync(); } catch { }
         await App.DisposeAsync();
-        try { Directory.Delete(DataDirectory, recursive: true); } catch { }
+        if (!KeepData) try { Directory.Delete(DataDirectory, recursive: true); } catch { }
     }
 }
 

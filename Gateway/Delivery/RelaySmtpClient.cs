@@ -29,6 +29,14 @@ internal sealed class RelaySmtpClient : SmtpClient
         };
     }
 
+    /// <summary>
+    /// MailKit would re-encode parts to suit the server (adding Content-Transfer-Encoding and the like). A relay must
+    /// pass the message on exactly as it was received (a signed part must never be rewritten), so nothing is prepared.
+    /// </summary>
+    protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
+    {
+    }
+
     protected override string? GetEnvelopeId(MimeMessage message) => _envelopeId;
 
     protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)

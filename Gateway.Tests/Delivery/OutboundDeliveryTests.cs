@@ -1,0 +1,236 @@
+using Gateway.Configuration;
+using Gateway.Tests.Support;
+using RouteOptions = Gateway.Configuration.RouteOptions;
+
+namespace Gateway.Tests.Delivery;
+
+/// <summary>The delivery worker against a scripted next hop and a loopback DNS server.</summary>
+public class OutboundDeliveryTests
+{
+    const string Alice = "alice@gateway.test";
+    const string Password = "alice-password";
+
+    static string Message(string subject, string body = "body line\r\n") =>
+        $"From: {Alice}\r\nTo: someone\r\nBcc: hidden@remote.test\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@client.test>\r\n\r\n{body}";
+
+    static async Task<TestGateway> Start(Action<GatewayOptions>? configure = null)
+    {
+        var gw = await TestGateway.StartAsync(configure);
+        gw.AddUser(Alice, Password);
+        return gw;
+    }
+
+    static void RouteTo(GatewayOptions o, string domain, int port) =>
+        o.Routes.Add(new RouteOptions { Domain = domain, Host = "127.0.0.1", Port = port });
+
+    [Fact]
+    public async Task Static_route_relays_the_exact_bytes_with_our_received_header_in_front()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        var message = $"From: {Alice}\r\nTo: bob@remote.test\r\nBcc: hidden@remote.test\r\nSubject: relay me\r\nMIME-Version: 1.0\r\n" +
+                      "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+                      "line one\r\n.starts with a dot\r\n\u00e9t\u00e9 8-bit\r\n  trailing spaces  \r\n";
+        var reply = await gw.SubmitAsync(Alice, Password, Alice, new[] { "bob@remote.test" }, message, "BODY=8BITMIME");
+        Assert.Equal(250, reply.Code);
+        var received = await sink.WaitForMessageAsync();
+        Assert.Equal($"MAIL FROM:<{Alice}> BODY=8BITMIME", received.MailFrom);
+        var text = received.Text;
+        Assert.StartsWith("Received: from client.test ([127.0.0.1]) by mx.gateway.test (Gateway)", text);
+        var afterReceived = text[(text.IndexOf("\r\nFrom: ", StringComparison.Ordinal) + 2)..];
+        Assert.Equal(message, afterReceived); // byte-for-byte: Bcc kept, no re-encoding, dot-stuffing undone
+        Assert.Equal(System.Text.Encoding.UTF8.GetBytes(message), received.Data[^System.Text.Encoding.UTF8.GetByteCount(message)..]);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Mx_lookup_uses_preference_order_and_falls_back_to_the_next_host()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        await using var dns = new TestDnsServer()
+            .AddMx("remote.test", 5, "dead.remote.test").AddA("dead.remote.test", "127.0.0.3")
+            .AddMx("remote.test", 10, "mx.remote.test").AddA("mx.remote.test", "127.0.0.1");
+        await using var gw = await Start(o =>
+        {
+            o.Delivery.DnsServers = new() { $"127.0.0.1:{dns.Port}" };
+            o.Delivery.MxPort = sink.Port;
+        });
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "carol@remote.test" }, Message("via mx"))).Code);
+        var received = await sink.WaitForMessageAsync();
+        Assert.Contains("RCPT TO:<carol@remote.test>", received.RcptCommands[0]);
+        Assert.True(dns.Queries >= 2);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Transient_failures_are_retried_with_backoff_until_delivered()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        var attempts = 0;
+        var times = new List<DateTime>();
+        sink.DataReply = () =>
+        {
+            lock (times) times.Add(DateTime.UtcNow);
+            return Interlocked.Increment(ref attempts) <= 2 ? "451 4.3.0 try again later" : "250 2.0.0 finally";
+        };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "dave@remote.test" }, Message("retry"));
+        await sink.WaitForMessageAsync(30);
+        Assert.Equal(3, attempts);
+        // FirstRetrySeconds=1, MaxRetrySeconds=2 in tests: gaps of ~1s then ~2s (+-10% jitter).
+        Assert.InRange((times[1] - times[0]).TotalSeconds, 0.8, 3);
+        Assert.InRange((times[2] - times[1]).TotalSeconds, 1.6, 4);
+        await gw.WaitForEmptyQueueAsync();
+        Assert.Empty(gw.MailboxFiles(Alice)); // no DSN: delivered in the end
+    }
+
+    [Fact]
+    public async Task Permanent_refusal_bounces_at_once_with_an_rfc3464_report()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        sink.RcptReply = address => address.StartsWith("gone") ? "550 5.1.1 <gone@remote.test>: user unknown" : "250 2.1.5 ok";
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "gone@remote.test", "here@remote.test" }, Message("partly bounces"),
+            "RET=FULL ENVID=env-42");
+        var delivered = await sink.WaitForMessageAsync();
+        Assert.Single(delivered.RcptCommands, c => c.Contains("here@remote.test"));
+        var bounce = (await gw.WaitForMailAsync(Alice))[0];
+        Assert.Contains("Subject: Undelivered Mail Returned to Sender", bounce);
+        Assert.Contains("Return-Path: <>", bounce);
+        Assert.Contains("multipart/report", bounce);
+        Assert.Contains("report-type=delivery-status", bounce);
+        Assert.Contains("Final-Recipient: rfc822; gone@remote.test", bounce);
+        Assert.Contains("Action: failed", bounce);
+        Assert.Contains("Status: 5.1.1", bounce);
+        Assert.Contains("Diagnostic-Code: smtp; 127.0.0.1[127.0.0.1]", bounce);
+        Assert.Contains("user unknown", bounce);
+        Assert.Contains("Original-Envelope-Id: env-42", bounce);
+        Assert.Contains("Content-Type: message/rfc822", bounce);
+        Assert.Contains("Subject: partly bounces", bounce);
+        Assert.DoesNotContain("here@remote.test", bounce.Split("message/delivery-status")[1].Split("message/rfc822")[0]);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Dsn_parameters_are_passed_on_to_a_dsn_capable_next_hop()
+    {
+        await using var sink = new ScriptedSmtpServer { AdvertiseDsn = true };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "erin@remote.test" }, Message("dsn pass-through"),
+            "RET=HDRS ENVID=xyz", "NOTIFY=SUCCESS,DELAY");
+        var received = await sink.WaitForMessageAsync();
+        Assert.Contains("RET=HDRS", received.MailFrom);
+        Assert.Contains("ENVID=xyz", received.MailFrom);
+        Assert.Contains("NOTIFY=SUCCESS,DELAY", received.RcptCommands[0]);
+        await gw.WaitForEmptyQueueAsync();
+        Assert.Empty(gw.MailboxFiles(Alice)); // the next hop reports success itself
+    }
+
+    [Fact]
+    public async Task Notify_success_to_a_hop_without_dsn_gets_a_relayed_report()
+    {
+        await using var sink = new ScriptedSmtpServer { AdvertiseDsn = false };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "erin@remote.test" }, Message("want success"), "", "NOTIFY=SUCCESS");
+        await sink.WaitForMessageAsync();
+        var report = (await gw.WaitForMailAsync(Alice))[0];
+        Assert.Contains("Action: relayed", report);
+        Assert.Contains("Status: 2.0.0", report);
+    }
+
+    [Fact]
+    public async Task Notify_never_suppresses_the_bounce()
+    {
+        await using var sink = new ScriptedSmtpServer { RcptReply = _ => "550 5.1.1 no such user" };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "nobody@remote.test" }, Message("silent"), "", "NOTIFY=NEVER");
+        await gw.WaitForEmptyQueueAsync();
+        await Task.Delay(500);
+        Assert.Empty(gw.MailboxFiles(Alice));
+    }
+
+    [Fact]
+    public async Task Mail_that_stays_undeliverable_gets_a_delay_notice_then_expires_with_a_bounce()
+    {
+        await using var sink = new ScriptedSmtpServer { DataReply = () => "452 4.2.2 mailbox full" };
+        await using var gw = await Start(o =>
+        {
+            RouteTo(o, "remote.test", sink.Port);
+            o.Delivery.DelayWarningSeconds = 1;
+            o.Delivery.MaxQueueAgeSeconds = 5;
+        });
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "full@remote.test" }, Message("keeps failing"));
+        var reports = await gw.WaitForMailAsync(Alice, count: 2, timeoutSeconds: 30);
+        var delay = reports.Single(r => r.Contains("Action: delayed"));
+        Assert.Contains("Subject: Delayed Mail (still being retried)", delay);
+        Assert.Contains("Status: 4.2.2", delay);
+        Assert.Contains("Will-Retry-Until:", delay);
+        var failed = reports.Single(r => r.Contains("Action: failed"));
+        Assert.Contains("Status: 4.4.7", failed);
+        Assert.Contains("expired", failed);
+        await gw.WaitForEmptyQueueAsync();
+        Assert.True(sink.Connections >= 2);
+    }
+
+    [Fact]
+    public async Task Null_mx_and_nonexistent_domains_bounce_without_retrying()
+    {
+        await using var dns = new TestDnsServer().AddMx("nomail.test", 0, ".");
+        await using var gw = await Start(o => o.Delivery.DnsServers = new() { $"127.0.0.1:{dns.Port}" });
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "x@nomail.test" }, Message("null mx"));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "x@doesnotexist.test" }, Message("nxdomain"));
+        var bounces = await gw.WaitForMailAsync(Alice, count: 2);
+        Assert.Contains(bounces, b => b.Contains("Status: 5.1.10") && b.Contains("null MX"));
+        Assert.Contains(bounces, b => b.Contains("Status: 5.1.2") && b.Contains("NXDOMAIN"));
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task A_bounce_that_cannot_be_delivered_is_not_bounced_again()
+    {
+        await using var sink = new ScriptedSmtpServer { RcptReply = _ => "550 5.1.1 no such user" };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        // A null-sender message arriving for relay can only come from ourselves; enqueue one directly.
+        var bytes = new MemoryStream(System.Text.Encoding.ASCII.GetBytes("Subject: a bounce\r\n\r\nx\r\n"));
+        Assert.True(Gateway.Smtp.SmtpMailbox.TryParse("nobody@remote.test", out var to));
+        await gw.Queue.EnqueueAsync(bytes, null, new[] { new Gateway.Smtp.SmtpRecipient(to, Gateway.Smtp.DsnNotify.None, null) }, "", CancellationToken.None);
+        await gw.WaitForEmptyQueueAsync();
+        Assert.Equal(0, gw.QueuedMessageCount());
+        Assert.True(sink.Connections >= 1);
+    }
+
+    [Fact]
+    public async Task Required_tls_defers_delivery_to_a_hop_without_starttls()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await Start(o =>
+        {
+            o.Routes.Add(new RouteOptions { Domain = "remote.test", Host = "127.0.0.1", Port = sink.Port, Tls = OutboundTls.Required });
+            o.Delivery.DelayWarningSeconds = 1;
+        });
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "secure@remote.test" }, Message("needs tls"));
+        var notice = (await gw.WaitForMailAsync(Alice, timeoutSeconds: 30))[0];
+        Assert.Contains("Action: delayed", notice);
+        Assert.Contains("Status: 4.7.5", notice);
+        Assert.Empty(sink.Messages); // never sent in the clear
+        Assert.Equal(1, gw.QueuedMessageCount());
+    }
+
+    [Fact]
+    public async Task Queued_mail_survives_a_restart_and_is_delivered_after_it()
+    {
+        var dead = Ports.Free(1)[0];
+        var data = TempDirectory.Create("restart");
+        await using (var first = await Start(o => { o.DataDirectory = data; RouteTo(o, "remote.test", dead); }))
+        {
+            first.KeepData = true;
+            Assert.Equal(250, (await first.SubmitAsync(Alice, Password, Alice, new[] { "later@remote.test" }, Message("survives restart"))).Code);
+            Assert.Equal(1, first.QueuedMessageCount());
+        }
+        await using var sink = new ScriptedSmtpServer(dead);
+        await using var second = await TestGateway.StartAsync(o => { o.DataDirectory = data; RouteTo(o, "remote.test", dead); });
+        var received = await sink.WaitForMessageAsync(30);
+        Assert.Contains("Subject: survives restart", received.Text);
+        await second.WaitForEmptyQueueAsync();
+    }
+}
