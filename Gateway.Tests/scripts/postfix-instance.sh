@@ -58,15 +58,20 @@ print_log_tail() {
     fi
 }
 
-# Wait until $port on 127.0.0.1 answers with a 220 greeting; bounded by $START_TIMEOUT seconds.
+port_in_use() {
+    timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$1" 2>/dev/null
+}
+
+# Wait until $port on 127.0.0.1 answers with our own 220 greeting (banner contains the
+# instance's syslog_name); bounded by $START_TIMEOUT seconds.
 wait_for_smtpd() {
-    local port=$1 deadline=$((SECONDS + START_TIMEOUT))
+    local port=$1 name=$2 deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
         if timeout 3 bash -c '
                 exec 3<>/dev/tcp/127.0.0.1/'"$port"' || exit 1
                 IFS= read -r -t 2 line <&3 || exit 1
                 printf "QUIT\r\n" >&3
-                [[ $line == 220* ]]' 2>/dev/null; then
+                [[ $line == 220* && $line == *"'"$name"'"* ]]' 2>/dev/null; then
             return 0
         fi
         sleep 0.2
@@ -111,6 +116,10 @@ cmd_start() {
             relayhost="[$relay]"
         fi
     fi
+
+    # Linux lets two root processes share a port with SO_REUSEPORT, which would hide a
+    # collision; refuse a port somebody already listens on.
+    port_in_use "$port" && die "127.0.0.1:$port is already in use"
 
     ensure_vmail_user
     local vuid vgid
@@ -272,7 +281,7 @@ EOF
         die "postfix start failed for $dir/etc"
     fi
 
-    if ! wait_for_smtpd "$port"; then
+    if ! wait_for_smtpd "$port" "$name"; then
         echo "postfix-instance: smtpd on 127.0.0.1:$port did not answer within ${START_TIMEOUT}s" >&2
         print_log_tail "$dir"
         postfix -c "$dir/etc" stop >/dev/null 2>&1 || true

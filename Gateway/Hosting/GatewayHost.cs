@@ -105,6 +105,7 @@ public static class GatewayHost
         var app = builder.Build();
         // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
         app.Services.GetRequiredService<TlsCertificateProvider>();
+        app.Services.GetRequiredService<IUserStore>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -14,6 +14,7 @@ public sealed class LiteDbUserStore : IUserStore, IDisposable
     {
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
         _users = _db.GetCollection<UserRecord>("users");
+        _users.EnsureIndex(u => u.CreatedUtc); // a write: creates the file on first start
     }
 
     static string Key(string address) => address.Trim().ToLowerInvariant();
