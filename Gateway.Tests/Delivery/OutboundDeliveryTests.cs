@@ -117,13 +117,53 @@ public class OutboundDeliveryTests
         await using var sink = new ScriptedSmtpServer { AdvertiseDsn = true };
         await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
         await gw.SubmitAsync(Alice, Password, Alice, new[] { "erin@remote.test" }, Message("dsn pass-through"),
-            "RET=HDRS ENVID=xyz", "NOTIFY=SUCCESS,DELAY");
+            "RET=HDRS ENVID=xyz", "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;first+40original.test");
         var received = await sink.WaitForMessageAsync();
+        Assert.Contains("ORCPT=rfc822;erin@remote.test", received.RcptCommands[0]); // MailKit's own; see RelaySmtpClient
         Assert.Contains("RET=HDRS", received.MailFrom);
         Assert.Contains("ENVID=xyz", received.MailFrom);
         Assert.Contains("NOTIFY=SUCCESS,DELAY", received.RcptCommands[0]);
         await gw.WaitForEmptyQueueAsync();
         Assert.Empty(gw.MailboxFiles(Alice)); // the next hop reports success itself
+    }
+
+    [Fact]
+    public async Task Smarthost_route_with_starttls_and_auth_relays_through_another_gateway()
+    {
+        // The smarthost is a second gateway: its submission port requires STARTTLS and AUTH, and the sender it owns.
+        await using var smarthost = await TestGateway.StartAsync(o => { o.Hostname = "smarthost.test"; o.Domains = new() { "final.test" }; });
+        smarthost.AddUser(Alice, "alice-at-smarthost");
+        smarthost.AddUser("final@final.test", "final-password");
+        await using var gw = await Start(o => o.Routes.Add(new RouteOptions
+        {
+            Domain = "final.test", Host = "127.0.0.1", Port = smarthost.SubmissionPort, Tls = OutboundTls.Required,
+            Username = Alice, Password = "alice-at-smarthost",
+        }));
+        var reply = await gw.SubmitAsync(Alice, Password, Alice, new[] { "final@final.test" }, Message("through the smarthost"));
+        Assert.Equal(250, reply.Code);
+        var mail = (await smarthost.WaitForMailAsync("final@final.test"))[0];
+        Assert.Contains("Subject: through the smarthost", mail);
+        Assert.Contains("by smarthost.test (Gateway) with ESMTPSA", mail.Replace("\r\n\t", " ")); // TLS + AUTH on the second hop
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(mail, "^Received: ", System.Text.RegularExpressions.RegexOptions.Multiline).Count);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Wrong_smarthost_credentials_defer_instead_of_bouncing()
+    {
+        await using var smarthost = await TestGateway.StartAsync(o => o.Domains = new() { "final.test" });
+        smarthost.AddUser(Alice, "alice-at-smarthost");
+        await using var gw = await Start(o =>
+        {
+            o.Delivery.DelayWarningSeconds = 1;
+            o.Routes.Add(new RouteOptions { Domain = "final.test", Host = "127.0.0.1", Port = smarthost.SubmissionPort, Tls = OutboundTls.Required,
+                Username = Alice, Password = "wrong-password" });
+        });
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "x@final.test" }, Message("bad creds"));
+        var notice = (await gw.WaitForMailAsync(Alice, timeoutSeconds: 30))[0];
+        Assert.Contains("Action: delayed", notice);
+        Assert.Contains("Status: 4.7.8", notice);
+        Assert.Equal(1, gw.QueuedMessageCount());
     }
 
     [Fact]

@@ -17,9 +17,11 @@ internal sealed class RelaySmtpClient : SmtpClient
     public Dictionary<string, SmtpResponse> Refused { get; } = new(StringComparer.OrdinalIgnoreCase);
     public HashSet<string> Accepted { get; } = new(StringComparer.OrdinalIgnoreCase);
 
-    public RelaySmtpClient(IEnumerable<(string Address, DsnNotify Notify)> recipients, string? envelopeId, DsnReturn ret)
+    public RelaySmtpClient(IEnumerable<(string Address, DsnNotify Notify, string? OriginalRecipient)> recipients, string? envelopeId, DsnReturn ret)
     {
-        foreach (var (address, notify) in recipients) _notify[address] = notify;
+        // MailKit 4.18 has no hook for ORCPT (its GetOriginalRecipientAddress is not virtual): it sends the
+        // RCPT address itself. The ORCPT we received is kept for our own DSNs' Original-Recipient field.
+        foreach (var (address, notify, _) in recipients) _notify[address] = notify;
         _envelopeId = envelopeId;
         DeliveryStatusNotificationType = ret switch
         {

@@ -52,7 +52,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
     {
         var remote = $"{host.Name}[{address}]:{host.Port}";
         var d = options.Delivery;
-        using var client = new RelaySmtpClient(recipients.Select(r => (r.Address, r.Notify)), message.EnvelopeId, message.Ret)
+        using var client = new RelaySmtpClient(recipients.Select(r => (r.Address, r.Notify, r.OriginalRecipient)), message.EnvelopeId, message.Ret)
         {
             LocalDomain = options.Hostname,
             Timeout = d.CommandTimeoutSeconds * 1000,
