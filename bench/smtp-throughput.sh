@@ -12,6 +12,7 @@ set -euo pipefail
 
 MESSAGES=${MESSAGES:-2000}          # timed messages per server
 WARMUP=${WARMUP:-200}               # untimed warm-up messages per server
+ROUNDS=${ROUNDS:-3}                 # timed runs per server (alternating); the median is reported
 SESSIONS=${SESSIONS:-20}            # parallel smtp-source sessions
 SIZE=${SIZE:-10240}                 # message payload in bytes
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
@@ -25,6 +26,8 @@ PF_SINK_PORT=${PF_SINK_PORT:-12528} # smtp-sink behind postfix
 KEEP_WORK=${KEEP_WORK:-0}           # 1: keep the work directory (logs) after the run
 
 ((MESSAGES > 0 && MESSAGES <= 1000000)) || { echo "MESSAGES out of range" >&2; exit 2; }
+((ROUNDS > 0 && ROUNDS <= 20)) || { echo "ROUNDS must be 1..20" >&2; exit 2; }
+((WARMUP > 0 && WARMUP <= 100000)) || { echo "WARMUP must be 1..100000" >&2; exit 2; }
 ((IDLE_CONNECTIONS >= 0 && IDLE_CONNECTIONS <= 1000)) || { echo "IDLE_CONNECTIONS must be 0..1000" >&2; exit 2; }
 ((IDLE_HOLD > 0 && IDLE_HOLD <= 60)) || { echo "IDLE_HOLD must be 1..60" >&2; exit 2; }
 
@@ -287,46 +290,59 @@ fi
 # ---------------------------------------------------------------- throughput
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on this machine skew the figures)"
 
-log "gateway: warm-up ($WARMUP messages)"
-run_source gateway "$GW_PORT" "$WARMUP" >/dev/null
-wait_drain gateway gw_queue_count || true
-log "gateway: timed run ($MESSAGES messages, $SESSIONS sessions, $SIZE bytes)"
-GW_SECS=$(run_source gateway "$GW_PORT" "$MESSAGES")
-GW_RSS_LOAD=$(rss_kib "$GW_PID")
-log "gateway: ${GW_SECS}s; waiting for its queue to drain"
-t0=$SECONDS
-wait_drain gateway gw_queue_count || true
-GW_DRAIN=$((SECONDS - t0))
+for name in gateway postfix; do
+    port=$GW_PORT; fn=gw_queue_count
+    [[ $name == postfix ]] && { port=$PF_PORT; fn=pf_queue_count; }
+    log "$name: warm-up ($WARMUP messages)"
+    run_source "$name" "$port" "$WARMUP" >/dev/null
+    wait_drain "$name" "$fn" || true
+done
 
-log "postfix: warm-up ($WARMUP messages)"
-run_source postfix "$PF_PORT" "$WARMUP" >/dev/null
-wait_drain postfix pf_queue_count || true
-log "postfix: timed run ($MESSAGES messages)"
-PF_SECS=$(run_source postfix "$PF_PORT" "$MESSAGES")
-log "postfix: ${PF_SECS}s; waiting for its queue to drain"
-t0=$SECONDS
-wait_drain postfix pf_queue_count || true
-PF_DRAIN=$((SECONDS - t0))
+# Alternate timed runs so that drifting background load hits both sides alike; each
+# queue is drained before the next run so no server relays the other's backlog.
+GW_RATES=() PF_RATES=() GW_DRAIN=0 PF_DRAIN=0
+for ((round = 1; round <= ROUNDS; round++)); do
+    for name in gateway postfix; do
+        port=$GW_PORT; fn=gw_queue_count
+        [[ $name == postfix ]] && { port=$PF_PORT; fn=pf_queue_count; }
+        secs=$(run_source "$name" "$port" "$MESSAGES")
+        rate=$(awk -v n="$MESSAGES" -v s="$secs" 'BEGIN {printf "%.1f", n / s}')
+        t0=$SECONDS
+        wait_drain "$name" "$fn" || true
+        drain=$((SECONDS - t0))
+        log "round $round/$ROUNDS $name: $MESSAGES msgs in ${secs}s = $rate msg/s (queue drained ${drain}s later)"
+        if [[ $name == gateway ]]; then
+            GW_RATES+=("$rate"); ((drain > GW_DRAIN)) && GW_DRAIN=$drain
+        else
+            PF_RATES+=("$rate"); ((drain > PF_DRAIN)) && PF_DRAIN=$drain
+        fi
+    done
+done
+GW_RSS_LOAD=$(rss_kib "$GW_PID")
+
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 sleep 1
 GW_SUNK=$(sink_count "$WORK/gw-sink.out")
 PF_SUNK=$(sink_count "$WORK/pf-sink.out")
-EXPECTED=$((WARMUP + MESSAGES))
-GW_RATE=$(awk -v n="$MESSAGES" -v s="$GW_SECS" 'BEGIN {printf "%.1f", n / s}')
-PF_RATE=$(awk -v n="$MESSAGES" -v s="$PF_SECS" 'BEGIN {printf "%.1f", n / s}')
+EXPECTED=$((WARMUP + ROUNDS * MESSAGES))
+GW_RATE=$(median "${GW_RATES[@]}")
+PF_RATE=$(median "${PF_RATES[@]}")
 RATIO=$(awk -v a="$GW_RATE" -v b="$PF_RATE" 'BEGIN {printf "%.2f", a / b}')
-
 GW_ERRORS=$(grep -ciE 'fail|error|exception|crit' "$WORK/gateway.log" || true)
+kept=" (removed; KEEP_WORK=1 keeps it)"
+[[ $KEEP_WORK == 1 ]] && kept=""
+
 cat <<EOF
 
 == details
-gateway: $GATEWAY_DLL
-gateway: $MESSAGES msgs in ${GW_SECS}s; RSS after the run $(mib "$GW_RSS_LOAD") MiB; queue drained ${GW_DRAIN}s after the run; sink received $GW_SUNK of $EXPECTED; $GW_ERRORS error-ish log line(s)
-postfix: $MESSAGES msgs in ${PF_SECS}s; queue drained ${PF_DRAIN}s after the run; sink received $PF_SUNK of $EXPECTED
-work directory: $WORK$([[ $KEEP_WORK == 1 ]] || echo " (removed; KEEP_WORK=1 keeps it)")
+gateway: $GATEWAY_DLL (pid $GW_PID)
+gateway msg/s per round: ${GW_RATES[*]}; RSS after the runs $(mib "$GW_RSS_LOAD") MiB; queue drained at most ${GW_DRAIN}s after a run; sink received $GW_SUNK of $EXPECTED; $GW_ERRORS error-ish log line(s)
+postfix msg/s per round: ${PF_RATES[*]}; queue drained at most ${PF_DRAIN}s after a run; sink received $PF_SUNK of $EXPECTED
+work directory: $WORK$kept
 
 == summary
-throughput ($((SIZE / 1024)) KB, $SESSIONS clients, $MESSAGES msgs): gateway $GW_RATE msg/s, postfix $PF_RATE msg/s, ratio $GW_RATE/$PF_RATE = $RATIO
+throughput ($((SIZE / 1024)) KB, $SESSIONS clients, $MESSAGES msgs, median of $ROUNDS): gateway $GW_RATE msg/s, postfix $PF_RATE msg/s, ratio $GW_RATE/$PF_RATE = $RATIO
 $IDLE_SUMMARY
 EOF
 if ((GW_SUNK != EXPECTED || PF_SUNK != EXPECTED)); then

@@ -152,6 +152,41 @@ public class TlsAndAuthTests
         Assert.Equal("CN=second.gateway.test", await PeerSubject(gw.ImplicitTlsPort));
     }
 
+    [Fact]
+    public async Task Configured_password_protected_pfx_is_used()
+    {
+        var dir = TempDirectory.Create("pfx");
+        var pfxPath = Path.Combine(dir, "server.pfx");
+        using (var key = RSA.Create(2048))
+        {
+            var request = new CertificateRequest("CN=pfx.gateway.test", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+            await File.WriteAllBytesAsync(pfxPath, cert.Export(X509ContentType.Pkcs12, "pfx-password"));
+        }
+        await using var gw = await TestGateway.StartAsync(o => { o.Tls.CertificatePath = pfxPath; o.Tls.Password = "pfx-password"; });
+        Assert.Equal("CN=pfx.gateway.test", await PeerSubject(gw.ImplicitTlsPort));
+        await using var c = await SmtpWire.ConnectAsync(gw.SubmissionPort);
+        await c.HelloAsync(startTls: true);
+        Assert.Equal("CN=pfx.gateway.test", c.Tls!.RemoteCertificate!.Subject);
+    }
+
+    [Fact]
+    public async Task Generated_certificate_survives_a_restart_and_its_pfx_is_private()
+    {
+        var data = TempDirectory.Create("selfsigned");
+        string first;
+        await using (var gw = await TestGateway.StartAsync(o => o.DataDirectory = data))
+        {
+            gw.KeepData = true;
+            first = await PeerThumbprint(gw.ImplicitTlsPort);
+        }
+        var pfx = Path.Combine(data, "tls", "self-signed.pfx");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(pfx));
+        Assert.ThrowsAny<CryptographicException>(() => X509CertificateLoader.LoadPkcs12FromFile(pfx, "")); // encrypted at rest
+        await using var again = await TestGateway.StartAsync(o => o.DataDirectory = data);
+        Assert.Equal(first, await PeerThumbprint(again.ImplicitTlsPort));
+    }
+
     static void WritePem(string certPath, string keyPath, string subject)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -161,12 +196,16 @@ public class TlsAndAuthTests
         File.WriteAllText(certPath, cert.ExportCertificatePem());
     }
 
-    static async Task<string> PeerSubject(int port)
+    static async Task<X509Certificate2> PeerCertificate(int port)
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync("127.0.0.1", port);
         using var ssl = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
         await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" });
-        return ssl.RemoteCertificate!.Subject;
+        return new X509Certificate2(ssl.RemoteCertificate!);
     }
+
+    static async Task<string> PeerSubject(int port) => (await PeerCertificate(port)).Subject;
+
+    static async Task<string> PeerThumbprint(int port) => (await PeerCertificate(port)).Thumbprint;
 }
