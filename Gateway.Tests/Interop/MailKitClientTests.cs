@@ -56,9 +56,14 @@ public class MailKitClientTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task MailKit_uses_bdat_when_chunking_is_offered_and_large_messages_arrive_intact()
+    public async Task MailKit_sends_with_bdat_and_large_messages_arrive_intact()
     {
-        using var client = Client();
+        var protocol = new MemoryStream();
+        using var client = new BdatSmtpClient(new MailKit.ProtocolLogger(protocol, leaveOpen: true))
+        {
+            ServerCertificateValidationCallback = (_, _, _, _) => true,
+            CheckCertificateRevocation = false,
+        };
         await client.ConnectAsync("127.0.0.1", _gw.SubmissionPort, SecureSocketOptions.StartTls);
         Assert.True(client.Capabilities.HasFlag(SmtpCapabilities.Chunking));
         await client.AuthenticateAsync(Alice, "alice-password");
@@ -74,6 +79,9 @@ public class MailKitClientTests : IAsyncLifetime
         message.Body = new Multipart("mixed") { new TextPart("plain") { Text = body }, attachment };
         await client.SendAsync(message);
         await client.DisconnectAsync(true);
+        var transcript = System.Text.Encoding.UTF8.GetString(protocol.ToArray());
+        Assert.Contains("C: BDAT ", transcript);
+        Assert.DoesNotContain("C: DATA", transcript);
 
         var delivered = MimeMessage.Load((await _gw.WaitForMailAsync(Bob)).Select(t => new MemoryStream(System.Text.Encoding.UTF8.GetBytes(t))).First());
         var part = Assert.IsType<MimePart>(delivered.Attachments.Single());
@@ -97,5 +105,12 @@ public class MailKitClientTests : IAsyncLifetime
         await client.ConnectAsync("127.0.0.1", _gw.SubmissionPort, SecureSocketOptions.StartTls);
         var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.SendAsync(Message("x", "y")));
         Assert.Contains("Authentication required", ex.Message);
+    }
+
+    /// <summary>MailKit sends BDAT only when asked (a protected switch).</summary>
+    sealed class BdatSmtpClient : SmtpClient
+    {
+        public BdatSmtpClient(MailKit.IProtocolLogger logger) : base(logger) { }
+        protected override bool PreferSendAsBinaryData => true;
     }
 }

@@ -23,6 +23,7 @@ internal sealed class RelaySmtpClient : SmtpClient
         // RCPT address itself. The ORCPT we received is kept for our own DSNs' Original-Recipient field.
         foreach (var (address, notify, _) in recipients) _notify[address] = notify;
         _envelopeId = envelopeId;
+
         DeliveryStatusNotificationType = ret switch
         {
             DsnReturn.Full => MailKit.Net.Smtp.DeliveryStatusNotificationType.Full,
@@ -30,6 +31,9 @@ internal sealed class RelaySmtpClient : SmtpClient
             _ => MailKit.Net.Smtp.DeliveryStatusNotificationType.Unspecified,
         };
     }
+
+    /// <summary>BDAT (RFC 3030) when the next hop offers CHUNKING: no dot-stuffing, exact octet counts.</summary>
+    protected override bool PreferSendAsBinaryData => true;
 
     /// <summary>
     /// MailKit would re-encode parts to suit the server (adding Content-Transfer-Encoding and the like). A relay must
