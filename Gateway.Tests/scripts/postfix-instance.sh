@@ -6,12 +6,16 @@
 #   postfix-instance.sh status DIR                          # exit 0 when the master runs
 #
 # Everything lives under DIR:
-#   DIR/etc        main.cf, master.cf, virtual mailbox map   (postfix -c DIR/etc)
+#   DIR/etc        main.cf, master.cf, virtual_mailbox (regexp), maildir-deliver
+#                  (everything is run with postfix -c DIR/etc)
 #   DIR/queue      queue_directory
 #   DIR/data       data_directory
 #   DIR/maildir    virtual_mailbox_base: mail for anyone@postfix.test lands in
-#                  DIR/maildir/<localpart>/new/ (Maildir format)
+#                  DIR/maildir/<lower-cased localpart>/new/ (Maildir: one file per message,
+#                  written to tmp/ and renamed into new/, with Return-Path, X-Original-To and
+#                  Delivered-To prepended)
 #   DIR/postfix.log  maillog_file (written by the instance's own postlogd)
+#   DIR/postfix.check.out  output of postfix check/start
 #
 # smtpd listens only on 127.0.0.1:SMTPD_PORT; nothing else is exposed (no port 25).
 # With RELAYHOST, mail for every domain other than postfix.test is relayed there
@@ -22,6 +26,10 @@
 # enforced for set-gid commands (postdrop, postqueue) run by non-root users; the postfix(1)
 # command run as root accepts any -c directory. The compiled-in meta_directory
 # (/etc/postfix: postfix-files, dynamicmaps.cf) and daemon_directory are only read.
+#
+# start waits (POSTFIX_INSTANCE_START_TIMEOUT, default 30 s) for the instance's own 220
+# greeting and fails, printing the log tail, if it does not come; it also refuses a port
+# something already listens on (Linux SO_REUSEPORT would otherwise let both share it).
 #
 # Requires root (postfix start). Virtual deliveries run as the unprivileged system user
 # 'gwtestmail', created with useradd on first use; DIR and its parents must be traversable
