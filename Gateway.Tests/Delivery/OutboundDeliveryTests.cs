@@ -44,6 +44,36 @@ public class OutboundDeliveryTests
     }
 
     [Fact]
+    public async Task Consecutive_messages_to_one_next_hop_share_a_connection()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        for (var i = 0; i < 3; i++)
+        {
+            await gw.SubmitAsync(Alice, Password, Alice, new[] { $"r{i}@remote.test" }, Message($"reuse {i}"));
+            await sink.WaitForMessageAsync();
+        }
+        Assert.Equal(1, sink.Connections);
+        Assert.Equal(1, sink.Commands.Count(c => c.StartsWith("EHLO")));
+    }
+
+    [Fact]
+    public async Task A_cached_connection_the_next_hop_dropped_is_replaced_without_a_deferral()
+    {
+        await using var sink = new ScriptedSmtpServer { DropAfterMessage = true };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        for (var i = 0; i < 3; i++)
+        {
+            var started = DateTime.UtcNow;
+            await gw.SubmitAsync(Alice, Password, Alice, new[] { $"d{i}@remote.test" }, Message($"dropped {i}"));
+            await sink.WaitForMessageAsync();
+            Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(0.9), "delivered at once, not after a retry delay");
+        }
+        Assert.Equal(3, sink.Connections);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
     public async Task Mx_lookup_uses_preference_order_and_falls_back_to_the_next_host()
     {
         await using var sink = new ScriptedSmtpServer();

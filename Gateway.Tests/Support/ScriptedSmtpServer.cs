@@ -25,6 +25,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     public Func<string> DataReply { get; set; } = () => "250 2.0.0 Ok: queued";
     public string Greeting { get; set; } = "220 sink.test ESMTP scripted";
     public bool AdvertiseDsn { get; set; }
+    /// <summary>Drop the connection (no reply to what follows) after each accepted message, as a server with a short idle timeout would.</summary>
+    public bool DropAfterMessage { get; set; }
     public ConcurrentQueue<ScriptedMessage> Messages { get; } = new();
     public ConcurrentQueue<string> Commands { get; } = new();
     int _connections;
@@ -100,6 +102,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         var dataReply = DataReply();
                         if (dataReply.StartsWith('2')) Messages.Enqueue(new ScriptedMessage(from ?? "", rcpts.ToList(), data.ToArray()));
                         await Send(dataReply);
+                        if (DropAfterMessage) return;
                         break;
                     }
                     case "RSET": await Send("250 2.0.0 Ok"); break;

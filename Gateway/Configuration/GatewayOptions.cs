@@ -114,6 +114,8 @@ public sealed class DeliveryOptions
     /// <summary>Outbound TLS: Opportunistic (STARTTLS when offered) or Required (fail and retry without it).</summary>
     public OutboundTls Tls { get; set; } = OutboundTls.Opportunistic;
     public int ConcurrentDeliveries { get; set; } = 8;
+    /// <summary>Seconds an outbound connection stays open for the next message to the same next hop; 0 closes after each message.</summary>
+    public int ConnectionReuseSeconds { get; set; } = 5;
     public int FirstRetrySeconds { get; set; } = 60;
     public int MaxRetrySeconds { get; set; } = 3600;
     /// <summary>A message not delivered after this long is bounced.</summary>

@@ -69,6 +69,8 @@ public static partial class GatewayOptionsValidator
                 p.Add($"{g}:Delivery:DnsServers:{i}: '{d.DnsServers[i]}' is not an IP address or address:port; fix: write e.g. 127.0.0.1 or 127.0.0.1:5353.");
         Port(p, $"{g}:Delivery:MxPort", d.MxPort);
         Positive(p, $"{g}:Delivery:ConcurrentDeliveries", d.ConcurrentDeliveries, "8");
+        if (d.ConnectionReuseSeconds < 0)
+            p.Add($"{g}:Delivery:ConnectionReuseSeconds: negative; fix: use 0 (no reuse) or more, e.g. 5.");
         Positive(p, $"{g}:Delivery:FirstRetrySeconds", d.FirstRetrySeconds, "60");
         Positive(p, $"{g}:Delivery:MaxRetrySeconds", d.MaxRetrySeconds, "3600");
         Positive(p, $"{g}:Delivery:MaxQueueAgeSeconds", d.MaxQueueAgeSeconds, "432000 (5 days)");

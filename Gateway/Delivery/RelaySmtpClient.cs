@@ -12,18 +12,24 @@ namespace Gateway.Delivery;
 internal sealed class RelaySmtpClient : SmtpClient
 {
     readonly Dictionary<string, DsnNotify> _notify = new(StringComparer.OrdinalIgnoreCase);
-    readonly string? _envelopeId;
+    string? _envelopeId;
 
     public Dictionary<string, SmtpResponse> Refused { get; } = new(StringComparer.OrdinalIgnoreCase);
     public HashSet<string> Accepted { get; } = new(StringComparer.OrdinalIgnoreCase);
 
-    public RelaySmtpClient(IEnumerable<(string Address, DsnNotify Notify, string? OriginalRecipient)> recipients, string? envelopeId, DsnReturn ret)
+    /// <summary>When the connection last finished a transaction (for the connection cache).</summary>
+    public DateTime IdleSinceUtc { get; set; }
+
+    /// <summary>Sets the per-message envelope details; a cached connection carries several messages in turn.</summary>
+    public void BeginMessage(IEnumerable<(string Address, DsnNotify Notify, string? OriginalRecipient)> recipients, string? envelopeId, DsnReturn ret)
     {
+        _notify.Clear();
+        Refused.Clear();
+        Accepted.Clear();
         // MailKit 4.18 has no hook for ORCPT (its GetOriginalRecipientAddress is not virtual): it sends the
         // RCPT address itself. The ORCPT we received is kept for our own DSNs' Original-Recipient field.
         foreach (var (address, notify, _) in recipients) _notify[address] = notify;
         _envelopeId = envelopeId;
-
         DeliveryStatusNotificationType = ret switch
         {
             DsnReturn.Full => MailKit.Net.Smtp.DeliveryStatusNotificationType.Full,

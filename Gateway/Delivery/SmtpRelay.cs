@@ -18,7 +18,7 @@ namespace Gateway.Delivery;
 /// Hands a queued message to the next hop over SMTP with MailKit: tries each host and address in turn until one
 /// gives an answer, applies the outbound TLS policy, and turns every reply into a per-recipient outcome.
 /// </summary>
-public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue, ILogger<SmtpRelay> logger)
+public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue, SmtpConnectionCache connections, ILogger<SmtpRelay> logger)
 {
     [GeneratedRegex(@"^([245])\.(\d{1,3})\.(\d{1,3})\b")]
     private static partial Regex EnhancedCode();
@@ -51,8 +51,38 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         IPAddress address, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken)
     {
         var remote = $"{host.Name}[{address}]:{host.Port}";
+        var key = new SmtpConnectionCache.Key(address, host.Port, tls, implicitTls, credentials?.User);
+        var cached = connections.Take(key);
+        if (cached is not null)
+        {
+            try
+            {
+                return await TransactAsync(cached, key, message, recipients, remote, cancellationToken);
+            }
+            catch (ConnectionLostException)
+            {
+                // The next hop had closed the idle connection: start again on a fresh one.
+                logger.LogDebug("Cached connection to {Remote} was gone; reconnecting", remote);
+            }
+        }
+        var client = await ConnectAsync(host, address, tls, implicitTls, credentials, remote, cancellationToken);
+        try
+        {
+            return await TransactAsync(client, key, message, recipients, remote, cancellationToken);
+        }
+        catch (ConnectionLostException ex)
+        {
+            throw new DeliveryException(false, "4.4.2", $"connection to {remote} broke during the transaction: {ex.InnerException?.Message}", remote);
+        }
+    }
+
+    sealed class ConnectionLostException(Exception inner) : Exception(inner.Message, inner);
+
+    async Task<RelaySmtpClient> ConnectAsync(MailHost host, IPAddress address, OutboundTls tls, bool implicitTls,
+        (string User, string Password)? credentials, string remote, CancellationToken cancellationToken)
+    {
         var d = options.Delivery;
-        using var client = new RelaySmtpClient(recipients.Select(r => (r.Address, r.Notify, r.OriginalRecipient)), message.EnvelopeId, message.Ret)
+        var client = new RelaySmtpClient
         {
             LocalDomain = options.Hostname,
             Timeout = d.CommandTimeoutSeconds * 1000,
@@ -77,29 +107,47 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
             };
             await client.ConnectAsync(socket, host.Name, host.Port, secure, cancellationToken);
             if (credentials is { } c) await client.AuthenticateAsync(c.User, c.Password, cancellationToken);
+            return client;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            socket.Dispose();
+            Abandon(client, socket);
             throw new DeliveryException(false, "4.4.1", $"connection to {remote} timed out", remote);
         }
         catch (Exception ex) when (ex is SocketException or IOException or SmtpProtocolException or SslHandshakeException or System.Security.Authentication.AuthenticationException or NotSupportedException)
         {
-            socket.Dispose();
+            Abandon(client, socket);
             var status = ex is SslHandshakeException or NotSupportedException ? "4.7.5" : "4.4.1";
             throw new DeliveryException(false, status, $"{remote}: {ex.Message}", remote);
         }
         catch (SmtpCommandException ex)
         {
-            socket.Dispose();
+            Abandon(client, socket);
             throw new DeliveryException(false, StatusOf(ex.StatusCode, ex.Message), $"{remote} said: {(int)ex.StatusCode} {ex.Message}", remote);
         }
         catch (MailKit.Security.AuthenticationException ex)
         {
-            socket.Dispose();
+            Abandon(client, socket);
             throw new DeliveryException(false, "4.7.8", $"{remote} refused our credentials: {ex.Message}", remote);
         }
+        catch
+        {
+            Abandon(client, socket);
+            throw;
+        }
+    }
 
+    static void Abandon(RelaySmtpClient client, Socket socket)
+    {
+        client.Dispose();
+        socket.Dispose();
+    }
+
+    /// <summary>One MAIL/RCPT/DATA (or BDAT) transaction on a connected client; the client goes back to the cache if it stays usable.</summary>
+    async Task<IReadOnlyList<RecipientOutcome>> TransactAsync(RelaySmtpClient client, SmtpConnectionCache.Key key, QueuedMessage message,
+        IReadOnlyList<QueuedRecipient> recipients, string remote, CancellationToken cancellationToken)
+    {
+        client.BeginMessage(recipients.Select(r => (r.Address, r.Notify, r.OriginalRecipient)), message.EnvelopeId, message.Ret);
         var canDsn = client.Capabilities.HasFlag(SmtpCapabilities.Dsn);
         await using var content = queue.OpenContent(message);
         var mime = await MimeMessage.LoadAsync(content, persistent: true, cancellationToken);
@@ -109,11 +157,10 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         format.International = message.SmtpUtf8;
         format.NewLineFormat = NewLineFormat.Dos;
 
-        SmtpResponse? dataResponse = null;
+        string reply;
         try
         {
-            var reply = await client.SendAsync(format, mime, sender, mailboxes, cancellationToken);
-            dataResponse = new SmtpResponse(SmtpStatusCode.Ok, reply);
+            reply = await client.SendAsync(format, mime, sender, mailboxes, cancellationToken);
         }
         catch (SmtpCommandException ex) when (ex.ErrorCode == SmtpErrorCode.SenderNotAccepted || ex.ErrorCode == SmtpErrorCode.MessageNotAccepted)
         {
@@ -121,28 +168,34 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
             var text = $"{remote} said: {(int)ex.StatusCode} {ex.Message}";
             var permanent = (int)ex.StatusCode >= 500;
             var status = StatusOf(ex.StatusCode, ex.Message);
-            await QuitQuietlyAsync(client);
-            return recipients.Select(r => client.Refused.TryGetValue(r.Address, out var refused)
+            var outcomes = recipients.Select(r => client.Refused.TryGetValue(r.Address, out var refused)
                     ? Refusal(r.Address, refused, remote)
                     : permanent
                         ? RecipientOutcome.Permanent(r.Address, status, text, remote)
                         : RecipientOutcome.Transient(r.Address, status, text, remote))
                 .ToList();
+            connections.Close(client);
+            return outcomes;
         }
         catch (Exception ex) when (ex is SocketException or IOException or SmtpProtocolException or ServiceNotConnectedException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            // The message may or may not have been taken: treat as not delivered and retry (at-least-once).
-            throw new DeliveryException(false, "4.4.2", $"connection to {remote} broke during the transaction: {ex.Message}", remote);
+            // The message may or may not have been taken: not delivered, retried (at-least-once).
+            client.Dispose();
+            throw new ConnectionLostException(ex);
         }
-        await QuitQuietlyAsync(client);
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+        connections.Return(key, client);
 
-        logger.LogInformation("Delivered {QueueId} to {Count} recipient(s) via {Remote}: {Reply}",
-            message.Id, client.Accepted.Count, remote, dataResponse?.Response);
+        logger.LogInformation("Delivered {QueueId} to {Count} recipient(s) via {Remote}: {Reply}", message.Id, client.Accepted.Count, remote, reply);
         return recipients.Select(r =>
         {
             if (client.Refused.TryGetValue(r.Address, out var refused)) return Refusal(r.Address, refused, remote);
             var relayed = !canDsn && r.Notify.HasFlag(DsnNotify.Success);
-            return new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", $"{remote} said: 250 {dataResponse?.Response}", remote, relayed);
+            return new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", $"{remote} said: 250 {reply}", remote, relayed);
         }).ToList();
     }
 
@@ -162,15 +215,5 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         var klass = ((int)code / 100).ToString();
         if (m.Success && m.Groups[1].Value == klass) return $"{m.Groups[1].Value}.{m.Groups[2].Value}.{m.Groups[3].Value}";
         return klass switch { "5" => "5.0.0", "4" => "4.0.0", _ => "2.0.0" };
-    }
-
-    static async Task QuitQuietlyAsync(SmtpClient client)
-    {
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await client.DisconnectAsync(true, cts.Token);
-        }
-        catch (Exception) { /* the transaction's outcome is already known */ }
     }
 }

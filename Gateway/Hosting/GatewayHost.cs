@@ -75,6 +75,7 @@ public static class GatewayHost
             return registry;
         });
         services.AddSingleton<MxResolver>();
+        services.AddSingleton<SmtpConnectionCache>();
         services.AddSingleton<SmtpRelay>();
         services.AddSingleton<LocalMailboxDelivery>();
         services.AddSingleton<DsnBuilder>();
