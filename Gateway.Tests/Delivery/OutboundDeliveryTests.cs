@@ -303,4 +303,29 @@ public class OutboundDeliveryTests
         Assert.Contains("Subject: survives restart", received.Text);
         await second.WaitForEmptyQueueAsync();
     }
+
+    [Fact]
+    public async Task A_failure_whose_bounce_was_not_yet_queued_at_a_crash_is_reported_after_restart()
+    {
+        var data = TempDirectory.Create("unreported");
+        await using (var first = await Start(o => o.DataDirectory = data))
+        {
+            first.KeepData = true;
+            // Simulate the crash window: the outcome is on disk, the bounce is not.
+            var message = await first.Queue.EnqueueAsync(new MemoryStream("Subject: lost bounce?\r\n\r\nx\r\n"u8.ToArray()),
+                new Gateway.Smtp.SmtpMailbox("alice", "gateway.test"),
+                new[] { new Gateway.Smtp.SmtpRecipient(new Gateway.Smtp.SmtpMailbox("gone", "remote.test"), Gateway.Smtp.DsnNotify.None, null) },
+                "", CancellationToken.None);
+            await first.App.StopAsync();
+            message.Recipients[0].State = Gateway.Queue.RecipientState.Failed;
+            message.Recipients[0].Status = "5.1.1";
+            message.Recipients[0].Diagnostic = "remote said: 550 5.1.1 no such user";
+            first.Queue.Save(message);
+        }
+        await using var second = await Start(o => o.DataDirectory = data);
+        var bounce = (await second.WaitForMailAsync(Alice))[0];
+        Assert.Contains("Status: 5.1.1", bounce);
+        Assert.Contains("Subject: lost bounce?", bounce);
+        await second.WaitForEmptyQueueAsync();
+    }
 }

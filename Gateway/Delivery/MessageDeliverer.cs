@@ -56,11 +56,21 @@ public sealed class MessageDeliverer(
             }
             Apply(message, outcomes, _time.GetUtcNow());
         }
-        queue.Save(message);
 
-        await ReportAsync(message, _time.GetUtcNow(), cancellationToken);
+        // DSNs are queued (durably) before the state that says they were sent is saved or the message removed:
+        // a crash in between can send a report twice, never lose one.
+        try
+        {
+            await ReportAsync(message, _time.GetUtcNow(), cancellationToken);
+        }
+        catch
+        {
+            queue.Save(message); // keep the outcomes; the reports are tried again on the next attempt
+            throw;
+        }
 
-        if (message.IsFinished)
+        if (!message.IsFinished) queue.Save(message);
+        else
         {
             queue.Remove(message.Id);
             logger.LogInformation("Message {QueueId} finished: {Delivered} delivered, {Failed} failed", message.Id,
@@ -148,7 +158,6 @@ public sealed class MessageDeliverer(
                 logger.LogWarning("Bounce {QueueId} to <{Recipient}> could not be delivered and is discarded (null sender): {Diagnostic}", message.Id, r.Address, r.Diagnostic);
                 r.FinalReported = true;
             }
-            queue.Save(message);
             return;
         }
 
@@ -159,7 +168,6 @@ public sealed class MessageDeliverer(
         var delivered = message.Recipients.Where(r => r.State == RecipientState.Delivered && !r.FinalReported).ToList();
         var delayed = message.Recipients.Where(r => r.State == RecipientState.Pending && !r.DelayNotified && r.Attempts > 0
                                                     && now - message.ArrivedUtc >= retry.DelayWarning).ToList();
-        var changed = false;
 
         async Task Send(List<QueuedRecipient> rs, DsnAction action)
         {
@@ -178,9 +186,8 @@ public sealed class MessageDeliverer(
         await Send(delivered.Where(r => r.Notify.HasFlag(DsnNotify.Success) && !r.Relayed && r.RemoteMta is null).ToList(), DsnAction.Delivered);
         await Send(delivered.Where(r => r.Notify.HasFlag(DsnNotify.Success) && r.Relayed).ToList(), DsnAction.Relayed);
         await Send(delayed.Where(r => Wants(r, DsnNotify.Delay, true)).ToList(), DsnAction.Delayed);
-        foreach (var r in failed.Concat(delivered)) { r.FinalReported = true; changed = true; }
-        foreach (var r in delayed) { r.DelayNotified = true; changed = true; }
-        if (changed) queue.Save(message);
+        foreach (var r in failed.Concat(delivered)) r.FinalReported = true;
+        foreach (var r in delayed) r.DelayNotified = true;
     }
 
     static SmtpMailbox ParseSender(string address) =>

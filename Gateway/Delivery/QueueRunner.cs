@@ -13,6 +13,7 @@ namespace Gateway.Delivery;
 public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, TimeProvider? time = null)
     : BackgroundService
 {
+    static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(30);
     readonly TimeProvider _time = time ?? TimeProvider.System;
     readonly PriorityQueue<string, DateTimeOffset> _schedule = new();
     readonly Dictionary<string, QueuedMessage> _live = new();
@@ -45,13 +46,15 @@ public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, Mess
                 running.Add(Task.Run(async () =>
                 {
                     var finished = false;
+                    var failed = false;
                     try
                     {
                         finished = await deliverer.AttemptAsync(due, stoppingToken);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
-                        logger.LogError(ex, "Delivery attempt for {QueueId} failed unexpectedly; it stays queued", due.Id);
+                        failed = true;
+                        logger.LogError(ex, "Delivery attempt for {QueueId} failed unexpectedly; it stays queued and is tried again in {Seconds}s", due.Id, ErrorBackoff.TotalSeconds);
                     }
                     finally
                     {
@@ -59,7 +62,8 @@ public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, Mess
                         {
                             _inFlight.Remove(due.Id);
                             if (finished) _live.Remove(due.Id);
-                            else if (!stoppingToken.IsCancellationRequested) _schedule.Enqueue(due.Id, Later(due.NextAttemptUtc));
+                            else if (!stoppingToken.IsCancellationRequested)
+                                _schedule.Enqueue(due.Id, failed ? _time.GetUtcNow() + ErrorBackoff : Later(due.NextAttemptUtc));
                         }
                         slots.Release();
                         _wake.Release();

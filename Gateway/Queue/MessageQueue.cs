@@ -99,12 +99,15 @@ public sealed class MessageQueue : IMessageSpoolFactory
     public void Save(QueuedMessage message) =>
         DurableFile.WriteAllBytesAtomic(EnvelopePath(message.Id), JsonSerializer.SerializeToUtf8Bytes(message, Json));
 
-    /// <summary>Removes a finished message: envelope first, so a crash in between leaves only an orphan .eml that recovery deletes.</summary>
+    /// <summary>
+    /// Removes a finished message: envelope first, so a crash in between leaves only an orphan .eml that recovery
+    /// deletes. The removal is not fsync'd: if a crash undoes it the message is delivered again, which is the
+    /// at-least-once side of the trade (Postfix makes the same one); nothing can be lost this way.
+    /// </summary>
     public void Remove(string id)
     {
         File.Delete(EnvelopePath(id));
         File.Delete(ContentPath(id));
-        DurableFile.SyncDirectory(MessagesDirectory);
     }
 
     /// <summary>Opens the message as delivered: prepended trace headers followed by the received octets.</summary>

@@ -59,6 +59,10 @@ public sealed class QueuedMessage
 
     [JsonIgnore] public bool IsFinished => Recipients.All(r => r.State != RecipientState.Pending);
 
+    /// <summary>
+    /// When the message is next due. A message whose recipients are all final but which is still queued (its
+    /// reports could not be queued, or a crash came before its removal) is due at once, to finish the job.
+    /// </summary>
     [JsonIgnore] public DateTimeOffset NextAttemptUtc =>
-        Recipients.Where(r => r.State == RecipientState.Pending).Select(r => r.NextAttemptUtc).DefaultIfEmpty(DateTimeOffset.MaxValue).Min();
+        Recipients.Where(r => r.State == RecipientState.Pending).Select(r => r.NextAttemptUtc).DefaultIfEmpty(DateTimeOffset.MinValue).Min();
 }
