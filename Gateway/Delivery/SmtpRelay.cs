@@ -91,7 +91,8 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         };
         client.ServerCertificateValidationCallback = (_, _, _, errors) => tls != OutboundTls.Verify || errors == SslPolicyErrors.None;
 
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // No Nagle: SMTP is request/response, and a held-back command meets the peer's delayed ACK (~40 ms a message).
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
