@@ -74,6 +74,32 @@ public class OutboundDeliveryTests
     }
 
     [Fact]
+    public async Task Eight_bit_mail_to_a_hop_without_8bitmime_bounces_instead_of_being_converted()
+    {
+        await using var sink = new ScriptedSmtpServer { Advertise8BitMime = false };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        var message = "From: alice@gateway.test\r\nSubject: 8-bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+                      "Content-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe\r\n";
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "old@remote.test" }, message, "BODY=8BITMIME");
+        var bounce = (await gw.WaitForMailAsync(Alice))[0];
+        Assert.Contains("Status: 5.6.3", bounce);
+        Assert.Contains("8BITMIME", bounce);
+        Assert.Empty(sink.Messages);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Non_ascii_addresses_to_a_hop_without_smtputf8_bounce_with_5_6_7()
+    {
+        await using var sink = new ScriptedSmtpServer { AdvertiseSmtpUtf8 = false };
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        await gw.SubmitAsync(Alice, Password, Alice, new[] { "j\u00f6rg@remote.test" }, Message("utf8 address"), "SMTPUTF8");
+        var bounce = (await gw.WaitForMailAsync(Alice))[0];
+        Assert.Contains("Status: 5.6.7", bounce);
+        Assert.Empty(sink.Messages);
+    }
+
+    [Fact]
     public async Task Mx_lookup_uses_preference_order_and_falls_back_to_the_next_host()
     {
         await using var sink = new ScriptedSmtpServer();

@@ -25,6 +25,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     public Func<string> DataReply { get; set; } = () => "250 2.0.0 Ok: queued";
     public string Greeting { get; set; } = "220 sink.test ESMTP scripted";
     public bool AdvertiseDsn { get; set; }
+    public bool Advertise8BitMime { get; set; } = true;
+    public bool AdvertiseSmtpUtf8 { get; set; } = true;
     /// <summary>Drop the connection (no reply to what follows) after each accepted message, as a server with a short idle timeout would.</summary>
     public bool DropAfterMessage { get; set; }
     public ConcurrentQueue<ScriptedMessage> Messages { get; } = new();
@@ -74,8 +76,9 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                     case "EHLO":
                         await Send("250-sink.test");
                         if (AdvertiseDsn) await Send("250-DSN");
-                        await Send("250-8BITMIME");
-                        await Send("250 SMTPUTF8");
+                        if (Advertise8BitMime) await Send("250-8BITMIME");
+                        if (AdvertiseSmtpUtf8) await Send("250-SMTPUTF8");
+                        await Send("250 HELP");
                         break;
                     case "HELO": await Send("250 sink.test"); break;
                     case "MAIL": from = line; rcpts.Clear(); accepted = 0; await Send("250 2.1.0 Ok"); break;

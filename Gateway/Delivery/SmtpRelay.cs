@@ -150,6 +150,20 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
     {
         client.BeginMessage(recipients.Select(r => (r.Address, r.Notify, r.OriginalRecipient)), message.EnvelopeId, message.Ret);
         var canDsn = client.Capabilities.HasFlag(SmtpCapabilities.Dsn);
+
+        // A relay may not downgrade what it cannot pass on unchanged, and converting would rewrite the message:
+        // refuse instead (RFC 6152 3, RFC 6531 3.2).
+        var needsUtf8 = !System.Text.Ascii.IsValid(message.Sender ?? "") || recipients.Any(r => !System.Text.Ascii.IsValid(r.Address));
+        (string Status, string Reason)? unsupported = null;
+        if (message.SmtpUtf8 && needsUtf8 && !client.Capabilities.HasFlag(SmtpCapabilities.UTF8))
+            unsupported = ("5.6.7", "the next hop does not support SMTPUTF8, needed for the non-ASCII addresses of this message");
+        else if (message.Body == BodyType.EightBitMime && !client.Capabilities.HasFlag(SmtpCapabilities.EightBitMime))
+            unsupported = ("5.6.3", "the next hop does not support 8BITMIME and this 8-bit message may not be converted");
+        if (unsupported is { } u)
+        {
+            connections.Return(key, client);
+            return recipients.Select(r => RecipientOutcome.Permanent(r.Address, u.Status, $"{remote}: {u.Reason}", remote)).ToList();
+        }
         await using var content = queue.OpenContent(message);
         var mime = await MimeMessage.LoadAsync(content, persistent: true, cancellationToken);
         var sender = message.Sender is null ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, message.Sender);
