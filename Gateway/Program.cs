@@ -15,12 +15,12 @@ public static class Program
             Recursive = true,
         };
 
-        GatewayOptions? LoadOptions(ParseResult parse)
+        (IConfiguration Configuration, GatewayOptions Options)? Load(ParseResult parse)
         {
             try
             {
                 var (configuration, _) = ConfigurationSources.Load(parse.GetValue(configOption));
-                return GatewayOptionsLoader.Load(configuration);
+                return (configuration, GatewayOptionsLoader.Load(configuration));
             }
             catch (ConfigurationException ex)
             {
@@ -32,21 +32,11 @@ public static class Program
         var run = new Command("run", "Start the gateway (the default when no verb is given): SMTP delivery and submission listeners and the delivery worker.");
         run.SetAction(async (parse, cancellationToken) =>
         {
-            IConfiguration? configuration;
-            GatewayOptions options;
+            if (Load(parse) is not { } loaded) return 2;
+            var options = loaded.Options;
             try
             {
-                (configuration, _) = ConfigurationSources.Load(parse.GetValue(configOption));
-                options = GatewayOptionsLoader.Load(configuration);
-            }
-            catch (ConfigurationException ex)
-            {
-                foreach (var problem in ex.Problems) Console.Error.WriteLine("gateway: configuration error: " + problem);
-                return 2;
-            }
-            try
-            {
-                var app = GatewayHost.Build(options, configuration);
+                var app = GatewayHost.Build(options, loaded.Configuration);
                 await app.RunAsync();
                 return 0;
             }
@@ -66,7 +56,7 @@ public static class Program
         {
             configOption,
             run,
-            UserCommands.Create(LoadOptions),
+            UserCommands.Create(parse => Load(parse)?.Options),
         };
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)

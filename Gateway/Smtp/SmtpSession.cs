@@ -131,7 +131,7 @@ public sealed class SmtpSession
             await _io.FlushAsync(_connectionClosed);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
-                                       or Microsoft.AspNetCore.Connections.ConnectionResetException or InvalidOperationException)
+                                       or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             _logger.LogDebug(ex, "Connection ended: {Reason}", ex.Message);
         }
