@@ -92,4 +92,26 @@ public class CommandLineTests
         await using var c = await SmtpWire.ConnectAsync(2465, implicitTls: true);
         Assert.Equal(220, (await c.ReadReplyAsync()).Code);
     }
+
+    [Fact]
+    public async Task Json_logs_carry_the_session_id_as_a_field()
+    {
+        var data = TempDirectory.Create("jsonlog");
+        var ports = Ports.Free(2);
+        var config = GatewayProcess.WriteConfig(data, ports[0], ports[1]);
+        await using var gw = GatewayProcess.Start(data, config, new Dictionary<string, string> { ["Logging__Console__FormatterName"] = "json" });
+        await gw.WaitForPortAsync(ports[0]);
+        await using (var c = await SmtpWire.ConnectAsync(ports[0]))
+        {
+            await c.HelloAsync();
+            await c.CommandAsync("QUIT");
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!gw.Output.Contains("Session closed") && DateTime.UtcNow < deadline) await Task.Delay(100);
+        var lines = gw.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var opened = lines.Select(l => System.Text.Json.JsonDocument.Parse(l)).First(d => d.RootElement.GetProperty("Message").GetString() == "Session opened");
+        var scope = opened.RootElement.GetProperty("Scopes").EnumerateArray().First(s => s.TryGetProperty("SessionId", out _));
+        Assert.Matches("^[0-9a-f]{12}$", scope.GetProperty("SessionId").GetString());
+        Assert.Equal("delivery", scope.GetProperty("Listener").GetString());
+    }
 }

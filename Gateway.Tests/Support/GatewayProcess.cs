@@ -35,7 +35,10 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
-    public static GatewayProcess Start(string dataDirectory, string? configFile, params string[] args)
+    public static GatewayProcess Start(string dataDirectory, string? configFile, params string[] args) =>
+        Start(dataDirectory, configFile, new Dictionary<string, string>(), args);
+
+    public static GatewayProcess Start(string dataDirectory, string? configFile, IDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.ArgumentList.Add(GatewayDll);
@@ -43,6 +46,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         if (configFile is not null) { psi.ArgumentList.Add("--config"); psi.ArgumentList.Add(configFile); }
         psi.Environment["GATEWAY_DATA_DIR"] = dataDirectory;
         psi.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         return new GatewayProcess(Process.Start(psi)!);
     }
 

@@ -32,9 +32,14 @@ public static class GatewayHost
         if (configuration is not null) builder.Configuration.AddConfiguration(configuration);
 
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole();
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // The standard "Logging" section (levels, Console:FormatterName = simple | json | systemd) overrides the above.
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.AddConsole();
+        // The slim builder pins the simple formatter with a configure action of its own; the configured name must win.
+        builder.Services.PostConfigure<ConsoleLoggerOptions>(o =>
+            o.FormatterName = builder.Configuration["Logging:Console:FormatterName"] ?? ConsoleFormatterNames.Simple);
         builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
         {
             o.SingleLine = true;
