@@ -16,6 +16,8 @@ ENV GATEWAY_DATA_DIR=/var/lib/gateway \
     DOTNET_gcServer=0
 RUN mkdir -p /var/lib/gateway /etc/gateway && chown -R $APP_UID /var/lib/gateway
 # The image's unprivileged user; the ports are unprivileged, mapped to 25/587/465 by the container runtime.
+# /var/lib/gateway: queue, stores, generated keys. /etc/gateway: gateway.json and certs/ (your PEM/PFX), e.g.
+#   docker run -v ./gateway.json:/etc/gateway/gateway.json -v ./certs:/etc/gateway/certs gateway run --config /etc/gateway/gateway.json
 USER $APP_UID
 VOLUME ["/var/lib/gateway", "/etc/gateway"]
 EXPOSE 2525 2587 2465
