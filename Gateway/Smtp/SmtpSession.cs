@@ -38,6 +38,7 @@ public sealed class SmtpSession
     BodyType _body;
     bool _smtpUtf8;
     IMessageSpool? _chunkSpool;
+    GuardedSink? _chunkSink;
     HeaderSectionScanner? _chunkScanner;
     long _chunkSize;
     bool _chunkFailed;
@@ -383,12 +384,13 @@ public sealed class SmtpSession
 
         await using var spool = _spools.CreateSpool();
         var scanner = new HeaderSectionScanner();
+        var sink = new GuardedSink(spool.Content);
         DataRead result;
         using (var idle = new DataIdleTimer(Limits.DataTimeoutSeconds, _connectionClosed))
         {
             try
             {
-                result = await _io.ReadDataAsync(spool.Content, scanner, Limits.MaxMessageSize, idle.Next);
+                result = await _io.ReadDataAsync(sink, scanner, Limits.MaxMessageSize, idle.Next);
             }
             catch (OperationCanceledException) when (!_connectionClosed.IsCancellationRequested)
             {
@@ -413,6 +415,8 @@ public sealed class SmtpSession
             Reply(500, "5.5.2", $"Line too long in message data (limit {Limits.MaxLineLength} octets including CRLF)");
         else if (result.BareLinefeed)
             Reply(550, "5.6.0", "Message rejected: bare <LF> in message data; lines must end with <CR><LF>");
+        else if (sink.Failure is not null)
+            StorageFailed(spool.Id, sink.Failure);
         else
             await CommitAsync(spool, scanner, result.Size);
         await ResetTransactionAsync();
@@ -449,6 +453,7 @@ public sealed class SmtpSession
         if (_chunkSpool is null)
         {
             _chunkSpool = _spools.CreateSpool();
+            _chunkSink = new GuardedSink(_chunkSpool.Content);
             _chunkScanner = new HeaderSectionScanner();
             _chunkSize = 0;
             _chunkFailed = false;
@@ -456,13 +461,19 @@ public sealed class SmtpSession
         _chunkSize += size;
         if (_chunkSize > Limits.MaxMessageSize) _chunkFailed = true;
 
-        var sink = _chunkFailed ? null : _chunkSpool.Content;
+        Stream? sink = _chunkFailed ? null : _chunkSink;
         if (!await ReadChunkOrTimeoutAsync(size, sink, _chunkScanner, idle)) return;
 
         if (_chunkFailed)
         {
             Reply(552, "5.3.4", $"Message exceeds fixed maximum message size of {Limits.MaxMessageSize} octets");
             if (last) await ResetTransactionAsync();
+            return;
+        }
+        if (_chunkSink!.Failure is not null)
+        {
+            StorageFailed(_chunkSpool.Id, _chunkSink.Failure);
+            await ResetTransactionAsync();
             return;
         }
         if (!last)
@@ -519,13 +530,18 @@ public sealed class SmtpSession
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _logger.LogError(ex, "Could not make message {QueueId} durable; refused with 452", spool.Id);
-            Reply(452, "4.3.1", "Insufficient system storage; message not accepted, try again later");
+            StorageFailed(spool.Id, ex);
             return;
         }
         _logger.LogInformation("Accepted message {QueueId} from <{Sender}> for {RecipientCount} recipient(s), {Size} octets",
             spool.Id, _sender?.Address ?? "", envelope.Recipients.Count, size);
         Reply(250, "2.0.0", $"Ok: queued as {spool.Id}");
+    }
+
+    void StorageFailed(string queueId, Exception ex)
+    {
+        _logger.LogError(ex, "Could not store message {QueueId}; refused with 452, the client keeps it", queueId);
+        Reply(452, "4.3.1", "Insufficient system storage; message not accepted, try again later");
     }
 
     // ---- STARTTLS (RFC 3207) ----
@@ -708,6 +724,7 @@ public sealed class SmtpSession
             _chunkSpool = null;
         }
         _chunkScanner = null;
+        _chunkSink = null;
         _chunkSize = 0;
         _chunkFailed = false;
     }
