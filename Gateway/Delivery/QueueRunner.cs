@@ -10,11 +10,26 @@ namespace Gateway.Delivery;
 /// at most <see cref="DeliveryOptions.ConcurrentDeliveries"/> at once. Newly committed messages are attempted
 /// at once. On shutdown, attempts in progress are cancelled; their recipients stay queued for the next start.
 /// </summary>
-public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, TimeProvider? time = null)
-    : BackgroundService
+public sealed class QueueRunner : BackgroundService
 {
+    readonly GatewayOptions options;
+    readonly MessageQueue queue;
+    readonly MessageDeliverer deliverer;
+    readonly ILogger<QueueRunner> logger;
+
+    public QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, TimeProvider? time = null)
+    {
+        this.options = options;
+        this.queue = queue;
+        this.deliverer = deliverer;
+        this.logger = logger;
+        _time = time ?? TimeProvider.System;
+        // Subscribe at once: a listener may commit a message before ExecuteAsync runs.
+        queue.Committed += OnCommitted;
+    }
+
     static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(30);
-    readonly TimeProvider _time = time ?? TimeProvider.System;
+    readonly TimeProvider _time;
     readonly PriorityQueue<string, DateTimeOffset> _schedule = new();
     readonly Dictionary<string, QueuedMessage> _live = new();
     readonly HashSet<string> _inFlight = new();
@@ -25,8 +40,7 @@ public sealed class QueueRunner(GatewayOptions options, MessageQueue queue, Mess
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        foreach (var message in queue.Recover()) Schedule(message);
-        queue.Committed += OnCommitted;
+        foreach (var message in queue.TakeRecovered()) Schedule(message);
         var slots = new SemaphoreSlim(options.Delivery.ConcurrentDeliveries);
         var running = new List<Task>();
         try

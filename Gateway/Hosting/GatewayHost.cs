@@ -112,6 +112,10 @@ public static class GatewayHost
         // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
         app.Services.GetRequiredService<TlsCertificateProvider>();
         app.Services.GetRequiredService<IUserStore>();
+        // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
+        // and the delivery worker exists (and listens for new commits) before the first one can arrive.
+        app.Services.GetRequiredService<MessageQueue>().Recover();
+        app.Services.GetRequiredService<QueueRunner>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -45,7 +45,18 @@ public sealed class MessageQueue : IMessageSpoolFactory
 
     public IMessageSpool CreateSpool() => new FileSpool(this, NewId());
 
+    List<QueuedMessage>? _recovered;
+
+    /// <summary>The messages found by <see cref="Recover"/>, handed over once (to the delivery worker).</summary>
+    public List<QueuedMessage> TakeRecovered()
+    {
+        var taken = _recovered ?? throw new InvalidOperationException("Recover() must run before the queue is used");
+        _recovered = new List<QueuedMessage>();
+        return taken;
+    }
+
     /// <summary>
+    /// Must run once at start-up, before any listener accepts mail (it clears <c>incoming/</c>).
     /// Removes what a crash left half-done and returns every queued message. Half-received files in
     /// <c>incoming/</c> were never acknowledged, so they are deleted; an .eml without its envelope in
     /// <c>messages/</c> was never acknowledged either.
@@ -92,6 +103,7 @@ public sealed class MessageQueue : IMessageSpoolFactory
             _logger.LogInformation("Queue recovery removed {Count} unacknowledged file(s)", removed);
         }
         _logger.LogInformation("Queue holds {Count} message(s) after recovery", messages.Count);
+        _recovered = messages;
         return messages;
     }
 
