@@ -36,19 +36,6 @@ public class ConfigurationTests
         Assert.Equal(OutboundTls.Required, o.Routes[0].Tls);
     }
 
-    [Fact]
-    public void Data_directory_environment_variable_wins()
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "gw-env-" + Guid.NewGuid().ToString("N"));
-        Environment.SetEnvironmentVariable(GatewayOptionsLoader.DataDirEnvironmentVariable, dir);
-        try
-        {
-            var o = GatewayOptionsLoader.Load(Config(("Gateway:DataDirectory", "/somewhere/else")));
-            Assert.Equal(dir, o.DataDirectory);
-        }
-        finally { Environment.SetEnvironmentVariable(GatewayOptionsLoader.DataDirEnvironmentVariable, null); }
-    }
-
     [Theory]
     [InlineData("Gateway:Limits:MaxRecipients", "lots", "Gateway:Limits:MaxRecipients")]
     [InlineData("Gateway:Listeners:0:Tls", "Sometimes", "Gateway:Listeners:0:Tls")]
@@ -100,4 +87,24 @@ public class ConfigurationTests
     [InlineData("127.0.0.1:70000", false)]
     public void Endpoints_need_an_address_and_a_port(string text, bool valid) =>
         Assert.Equal(valid, GatewayOptionsValidator.TryParseEndpoint(text, out _));
+}
+
+[Collection(Gateway.Tests.Support.ProcessEnvironmentCollection.Name)]
+public class DataDirectoryEnvironmentTests
+{
+    static IConfiguration Config(params (string Key, string Value)[] pairs) =>
+        new ConfigurationBuilder().AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value))).Build();
+
+    [Fact]
+    public void Data_directory_environment_variable_wins()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "gw-env-" + Guid.NewGuid().ToString("N"));
+        Environment.SetEnvironmentVariable(GatewayOptionsLoader.DataDirEnvironmentVariable, dir);
+        try
+        {
+            var o = GatewayOptionsLoader.Load(Config(("Gateway:DataDirectory", "/somewhere/else")));
+            Assert.Equal(dir, o.DataDirectory);
+        }
+        finally { Environment.SetEnvironmentVariable(GatewayOptionsLoader.DataDirEnvironmentVariable, null); }
+    }
 }

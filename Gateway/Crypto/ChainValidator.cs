@@ -1,0 +1,53 @@
+using Org.BouncyCastle.Pkix;
+using Org.BouncyCastle.Utilities.Collections;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Crypto;
+
+public sealed record ChainResult(bool IsValid, string? Reason)
+{
+    public static readonly ChainResult Valid = new(true, null);
+    public static ChainResult Invalid(string reason) => new(false, reason);
+}
+
+/// <summary>
+/// RFC 5280 path validation up to the network's Root courier: signatures, validity periods, basic constraints
+/// and path lengths, name constraints (a Private courier's certificates must stay inside its domains) and
+/// revocation (a CRL must be at hand for every CA on the path; a missing one fails closed).
+/// </summary>
+public static class ChainValidator
+{
+    public static ChainResult Validate(X509Certificate target, IEnumerable<X509Certificate> intermediates, X509Certificate root,
+        IEnumerable<X509Crl> crls, DateTime? atUtc = null)
+    {
+        var path = new List<X509Certificate> { target };
+        var pool = intermediates.ToList();
+        var current = target;
+        while (!current.IssuerDN.Equivalent(root.SubjectDN))
+        {
+            var issuer = pool.FirstOrDefault(c => c.SubjectDN.Equivalent(current.IssuerDN) && !path.Contains(c));
+            if (issuer is null) return ChainResult.Invalid($"no issuer certificate for '{current.IssuerDN}' between '{target.SubjectDN}' and the root");
+            path.Add(issuer);
+            current = issuer;
+            if (path.Count > 16) return ChainResult.Invalid("certificate path is too long");
+        }
+
+        var parameters = new PkixParameters(new HashSet<TrustAnchor> { new(root, null) })
+        {
+            IsRevocationEnabled = true,
+            Date = atUtc ?? DateTime.UtcNow,
+        };
+        parameters.AddStoreCrl(CollectionUtilities.CreateStore(crls.ToList()));
+        parameters.AddStoreCert(CollectionUtilities.CreateStore(path));
+        try
+        {
+            new PkixCertPathValidator().Validate(new PkixCertPath(path), parameters);
+            return ChainResult.Valid;
+        }
+        catch (PkixCertPathValidatorException ex)
+        {
+            var at = ex.Index >= 0 && ex.Index < path.Count ? $" (at '{path[ex.Index].SubjectDN}')" : "";
+            return ChainResult.Invalid(ex.Message + at);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Security.Cryptography;
+using System.Text;
+using LiteDB;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Pkcs;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Crypto;
+
+/// <summary>The key store cannot be used: wrong master key, or a damaged record.</summary>
+public sealed class KeyStoreException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>One stored key: the sealed PKCS#8 private key and the certificate that goes with it.</summary>
+public sealed class StoredKey
+{
+    /// <summary>The key's name, e.g. <c>courier-ca</c>, <c>introduction-fg</c>, <c>user:alice@example.org</c>.</summary>
+    public string Id { get; set; } = "";
+    public KeyAlgorithm Algorithm { get; set; }
+    /// <summary>PKCS#8, sealed with AES-256-GCM under the key store key, bound to <see cref="Id"/>.</summary>
+    public byte[] SealedPrivateKey { get; set; } = Array.Empty<byte>();
+    public byte[]? CertificateDer { get; set; }
+    public DateTime CreatedUtc { get; set; }
+}
+
+/// <summary>
+/// Private keys at rest in LiteDB, each sealed with AES-256-GCM under a key derived from the master key.
+/// A sealed verifier written with the first key tells a wrong master key apart from a damaged store at start-up.
+/// Nothing is ever stored in the clear: the private key leaves this class only as a BouncyCastle key object.
+/// </summary>
+public sealed class KeyStore : IDisposable
+{
+    const string VerifierId = "verifier";
+    static readonly byte[] VerifierPlaintext = Encoding.ASCII.GetBytes("gateway key store v1");
+
+    readonly LiteDatabase _db;
+    readonly ILiteCollection<StoredKey> _keys;
+    readonly ILiteCollection<BsonDocument> _meta;
+    readonly byte[] _key;
+
+    public string Path { get; }
+
+    public KeyStore(string path, MasterKey masterKey)
+    {
+        Path = path;
+        _key = masterKey.Derive("keystore");
+        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
+        _keys = _db.GetCollection<StoredKey>("keys");
+        _meta = _db.GetCollection("meta");
+        var verifier = _meta.FindById(VerifierId);
+        if (verifier is null)
+        {
+            _meta.Insert(new BsonDocument { ["_id"] = VerifierId, ["sealed"] = SealedSecret.Seal(_key, VerifierPlaintext, Encoding.ASCII.GetBytes(VerifierId)) });
+            return;
+        }
+        try
+        {
+            SealedSecret.Open(_key, verifier["sealed"].AsBinary, Encoding.ASCII.GetBytes(VerifierId));
+        }
+        catch (CryptographicException)
+        {
+            _db.Dispose();
+            throw new KeyStoreException($"the master key from {masterKey.Source} does not open the key store {path}; fix: restore the master key this store was created with (GATEWAY_MASTER_KEY or keys/master.key).");
+        }
+    }
+
+    public bool Contains(string id) => _keys.FindById(id) is not null;
+
+    public IReadOnlyList<StoredKey> List() => _keys.FindAll().OrderBy(k => k.Id, StringComparer.Ordinal).ToList();
+
+    /// <summary>Stores (or replaces) a key pair and its certificate.</summary>
+    public void Put(string id, KeyAlgorithm algorithm, AsymmetricKeyParameter privateKey, X509Certificate? certificate)
+    {
+        var pkcs8 = PrivateKeyInfoFactory.CreatePrivateKeyInfo(privateKey).GetEncoded();
+        try
+        {
+            _keys.Upsert(new StoredKey
+            {
+                Id = id,
+                Algorithm = algorithm,
+                SealedPrivateKey = SealedSecret.Seal(_key, pkcs8, Encoding.UTF8.GetBytes(id)),
+                CertificateDer = certificate?.GetEncoded(),
+                CreatedUtc = DateTime.UtcNow,
+            });
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+    }
+
+    public void SetCertificate(string id, X509Certificate certificate)
+    {
+        var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
+        stored.CertificateDer = certificate.GetEncoded();
+        _keys.Update(stored);
+    }
+
+    public X509Certificate? GetCertificate(string id) =>
+        _keys.FindById(id)?.CertificateDer is { } der ? new X509Certificate(der) : null;
+
+    public AsymmetricKeyParameter GetPrivateKey(string id)
+    {
+        var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
+        byte[] pkcs8;
+        try { pkcs8 = SealedSecret.Open(_key, stored.SealedPrivateKey, Encoding.UTF8.GetBytes(id)); }
+        catch (CryptographicException ex) { throw new KeyStoreException($"key {id} in {Path} cannot be opened (damaged, or moved from another record)", ex); }
+        try { return PrivateKeyFactory.CreateKey(pkcs8); }
+        finally { CryptographicOperations.ZeroMemory(pkcs8); }
+    }
+
+    public bool Remove(string id) => _keys.Delete(id);
+
+    public void Dispose() => _db.Dispose();
+}
