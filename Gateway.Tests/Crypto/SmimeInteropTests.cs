@@ -1,0 +1,212 @@
+using System.Text;
+using Gateway.Crypto;
+using Gateway.Platform;
+using Gateway.Tests.Support;
+using MimeKit;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.OpenSsl;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Tests.Crypto;
+
+/// <summary>S/MIME made by the gateway opened by openssl cms, and the other way round; broken input fails cleanly.</summary>
+public class SmimeInteropTests
+{
+    sealed class Courier : IDisposable
+    {
+        public PkiHierarchy Network { get; }
+        public KeyStore Keys { get; }
+        public CertificateDirectory Directory { get; }
+        public CourierSecureMimeContext Context { get; }
+        public string Dir { get; }
+
+        public Courier(PkiHierarchy network)
+        {
+            Network = network;
+            Dir = TempDirectory.Create("smime");
+            var data = new DataDirectory(Dir);
+            data.EnsureCreated();
+            Keys = new KeyStore(data.KeyStorePath, MasterKey.Load(data));
+            Directory = new CertificateDirectory(Path.Combine(Dir, "certs.db"));
+            Directory.Add(network.Root.Certificate, "hierarchy", anchor: true);
+            Directory.Add(network.Public.Certificate, "hierarchy");
+            Directory.Add(network.Private.Certificate, "hierarchy");
+            foreach (var crl in network.Crls()) Directory.AddCrl(crl);
+            Context = new CourierSecureMimeContext(Keys, Directory);
+        }
+
+        /// <summary>A local user: key and certificate in our key store.</summary>
+        public X509Certificate AddUser(string address, KeyAlgorithm algorithm)
+        {
+            var keys = KeyPairs.Generate(algorithm);
+            var cert = Network.Private.IssueUser(keys.Public, address, TimeSpan.FromDays(30));
+            Keys.Put(CourierSecureMimeContext.UserKeyId(address), algorithm, keys.Private, cert);
+            return cert;
+        }
+
+        /// <summary>A correspondent whose key only openssl holds: files for openssl, certificate approved in our directory.</summary>
+        public (string Cert, string Key) AddOutsider(string address, KeyAlgorithm algorithm)
+        {
+            var keys = KeyPairs.Generate(algorithm);
+            var cert = Network.Private.IssueUser(keys.Public, address, TimeSpan.FromDays(30));
+            Directory.Add(cert, "admin", approved: true);
+            var certPath = Path.Combine(Dir, address + ".pem");
+            var keyPath = Path.Combine(Dir, address + ".key");
+            File.WriteAllText(certPath, Pem(cert));
+            File.WriteAllText(keyPath, Pem(new Pkcs8Generator(keys.Private)));
+            return (certPath, keyPath);
+        }
+
+        public string WriteTrust()
+        {
+            File.WriteAllText(Path.Combine(Dir, "root.pem"), Pem(Network.Root.Certificate));
+            File.WriteAllText(Path.Combine(Dir, "chain.pem"), Pem(Network.Public.Certificate, Network.Private.Certificate));
+            return Dir;
+        }
+
+        public void Dispose()
+        {
+            Context.Dispose();
+            Keys.Dispose();
+            Directory.Dispose();
+        }
+    }
+
+    static string Pem(params object[] objects)
+    {
+        var sb = new StringWriter();
+        var writer = new PemWriter(sb);
+        foreach (var o in objects) writer.WriteObject(o);
+        return sb.ToString();
+    }
+
+    static PkiHierarchy NetworkFor(KeyAlgorithm a) => a == KeyAlgorithm.EcP256 ? Ec.Value : Rsa.Value;
+    static readonly Lazy<PkiHierarchy> Ec = new(() => new PkiHierarchy(KeyAlgorithm.EcP256));
+    static readonly Lazy<PkiHierarchy> Rsa = new(() => new PkiHierarchy(KeyAlgorithm.Rsa3072));
+
+    // EC (ECDH, RFC 5753) is not in these two openssl theories yet: BouncyCastle C#'s ECDHKekGenerator encodes the
+    // key-wrap AlgorithmIdentifier in ECC-CMS-SharedInfo with NULL parameters where RFC 5753/3565 and openssl leave
+    // them absent, so the two sides derive different KEKs. The fix (our own KeyAgreeRecipientInfo) is the next step.
+    [Theory]
+    [InlineData(KeyAlgorithm.Rsa3072)]
+    public async Task Gateway_signs_and_encrypts_and_openssl_decrypts_and_verifies(KeyAlgorithm algorithm)
+    {
+        using var courier = new Courier(NetworkFor(algorithm));
+        courier.AddUser("alice@corp.test", algorithm);
+        var bob = courier.AddOutsider("bob@corp.test", algorithm);
+        var dir = courier.WriteTrust();
+
+        var body = new TextPart("plain") { Text = "the secret plans\n" };
+        var entity = ApplicationPkcs7Mime.SignAndEncrypt(courier.Context, new MailboxAddress("", "alice@corp.test"), DigestAlgorithm.Sha256,
+            new[] { new MailboxAddress("", "bob@corp.test") }, body);
+        var smime = Path.Combine(dir, "out.p7m.eml");
+        await using (var f = File.Create(smime)) await entity.WriteToAsync(f);
+        Assert.DoesNotContain("the secret plans", await File.ReadAllTextAsync(smime));
+
+        var inner = Path.Combine(dir, "inner.eml");
+        var decrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-in", smime, "-recip", bob.Cert, "-inkey", bob.Key, "-out", inner });
+        Assert.True(decrypt.ExitCode == 0, decrypt.All);
+        var verify = await ExternalTool.RunAsync("openssl", new[] { "cms", "-verify", "-in", inner, "-CAfile", Path.Combine(dir, "root.pem"), "-certfile", Path.Combine(dir, "chain.pem") });
+        Assert.True(verify.ExitCode == 0, verify.All);
+        Assert.Contains("Verification successful", verify.StdErr);
+        Assert.Contains("the secret plans", verify.StdOut);
+    }
+
+    [Theory]
+    [InlineData(KeyAlgorithm.Rsa3072)]
+    public async Task Openssl_signs_and_encrypts_and_the_gateway_decrypts_and_verifies(KeyAlgorithm algorithm)
+    {
+        using var courier = new Courier(NetworkFor(algorithm));
+        var aliceCert = courier.AddUser("alice@corp.test", algorithm);
+        var bob = courier.AddOutsider("bob@corp.test", algorithm);
+        var dir = courier.WriteTrust();
+        await File.WriteAllTextAsync(Path.Combine(dir, "alice.pem"), Pem(aliceCert));
+        await File.WriteAllTextAsync(Path.Combine(dir, "plain.txt"), "Content-Type: text/plain\r\n\r\nfrom openssl, with love\r\n");
+
+        var signed = Path.Combine(dir, "signed.eml");
+        var sign = await ExternalTool.RunAsync("openssl", new[] { "cms", "-sign", "-in", Path.Combine(dir, "plain.txt"), "-signer", bob.Cert, "-inkey", bob.Key,
+            "-certfile", Path.Combine(dir, "chain.pem"), "-nodetach", "-out", signed });
+        Assert.True(sign.ExitCode == 0, sign.All);
+        var encrypted = Path.Combine(dir, "encrypted.eml");
+        var encrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-encrypt", "-aes256", "-in", signed, "-out", encrypted, "-recip", Path.Combine(dir, "alice.pem") });
+        Assert.True(encrypt.ExitCode == 0, encrypt.All);
+
+        var outer = (ApplicationPkcs7Mime)MimeEntity.Load(encrypted);
+        Assert.Equal(SecureMimeType.EnvelopedData, outer.SecureMimeType);
+        var decrypted = outer.Decrypt(courier.Context);
+        var signedPart = Assert.IsType<ApplicationPkcs7Mime>(decrypted);
+        var signatures = signedPart.Verify(courier.Context, out var content);
+        var signature = Assert.Single(signatures);
+        Assert.True(signature.Verify());
+        Assert.Equal("bob@corp.test", signature.SignerCertificate.Email);
+        Assert.Contains("from openssl, with love", ((TextPart)content).Text);
+        // The signer's certificate was harvested on import by MimeKit's verify; it chains to our root.
+        Assert.True(ChainValidator.Validate(((SecureMimeDigitalCertificate)signature.SignerCertificate).Certificate,
+            courier.Network.Intermediates, courier.Network.Root.Certificate, courier.Network.Crls()).IsValid);
+    }
+
+    [Theory]
+    [InlineData(KeyAlgorithm.EcP256)]
+    [InlineData(KeyAlgorithm.Rsa3072)]
+    public void Sign_and_encrypt_round_trips_through_the_courier_context(KeyAlgorithm algorithm)
+    {
+        using var courier = new Courier(NetworkFor(algorithm));
+        courier.AddUser("alice@corp.test", algorithm);
+        courier.AddUser("bob@corp.test", algorithm);
+        var entity = ApplicationPkcs7Mime.SignAndEncrypt(courier.Context, new MailboxAddress("", "alice@corp.test"), DigestAlgorithm.Sha256,
+            new[] { new MailboxAddress("", "bob@corp.test") }, new TextPart("plain") { Text = "round trip" });
+        var signedPart = Assert.IsType<MultipartSigned>(entity.Decrypt(courier.Context));
+        var signature = Assert.Single(signedPart.Verify(courier.Context));
+        Assert.True(signature.Verify());
+        Assert.Equal("alice@corp.test", signature.SignerCertificate.Email);
+        Assert.Equal("round trip", ((TextPart)signedPart[0]).Text);
+    }
+
+    [Fact]
+    public void A_tampered_signature_does_not_verify()
+    {
+        using var courier = new Courier(Ec.Value);
+        courier.AddUser("alice@corp.test", KeyAlgorithm.EcP256);
+        var signed = ApplicationPkcs7Mime.Sign(courier.Context, new MailboxAddress("", "alice@corp.test"), DigestAlgorithm.Sha256, new TextPart("plain") { Text = "pay 10 EUR" });
+        var bytes = new MemoryStream();
+        signed.Content.DecodeTo(bytes);
+        var der = bytes.ToArray();
+        var index = der.AsSpan().IndexOf("pay 10"u8);
+        Assert.True(index > 0);
+        der[index + 4] = (byte)'9'; // "pay 90 EUR"
+        var tampered = new ApplicationPkcs7Mime(SecureMimeType.SignedData, new MemoryStream(der));
+        var signatures = tampered.Verify(courier.Context, out _);
+        Assert.Throws<DigitalSignatureVerifyException>(() => signatures.Single().Verify());
+    }
+
+    [Fact]
+    public void Decrypting_for_someone_else_and_truncated_cms_fail_cleanly()
+    {
+        using var courier = new Courier(Ec.Value);
+        courier.AddUser("alice@corp.test", KeyAlgorithm.EcP256);
+        courier.AddOutsider("bob@corp.test", KeyAlgorithm.EcP256);
+        var forBob = ApplicationPkcs7Mime.Encrypt(courier.Context, new[] { new MailboxAddress("", "bob@corp.test") }, new TextPart("plain") { Text = "for bob only" });
+        // We hold no key for bob.
+        Assert.ThrowsAny<Exception>(() => forBob.Decrypt(courier.Context));
+
+        var forAlice = ApplicationPkcs7Mime.Encrypt(courier.Context, new[] { new MailboxAddress("", "alice@corp.test") }, new TextPart("plain") { Text = "hi" });
+        var bytes = new MemoryStream();
+        forAlice.Content.DecodeTo(bytes);
+        var truncated = new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, new MemoryStream(bytes.ToArray()[..(int)(bytes.Length / 2)]));
+        var ex = Assert.ThrowsAny<Exception>(() => truncated.Decrypt(courier.Context));
+        Assert.IsNotType<NullReferenceException>(ex);
+        Assert.Equal("hi", ((TextPart)forAlice.Decrypt(courier.Context)).Text); // the intact one opens
+    }
+
+    [Fact]
+    public void Harvested_certificates_are_not_used_for_encryption_until_approved()
+    {
+        using var courier = new Courier(Ec.Value);
+        var stranger = Ec.Value.Public.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "stranger@elsewhere.example", TimeSpan.FromDays(30));
+        courier.Context.Import(stranger);
+        Assert.False(courier.Context.CanEncrypt(new MailboxAddress("", "stranger@elsewhere.example")));
+        courier.Directory.Add(stranger, "admin", approved: true);
+        Assert.True(courier.Context.CanEncrypt(new MailboxAddress("", "stranger@elsewhere.example")));
+    }
+}

@@ -1,0 +1,113 @@
+using MimeKit;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Pkix;
+using Org.BouncyCastle.Utilities.Collections;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Crypto;
+
+/// <summary>
+/// MimeKit's S/MIME (BouncyCastle) over this courier's stores: private keys and own certificates from the
+/// <see cref="KeyStore"/> (entries named <c>user:ADDRESS</c> and courier elements), everything public from the
+/// <see cref="CertificateDirectory"/>. Certificates met in verified mail are harvested into the directory,
+/// unapproved; encryption uses only approved certificates or ones that chain to an anchor.
+/// </summary>
+public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
+{
+    readonly KeyStore _keys;
+    readonly CertificateDirectory _directory;
+
+    public CourierSecureMimeContext(KeyStore keys, CertificateDirectory directory)
+    {
+        _keys = keys;
+        _directory = directory;
+    }
+
+    public static string UserKeyId(string address) => "user:" + address.ToLowerInvariant();
+
+    IEnumerable<(string Id, X509Certificate Certificate)> OwnCertificates() =>
+        _keys.List().Where(k => k.CertificateDer is not null).Select(k => (k.Id, new X509Certificate(k.CertificateDer!)));
+
+    protected override X509Certificate? GetCertificate(ISelector<X509Certificate> selector) =>
+        OwnCertificates().Select(c => c.Certificate).Concat(_directory.All()).FirstOrDefault(selector.Match);
+
+    protected override AsymmetricKeyParameter? GetPrivateKey(ISelector<X509Certificate> selector)
+    {
+        var own = OwnCertificates().FirstOrDefault(c => selector.Match(c.Certificate));
+        return own.Id is null ? null : _keys.GetPrivateKey(own.Id);
+    }
+
+    protected override ISet<TrustAnchor> GetTrustedAnchors() => _directory.Anchors().Select(a => new TrustAnchor(a, null)).ToHashSet();
+
+    protected override IStore<X509Certificate> GetIntermediateCertificates() =>
+        CollectionUtilities.CreateStore(_directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0)).ToList());
+
+    protected override IStore<X509Crl> GetCertificateRevocationLists() => CollectionUtilities.CreateStore(_directory.Crls().ToList());
+
+    protected override DateTime GetNextCertificateRevocationListUpdate(X509Name issuer) =>
+        _directory.Crls().Where(c => c.IssuerDN.Equivalent(issuer)).Select(c => c.NextUpdate ?? DateTime.MinValue).DefaultIfEmpty(DateTime.MinValue).Max();
+
+    protected override CmsRecipient GetCmsRecipient(MailboxAddress mailbox) =>
+        new(FindRecipientCertificate(mailbox.Address) ?? throw new CertificateNotFoundException(mailbox, $"no usable S/MIME certificate for <{mailbox.Address}>"));
+
+    protected override CmsSigner GetCmsSigner(MailboxAddress mailbox, DigestAlgorithm digestAlgo)
+    {
+        var id = UserKeyId(mailbox.Address);
+        var certificate = _keys.GetCertificate(id) ?? throw new CertificateNotFoundException(mailbox, $"no signing key for <{mailbox.Address}>");
+        var chain = new List<X509Certificate> { certificate };
+        chain.AddRange(ChainOf(certificate));
+        return new CmsSigner(chain, _keys.GetPrivateKey(id)) { DigestAlgorithm = digestAlgo };
+    }
+
+    /// <summary>Our own certificate for the address if we hold the key, else an approved one from the directory that is still valid.</summary>
+    X509Certificate? FindRecipientCertificate(string address)
+    {
+        var own = _keys.GetCertificate(UserKeyId(address));
+        if (own is not null) return own;
+        return _directory.ForAddress(address)
+            .Where(c => c.Approved && c.Certificate.IsValidNow)
+            .Select(c => c.Certificate)
+            .OrderByDescending(c => c.NotAfter)
+            .FirstOrDefault();
+    }
+
+    /// <summary>The CA certificates above <paramref name="certificate"/>, up to (not including) the anchor.</summary>
+    IEnumerable<X509Certificate> ChainOf(X509Certificate certificate)
+    {
+        var authorities = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0)).ToList();
+        var anchors = _directory.Anchors().ToList();
+        var current = certificate;
+        for (var depth = 0; depth < 16 && !anchors.Any(a => a.SubjectDN.Equivalent(current.IssuerDN)); depth++)
+        {
+            var issuer = authorities.FirstOrDefault(a => a.SubjectDN.Equivalent(current.IssuerDN));
+            if (issuer is null) yield break;
+            yield return issuer;
+            current = issuer;
+        }
+    }
+
+    protected override void UpdateSecureMimeCapabilities(X509Certificate certificate, EncryptionAlgorithm[] algorithms, DateTime timestamp)
+    {
+        // Capabilities of correspondents are not tracked yet: AES-256 (the default) is used for everyone.
+    }
+
+    public override void Import(Stream stream, string password, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("PKCS#12 import is not offered: keys are made and kept by the courier");
+
+    public override Task ImportAsync(Stream stream, string password, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("PKCS#12 import is not offered: keys are made and kept by the courier");
+
+    /// <summary>Harvest: a certificate seen in verified mail is remembered, but not approved for encryption.</summary>
+    public override void Import(X509Certificate certificate, CancellationToken cancellationToken = default) =>
+        _directory.Add(certificate, "harvested");
+
+    public override void Import(X509Crl crl, CancellationToken cancellationToken = default) => _directory.AddCrl(crl);
+
+    public override bool CanSign(MailboxAddress signer, CancellationToken cancellationToken = default) =>
+        _keys.Contains(UserKeyId(signer.Address));
+
+    public override bool CanEncrypt(MailboxAddress mailbox, CancellationToken cancellationToken = default) =>
+        FindRecipientCertificate(mailbox.Address) is not null;
+}
