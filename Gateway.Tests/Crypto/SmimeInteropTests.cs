@@ -85,10 +85,8 @@ public class SmimeInteropTests
     static readonly Lazy<PkiHierarchy> Ec = new(() => new PkiHierarchy(KeyAlgorithm.EcP256));
     static readonly Lazy<PkiHierarchy> Rsa = new(() => new PkiHierarchy(KeyAlgorithm.Rsa3072));
 
-    // EC (ECDH, RFC 5753) is not in these two openssl theories yet: BouncyCastle C#'s ECDHKekGenerator encodes the
-    // key-wrap AlgorithmIdentifier in ECC-CMS-SharedInfo with NULL parameters where RFC 5753/3565 and openssl leave
-    // them absent, so the two sides derive different KEKs. The fix (our own KeyAgreeRecipientInfo) is the next step.
     [Theory]
+    [InlineData(KeyAlgorithm.EcP256)]
     [InlineData(KeyAlgorithm.Rsa3072)]
     public async Task Gateway_signs_and_encrypts_and_openssl_decrypts_and_verifies(KeyAlgorithm algorithm)
     {
@@ -114,6 +112,7 @@ public class SmimeInteropTests
     }
 
     [Theory]
+    [InlineData(KeyAlgorithm.EcP256)]
     [InlineData(KeyAlgorithm.Rsa3072)]
     public async Task Openssl_signs_and_encrypts_and_the_gateway_decrypts_and_verifies(KeyAlgorithm algorithm)
     {
@@ -161,6 +160,22 @@ public class SmimeInteropTests
         Assert.True(signature.Verify());
         Assert.Equal("alice@corp.test", signature.SignerCertificate.Email);
         Assert.Equal("round trip", ((TextPart)signedPart[0]).Text);
+    }
+
+    /// <summary>Mail from BouncyCastle-based senders (NULL wrap parameters in the KDF input) still opens.</summary>
+    [Fact]
+    public void Ec_envelopes_made_by_bouncycastle_itself_still_open()
+    {
+        using var courier = new Courier(Ec.Value);
+        var alice = courier.AddUser("alice@corp.test", KeyAlgorithm.EcP256);
+        var sender = KeyPairs.Generate(KeyAlgorithm.EcP256);
+        var generator = new Org.BouncyCastle.Cms.CmsEnvelopedDataGenerator();
+        generator.AddKeyAgreementRecipient(Org.BouncyCastle.Cms.CmsEnvelopedGenerator.ECDHSha1Kdf, sender.Private, sender.Public, alice,
+            Org.BouncyCastle.Cms.CmsEnvelopedGenerator.Aes128Wrap);
+        var inner = Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nold style\r\n");
+        var enveloped = generator.Generate(new Org.BouncyCastle.Cms.CmsProcessableByteArray(inner), Org.BouncyCastle.Cms.CmsEnvelopedGenerator.Aes128Cbc);
+        var part = new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, new MemoryStream(enveloped.GetEncoded()));
+        Assert.Contains("old style", ((TextPart)part.Decrypt(courier.Context)).Text);
     }
 
     [Fact]

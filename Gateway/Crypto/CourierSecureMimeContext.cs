@@ -1,7 +1,11 @@
 using MimeKit;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Cms;
 using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Math;
+using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Pkix;
 using Org.BouncyCastle.Utilities.Collections;
 using Org.BouncyCastle.X509;
@@ -86,6 +90,69 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
             yield return issuer;
             current = issuer;
         }
+    }
+
+    /// <summary>
+    /// Enveloped data with AES-256-CBC content encryption: RSA recipients by key transport (BouncyCastle), EC
+    /// recipients by RFC 5753 key agreement (ours; see <see cref="Rfc5753KeyAgreement"/> for why).
+    /// </summary>
+    public override ApplicationPkcs7Mime Encrypt(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default)
+    {
+        var generator = new CmsEnvelopedDataGenerator(new SecureRandom());
+        foreach (var recipient in recipients)
+        {
+            if (recipient.Certificate.GetPublicKey() is ECPublicKeyParameters)
+                generator.AddRecipientInfoGenerator(new EcdhRecipientInfoGenerator(recipient.Certificate));
+            else
+                generator.AddKeyTransRecipient(recipient.Certificate);
+        }
+        using var buffer = new MemoryStream();
+        content.CopyTo(buffer);
+        var enveloped = generator.Generate(new CmsProcessableByteArray(buffer.ToArray()), CmsEnvelopedGenerator.Aes256Cbc);
+        return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, new MemoryStream(enveloped.GetEncoded(), writable: false));
+    }
+
+    public override Task<ApplicationPkcs7Mime> EncryptAsync(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Encrypt(recipients, content, cancellationToken));
+
+    /// <summary>EC key agreement entries for one of our certificates are opened here; everything else by MimeKit.</summary>
+    public override MimeEntity Decrypt(Stream encryptedData, CancellationToken cancellationToken = default)
+    {
+        var der = ReadAll(encryptedData);
+        var plaintext = OpenWithKeyAgreement(der);
+        return plaintext is not null
+            ? MimeEntity.Load(new MemoryStream(plaintext, writable: false), cancellationToken)
+            : base.Decrypt(new MemoryStream(der, writable: false), cancellationToken);
+    }
+
+    public override Task<MimeEntity> DecryptAsync(Stream encryptedData, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Decrypt(encryptedData, cancellationToken));
+
+    public override void DecryptTo(Stream encryptedData, Stream decryptedData, CancellationToken cancellationToken = default)
+    {
+        var der = ReadAll(encryptedData);
+        var plaintext = OpenWithKeyAgreement(der);
+        if (plaintext is null) base.DecryptTo(new MemoryStream(der, writable: false), decryptedData, cancellationToken);
+        else decryptedData.Write(plaintext);
+    }
+
+    byte[]? OpenWithKeyAgreement(byte[] der)
+    {
+        var own = OwnCertificates().Where(c => c.Certificate.GetPublicKey() is ECPublicKeyParameters).ToList();
+        if (own.Count == 0) return null;
+        ECPrivateKeyParameters? KeyFor(X509Name issuer, BigInteger serial)
+        {
+            var match = own.FirstOrDefault(c => c.Certificate.IssuerDN.Equivalent(issuer) && c.Certificate.SerialNumber.Equals(serial));
+            return match.Id is null ? null : (ECPrivateKeyParameters)_keys.GetPrivateKey(match.Id);
+        }
+        return EcdhEnvelopeOpener.TryOpen(der, KeyFor);
+    }
+
+    static byte[] ReadAll(Stream stream)
+    {
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
     }
 
     protected override void UpdateSecureMimeCapabilities(X509Certificate certificate, EncryptionAlgorithm[] algorithms, DateTime timestamp)

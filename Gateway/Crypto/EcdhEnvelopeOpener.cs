@@ -1,0 +1,75 @@
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Cms;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Math;
+using Org.BouncyCastle.Security;
+
+namespace Gateway.Crypto;
+
+/// <summary>
+/// Opens a CMS EnvelopedData whose recipient info for us is an ECDH KeyAgreeRecipientInfo (RFC 5753), deriving the
+/// KEK the standard way first and the BouncyCastle way (NULL wrap parameters) second. Returns null when the
+/// envelope has no key-agreement entry for the given certificate, so the caller can fall back to other kinds.
+/// </summary>
+public static class EcdhEnvelopeOpener
+{
+    /// <param name="keyFor">Our EC private key for a recipient (issuer, serial), or null if we hold none; asked only for entries that name one of ours.</param>
+    public static byte[]? TryOpen(byte[] contentInfoDer, Func<X509Name, BigInteger, ECPrivateKeyParameters?> keyFor)
+    {
+        var contentInfo = ContentInfo.GetInstance(Asn1Object.FromByteArray(contentInfoDer));
+        if (!contentInfo.ContentType.Equals(CmsObjectIdentifiers.EnvelopedData)) return null;
+        var enveloped = EnvelopedData.GetInstance(contentInfo.Content);
+        foreach (var element in enveloped.RecipientInfos)
+        {
+            if (RecipientInfo.GetInstance(element).Info is not KeyAgreeRecipientInfo kari) continue;
+            RecipientEncryptedKey? encryptedKey = null;
+            ECPrivateKeyParameters? privateKey = null;
+            foreach (var candidate in kari.RecipientEncryptedKeys.Cast<Asn1Encodable>().Select(RecipientEncryptedKey.GetInstance))
+            {
+                if (candidate.Identifier.IssuerAndSerialNumber is not { } ias) continue;
+                privateKey = keyFor(ias.Issuer, ias.SerialNumber.Value);
+                if (privateKey is null) continue;
+                encryptedKey = candidate;
+                break;
+            }
+            if (encryptedKey is null || privateKey is null) continue;
+
+            var originatorKey = kari.Originator.OriginatorKey
+                ?? throw new CryptographicUnsupportedException("key agreement with a static originator certificate is not supported");
+            var point = privateKey.Parameters.Curve.DecodePoint(originatorKey.PublicKey.GetBytes());
+            var originator = new ECPublicKeyParameters(point, privateKey.Parameters);
+            var scheme = kari.KeyEncryptionAlgorithm.Algorithm;
+            var wrap = AlgorithmIdentifier.GetInstance(kari.KeyEncryptionAlgorithm.Parameters).Algorithm;
+            var ukm = kari.UserKeyingMaterial?.GetOctets();
+            var wrapped = encryptedKey.EncryptedKey.GetOctets();
+
+            byte[]? cek = null;
+            foreach (var nullParameters in new[] { false, true })
+            {
+                var kek = Rfc5753KeyAgreement.DeriveKek(privateKey, originator, scheme, wrap, ukm, nullParameters);
+                try { cek = Rfc5753KeyAgreement.Unwrap(kek, wrapped); break; }
+                catch (InvalidCipherTextException) { }
+                finally { Array.Clear(kek); }
+            }
+            if (cek is null) throw new InvalidCipherTextException("the content key does not unwrap with our key: the message was not encrypted for this certificate, or it was altered");
+
+            try { return DecryptContent(enveloped.EncryptedContentInfo, cek); }
+            finally { Array.Clear(cek); }
+        }
+        return null;
+    }
+
+    static byte[] DecryptContent(EncryptedContentInfo info, byte[] cek)
+    {
+        var algorithm = info.ContentEncryptionAlgorithm;
+        var encrypted = info.EncryptedContent?.GetOctets() ?? throw new InvalidCipherTextException("the envelope carries no encrypted content");
+        var cipher = CipherUtilities.GetCipher(algorithm.Algorithm);
+        cipher.Init(false, ParameterUtilities.GetCipherParameters(algorithm.Algorithm, new KeyParameter(cek), algorithm.Parameters?.ToAsn1Object()));
+        return cipher.DoFinal(encrypted);
+    }
+}
+
+/// <summary>The envelope asks for something this implementation deliberately does not do.</summary>
+public sealed class CryptographicUnsupportedException(string message) : Exception(message);

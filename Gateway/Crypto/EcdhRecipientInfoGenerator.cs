@@ -1,0 +1,39 @@
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Cms;
+using Org.BouncyCastle.Asn1.Nist;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Asn1.X9;
+using Org.BouncyCastle.Cms;
+using Org.BouncyCastle.Crypto.Generators;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Security;
+using X509Certificate = Org.BouncyCastle.X509.X509Certificate;
+
+namespace Gateway.Crypto;
+
+/// <summary>
+/// A KeyAgreeRecipientInfo for one EC recipient, made per RFC 5753: a fresh ephemeral key on the recipient's curve,
+/// dhSinglePass-stdDH-sha256kdf-scheme, and the content key wrapped with AES-256 key wrap.
+/// </summary>
+public sealed class EcdhRecipientInfoGenerator(X509Certificate recipient) : RecipientInfoGenerator
+{
+    public RecipientInfo Generate(KeyParameter contentEncryptionKey, SecureRandom random)
+    {
+        var recipientKey = (ECPublicKeyParameters)recipient.GetPublicKey();
+        var generator = new ECKeyPairGenerator();
+        generator.Init(new ECKeyGenerationParameters(recipientKey.Parameters, random));
+        var ephemeral = generator.GenerateKeyPair();
+
+        var wrap = NistObjectIdentifiers.IdAes256Wrap;
+        var kek = Rfc5753KeyAgreement.DeriveKek((ECPrivateKeyParameters)ephemeral.Private, recipientKey, Rfc5753KeyAgreement.StdDhSha256Kdf, wrap, null, nullWrapParameters: false);
+        var wrapped = Rfc5753KeyAgreement.Wrap(kek, contentEncryptionKey.GetKey());
+        Array.Clear(kek);
+
+        var ephemeralPoint = ((ECPublicKeyParameters)ephemeral.Public).Q.GetEncoded(false);
+        var originator = new OriginatorIdentifierOrKey(new OriginatorPublicKey(new AlgorithmIdentifier(X9ObjectIdentifiers.IdECPublicKey), ephemeralPoint));
+        var keyEncryption = new AlgorithmIdentifier(Rfc5753KeyAgreement.StdDhSha256Kdf, new AlgorithmIdentifier(wrap));
+        var rid = new KeyAgreeRecipientIdentifier(new IssuerAndSerialNumber(recipient.IssuerDN, recipient.SerialNumber));
+        var encryptedKeys = new DerSequence(new RecipientEncryptedKey(rid, new DerOctetString(wrapped)));
+        return new RecipientInfo(new KeyAgreeRecipientInfo(originator, null, keyEncryption, encryptedKeys));
+    }
+}
