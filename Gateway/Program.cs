@@ -57,6 +57,8 @@ public static class Program
             configOption,
             run,
             UserCommands.Create(parse => Load(parse)?.Options),
+            CaCommands.Create(parse => Load(parse)?.Options),
+            CertCommands.Create(parse => Load(parse)?.Options),
         };
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)

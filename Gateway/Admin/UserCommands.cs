@@ -33,7 +33,7 @@ public static class UserCommands
                 Console.Error.WriteLine($"warning: {mailbox.Domain} is not in Gateway:Domains, so mail for {mailbox.Address} will not be accepted on the delivery port.");
             store.Add(mailbox.Address, PasswordHasher.Hash(password));
             Console.WriteLine($"added {mailbox.Address}");
-            return 0;
+            return IssueCertificate(options, mailbox.Address);
         }));
 
         var list = new Command("list", "List users with their creation and password-change dates.");
@@ -73,6 +73,19 @@ public static class UserCommands
         user.Add(remove);
         return user;
     }
+
+    /// <summary>Once the courier has a CA, every new user gets an S/MIME certificate from it.</summary>
+    static int IssueCertificate(GatewayOptions options, string address) => CourierStores.Run(options, s =>
+    {
+        if (s.Authority.Certificate is null)
+        {
+            Console.Error.WriteLine("note: this courier has no CA certificate yet, so no S/MIME certificate was issued; it will be once 'gateway ca' is set up.");
+            return 0;
+        }
+        var cert = s.Authority.IssueUser(address, Crypto.KeyAlgorithm.EcP256);
+        Console.WriteLine($"issued an S/MIME certificate for {address} (serial {cert.SerialNumber.ToString(16)}, valid until {cert.NotAfter:yyyy-MM-dd})");
+        return 0;
+    });
 
     static int Run(ParseResult parse, Func<ParseResult, GatewayOptions?> loadOptions, Func<GatewayOptions, IUserStore, int> action)
     {

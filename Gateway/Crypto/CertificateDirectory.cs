@@ -1,5 +1,6 @@
 using LiteDB;
 using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Math;
 using Org.BouncyCastle.X509;
 
 namespace Gateway.Crypto;
@@ -31,12 +32,14 @@ public sealed class CertificateDirectory : IDisposable
     readonly LiteDatabase _db;
     readonly ILiteCollection<KnownCertificate> _certificates;
     readonly ILiteCollection<BsonDocument> _crls;
+    readonly ILiteCollection<BsonDocument> _revocations;
 
     public CertificateDirectory(string path)
     {
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
         _certificates = _db.GetCollection<KnownCertificate>("certificates");
         _crls = _db.GetCollection("crls");
+        _revocations = _db.GetCollection("revocations");
         _certificates.EnsureIndex(c => c.Addresses);
     }
 
@@ -85,6 +88,13 @@ public sealed class CertificateDirectory : IDisposable
         if (existing is not null && new X509Crl(existing["der"].AsBinary).ThisUpdate >= crl.ThisUpdate) return;
         _crls.Upsert(new BsonDocument { ["_id"] = issuer, ["der"] = crl.GetEncoded() });
     }
+
+    /// <summary>Records that this courier revoked a certificate it issued (published in its next CRL).</summary>
+    public void Revoke(string issuer, BigInteger serial) =>
+        _revocations.Upsert(new BsonDocument { ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["at"] = DateTime.UtcNow });
+
+    public IEnumerable<(BigInteger Serial, DateTime RevokedUtc)> Revocations(string issuer) =>
+        _revocations.Find(Query.EQ("issuer", issuer)).Select(d => (new BigInteger(d["serial"].AsString), d["at"].AsDateTime.ToUniversalTime()));
 
     public IEnumerable<X509Crl> Crls() => _crls.FindAll().Select(d => new X509Crl(d["der"].AsBinary));
 

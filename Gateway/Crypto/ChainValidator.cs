@@ -17,8 +17,9 @@ public sealed record ChainResult(bool IsValid, string? Reason)
 /// </summary>
 public static class ChainValidator
 {
+    /// <param name="requireRevocation">False only where no CRL can exist yet (installing a freshly issued chain).</param>
     public static ChainResult Validate(X509Certificate target, IEnumerable<X509Certificate> intermediates, X509Certificate root,
-        IEnumerable<X509Crl> crls, DateTime? atUtc = null)
+        IEnumerable<X509Crl> crls, DateTime? atUtc = null, bool requireRevocation = true)
     {
         var path = new List<X509Certificate> { target };
         var pool = intermediates.ToList();
@@ -34,7 +35,7 @@ public static class ChainValidator
 
         var parameters = new PkixParameters(new HashSet<TrustAnchor> { new(root, null) })
         {
-            IsRevocationEnabled = true,
+            IsRevocationEnabled = requireRevocation,
             Date = atUtc ?? DateTime.UtcNow,
         };
         parameters.AddStoreCrl(CollectionUtilities.CreateStore(crls.ToList()));

@@ -13,6 +13,7 @@ public sealed class DataDirectory
     public string UserDatabasePath => Path.Combine(Root, "users.db");
     public string MasterKeyPath => Path.Combine(Root, "keys", "master.key");
     public string KeyStorePath => Path.Combine(Root, "keys.db");
+    public string CertificateDirectoryPath => Path.Combine(Root, "certificates.db");
 
     public DataDirectory(string root)
     {

@@ -1,0 +1,166 @@
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Math;
+using Org.BouncyCastle.OpenSsl;
+using Org.BouncyCastle.Pkcs;
+using Org.BouncyCastle.X509;
+using Org.BouncyCastle.Crypto;
+
+namespace Gateway.Crypto;
+
+/// <summary>An admin operation on the courier CA that cannot be done as asked; the message says why and what to do.</summary>
+public sealed class CourierAuthorityException(string message) : Exception(message);
+
+/// <summary>
+/// This courier's certificate authority, kept in its key store and certificate directory: creating a Root, or
+/// requesting a certificate from a superior and installing the answer; signing subordinate couriers; issuing
+/// introduction and user certificates; revoking and publishing the CRL.
+/// </summary>
+public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directory)
+{
+    public const string CaKeyId = "courier-ca";
+    static readonly TimeSpan CaValidity = TimeSpan.FromDays(3650);
+    static readonly TimeSpan UserValidity = TimeSpan.FromDays(730);
+
+    public X509Certificate? Certificate => keys.GetCertificate(CaKeyId);
+    public bool HasPendingRequest => keys.Contains(CaKeyId) && Certificate is null;
+
+    public CourierRole? Role => Certificate is { } c ? RoleOf(c) : null;
+
+    public static CourierRole? RoleOf(X509Certificate certificate)
+    {
+        var value = certificate.GetExtensionValue(X509Extensions.CertificatePolicies);
+        if (value is null) return null;
+        return CertificatePolicies.GetInstance(value.GetOctets()).GetPolicyInformation()
+            .Select(p => CourierPolicies.RoleOf(p.PolicyIdentifier.Id)).FirstOrDefault(r => r is not null);
+    }
+
+    CertificateAuthority Authority() =>
+        new(Certificate ?? throw new CourierAuthorityException("this courier has no CA certificate yet; fix: 'gateway ca init --root' for a new network, or 'gateway ca request' and 'gateway ca install'."),
+            keys.GetPrivateKey(CaKeyId));
+
+    /// <summary>Starts a new network: this courier becomes its Root.</summary>
+    public X509Certificate InitRoot(string courierName, KeyAlgorithm algorithm)
+    {
+        if (keys.Contains(CaKeyId)) throw new CourierAuthorityException("this courier already has a CA key; nothing was changed ('gateway ca show' tells which).");
+        var pair = KeyPairs.Generate(algorithm);
+        var certificate = CertificateAuthority.CreateRoot(pair, courierName, CaValidity);
+        keys.Put(CaKeyId, algorithm, pair.Private, certificate);
+        directory.Add(certificate, "hierarchy", anchor: true);
+        return certificate;
+    }
+
+    /// <summary>Makes this courier's CA key and the PKCS#10 request its superior signs (PEM).</summary>
+    public string CreateRequest(string courierName, KeyAlgorithm algorithm)
+    {
+        if (Certificate is not null) throw new CourierAuthorityException("this courier already has a CA certificate; nothing was changed.");
+        AsymmetricCipherKeyPair pair;
+        if (keys.Contains(CaKeyId))
+        {
+            // A request was made before: make the same request again from the same key.
+            var privateKey = keys.GetPrivateKey(CaKeyId);
+            pair = new AsymmetricCipherKeyPair(PublicFromPrivate(privateKey), privateKey);
+        }
+        else
+        {
+            pair = KeyPairs.Generate(algorithm);
+            keys.Put(CaKeyId, algorithm, pair.Private, null);
+        }
+        return Pem(CertificateAuthority.CreateRequest(pair, courierName));
+    }
+
+    /// <summary>Signs a subordinate courier's request; returns the PEM chain to send back (its certificate first, our root last).</summary>
+    public string SignRequest(string requestPem, CourierRole role, IReadOnlyList<string> domains)
+    {
+        var request = ReadPem<Pkcs10CertificationRequest>(requestPem, "certificate request");
+        var myRole = Role;
+        if (myRole == CourierRole.Private) throw new CourierAuthorityException("a Private courier cannot sign couriers below it (its certificate has a path length of 0).");
+        var issued = Authority().SignSubordinate(request, role, domains, CaValidity);
+        directory.Add(issued, "issued");
+        return Pem(new object[] { issued, Certificate! }.Concat(ChainToRoot(Certificate!)).ToArray());
+    }
+
+    /// <summary>Installs the chain the superior sent back. It must be for our pending key and must validate to the root it ends with.</summary>
+    public X509Certificate InstallChain(string chainPem)
+    {
+        if (!HasPendingRequest) throw new CourierAuthorityException("there is no pending request to install a certificate for; fix: 'gateway ca request' first.");
+        var chain = ReadAllPem<X509Certificate>(chainPem);
+        if (chain.Count < 2) throw new CourierAuthorityException("the chain must hold our certificate and at least the root; fix: install the whole file 'gateway ca sign' wrote.");
+        var ours = chain[0];
+        var privateKey = keys.GetPrivateKey(CaKeyId);
+        if (!ours.GetPublicKey().Equals(PublicFromPrivate(privateKey)))
+            throw new CourierAuthorityException("the first certificate in the chain is not for this courier's key; fix: install the answer to this courier's own request.");
+        var root = chain[^1];
+        if (!root.IssuerDN.Equivalent(root.SubjectDN)) throw new CourierAuthorityException("the chain does not end with a self-signed root.");
+        var validation = ChainValidator.Validate(ours, chain.Skip(1).Take(chain.Count - 2), root, Array.Empty<X509Crl>().Concat(directory.Crls()), null, requireRevocation: false);
+        if (!validation.IsValid) throw new CourierAuthorityException("the chain does not validate: " + validation.Reason);
+        keys.SetCertificate(CaKeyId, ours);
+        directory.Add(root, "hierarchy", anchor: true);
+        foreach (var intermediate in chain.Skip(1).Take(chain.Count - 2)) directory.Add(intermediate, "hierarchy");
+        return ours;
+    }
+
+    /// <summary>Issues a local user's S/MIME certificate (and key), kept in the key store.</summary>
+    public X509Certificate IssueUser(string address, KeyAlgorithm algorithm)
+    {
+        var pair = KeyPairs.Generate(algorithm);
+        var certificate = Authority().IssueUser(pair.Public, address, UserValidity);
+        keys.Put(CourierSecureMimeContext.UserKeyId(address), algorithm, pair.Private, certificate);
+        directory.Add(certificate, "issued");
+        return certificate;
+    }
+
+    public void Revoke(BigInteger serial) => directory.Revoke(Certificate?.SubjectDN.ToString() ?? "", serial);
+
+    /// <summary>A fresh CRL of our revocations, valid for a week.</summary>
+    public X509Crl CurrentCrl()
+    {
+        var issuer = Certificate ?? throw new CourierAuthorityException("no CA certificate; nothing to publish");
+        var revoked = directory.Revocations(issuer.SubjectDN.ToString()).ToList();
+        var now = DateTime.UtcNow;
+        return Authority().CreateCrl(revoked, BigInteger.ValueOf(now.Ticks), now.AddMinutes(-5), now.AddDays(7));
+    }
+
+    /// <summary>The CA certificates above <paramref name="certificate"/> up to and including the root.</summary>
+    public IEnumerable<X509Certificate> ChainToRoot(X509Certificate certificate)
+    {
+        var known = directory.All().ToList();
+        if (Certificate is { } own) known.Add(own);
+        var current = certificate;
+        for (var i = 0; i < 16 && !current.IssuerDN.Equivalent(current.SubjectDN); i++)
+        {
+            var issuer = known.FirstOrDefault(k => k.SubjectDN.Equivalent(current.IssuerDN) && k.GetBasicConstraints() >= 0);
+            if (issuer is null) yield break;
+            yield return issuer;
+            current = issuer;
+        }
+    }
+
+    static AsymmetricKeyParameter PublicFromPrivate(AsymmetricKeyParameter privateKey) => privateKey switch
+    {
+        Org.BouncyCastle.Crypto.Parameters.ECPrivateKeyParameters ec =>
+            new Org.BouncyCastle.Crypto.Parameters.ECPublicKeyParameters(ec.Parameters.G.Multiply(ec.D).Normalize(), ec.Parameters),
+        Org.BouncyCastle.Crypto.Parameters.RsaPrivateCrtKeyParameters rsa =>
+            new Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters(false, rsa.Modulus, rsa.PublicExponent),
+        _ => throw new NotSupportedException("unsupported key type"),
+    };
+
+    public static string Pem(params object[] objects)
+    {
+        var text = new StringWriter();
+        var writer = new PemWriter(text);
+        foreach (var o in objects) writer.WriteObject(o);
+        return text.ToString();
+    }
+
+    static T ReadPem<T>(string pem, string what) => ReadAllPem<T>(pem).FirstOrDefault()
+        ?? throw new CourierAuthorityException($"no {what} found in the PEM input");
+
+    static List<T> ReadAllPem<T>(string pem)
+    {
+        var reader = new PemReader(new StringReader(pem));
+        var result = new List<T>();
+        object? o;
+        while ((o = reader.ReadObject()) is not null) if (o is T t) result.Add(t);
+        return result;
+    }
+}
