@@ -45,6 +45,11 @@ public static class Program
                 Console.Error.WriteLine($"gateway: cannot listen: {ex.Message}; fix: stop what uses the port or change Gateway:Listeners:N:Endpoint.");
                 return 3;
             }
+            catch (Exception ex) when (ex is Crypto.MasterKeyException or Crypto.KeyStoreException)
+            {
+                Console.Error.WriteLine("gateway: " + ex.Message);
+                return 2;
+            }
             catch (UnauthorizedAccessException ex)
             {
                 Console.Error.WriteLine($"gateway: no permission: {ex.Message}; fix: make {options.DataDirectory} writable or set GATEWAY_DATA_DIR.");

@@ -162,6 +162,43 @@ public class SmimeInteropTests
         Assert.Equal("round trip", ((TextPart)signedPart[0]).Text);
     }
 
+    [Fact]
+    public void A_signer_whose_certificate_is_revoked_fails_validation()
+    {
+        using var courier = new Courier(Ec.Value);
+        courier.AddUser("alice@corp.test", KeyAlgorithm.EcP256);
+        var signed = ApplicationPkcs7Mime.Sign(courier.Context, new MailboxAddress("", "alice@corp.test"), DigestAlgorithm.Sha256, new TextPart("plain") { Text = "signed" });
+        var signature = Assert.Single(signed.Verify(courier.Context, out _));
+        Assert.True(signature.Verify());
+        var signer = ((SecureMimeDigitalCertificate)signature.SignerCertificate).Certificate;
+        Assert.True(courier.Context.ValidateCertificate(signer).IsValid);
+
+        courier.Directory.AddCrl(courier.Network.Private.CreateCrl(new[] { (signer.SerialNumber, DateTime.UtcNow.AddMinutes(-1)) },
+            Org.BouncyCastle.Math.BigInteger.Two, DateTime.UtcNow, DateTime.UtcNow.AddDays(1)));
+        var result = courier.Context.ValidateCertificate(signer);
+        Assert.False(result.IsValid);
+        Assert.Contains("revocation", result.Reason, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void An_unknown_content_encryption_algorithm_is_refused_cleanly()
+    {
+        using var courier = new Courier(Ec.Value);
+        courier.AddUser("alice@corp.test", KeyAlgorithm.EcP256);
+        var envelope = (ApplicationPkcs7Mime)ApplicationPkcs7Mime.Encrypt(courier.Context, new[] { new MailboxAddress("", "alice@corp.test") }, new TextPart("plain") { Text = "x" });
+        var der = new MemoryStream();
+        envelope.Content.DecodeTo(der);
+        var bytes = der.ToArray();
+        // Replace the AES-256-CBC OID (2.16.840.1.101.3.4.1.42) by an unassigned arc under the same prefix.
+        var oid = new byte[] { 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2A };
+        var at = bytes.AsSpan().IndexOf(oid);
+        Assert.True(at >= 0);
+        bytes[at + oid.Length - 1] = 0x7F;
+        var broken = new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, new MemoryStream(bytes));
+        var ex = Assert.ThrowsAny<Exception>(() => broken.Decrypt(courier.Context));
+        Assert.IsNotType<NullReferenceException>(ex);
+    }
+
     /// <summary>Mail from BouncyCastle-based senders (NULL wrap parameters in the KDF input) still opens.</summary>
     [Fact]
     public void Ec_envelopes_made_by_bouncycastle_itself_still_open()

@@ -85,3 +85,31 @@ public class CaCommandTests
         Assert.Contains("path length of 0", refused.StdErr);
     }
 }
+
+[Collection(ProcessEnvironmentCollection.Name)]
+public class MasterKeyStartupTests
+{
+    [Fact]
+    public async Task Gateway_run_stops_with_a_clear_line_on_a_wrong_or_exposed_master_key()
+    {
+        var data = TempDirectory.Create("mk-start");
+        var ports = Ports.Free(2);
+        var config = GatewayProcess.WriteConfig(data, ports[0], ports[1]);
+        var env = new Dictionary<string, string> { ["GATEWAY_DATA_DIR"] = data };
+        var init = await ExternalTool.RunAsync("dotnet", new[] { GatewayProcess.GatewayDll, "ca", "init", "--root", "--config", config }, null, 60, env);
+        Assert.True(init.ExitCode == 0, init.All);
+
+        env["GATEWAY_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var wrong = await ExternalTool.RunAsync("dotnet", new[] { GatewayProcess.GatewayDll, "run", "--config", config }, null, 60, env);
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.Contains("does not open", wrong.StdErr);
+        Assert.Contains("fix:", wrong.StdErr);
+
+        env.Remove("GATEWAY_MASTER_KEY");
+        var keyFile = Path.Combine(data, "keys", "master.key");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var exposed = await ExternalTool.RunAsync("dotnet", new[] { GatewayProcess.GatewayDll, "run", "--config", config }, null, 60, env);
+        Assert.Equal(2, exposed.ExitCode);
+        Assert.Contains("chmod 600", exposed.StdErr);
+    }
+}

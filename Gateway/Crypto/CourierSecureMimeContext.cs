@@ -155,6 +155,26 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// Full RFC 5280 validation of a signer (or recipient) certificate against this courier's anchors, known CA
+    /// certificates and CRLs, revocation included. MimeKit's own check in <c>DigitalSignature.Verify</c> does not
+    /// consult CRLs here, so callers that act on a signature call this as well.
+    /// </summary>
+    public ChainResult ValidateCertificate(X509Certificate certificate, IEnumerable<X509Certificate>? extraIntermediates = null)
+    {
+        var anchors = _directory.Anchors().ToList();
+        var intermediates = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0))
+            .Concat(extraIntermediates ?? Array.Empty<X509Certificate>()).ToList();
+        var crls = _directory.Crls().ToList();
+        ChainResult? last = null;
+        foreach (var anchor in anchors)
+        {
+            last = ChainValidator.Validate(certificate, intermediates, anchor, crls);
+            if (last.IsValid) return last;
+        }
+        return last ?? ChainResult.Invalid("no trust anchor is configured (this courier has not joined a network)");
+    }
+
     protected override void UpdateSecureMimeCapabilities(X509Certificate certificate, EncryptionAlgorithm[] algorithms, DateTime timestamp)
     {
         // Capabilities of correspondents are not tracked yet: AES-256 (the default) is used for everyone.

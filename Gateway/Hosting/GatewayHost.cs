@@ -1,4 +1,5 @@
 using Gateway.Configuration;
+using Gateway.Crypto;
 using Gateway.Delivery;
 using Gateway.Platform;
 using Gateway.Queue;
@@ -62,6 +63,9 @@ public static class GatewayHost
         services.AddSingleton(options.Delivery);
         services.AddSingleton(data);
         services.AddSingleton<TlsCertificateProvider>();
+        services.AddSingleton(_ => new KeyStore(data.KeyStorePath, MasterKey.Load(data)));
+        services.AddSingleton(_ => new CertificateDirectory(data.CertificateDirectoryPath));
+        services.AddSingleton<CourierAuthority>();
         services.AddSingleton<MessageQueue>();
         services.AddSingleton<IMessageSpoolFactory>(sp => sp.GetRequiredService<MessageQueue>());
         services.AddSingleton<IUserStore>(_ => new LiteDbUserStore(data.UserDatabasePath));
@@ -112,6 +116,8 @@ public static class GatewayHost
         // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
         app.Services.GetRequiredService<TlsCertificateProvider>();
         app.Services.GetRequiredService<IUserStore>();
+        // A missing or wrong master key stops the start-up here, with its own message, not at first use.
+        app.Services.GetRequiredService<KeyStore>();
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
         app.Services.GetRequiredService<MessageQueue>().Recover();
