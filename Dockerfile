@@ -1,5 +1,5 @@
 # Multi-stage build of the Gateway. Build: docker build -t gateway .
-# Run:  docker run -p 25:2525 -p 587:2587 -p 465:2465 -v gateway-data:/var/lib/gateway gateway
+# Run:  docker run -p 25:2525 -p 587:2587 -p 465:2465 -p 443:8443 -v gateway-data:/var/lib/gateway gateway
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY gateway.sln ./
@@ -20,6 +20,6 @@ RUN mkdir -p /var/lib/gateway /etc/gateway && chown -R $APP_UID /var/lib/gateway
 #   docker run -v ./gateway.json:/etc/gateway/gateway.json -v ./certs:/etc/gateway/certs gateway run --config /etc/gateway/gateway.json
 USER $APP_UID
 VOLUME ["/var/lib/gateway", "/etc/gateway"]
-EXPOSE 2525 2587 2465
+EXPOSE 2525 2587 2465 8443
 ENTRYPOINT ["dotnet", "/app/gateway.dll"]
 CMD ["run"]

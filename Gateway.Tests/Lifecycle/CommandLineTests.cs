@@ -75,7 +75,7 @@ public class CommandLineTests
     public async Task First_start_without_configuration_creates_its_data_and_listens_on_the_default_ports()
     {
         var data = TempDirectory.Create("first");
-        var defaults = new[] { 2525, 2587, 2465 };
+        var defaults = new[] { 2525, 2587, 2465, 8443 };
         foreach (var port in defaults)
         {
             using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);

@@ -106,7 +106,8 @@ public sealed class GatewayProcess : IAsyncDisposable
                 "Domains": [ "gateway.test" ],
                 "Listeners": [ { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" } ],
                 "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "Tls": "None", "DnsServers": [ "127.0.0.1:9" ] },
-                "Routes": [ { "Domain": "gateway.test", "Host": "127.0.0.1", "Port": {{nextHopPort}} } ]{{extraLimits}}
+                "Routes": [ { "Domain": "gateway.test", "Host": "127.0.0.1", "Port": {{nextHopPort}} } ],
+                "Web": { "Endpoint": "" }{{extraLimits}}
               }
             }
             """);

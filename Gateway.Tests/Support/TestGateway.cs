@@ -18,6 +18,7 @@ public sealed class TestGateway : IAsyncDisposable
     public int DeliveryPort { get; }
     public int SubmissionPort { get; }
     public int ImplicitTlsPort { get; }
+    public int HttpsPort { get; }
     public string DataDirectory => Options.DataDirectory;
     public IUserStore Users => App.Services.GetRequiredService<IUserStore>();
     public MessageQueue Queue => App.Services.GetRequiredService<MessageQueue>();
@@ -27,12 +28,12 @@ public sealed class TestGateway : IAsyncDisposable
     {
         Options = options;
         App = app;
-        (DeliveryPort, SubmissionPort, ImplicitTlsPort) = (ports[0], ports[1], ports[2]);
+        (DeliveryPort, SubmissionPort, ImplicitTlsPort, HttpsPort) = (ports[0], ports[1], ports[2], ports[3]);
     }
 
     public static GatewayOptions DefaultOptions(string? dataDirectory = null, int[]? ports = null)
     {
-        ports ??= Ports.Free(3);
+        ports ??= Ports.Free(4);
         return new GatewayOptions
         {
             Hostname = "mx.gateway.test",
@@ -54,13 +55,14 @@ public sealed class TestGateway : IAsyncDisposable
                 CommandTimeoutSeconds = 20,
                 Tls = OutboundTls.Opportunistic,
             },
+            Web = new() { Endpoint = $"127.0.0.1:{ports[3]}", PublicUrl = $"https://mx.gateway.test:{ports[3]}" },
             ShutdownTimeoutSeconds = 10,
         };
     }
 
     public static async Task<TestGateway> StartAsync(Action<GatewayOptions>? configure = null)
     {
-        var ports = Ports.Free(3);
+        var ports = Ports.Free(4);
         var options = DefaultOptions(ports: ports);
         configure?.Invoke(options);
         var problems = GatewayOptionsValidator.Validate(options);

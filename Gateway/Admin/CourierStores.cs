@@ -17,7 +17,7 @@ public sealed class CourierStores : IDisposable
         Options = options;
         Keys = keys;
         Directory = directory;
-        Authority = new CourierAuthority(keys, directory);
+        Authority = new CourierAuthority(keys, directory, CourierAuthority.CrlUrlFor(options.Web.PublicUrl));
     }
 
     public static CourierStores Open(GatewayOptions options)

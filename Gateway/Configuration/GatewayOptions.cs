@@ -25,6 +25,8 @@ public sealed class GatewayOptions
 
     public DeliveryOptions Delivery { get; set; } = new();
 
+    public WebOptions Web { get; set; } = new();
+
     /// <summary>Static routes (like Postfix transport maps): a domain, or "*", to a next hop.</summary>
     public List<RouteOptions> Routes { get; set; } = new();
 
@@ -71,6 +73,15 @@ public sealed class ListenerOptions
     public string Endpoint { get; set; } = "";
     public ListenerRole Role { get; set; } = ListenerRole.Delivery;
     public TlsMode Tls { get; set; } = TlsMode.StartTls;
+}
+
+/// <summary>The HTTPS listener: CRL publication and health now; registration, status and autoconfig pages later.</summary>
+public sealed class WebOptions
+{
+    /// <summary>address:port of the HTTPS listener; empty switches it off.</summary>
+    public string Endpoint { get; set; } = "0.0.0.0:8443";
+    /// <summary>The URL others reach it at (goes into certificates as the CRL location). Default: https://HOSTNAME:PORT.</summary>
+    public string? PublicUrl { get; set; }
 }
 
 public sealed class TlsOptions

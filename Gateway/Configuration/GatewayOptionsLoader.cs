@@ -37,6 +37,9 @@ public static class GatewayOptionsLoader
         options.Hostname = options.Hostname.Trim().TrimEnd('.').ToLowerInvariant();
         options.Domains = options.Domains.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToList();
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        if (string.IsNullOrWhiteSpace(options.Web.PublicUrl) && GatewayOptionsValidator.IsHostname(options.Hostname)
+            && GatewayOptionsValidator.TryParseEndpoint(options.Web.Endpoint, out var web))
+            options.Web.PublicUrl = $"https://{options.Hostname}:{web.Port}";
 
         var problems = GatewayOptionsValidator.Validate(options);
         if (problems.Count > 0)

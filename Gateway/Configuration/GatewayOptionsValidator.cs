@@ -94,6 +94,16 @@ public static partial class GatewayOptionsValidator
                 p.Add($"{key}:Password: Username is set but Password is empty; fix: set both or neither.");
         }
 
+        if (!string.IsNullOrWhiteSpace(o.Web.Endpoint))
+        {
+            if (!TryParseEndpoint(o.Web.Endpoint, out _))
+                p.Add($"{g}:Web:Endpoint: '{o.Web.Endpoint}' is not address:port; fix: write e.g. 0.0.0.0:8443, or leave it empty to switch HTTPS off.");
+            else if (endpoints.Contains(o.Web.Endpoint))
+                p.Add($"{g}:Web:Endpoint: '{o.Web.Endpoint}' is also an SMTP listener's; fix: give HTTPS its own port.");
+        }
+        if (!string.IsNullOrWhiteSpace(o.Web.PublicUrl) && !(Uri.TryCreate(o.Web.PublicUrl, UriKind.Absolute, out var url) && url.Scheme == "https"))
+            p.Add($"{g}:Web:PublicUrl: '{o.Web.PublicUrl}' is not an https:// URL; fix: write e.g. https://mx.example.org:8443.");
+
         if (o.ShutdownTimeoutSeconds < 0)
             p.Add($"{g}:ShutdownTimeoutSeconds: negative; fix: use 0 or more, e.g. 30.");
         return p;

@@ -15,8 +15,14 @@ public sealed class CourierAuthorityException(string message) : Exception(messag
 /// requesting a certificate from a superior and installing the answer; signing subordinate couriers; issuing
 /// introduction and user certificates; revoking and publishing the CRL.
 /// </summary>
-public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directory)
+public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directory, string? crlUrl = null)
 {
+    /// <summary>Where this courier publishes its CRL (HTTPS), written into every certificate it issues.</summary>
+    public string? CrlUrl { get; } = crlUrl;
+
+    /// <summary>The CRL location under a courier's public HTTPS URL.</summary>
+    public static string? CrlUrlFor(string? publicUrl) => string.IsNullOrWhiteSpace(publicUrl) ? null : publicUrl.TrimEnd('/') + "/crl/courier.crl";
+
     public const string CaKeyId = "courier-ca";
     static readonly TimeSpan CaValidity = TimeSpan.FromDays(3650);
     static readonly TimeSpan UserValidity = TimeSpan.FromDays(730);
@@ -36,14 +42,14 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
 
     CertificateAuthority Authority() =>
         new(Certificate ?? throw new CourierAuthorityException("this courier has no CA certificate yet; fix: 'gateway ca init --root' for a new network, or 'gateway ca request' and 'gateway ca install'."),
-            keys.GetPrivateKey(CaKeyId));
+            keys.GetPrivateKey(CaKeyId), CrlUrl);
 
     /// <summary>Starts a new network: this courier becomes its Root.</summary>
     public X509Certificate InitRoot(string courierName, KeyAlgorithm algorithm)
     {
         if (keys.Contains(CaKeyId)) throw new CourierAuthorityException("this courier already has a CA key; nothing was changed ('gateway ca show' tells which).");
         var pair = KeyPairs.Generate(algorithm);
-        var certificate = CertificateAuthority.CreateRoot(pair, courierName, CaValidity);
+        var certificate = CertificateAuthority.CreateRoot(pair, courierName, CaValidity, CrlUrl);
         keys.Put(CaKeyId, algorithm, pair.Private, certificate);
         directory.Add(certificate, "hierarchy", anchor: true);
         return certificate;

@@ -65,7 +65,8 @@ public static class GatewayHost
         services.AddSingleton<TlsCertificateProvider>();
         services.AddSingleton(_ => new KeyStore(data.KeyStorePath, MasterKey.Load(data)));
         services.AddSingleton(_ => new CertificateDirectory(data.CertificateDirectoryPath));
-        services.AddSingleton<CourierAuthority>();
+        services.AddSingleton(sp => new CourierAuthority(sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(),
+            CourierAuthority.CrlUrlFor(options.Web.PublicUrl)));
         services.AddSingleton<MessageQueue>();
         services.AddSingleton<IMessageSpoolFactory>(sp => sp.GetRequiredService<MessageQueue>());
         services.AddSingleton<IUserStore>(_ => new LiteDbUserStore(data.UserDatabasePath));
@@ -93,9 +94,22 @@ public static class GatewayHost
         services.AddSingleton<QueueRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueRunner>());
 
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            if (GatewayOptionsValidator.TryParseEndpoint(options.Web.Endpoint, out var web))
+            {
+                kestrel.Listen(web, listen =>
+                {
+                    listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
+                    // The same certificate as SMTP, read at each handshake so a reload applies here too.
+                    listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = context => ValueTask.FromResult(kestrel.ApplicationServices.GetRequiredService<TlsCertificateProvider>().CreateServerOptions()),
+                    });
+                });
+            }
             foreach (var listener in options.Listeners)
             {
                 GatewayOptionsValidator.TryParseEndpoint(listener.Endpoint, out var endpoint);
@@ -113,6 +127,7 @@ public static class GatewayHost
         });
 
         var app = builder.Build();
+        Web.WebEndpoints.Map(app);
         // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
         app.Services.GetRequiredService<TlsCertificateProvider>();
         app.Services.GetRequiredService<IUserStore>();
@@ -127,6 +142,8 @@ public static class GatewayHost
         {
             foreach (var l in options.Listeners)
                 log.LogInformation("Listening for {Role} on {Endpoint} (TLS: {Tls}) as {Listener}", l.Role, l.Endpoint, l.Tls, l.Name);
+            if (!string.IsNullOrWhiteSpace(options.Web.Endpoint))
+                log.LogInformation("Listening for HTTPS on {Endpoint} (public URL {PublicUrl})", options.Web.Endpoint, options.Web.PublicUrl);
             log.LogInformation("Gateway {Hostname} serving {Domains}; data in {DataDirectory}", options.Hostname, string.Join(", ", options.Domains), options.DataDirectory);
         });
         app.Lifetime.ApplicationStopping.Register(() => log.LogInformation("Shutting down: no new connections; finishing transactions in progress"));

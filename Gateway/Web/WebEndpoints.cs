@@ -1,0 +1,18 @@
+using Gateway.Crypto;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Gateway.Web;
+
+/// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point) and a health probe.</summary>
+public static class WebEndpoints
+{
+    public static void Map(WebApplication app)
+    {
+        app.MapGet("/health", () => Results.Text("ok\n"));
+        app.MapGet("/crl/courier.crl", (CourierAuthority authority) =>
+            authority.Certificate is null
+                ? Results.NotFound("this courier has no CA certificate yet\n")
+                : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
+    }
+}
