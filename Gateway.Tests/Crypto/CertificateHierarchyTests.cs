@@ -112,13 +112,7 @@ public class CertificateHierarchyTests
         var good = Network.Private.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "alice@corp.test", TimeSpan.FromDays(30));
         var foreign = Network.Private.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "mallory@evil.test", TimeSpan.FromDays(30));
         var revoked = Network.Private.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "gone@corp.test", TimeSpan.FromDays(30));
-        string Pem(params object[] objects)
-        {
-            var sb = new StringWriter();
-            var writer = new PemWriter(sb);
-            foreach (var o in objects) writer.WriteObject(o);
-            return sb.ToString();
-        }
+        static string Pem(params object[] objects) => CourierAuthority.Pem(objects);
         await File.WriteAllTextAsync(Path.Combine(dir, "root.pem"), Pem(Network.Root.Certificate));
         await File.WriteAllTextAsync(Path.Combine(dir, "chain.pem"), Pem(Network.Public.Certificate, Network.Private.Certificate));
         await File.WriteAllTextAsync(Path.Combine(dir, "crls.pem"), Pem(Network.Crls(revoked.SerialNumber).Cast<object>().ToArray()));

@@ -73,13 +73,7 @@ public class SmimeInteropTests
         }
     }
 
-    static string Pem(params object[] objects)
-    {
-        var sb = new StringWriter();
-        var writer = new PemWriter(sb);
-        foreach (var o in objects) writer.WriteObject(o);
-        return sb.ToString();
-    }
+    static string Pem(params object[] objects) => CourierAuthority.Pem(objects);
 
     static PkiHierarchy NetworkFor(KeyAlgorithm a) => a == KeyAlgorithm.EcP256 ? Ec.Value : Rsa.Value;
     static readonly Lazy<PkiHierarchy> Ec = new(() => new PkiHierarchy(KeyAlgorithm.EcP256));
