@@ -83,6 +83,15 @@ public class CaCommandTests
         var refused = await Gw(Corp, "corp.test", "ca", "sign", Path.Combine(dir, "sub.csr"), "--role", "private", "--domain", "sub.corp.test", "--out", Path.Combine(dir, "x.pem"));
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("path length of 0", refused.StdErr);
+
+        // Users' key type follows Gateway:Crypto:UserKeyAlgorithm.
+        var env = new Dictionary<string, string> { ["GATEWAY_DATA_DIR"] = Corp, ["Gateway__Hostname"] = "corp.test", ["Gateway__Domains__0"] = "corp.test", ["Gateway__Crypto__UserKeyAlgorithm"] = "Rsa3072" };
+        var add = await ExternalTool.RunAsync("dotnet", new[] { GatewayProcess.GatewayDll, "user", "add", "old-client@corp.test", "--password-stdin" }, "a-long-password\n", 120, env);
+        Assert.True(add.ExitCode == 0, add.All);
+        await Gw(Corp, "corp.test", "cert", "export", "user:old-client@corp.test", "--out", Path.Combine(dir, "rsa.pem"));
+        var text = await ExternalTool.RunAsync("openssl", new[] { "x509", "-in", Path.Combine(dir, "rsa.pem"), "-noout", "-text" });
+        Assert.Contains("Public-Key: (3072 bit)", text.StdOut);
+        Assert.Contains("rsaEncryption", text.StdOut);
     }
 }
 

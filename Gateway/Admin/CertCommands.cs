@@ -20,8 +20,12 @@ public static class CertCommands
                 var c = new Org.BouncyCastle.X509.X509Certificate(k.CertificateDer!);
                 Console.WriteLine($"own\t{k.Id}\t{c.SerialNumber.ToString(16)}\t{c.SubjectDN}\tuntil {c.NotAfter:yyyy-MM-dd}");
             }
-            foreach (var c in s.Directory.All())
-                Console.WriteLine($"known\t-\t{c.SerialNumber.ToString(16)}\t{c.SubjectDN}\tuntil {c.NotAfter:yyyy-MM-dd}");
+            foreach (var k in s.Directory.Entries())
+            {
+                var c = new Org.BouncyCastle.X509.X509Certificate(k.Der);
+                var trust = k.IsAnchor ? "anchor" : k.Approved ? "approved" : "not approved";
+                Console.WriteLine($"{k.Source}\t{k.Id[..16]}\t{c.SerialNumber.ToString(16)}\t{c.SubjectDN}\tuntil {c.NotAfter:yyyy-MM-dd}\t{trust}");
+            }
             return 0;
         }));
 
@@ -48,7 +52,18 @@ public static class CertCommands
             return 0;
         }));
 
+        var approveId = new Argument<string>("id") { Description = "The known certificate's id (the hex prefix 'cert list' shows)." };
+        var approve = new Command("approve", "Approve a harvested certificate, so mail to its addresses may be encrypted with it.") { approveId };
+        approve.SetAction(parse => CourierStores.Run(loadOptions(parse), s =>
+        {
+            if (!s.Directory.Approve(parse.GetValue(approveId)!))
+                throw new CourierAuthorityException($"no single known certificate has an id starting with {parse.GetValue(approveId)}; 'gateway cert list' shows them.");
+            Console.WriteLine($"Approved certificate {parse.GetValue(approveId)} for encryption.");
+            return 0;
+        }));
+
         cert.Add(list);
+        cert.Add(approve);
         cert.Add(export);
         cert.Add(revoke);
         return cert;

@@ -82,7 +82,8 @@ public static class UserCommands
             Console.Error.WriteLine("note: this courier has no CA certificate yet, so no S/MIME certificate was issued; it will be once 'gateway ca' is set up.");
             return 0;
         }
-        var cert = s.Authority.IssueUser(address, Crypto.KeyAlgorithm.EcP256);
+        if (options.Crypto.UserKeyAlgorithm == Crypto.KeyAlgorithm.Rsa3072) CaCommands.Progress("generating an RSA-3072 key");
+        var cert = s.Authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
         Console.WriteLine($"issued an S/MIME certificate for {address} (serial {cert.SerialNumber.ToString(16)}, valid until {cert.NotAfter:yyyy-MM-dd})");
         return 0;
     });

@@ -27,6 +27,8 @@ public sealed class GatewayOptions
 
     public WebOptions Web { get; set; } = new();
 
+    public CryptoOptions Crypto { get; set; } = new();
+
     /// <summary>Static routes (like Postfix transport maps): a domain, or "*", to a next hop.</summary>
     public List<RouteOptions> Routes { get; set; } = new();
 
@@ -73,6 +75,13 @@ public sealed class ListenerOptions
     public string Endpoint { get; set; } = "";
     public ListenerRole Role { get; set; } = ListenerRole.Delivery;
     public TlsMode Tls { get; set; } = TlsMode.StartTls;
+}
+
+/// <summary>Key material choices.</summary>
+public sealed class CryptoOptions
+{
+    /// <summary>Key type of users' S/MIME certificates: EcP256 (default, ECDSA/ECDH) or Rsa3072 (for old mail clients).</summary>
+    public Gateway.Crypto.KeyAlgorithm UserKeyAlgorithm { get; set; } = Gateway.Crypto.KeyAlgorithm.EcP256;
 }
 
 /// <summary>The HTTPS listener: CRL publication and health now; registration, status and autoconfig pages later.</summary>

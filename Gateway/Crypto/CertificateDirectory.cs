@@ -70,6 +70,17 @@ public sealed class CertificateDirectory : IDisposable
         return known;
     }
 
+    public IReadOnlyList<KnownCertificate> Entries() => _certificates.FindAll().OrderBy(c => c.AddedUtc).ToList();
+
+    /// <summary>An admin's approval: the certificate may now be used to encrypt to its addresses.</summary>
+    public bool Approve(string idPrefix)
+    {
+        var matches = _certificates.FindAll().Where(c => c.Id.StartsWith(idPrefix.ToUpperInvariant(), StringComparison.Ordinal)).ToList();
+        if (matches.Count != 1) return false;
+        matches[0].Approved = true;
+        return _certificates.Update(matches[0]);
+    }
+
     public IEnumerable<X509Certificate> All() => _certificates.FindAll().Select(c => new X509Certificate(c.Der));
     public IEnumerable<X509Certificate> Anchors() => _certificates.Find(c => c.IsAnchor).Select(c => new X509Certificate(c.Der));
     public IEnumerable<X509Certificate> Authorities() => _certificates.Find(c => c.IsAuthority && !c.IsAnchor).Select(c => new X509Certificate(c.Der));

@@ -21,6 +21,7 @@ public sealed class MessageDeliverer(
     LocalMailboxDelivery local,
     DsnBuilder dsn,
     RetrySchedule retry,
+    Crypto.CertificateHarvester harvester,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -86,6 +87,7 @@ public sealed class MessageDeliverer(
         {
             case NextHop.LocalMailbox:
             {
+                HarvestCertificates(message);
                 var results = new List<RecipientOutcome>();
                 foreach (var r in recipients) results.Add(await local.DeliverAsync(message, r, cancellationToken));
                 return results;
@@ -106,6 +108,20 @@ public sealed class MessageDeliverer(
             }
             default:
                 throw new InvalidOperationException("unknown next hop " + hop);
+        }
+    }
+
+    /// <summary>Learns signers' certificates from mail for local users; best effort, never in the way of delivery.</summary>
+    void HarvestCertificates(QueuedMessage message)
+    {
+        try
+        {
+            using var content = queue.OpenContent(message);
+            harvester.Harvest(content);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning("Certificate harvest skipped for {QueueId}: {Reason}", message.Id, ex.Message);
         }
     }
 

@@ -84,6 +84,7 @@ public static class GatewayHost
                 registry.Add(new SmtpSessionSettings { Hostname = options.Hostname, PostmasterDomain = options.Domains.FirstOrDefault() ?? options.Hostname, Listener = listener, Limits = options.Limits, TlsOptions = tls.CreateServerOptions });
             return registry;
         });
+        services.AddSingleton<CertificateHarvester>();
         services.AddSingleton<MxResolver>();
         services.AddSingleton<SmtpConnectionCache>();
         services.AddSingleton<SmtpRelay>();
