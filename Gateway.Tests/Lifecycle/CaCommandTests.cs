@@ -37,7 +37,11 @@ public class CaCommandTests
         var install = await Gw(Corp, "corp.test", "ca", "install", F("chain.pem"));
         Assert.True(install.ExitCode == 0, install.All);
         Assert.Contains("Private courier", install.StdOut);
-        Assert.Contains("Role:     Private", (await Gw(Corp, "corp.test", "ca", "show")).StdOut);
+        var show = (await Gw(Corp, "corp.test", "ca", "show")).StdOut;
+        Assert.Contains("Role:     Private", show);
+        Assert.Contains("corp.test foreground introduction", show);
+        Assert.Contains("corp.test background introduction", show);
+        Assert.Equal(0, (await Gw(Corp, "corp.test", "cert", "export", "introduction-foreground", "--out", F("fg.pem"))).ExitCode);
 
         // A chain that answers someone else's request is refused.
         var other = Path.Combine(dir, "other");
@@ -60,6 +64,10 @@ public class CaCommandTests
 
         var verify = await ExternalTool.RunAsync("openssl", new[] { "verify", "-purpose", "smimesign", "-CAfile", F("root.pem"), "-untrusted", F("corp-ca.pem"), F("leaf.pem") });
         Assert.True(verify.ExitCode == 0, verify.All);
+        var fgPem = await File.ReadAllTextAsync(F("fg.pem"));
+        await File.WriteAllTextAsync(F("fg-leaf.pem"), fgPem[..(fgPem.IndexOf("-----END CERTIFICATE-----", StringComparison.Ordinal) + 26)]);
+        var fgVerify = await ExternalTool.RunAsync("openssl", new[] { "verify", "-purpose", "smimesign", "-CAfile", F("root.pem"), "-untrusted", F("corp-ca.pem"), F("fg-leaf.pem") });
+        Assert.True(fgVerify.ExitCode == 0, fgVerify.All);
 
         var serial = (await Gw(Corp, "corp.test", "cert", "list")).StdOut.Split('\n').Single(l => l.Contains("user:alice@corp.test")).Split('\t')[2];
         var revoke = await Gw(Corp, "corp.test", "cert", "revoke", serial, "--crl-out", F("corp.crl.pem"));

@@ -52,6 +52,7 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         var certificate = CertificateAuthority.CreateRoot(pair, courierName, CaValidity, CrlUrl);
         keys.Put(CaKeyId, algorithm, pair.Private, certificate);
         directory.Add(certificate, "hierarchy", anchor: true);
+        IssueIntroductions(courierName, algorithm);
         return certificate;
     }
 
@@ -102,7 +103,27 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         keys.SetCertificate(CaKeyId, ours);
         directory.Add(root, "hierarchy", anchor: true);
         foreach (var intermediate in chain.Skip(1).Take(chain.Count - 2)) directory.Add(intermediate, "hierarchy");
+        var courierName = ours.SubjectDN.GetValueList(X509Name.CN).Cast<string>().First().Replace(" Courier CA", "");
+        IssueIntroductions(courierName, keys.List().Single(k => k.Id == CaKeyId).Algorithm);
         return ours;
+    }
+
+    public static string IntroductionKeyId(CourierElement element) =>
+        element == CourierElement.Foreground ? "introduction-foreground" : "introduction-background";
+
+    /// <summary>
+    /// The courier's two introduction certificates, one per element (Foreground, Background), each with its own key:
+    /// they are what the elements use for all traffic with other couriers, so fg and bg never share a key.
+    /// </summary>
+    void IssueIntroductions(string courierDomain, KeyAlgorithm algorithm)
+    {
+        var authority = Authority();
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        {
+            var pair = KeyPairs.Generate(algorithm);
+            var certificate = authority.IssueIntroduction(pair.Public, courierDomain, element, CaValidity);
+            keys.Put(IntroductionKeyId(element), algorithm, pair.Private, certificate);
+        }
     }
 
     /// <summary>Issues a local user's S/MIME certificate (and key), kept in the key store.</summary>
