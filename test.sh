@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First installs, with apt-get, the real SMTP peers the tests talk to
-# (swaks, curl, msmtp, openssl, Postfix and its smtp-source/smtp-sink), if any is missing.
+# (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink), if any is missing.
 # Long runs (benchmarks) are separate: see bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_install=0
-for tool in swaks curl msmtp openssl /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
+for tool in swaks curl msmtp openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
   command -v "$tool" >/dev/null 2>&1 || need_install=1
 done
 if [ "$need_install" = 1 ]; then
@@ -16,7 +16,7 @@ if [ "$need_install" = 1 ]; then
   # "No configuration": the package must not set up or start a system-wide MTA; tests run private instances.
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    swaks curl msmtp openssl ca-certificates postfix libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl >/dev/null
+    swaks curl msmtp openssl gpgsm gpg-agent ca-certificates postfix libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl >/dev/null
 fi
 
 dotnet build gateway.sln -c Release -nologo -v quiet

@@ -156,6 +156,41 @@ public class SmimeInteropTests
         Assert.Equal("round trip", ((TextPart)signedPart[0]).Text);
     }
 
+    /// <summary>GnuPG's S/MIME tool, a third implementation, verifies what the gateway signs (our root marked trusted).</summary>
+    [Theory]
+    [InlineData(KeyAlgorithm.EcP256)]
+    [InlineData(KeyAlgorithm.Rsa3072)]
+    public async Task Gpgsm_verifies_a_gateway_signature(KeyAlgorithm algorithm)
+    {
+        using var courier = new Courier(NetworkFor(algorithm));
+        // gpgsm 2.2 rejects any chain with a critical nameConstraints extension ("critical certificate extension
+        // 2.5.29.30 is not supported"), which RFC 5280 makes mandatory for a Private courier: so the signer here is a
+        // user of the Public courier, whose chain has none.
+        var keys = KeyPairs.Generate(algorithm);
+        var cert = courier.Network.Public.IssueUser(keys.Public, "alice@public.test", TimeSpan.FromDays(30));
+        courier.Keys.Put(CourierSecureMimeContext.UserKeyId("alice@public.test"), algorithm, keys.Private, cert);
+        var dir = courier.WriteTrust();
+        var signed = ApplicationPkcs7Mime.Sign(courier.Context, new MailboxAddress("", "alice@public.test"), DigestAlgorithm.Sha256,
+            new TextPart("plain") { Text = "signed for gpgsm" });
+        var p7m = Path.Combine(dir, "signed.p7m");
+        await using (var f = File.Create(p7m)) signed.Content.DecodeTo(f);
+
+        var home = Path.Combine(dir, "gnupg");
+        Directory.CreateDirectory(home);
+        File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var env = new Dictionary<string, string> { ["GNUPGHOME"] = home };
+        var fingerprint = string.Join(":", Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(courier.Network.Root.Certificate.GetEncoded())).Chunk(2).Select(c => new string(c)));
+        await File.WriteAllTextAsync(Path.Combine(home, "trustlist.txt"), $"{fingerprint} S relax\n");
+        var import = await ExternalTool.RunAsync("gpgsm", new[] { "--batch", "--import", Path.Combine(dir, "root.pem"), Path.Combine(dir, "chain.pem") }, environment: env);
+        Assert.True(import.ExitCode == 0, import.All);
+        var output = Path.Combine(dir, "content.txt");
+        var verify = await ExternalTool.RunAsync("gpgsm", new[] { "--batch", "--disable-crl-checks", "--disable-policy-checks", "--output", output, "--verify", p7m }, environment: env);
+        await ExternalTool.RunAsync("gpgconf", new[] { "--kill", "all" }, environment: env);
+        Assert.True(verify.ExitCode == 0, verify.All);
+        Assert.Contains("Good signature", verify.All);
+        Assert.Contains("signed for gpgsm", await File.ReadAllTextAsync(output));
+    }
+
     [Fact]
     public void A_signer_whose_certificate_is_revoked_fails_validation()
     {
