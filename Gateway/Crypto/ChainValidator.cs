@@ -22,16 +22,9 @@ public static class ChainValidator
         IEnumerable<X509Crl> crls, DateTime? atUtc = null, bool requireRevocation = true)
     {
         var path = new List<X509Certificate> { target };
-        var pool = intermediates.ToList();
-        var current = target;
-        while (!current.IssuerDN.Equivalent(root.SubjectDN))
-        {
-            var issuer = pool.FirstOrDefault(c => c.SubjectDN.Equivalent(current.IssuerDN) && !path.Contains(c));
-            if (issuer is null) return ChainResult.Invalid($"no issuer certificate for '{current.IssuerDN}' between '{target.SubjectDN}' and the root");
-            path.Add(issuer);
-            current = issuer;
-            if (path.Count > 16) return ChainResult.Invalid("certificate path is too long");
-        }
+        path.AddRange(IssuerChain.Issuers(target, intermediates, c => c.IssuerDN.Equivalent(root.SubjectDN)));
+        if (!path[^1].IssuerDN.Equivalent(root.SubjectDN))
+            return ChainResult.Invalid($"no issuer certificate for '{path[^1].IssuerDN}' between '{target.SubjectDN}' and the root");
 
         var parameters = new PkixParameters(new HashSet<TrustAnchor> { new(root, null) })
         {

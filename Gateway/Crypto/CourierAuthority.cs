@@ -152,14 +152,7 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
     {
         var known = directory.All().ToList();
         if (Certificate is { } own) known.Add(own);
-        var current = certificate;
-        for (var i = 0; i < 16 && !current.IssuerDN.Equivalent(current.SubjectDN); i++)
-        {
-            var issuer = known.FirstOrDefault(k => k.SubjectDN.Equivalent(current.IssuerDN) && k.GetBasicConstraints() >= 0);
-            if (issuer is null) yield break;
-            yield return issuer;
-            current = issuer;
-        }
+        return IssuerChain.Issuers(certificate, known, IssuerChain.IsSelfIssued);
     }
 
     static AsymmetricKeyParameter PublicFromPrivate(AsymmetricKeyParameter privateKey) => privateKey switch

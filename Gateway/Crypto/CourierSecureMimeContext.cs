@@ -80,16 +80,9 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// <summary>The CA certificates above <paramref name="certificate"/>, up to (not including) the anchor.</summary>
     IEnumerable<X509Certificate> ChainOf(X509Certificate certificate)
     {
-        var authorities = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0)).ToList();
         var anchors = _directory.Anchors().ToList();
-        var current = certificate;
-        for (var depth = 0; depth < 16 && !anchors.Any(a => a.SubjectDN.Equivalent(current.IssuerDN)); depth++)
-        {
-            var issuer = authorities.FirstOrDefault(a => a.SubjectDN.Equivalent(current.IssuerDN));
-            if (issuer is null) yield break;
-            yield return issuer;
-            current = issuer;
-        }
+        var authorities = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate));
+        return IssuerChain.Issuers(certificate, authorities, c => anchors.Any(a => a.SubjectDN.Equivalent(c.IssuerDN)));
     }
 
     /// <summary>
