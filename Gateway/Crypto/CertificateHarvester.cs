@@ -15,6 +15,19 @@ public sealed class CertificateHarvester(KeyStore keys, CertificateDirectory dir
     /// <summary>Returns the number of certificates learnt. Never throws for a malformed or unverifiable message.</summary>
     public int Harvest(Stream message)
     {
+        // Signed mail says so at the top (multipart/signed or application/pkcs7-mime): look at the headers first and
+        // leave every other message, attachments and all, unparsed.
+        try
+        {
+            var headers = HeaderList.Load(message);
+            var type = headers[HeaderId.ContentType] ?? "";
+            if (!type.Contains("signed", StringComparison.OrdinalIgnoreCase) && !type.Contains("pkcs7-mime", StringComparison.OrdinalIgnoreCase)
+                && !type.Contains("x-pkcs7-mime", StringComparison.OrdinalIgnoreCase))
+                return 0;
+        }
+        catch (FormatException) { return 0; }
+        message.Position = 0;
+
         MimeMessage parsed;
         try { parsed = MimeMessage.Load(message); }
         catch (FormatException) { return 0; }
