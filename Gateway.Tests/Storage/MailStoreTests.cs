@@ -1,0 +1,75 @@
+using System.Text;
+using Gateway.Storage.Mail;
+using Gateway.Tests.Support;
+
+namespace Gateway.Tests.Storage;
+
+public class MailStoreTests
+{
+    static MailStore Open(string dir) => new(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"));
+    static MemoryStream Msg(string subject) => new(Encoding.ASCII.GetBytes($"Subject: {subject}\r\n\r\nbody\r\n"));
+
+    [Fact]
+    public void Every_user_gets_inbox_and_the_special_use_mailboxes()
+    {
+        using var store = Open(TempDirectory.Create("mail"));
+        var boxes = store.Mailboxes("Alice@Example.org");
+        Assert.Equal(new[] { "INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive" }, boxes.Select(b => b.Name));
+        Assert.Equal("\\Sent", boxes.Single(b => b.Name == "Sent").SpecialUse);
+        Assert.All(boxes, b => Assert.True(b.UidValidity > 0));
+        Assert.NotNull(store.Find("alice@example.org", "inbox")); // INBOX is case-insensitive, the user too
+    }
+
+    [Fact]
+    public async Task Uids_ascend_modseq_grows_and_both_survive_reopening()
+    {
+        var dir = TempDirectory.Create("mail");
+        uint validity;
+        using (var store = Open(dir))
+        {
+            var first = await store.AppendAsync("bob@example.org", "INBOX", Msg("one"), new[] { "\\Seen" });
+            var second = await store.AppendAsync("bob@example.org", "INBOX", Msg("two"));
+            Assert.Equal(1u, first.Uid);
+            Assert.Equal(2u, second.Uid);
+            Assert.True(second.ModSeq > first.ModSeq);
+            Assert.Equal(new[] { "\\Seen" }, first.Flags);
+            validity = store.Find("bob@example.org", "INBOX")!.UidValidity;
+        }
+        using (var store = Open(dir))
+        {
+            var inbox = store.Find("bob@example.org", "INBOX")!;
+            Assert.Equal(validity, inbox.UidValidity);
+            Assert.Equal(3u, inbox.UidNext);
+            var third = await store.AppendAsync("bob@example.org", "INBOX", Msg("three"));
+            Assert.Equal(3u, third.Uid);
+            Assert.Equal(new uint[] { 1, 2, 3 }, store.Messages(inbox.Id).Select(m => m.Uid));
+        }
+    }
+
+    [Fact]
+    public async Task A_repeated_local_delivery_lands_once()
+    {
+        using var store = Open(TempDirectory.Create("mail"));
+        var first = await store.AppendAsync("carol@example.org", "INBOX", Msg("once"), deliveryKey: "q123/carol@example.org");
+        var again = await store.AppendAsync("carol@example.org", "INBOX", Msg("once"), deliveryKey: "q123/carol@example.org");
+        Assert.Equal(first.Uid, again.Uid);
+        Assert.Single(store.Messages(store.Find("carol@example.org", "INBOX")!.Id));
+        var other = await store.AppendAsync("carol@example.org", "INBOX", Msg("once"), deliveryKey: "q124/carol@example.org");
+        Assert.Equal(first.Uid + 1, other.Uid);
+    }
+
+    [Fact]
+    public async Task Identical_octets_are_stored_once_and_read_back_exactly()
+    {
+        var dir = TempDirectory.Create("mail");
+        using var store = Open(dir);
+        var a = await store.AppendAsync("dan@example.org", "INBOX", Msg("same"));
+        var b = await store.AppendAsync("dan@example.org", "Archive", Msg("same"));
+        Assert.Equal(a.BlobId, b.BlobId);
+        Assert.Single(Directory.GetFiles(Path.Combine(dir, "blobs"), "*.eml", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir, "blobs"), "tmp-*"));
+        using var read = store.Blobs.Open(a.BlobId);
+        Assert.Equal("Subject: same\r\n\r\nbody\r\n", new StreamReader(read).ReadToEnd());
+        Assert.Equal(a.Size, read.Length);
+    }
+}
