@@ -20,12 +20,14 @@ if [ "$need_install" = 1 ]; then
 fi
 
 dotnet build gateway.sln -c Release -nologo -v quiet
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
 set +e
-dotnet test gateway.sln -c Release --no-build -nologo 2>&1 | tee /tmp/gateway-test-output.txt
+dotnet test gateway.sln -c Release --no-build -nologo 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
 set -e
 # One plain summary line: "tests: N passed, N failed, N skipped".
-summary=$(grep -E "^(Passed|Failed)! +- " /tmp/gateway-test-output.txt | tail -1 || true)
+summary=$(grep -E "^(Passed|Failed)! +- " "$output" | tail -1 || true)
 if [ -n "$summary" ]; then
   passed=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
   failed=$(sed -E 's/.*Failed: *([0-9]+),.*/\1/' <<<"$summary")
