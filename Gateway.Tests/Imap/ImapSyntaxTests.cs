@@ -50,6 +50,8 @@ public class ImapSyntaxTests
     [InlineData("a1  NOOP", "missing atom")]
     [InlineData("a1 FETCH 1 BODY[TEXT", "unterminated '['")]
     [InlineData("+tag NOOP", "tag")]
+    [InlineData("a* NOOP", "tag")]
+    [InlineData("a%1 NOOP", "tag")]
     [InlineData("", "missing tag")]
     public void Bad_syntax_is_reported_with_the_tag_when_known(string line, string reason)
     {
@@ -57,6 +59,9 @@ public class ImapSyntaxTests
         Assert.Contains(reason, ex.Message);
         if (line.StartsWith("a1 ")) Assert.Equal("a1", ex.Tag);
     }
+
+    [Fact]
+    public void Tags_may_hold_a_closing_bracket() => Assert.Equal("a]1", P("a]1 NOOP").Tag);
 
     [Fact]
     public void Deep_nesting_is_refused()

@@ -100,7 +100,7 @@ public static partial class FetchAttributes
         if (wantsFields && fields.Length == 0) throw new ImapSyntaxException("HEADER.FIELDS needs a list of field names");
         if (!wantsFields && spec.Groups["fields"].Success) throw new ImapSyntaxException("only HEADER.FIELDS takes a list");
         if (text == SectionText.Mime && part.Length == 0) throw new ImapSyntaxException("MIME needs a part number (RFC 3501 6.4.5)");
-        if (fields.Any(f => f.Length == 0 || f.Any(c => c <= ' ' || c == ':' || c > '~')))
+        if (!fields.All(ImapChars.IsHeaderFieldName))
             throw new ImapSyntaxException("invalid header field name in HEADER.FIELDS");
 
         long? offset = null, length = null;

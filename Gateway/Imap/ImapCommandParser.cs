@@ -58,7 +58,7 @@ public static class ImapCommandParser
             var sb = new StringBuilder();
             while (Peek() is { } c && c != ' ')
             {
-                if (!IsAtomChar(c) || c == '+') throw new ImapSyntaxException("invalid character in tag");
+                if (!ImapChars.IsTagChar(c)) throw new ImapSyntaxException("invalid character in tag");
                 sb.Append(c);
                 _pos++;
             }
@@ -72,7 +72,7 @@ public static class ImapCommandParser
             while (Peek() is { } c && c != ' ' && c != ')')
             {
                 if (c == '[') { ReadBracketed(sb, tag); continue; }
-                if (!IsAtomChar(c)) throw new ImapSyntaxException($"invalid character '{Printable(c)}' in atom", tag);
+                if (!IsTokenChar(c)) throw new ImapSyntaxException($"invalid character '{Printable(c)}' in atom", tag);
                 sb.Append(c);
                 _pos++;
             }
@@ -151,8 +151,9 @@ public static class ImapCommandParser
             }
         }
 
-        // ATOM-CHAR, plus the list wildcards and '*' that sequence sets and LIST patterns use, and ']' (ASTRING-CHAR).
-        static bool IsAtomChar(char c) => c > ' ' && c < 127 && "(){ \"\\".IndexOf(c) < 0 || c > 127;
+        // Wider than ATOM-CHAR on purpose: the '*' and '%' of sequence sets and LIST patterns, ']' (ASTRING-CHAR) and
+        // 8-bit (UTF-8) octets all appear in unquoted arguments; the commands check their own arguments strictly.
+        static bool IsTokenChar(char c) => ImapChars.IsAtomChar(c) || c is '%' or '*' or ']' || c > 127;
         static string Printable(char c) => c < ' ' ? $"\\x{(int)c:X2}" : c.ToString();
     }
 }

@@ -109,6 +109,6 @@ public sealed partial class ImapCommandReader(PipeReader input, int maxLineLengt
         if (string.IsNullOrEmpty(first)) return null;
         var space = first.IndexOf(' ');
         var tag = space > 0 ? first[..space] : null;
-        return tag is not null && tag.All(c => c > ' ' && c < 127 && "(){%*\"\\+".IndexOf(c) < 0) ? tag : null;
+        return tag is not null && ImapChars.IsTag(tag) ? tag : null;
     }
 }

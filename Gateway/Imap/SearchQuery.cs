@@ -93,7 +93,7 @@ public static class SearchQuery
             case "HEADER":
             {
                 var field = Str(ref i);
-                if (field.Length == 0 || field.Any(c => c <= ' ' || c == ':' || c > '~')) throw new ImapSyntaxException("invalid header field name");
+                if (!ImapChars.IsHeaderFieldName(field)) throw new ImapSyntaxException("invalid header field name");
                 return new SearchKey.Header(field, Str(ref i));
             }
             case "BODY": return new SearchKey.Body(Str(ref i));
@@ -128,7 +128,7 @@ public static class SearchQuery
     }
 
     static string Keyword(string flag) =>
-        flag.Length > 0 && !flag.StartsWith('\\') && flag.All(c => c > ' ' && c < 127 && "(){%*\"\\]".IndexOf(c) < 0)
+        ImapChars.IsAtom(flag)
             ? flag : throw new ImapSyntaxException($"'{flag}' is not a keyword");
 
     static long Number(string text, string key) =>
