@@ -45,8 +45,11 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     protected override ISet<TrustAnchor> GetTrustedAnchors() => _directory.Anchors().Select(a => new TrustAnchor(a, null)).ToHashSet();
 
-    protected override IStore<X509Certificate> GetIntermediateCertificates() =>
-        CollectionUtilities.CreateStore(_directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0)).ToList());
+    /// <summary>CA certificates below the anchors: those in the directory and our own courier CA.</summary>
+    List<X509Certificate> KnownAuthorities() =>
+        _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0)).ToList();
+
+    protected override IStore<X509Certificate> GetIntermediateCertificates() => CollectionUtilities.CreateStore(KnownAuthorities());
 
     protected override IStore<X509Crl> GetCertificateRevocationLists() => CollectionUtilities.CreateStore(_directory.Crls().ToList());
 
@@ -81,8 +84,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     IEnumerable<X509Certificate> ChainOf(X509Certificate certificate)
     {
         var anchors = _directory.Anchors().ToList();
-        var authorities = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate));
-        return IssuerChain.Issuers(certificate, authorities, c => anchors.Any(a => a.SubjectDN.Equivalent(c.IssuerDN)));
+        return IssuerChain.Issuers(certificate, KnownAuthorities(), c => anchors.Any(a => a.SubjectDN.Equivalent(c.IssuerDN)));
     }
 
     /// <summary>
@@ -156,8 +158,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     public ChainResult ValidateCertificate(X509Certificate certificate, IEnumerable<X509Certificate>? extraIntermediates = null)
     {
         var anchors = _directory.Anchors().ToList();
-        var intermediates = _directory.Authorities().Concat(OwnCertificates().Select(c => c.Certificate).Where(c => c.GetBasicConstraints() >= 0))
-            .Concat(extraIntermediates ?? Array.Empty<X509Certificate>()).ToList();
+        var intermediates = KnownAuthorities().Concat(extraIntermediates ?? Array.Empty<X509Certificate>()).ToList();
         var crls = _directory.Crls().ToList();
         ChainResult? last = null;
         foreach (var anchor in anchors)
