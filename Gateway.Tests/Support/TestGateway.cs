@@ -62,15 +62,28 @@ public sealed class TestGateway : IAsyncDisposable
 
     public static async Task<TestGateway> StartAsync(Action<GatewayOptions>? configure = null)
     {
-        var ports = Ports.Free(4);
-        var options = DefaultOptions(ports: ports);
-        configure?.Invoke(options);
-        var problems = GatewayOptionsValidator.Validate(options);
-        if (problems.Count > 0) throw new InvalidOperationException(string.Join("\n", problems));
-        var app = GatewayHost.Build(options, configureLogging: logging => logging.SetMinimumLevel(
-            Environment.GetEnvironmentVariable("GATEWAY_TEST_LOG") is { } level ? Enum.Parse<LogLevel>(level) : LogLevel.Warning));
-        await app.StartAsync();
-        return new TestGateway(options, app, ports);
+        var dataDirectory = TempDirectory.Create("gw");
+        for (var attempt = 1; ; attempt++)
+        {
+            // Ports.Free releases its ports before the host binds them, so a test running in parallel can take one
+            // in between: then bind again on fresh ports (same data directory).
+            var ports = Ports.Free(4);
+            var options = DefaultOptions(dataDirectory, ports);
+            configure?.Invoke(options);
+            var problems = GatewayOptionsValidator.Validate(options);
+            if (problems.Count > 0) throw new InvalidOperationException(string.Join("\n", problems));
+            var app = GatewayHost.Build(options, configureLogging: logging => logging.SetMinimumLevel(
+                Environment.GetEnvironmentVariable("GATEWAY_TEST_LOG") is { } level ? Enum.Parse<LogLevel>(level) : LogLevel.Warning));
+            try
+            {
+                await app.StartAsync();
+                return new TestGateway(options, app, ports);
+            }
+            catch (IOException ex) when (attempt < 5 && ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await app.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Adds a user with cheap Argon2 parameters (tests do not need the production cost).</summary>
