@@ -29,6 +29,8 @@ public sealed class GatewayOptions
 
     public CryptoOptions Crypto { get; set; } = new();
 
+    public ImapOptions Imap { get; set; } = new();
+
     /// <summary>Static routes (like Postfix transport maps): a domain, or "*", to a next hop.</summary>
     public List<RouteOptions> Routes { get; set; } = new();
 
@@ -47,6 +49,8 @@ public sealed class GatewayOptions
         new() { Name = "delivery", Endpoint = "0.0.0.0:2525", Role = ListenerRole.Delivery, Tls = TlsMode.StartTls },
         new() { Name = "submission", Endpoint = "0.0.0.0:2587", Role = ListenerRole.Submission, Tls = TlsMode.StartTls },
         new() { Name = "submissions", Endpoint = "0.0.0.0:2465", Role = ListenerRole.Submission, Tls = TlsMode.Implicit },
+        new() { Name = "imap", Endpoint = "0.0.0.0:2143", Role = ListenerRole.Imap, Tls = TlsMode.StartTls },
+        new() { Name = "imaps", Endpoint = "0.0.0.0:2993", Role = ListenerRole.Imap, Tls = TlsMode.Implicit },
     };
 }
 
@@ -56,6 +60,8 @@ public enum ListenerRole
     Delivery,
     /// <summary>Port 587/465 semantics (RFC 6409): AUTH required, relaying for authenticated users.</summary>
     Submission,
+    /// <summary>IMAP4rev1 (RFC 3501) for local users; LOGIN and AUTHENTICATE only over TLS.</summary>
+    Imap,
 }
 
 public enum TlsMode
@@ -75,6 +81,21 @@ public sealed class ListenerOptions
     public string Endpoint { get; set; } = "";
     public ListenerRole Role { get; set; } = ListenerRole.Delivery;
     public TlsMode Tls { get; set; } = TlsMode.StartTls;
+}
+
+/// <summary>Limits of the IMAP server (RFC 3501, RFC 2087 QUOTA).</summary>
+public sealed class ImapOptions
+{
+    /// <summary>Longest command line (without literals), in octets.</summary>
+    public int MaxLineLength { get; set; } = 64 * 1024;
+    /// <summary>Largest literal a client may send (APPEND size); larger announcements get a BAD without being read.</summary>
+    public long MaxLiteralSize { get; set; } = 50L * 1024 * 1024;
+    /// <summary>Autologout timer: an idle authenticated session is closed after this many minutes (RFC 3501 5.4: at least 30).</summary>
+    public int IdleTimeoutMinutes { get; set; } = 30;
+    /// <summary>Concurrent IMAP sessions per user (Thunderbird opens up to 5 by default).</summary>
+    public int MaxConnectionsPerUser { get; set; } = 20;
+    /// <summary>Storage quota per user in KiB (RFC 2087 STORAGE); 0 means unlimited.</summary>
+    public long QuotaKilobytes { get; set; } = 1024 * 1024;
 }
 
 /// <summary>Key material choices.</summary>

@@ -37,6 +37,8 @@ public static partial class GatewayOptionsValidator
                 p.Add($"{key}:Endpoint: '{l.Endpoint}' is not address:port; fix: write e.g. 0.0.0.0:2525, 127.0.0.1:2587 or [::]:2465.");
             else if (!endpoints.Add(l.Endpoint))
                 p.Add($"{key}:Endpoint: '{l.Endpoint}' is used by another listener; fix: give each listener its own port.");
+            if (l.Role == ListenerRole.Imap && l.Tls == TlsMode.None)
+                p.Add($"{key}:Tls: an Imap listener without TLS could never accept LOGIN (it is only allowed over TLS); fix: set Tls to StartTls or Implicit.");
             if (l.Role == ListenerRole.Submission && l.Tls == TlsMode.None)
                 p.Add($"{key}:Tls: a Submission listener without TLS could never accept AUTH (AUTH is only offered over TLS); fix: set Tls to StartTls or Implicit.");
         }
@@ -47,6 +49,16 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Tls:KeyPath: file '{o.Tls.KeyPath}' does not exist; fix: point it at the PEM private key of the certificate.");
         if (!string.IsNullOrWhiteSpace(o.Tls.KeyPath) && string.IsNullOrWhiteSpace(o.Tls.CertificatePath))
             p.Add($"{g}:Tls:KeyPath: set without CertificatePath; fix: set CertificatePath to the matching PEM certificate.");
+
+        var imap = o.Imap;
+        if (imap.MaxLineLength is < 1000 or > 1024 * 1024)
+            p.Add($"{g}:Imap:MaxLineLength: {imap.MaxLineLength} is outside 1000..1048576; fix: use 65536.");
+        Positive(p, $"{g}:Imap:MaxLiteralSize", imap.MaxLiteralSize, "52428800 (50 MiB)");
+        if (imap.IdleTimeoutMinutes < 30)
+            p.Add($"{g}:Imap:IdleTimeoutMinutes: {imap.IdleTimeoutMinutes} is under the 30 minutes RFC 3501 5.4 requires; fix: use 30 or more.");
+        Positive(p, $"{g}:Imap:MaxConnectionsPerUser", imap.MaxConnectionsPerUser, "20");
+        if (imap.QuotaKilobytes < 0)
+            p.Add($"{g}:Imap:QuotaKilobytes: negative; fix: use 0 for no quota or a size in KiB such as 1048576 (1 GiB).");
 
         var lim = o.Limits;
         Positive(p, $"{g}:Limits:MaxMessageSize", lim.MaxMessageSize, "35651584 (35 MiB)");

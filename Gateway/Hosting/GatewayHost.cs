@@ -111,7 +111,7 @@ public static class GatewayHost
                     });
                 });
             }
-            foreach (var listener in options.Listeners)
+            foreach (var listener in options.Listeners.Where(l => l.Role != ListenerRole.Imap))
             {
                 GatewayOptionsValidator.TryParseEndpoint(listener.Endpoint, out var endpoint);
                 var name = listener.Name;
