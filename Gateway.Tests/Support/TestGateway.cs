@@ -3,6 +3,7 @@ using Gateway.Delivery;
 using Gateway.Hosting;
 using Gateway.Queue;
 using Gateway.Storage;
+using Gateway.Storage.Mail;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -19,21 +20,25 @@ public sealed class TestGateway : IAsyncDisposable
     public int SubmissionPort { get; }
     public int ImplicitTlsPort { get; }
     public int HttpsPort { get; }
+    /// <summary>IMAP with STARTTLS.</summary>
+    public int ImapPort { get; }
+    /// <summary>IMAP over implicit TLS (the 993 role).</summary>
+    public int ImapsPort { get; }
     public string DataDirectory => Options.DataDirectory;
     public IUserStore Users => App.Services.GetRequiredService<IUserStore>();
     public MessageQueue Queue => App.Services.GetRequiredService<MessageQueue>();
-    public LocalMailboxDelivery Mailboxes => App.Services.GetRequiredService<LocalMailboxDelivery>();
+    public MailStore MailStore => App.Services.GetRequiredService<MailStore>();
 
     TestGateway(GatewayOptions options, WebApplication app, int[] ports)
     {
         Options = options;
         App = app;
-        (DeliveryPort, SubmissionPort, ImplicitTlsPort, HttpsPort) = (ports[0], ports[1], ports[2], ports[3]);
+        (DeliveryPort, SubmissionPort, ImplicitTlsPort, HttpsPort, ImapPort, ImapsPort) = (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
     }
 
     public static GatewayOptions DefaultOptions(string? dataDirectory = null, int[]? ports = null)
     {
-        ports ??= Ports.Free(4);
+        ports ??= Ports.Free(6);
         return new GatewayOptions
         {
             Hostname = "mx.gateway.test",
@@ -44,6 +49,8 @@ public sealed class TestGateway : IAsyncDisposable
                 new() { Name = "delivery", Endpoint = $"127.0.0.1:{ports[0]}", Role = ListenerRole.Delivery, Tls = TlsMode.StartTls },
                 new() { Name = "submission", Endpoint = $"127.0.0.1:{ports[1]}", Role = ListenerRole.Submission, Tls = TlsMode.StartTls },
                 new() { Name = "submissions", Endpoint = $"127.0.0.1:{ports[2]}", Role = ListenerRole.Submission, Tls = TlsMode.Implicit },
+                new() { Name = "imap", Endpoint = $"127.0.0.1:{ports[4]}", Role = ListenerRole.Imap, Tls = TlsMode.StartTls },
+                new() { Name = "imaps", Endpoint = $"127.0.0.1:{ports[5]}", Role = ListenerRole.Imap, Tls = TlsMode.Implicit },
             },
             Limits = new() { AuthFailureDelayMilliseconds = 50 },
             Delivery = new()
@@ -67,7 +74,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             // Ports.Free releases its ports before the host binds them, so a test running in parallel can take one
             // in between: then bind again on fresh ports (same data directory).
-            var ports = Ports.Free(4);
+            var ports = Ports.Free(6);
             var options = DefaultOptions(dataDirectory, ports);
             configure?.Invoke(options);
             var problems = GatewayOptionsValidator.Validate(options);
@@ -92,8 +99,10 @@ public sealed class TestGateway : IAsyncDisposable
 
     public string[] MailboxFiles(string address)
     {
-        var dir = Path.Combine(Mailboxes.MailboxPath(address), "new");
-        return Directory.Exists(dir) ? Directory.GetFiles(dir).OrderBy(f => f, StringComparer.Ordinal).ToArray() : Array.Empty<string>();
+        // The blob files of the INBOX messages, in UID order.
+        var store = App.Services.GetRequiredService<MailStore>();
+        var inbox = store.Find(address, "INBOX");
+        return inbox is null ? Array.Empty<string>() : store.Messages(inbox.Id).Select(m => store.Blobs.PathOf(m.BlobId)).ToArray();
     }
 
     /// <summary>Waits until the mailbox holds at least <paramref name="count"/> messages; returns their contents.</summary>

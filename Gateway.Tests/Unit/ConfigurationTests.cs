@@ -12,8 +12,9 @@ public class ConfigurationTests
     public void Empty_configuration_gives_the_documented_defaults()
     {
         var o = GatewayOptionsLoader.Load(Config());
-        Assert.Equal(new[] { "0.0.0.0:2525", "0.0.0.0:2587", "0.0.0.0:2465" }, o.Listeners.Select(l => l.Endpoint));
-        Assert.Equal(new[] { TlsMode.StartTls, TlsMode.StartTls, TlsMode.Implicit }, o.Listeners.Select(l => l.Tls));
+        Assert.Equal(new[] { "0.0.0.0:2525", "0.0.0.0:2587", "0.0.0.0:2465", "0.0.0.0:2143", "0.0.0.0:2993" }, o.Listeners.Select(l => l.Endpoint));
+        Assert.Equal(new[] { TlsMode.StartTls, TlsMode.StartTls, TlsMode.Implicit, TlsMode.StartTls, TlsMode.Implicit }, o.Listeners.Select(l => l.Tls));
+        Assert.Equal(new[] { ListenerRole.Delivery, ListenerRole.Submission, ListenerRole.Submission, ListenerRole.Imap, ListenerRole.Imap }, o.Listeners.Select(l => l.Role));
         Assert.Contains("localhost", o.Domains);
         Assert.Equal(1000, o.Limits.MaxLineLength);
         Assert.True(Path.IsPathRooted(o.DataDirectory));

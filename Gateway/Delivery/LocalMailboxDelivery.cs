@@ -1,51 +1,37 @@
 using System.Text;
-using Gateway.Platform;
 using Gateway.Queue;
 using Gateway.Storage;
+using Gateway.Storage.Mail;
 
 namespace Gateway.Delivery;
 
 /// <summary>
-/// Final delivery to a local user's mailbox, a Maildir-style folder (<c>tmp/</c> then rename into <c>new/</c>,
-/// fsync'd). Adds Return-Path: (RFC 5321 4.4) and Delivered-To:.
+/// Final delivery to a local user's INBOX in the <see cref="MailStore"/>, adding Return-Path: (RFC 5321 4.4) and
+/// Delivered-To:. The store is idempotent per (queue id, recipient) and durable when it returns, and the queue marks
+/// the recipient delivered only afterwards: a crash at any point leaves the message in the mailbox exactly once.
 /// </summary>
-public sealed class LocalMailboxDelivery(DataDirectory data, IUserStore users, MessageQueue queue)
+public sealed class LocalMailboxDelivery(IUserStore users, MessageQueue queue, MailStore store)
 {
-    public string MailboxPath(string address) => Path.Combine(data.MailboxDirectory, SafeName(address.ToLowerInvariant()));
+    public static string DeliveryKey(QueuedMessage message, QueuedRecipient recipient) => message.Id + "/" + recipient.Address.ToLowerInvariant();
 
     public async Task<RecipientOutcome> DeliverAsync(QueuedMessage message, QueuedRecipient recipient, CancellationToken cancellationToken)
     {
-        if (users.Find(recipient.Address) is null)
+        var user = users.Find(recipient.Address);
+        if (user is null)
             return RecipientOutcome.Permanent(recipient.Address, "5.1.1", $"local user <{recipient.Address}> does not exist");
 
-        var root = MailboxPath(recipient.Address);
-        var tmp = Path.Combine(root, "tmp");
-        var fresh = Path.Combine(root, "new");
-        DurableFile.CreatePrivateDirectory(tmp);
-        DurableFile.CreatePrivateDirectory(fresh);
-        Directory.CreateDirectory(Path.Combine(root, "cur"));
-
-        var name = $"{message.Id}.{Convert.ToHexString(Guid.NewGuid().ToByteArray()[..4]).ToLowerInvariant()}.eml";
-        var tmpPath = Path.Combine(tmp, name);
-        var header = $"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n";
-        await using (var output = new FileStream(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
+        var header = Encoding.UTF8.GetBytes($"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n");
+        try
         {
-            await output.WriteAsync(Encoding.UTF8.GetBytes(header), cancellationToken);
-            await using (var content = queue.OpenContent(message))
-                await content.CopyToAsync(output, cancellationToken);
-            await output.FlushAsync(cancellationToken);
-            output.Flush(flushToDisk: true);
+            await using var content = new PrefixedReadStream(header, queue.OpenContent(message));
+            var stored = await store.AppendAsync(user.Address, "INBOX", content, internalDateUtc: message.ArrivedUtc.UtcDateTime,
+                deliveryKey: DeliveryKey(message, recipient), cancellationToken: cancellationToken);
+            return new RecipientOutcome(recipient.Address, OutcomeKind.Delivered, "2.0.0", $"delivered to INBOX (UID {stored.Uid})");
         }
-        File.Move(tmpPath, Path.Combine(fresh, name));
-        DurableFile.SyncDirectory(fresh);
-        return new RecipientOutcome(recipient.Address, OutcomeKind.Delivered, "2.0.0", "delivered to the local mailbox");
-    }
-
-    static string SafeName(string address)
-    {
-        var sb = new StringBuilder();
-        foreach (var c in address)
-            sb.Append(char.IsAsciiLetterOrDigit(c) || c is '@' or '.' or '-' or '_' or '+' ? c : $"%{(int)c:X2}");
-        return sb.ToString();
+        catch (QuotaExceededException ex)
+        {
+            // Temporary, as most servers do: the user may make room before the queue gives up (RFC 3463 4.2.2).
+            return RecipientOutcome.Transient(recipient.Address, "4.2.2", $"mailbox full: {ex.Message}");
+        }
     }
 }

@@ -1,11 +1,13 @@
 using Gateway.Configuration;
 using Gateway.Crypto;
 using Gateway.Delivery;
+using Gateway.Imap;
 using Gateway.Platform;
 using Gateway.Queue;
 using Gateway.Routing;
 using Gateway.Smtp;
 using Gateway.Storage;
+using Gateway.Storage.Mail;
 using Gateway.Tls;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -70,7 +72,11 @@ public static class GatewayHost
         services.AddSingleton<MessageQueue>();
         services.AddSingleton<IMessageSpoolFactory>(sp => sp.GetRequiredService<MessageQueue>());
         services.AddSingleton<IUserStore>(_ => new LiteDbUserStore(data.UserDatabasePath));
-        services.AddSingleton<ISmtpAuthenticator, UserAuthenticator>();
+        services.AddSingleton<UserAuthenticator>();
+        services.AddSingleton<ISmtpAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
+        services.AddSingleton<IImapAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
+        services.AddSingleton(_ => new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes, MessageStructure.Describe));
+        services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
         services.AddSingleton<ISmtpPolicy, RelayPolicy>();
         services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
@@ -80,8 +86,16 @@ public static class GatewayHost
         {
             var tls = sp.GetRequiredService<TlsCertificateProvider>();
             var registry = new SmtpListenerRegistry();
-            foreach (var listener in options.Listeners)
+            foreach (var listener in options.Listeners.Where(l => l.Role != ListenerRole.Imap))
                 registry.Add(new SmtpSessionSettings { Hostname = options.Hostname, PostmasterDomain = options.Domains.FirstOrDefault() ?? options.Hostname, Listener = listener, Limits = options.Limits, TlsOptions = tls.CreateServerOptions });
+            return registry;
+        });
+        services.AddSingleton(sp =>
+        {
+            var tls = sp.GetRequiredService<TlsCertificateProvider>();
+            var registry = new ImapListenerRegistry();
+            foreach (var listener in options.Listeners.Where(l => l.Role == ListenerRole.Imap))
+                registry.Add(new ImapSessionSettings { Hostname = options.Hostname, Listener = listener, Limits = options.Imap, TlsOptions = tls.CreateServerOptions });
             return registry;
         });
         services.AddSingleton<CertificateHarvester>();
@@ -111,7 +125,7 @@ public static class GatewayHost
                     });
                 });
             }
-            foreach (var listener in options.Listeners.Where(l => l.Role != ListenerRole.Imap))
+            foreach (var listener in options.Listeners)
             {
                 GatewayOptionsValidator.TryParseEndpoint(listener.Endpoint, out var endpoint);
                 var name = listener.Name;
@@ -122,7 +136,8 @@ public static class GatewayHost
                         connection.Items[SmtpConnectionHandler.ListenerKey] = name;
                         return next(connection);
                     });
-                    listen.UseConnectionHandler<SmtpConnectionHandler>();
+                    if (listener.Role == ListenerRole.Imap) listen.UseConnectionHandler<ImapConnectionHandler>();
+                    else listen.UseConnectionHandler<SmtpConnectionHandler>();
                 });
             }
         });
@@ -134,6 +149,7 @@ public static class GatewayHost
         app.Services.GetRequiredService<IUserStore>();
         // A missing or wrong master key stops the start-up here, with its own message, not at first use.
         app.Services.GetRequiredService<KeyStore>();
+        app.Services.GetRequiredService<MailStore>();
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
         app.Services.GetRequiredService<MessageQueue>().Recover();

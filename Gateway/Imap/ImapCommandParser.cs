@@ -151,9 +151,9 @@ public static class ImapCommandParser
             }
         }
 
-        // Wider than ATOM-CHAR on purpose: the '*' and '%' of sequence sets and LIST patterns, ']' (ASTRING-CHAR) and
+        // Wider than ATOM-CHAR on purpose: the '*' and '%' of sequence sets and LIST patterns, '\' of flags, ']' (ASTRING-CHAR) and
         // 8-bit (UTF-8) octets all appear in unquoted arguments; the commands check their own arguments strictly.
-        static bool IsTokenChar(char c) => ImapChars.IsAtomChar(c) || c is '%' or '*' or ']' || c > 127;
+        static bool IsTokenChar(char c) => ImapChars.IsAtomChar(c) || c is '%' or '*' or ']' or '\\' || c > 127;
         static string Printable(char c) => c < ' ' ? $"\\x{(int)c:X2}" : c.ToString();
     }
 }

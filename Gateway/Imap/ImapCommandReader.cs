@@ -56,6 +56,16 @@ public sealed partial class ImapCommandReader(PipeReader input, int maxLineLengt
         }
     }
 
+    /// <summary>
+    /// One plain line (a SASL response, or IDLE's DONE), without command parsing; null when the connection closed
+    /// or the line is over the limit.
+    /// </summary>
+    public async ValueTask<string?> ReadTextLineAsync(CancellationToken cancellationToken)
+    {
+        var line = await ReadLineAsync(cancellationToken);
+        return line.Status == ImapReadStatus.Ok ? line.Text : null;
+    }
+
     readonly record struct Line(ImapReadStatus Status, string? Text);
 
     async ValueTask<Line> ReadLineAsync(CancellationToken cancellationToken)

@@ -56,4 +56,8 @@ public sealed class SequenceSet
         var largest = existing.Count > 0 ? existing[^1] : 0;
         return existing.Where(n => Contains(n, largest));
     }
+
+    /// <summary>The largest number the set names, with <c>*</c> standing for <paramref name="largest"/>.</summary>
+    public uint MaxNumber(uint largest) =>
+        _ranges.Count == 0 ? 0 : _ranges.Max(r => Math.Max(r.FirstIsStar ? largest : r.First, r.LastIsStar ? largest : r.Last ?? 0));
 }

@@ -9,6 +9,9 @@ public sealed class DataDirectory
     public string Root { get; }
     public string QueueDirectory => Path.Combine(Root, "queue");
     public string MailboxDirectory => Path.Combine(Root, "mailboxes");
+    /// <summary>Mailbox metadata (LiteDB); message octets are under <see cref="BlobDirectory"/>.</summary>
+    public string MailDatabasePath => Path.Combine(MailboxDirectory, "mail.db");
+    public string BlobDirectory => Path.Combine(MailboxDirectory, "blobs");
     public string TlsDirectory => Path.Combine(Root, "tls");
     public string UserDatabasePath => Path.Combine(Root, "users.db");
     public string MasterKeyPath => Path.Combine(Root, "keys", "master.key");

@@ -1,3 +1,4 @@
+using Gateway.Imap;
 using Gateway.Smtp;
 
 namespace Gateway.Storage;
@@ -6,7 +7,7 @@ namespace Gateway.Storage;
 /// Checks AUTH credentials against the user store. An unknown user costs the same Argon2id work as a known
 /// one, so response time does not reveal which addresses exist.
 /// </summary>
-public sealed class UserAuthenticator(IUserStore users) : ISmtpAuthenticator
+public sealed class UserAuthenticator(IUserStore users) : ISmtpAuthenticator, IImapAuthenticator
 {
     static readonly Lazy<string> DummyHash = new(() => PasswordHasher.Hash(Guid.NewGuid().ToString()));
 

@@ -8,14 +8,13 @@ public sealed class MailboxRecord
     public string User { get; set; } = "";
     /// <summary>The mailbox name in Unicode, with '/' as hierarchy separator; INBOX is always "INBOX".</summary>
     public string Name { get; set; } = "";
-    /// <summary>"User/Name" lower-cased where INBOX is concerned: the unique key.</summary>
+    /// <summary>"user/Name" with INBOX in upper case: the unique key.</summary>
     public string Key { get; set; } = "";
     public uint UidValidity { get; set; }
     public uint UidNext { get; set; } = 1;
     public ulong HighestModSeq { get; set; } = 1;
     /// <summary>RFC 6154 attribute such as "\\Sent", or null.</summary>
     public string? SpecialUse { get; set; }
-    public bool Subscribed { get; set; } = true;
 }
 
 /// <summary>One message in a mailbox. The octets live once on disk under <see cref="BlobId"/>.</summary>
@@ -32,4 +31,40 @@ public sealed class MessageRecord
     public string BlobId { get; set; } = "";
     /// <summary>For local delivery: queue id + recipient. One message per key, so a delivery repeated after a crash is a no-op.</summary>
     public string? DeliveryKey { get; set; }
+    /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored.</summary>
+    public string? Structure { get; set; }
+}
+
+/// <summary>A removed message, kept so sessions (and QRESYNC clients) learn of the expunge by MODSEQ.</summary>
+public sealed class ExpungeRecord
+{
+    public long Id { get; set; }
+    public int MailboxId { get; set; }
+    public uint Uid { get; set; }
+    public ulong ModSeq { get; set; }
+}
+
+/// <summary>An LSUB/LIST-SUBSCRIBED entry (RFC 3501 6.3.6): a name, which need not exist.</summary>
+public sealed class SubscriptionRecord
+{
+    public string Id { get; set; } = "";
+    public string User { get; set; } = "";
+    public string Name { get; set; } = "";
+}
+
+public enum FlagOperation { Replace, Add, Remove }
+
+/// <summary>The mailbox would exceed the user's quota (RFC 9208: OVERQUOTA).</summary>
+public sealed class QuotaExceededException(long usedKilobytes, long limitKilobytes)
+    : Exception($"quota exceeded: {usedKilobytes} KiB of {limitKilobytes} KiB used")
+{
+    public long UsedKilobytes { get; } = usedKilobytes;
+    public long LimitKilobytes { get; } = limitKilobytes;
+}
+
+/// <summary>A mailbox operation refused for a reason the client should read (NO with this text).</summary>
+public sealed class MailboxException(string message, string? responseCode = null) : Exception(message)
+{
+    /// <summary>RFC 5530 response code such as ALREADYEXISTS or NONEXISTENT.</summary>
+    public string? ResponseCode { get; } = responseCode;
 }

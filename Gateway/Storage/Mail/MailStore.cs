@@ -4,9 +4,15 @@ namespace Gateway.Storage.Mail;
 
 /// <summary>
 /// Users' mailboxes: metadata in LiteDB (<c>mail.db</c>), message octets in a <see cref="BlobStore"/>. UIDs are
-/// allocated per mailbox in strictly ascending order and never reused; every change bumps the mailbox's MODSEQ.
+/// allocated per mailbox in strictly ascending order and never reused; every change to a mailbox's messages gets a
+/// new MODSEQ (RFC 7162), and every expunge leaves an <see cref="ExpungeRecord"/> so other sessions learn of it.
 /// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.
 /// </summary>
+/// <remarks>
+/// Writes are serialised under one lock. LiteDB commits to its log on a background writer; changes that add or
+/// remove messages are followed by a checkpoint, which waits for that writer and flushes the data file, so when
+/// one of those methods returns the change survives a crash of the process.
+/// </remarks>
 public sealed class MailStore : IDisposable
 {
     /// <summary>Created for every user on first use (RFC 6154 special-use attributes).</summary>
@@ -15,42 +21,76 @@ public sealed class MailStore : IDisposable
         ("INBOX", (string?)null), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"), ("Archive", "\\Archive"),
     };
 
+    public const char Separator = '/';
+
     readonly LiteDatabase _db;
     readonly ILiteCollection<MailboxRecord> _mailboxes;
     readonly ILiteCollection<MessageRecord> _messages;
+    readonly ILiteCollection<ExpungeRecord> _expunged;
+    readonly ILiteCollection<SubscriptionRecord> _subscriptions;
+    readonly ILiteCollection<BsonDocument> _recent;
     readonly BlobStore _blobs;
+    readonly Func<Stream, string?>? _describe;
+    readonly Dictionary<string, long> _usage = new();
     readonly Lock _gate = new();
 
-    public MailStore(string databasePath, string blobDirectory)
+    /// <param name="describe">Computes the stored <see cref="MessageRecord.Structure"/> from the message octets (the IMAP layer's parser).</param>
+    public MailStore(string databasePath, string blobDirectory, long quotaKilobytes = 0, Func<Stream, string?>? describe = null)
     {
         _db = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
         _mailboxes = _db.GetCollection<MailboxRecord>("mailboxes");
         _messages = _db.GetCollection<MessageRecord>("messages");
+        _expunged = _db.GetCollection<ExpungeRecord>("expunged");
+        _subscriptions = _db.GetCollection<SubscriptionRecord>("subscriptions");
+        _recent = _db.GetCollection("recent");
         _mailboxes.EnsureIndex(m => m.Key, unique: true);
         _mailboxes.EnsureIndex(m => m.User);
         _messages.EnsureIndex(m => m.MailboxId);
         // Not unique in LiteDB's sense (it counts every null as a duplicate): uniqueness comes from the check made
         // under the store's lock in AppendAsync; Direct mode means no other process writes this file.
         _messages.EnsureIndex(m => m.DeliveryKey);
+        _messages.EnsureIndex(m => m.BlobId);
+        _expunged.EnsureIndex(e => e.MailboxId);
+        _subscriptions.EnsureIndex(s => s.User);
         _blobs = new BlobStore(blobDirectory);
+        QuotaKilobytes = quotaKilobytes;
+        _describe = describe;
     }
 
     public BlobStore Blobs => _blobs;
 
-    static string KeyOf(string user, string name) =>
-        user.ToLowerInvariant() + "/" + (name.Equals("INBOX", StringComparison.OrdinalIgnoreCase) ? "INBOX" : name);
+    /// <summary>Storage limit per user in KiB; 0 means none.</summary>
+    public long QuotaKilobytes { get; }
+
+    /// <summary>Raised (outside the store's lock) after any change to a mailbox's messages or flags, with the mailbox id.</summary>
+    public event Action<int>? MailboxChanged;
+
+    static string KeyOf(string user, string name) => user.ToLowerInvariant() + "/" + Normalise(name);
+
+    /// <summary>INBOX is case-insensitive (RFC 3501 5.1); every other name is kept as given.</summary>
+    public static string Normalise(string name) =>
+        name.Equals("INBOX", StringComparison.OrdinalIgnoreCase) ? "INBOX"
+        : name.StartsWith("INBOX" + Separator, StringComparison.OrdinalIgnoreCase) ? "INBOX" + name[5..] : name;
+
+    // ---- mailboxes ----------------------------------------------------------------------------------------------
 
     /// <summary>The user's mailboxes, creating the default set on first use.</summary>
     public IReadOnlyList<MailboxRecord> Mailboxes(string user)
     {
+        var key = user.ToLowerInvariant();
+        var existing = _mailboxes.Find(m => m.User == key).OrderBy(m => m.Name == "INBOX" ? 0 : 1).ThenBy(m => m.Id).ToList();
+        if (existing.Count > 0) return existing;
         lock (_gate)
         {
-            var key = user.ToLowerInvariant();
-            var existing = _mailboxes.Find(m => m.User == key).OrderBy(m => m.Id).ToList();
-            if (existing.Count > 0) return existing;
-            foreach (var (name, specialUse) in DefaultMailboxes) Create(user, name, specialUse);
-            return _mailboxes.Find(m => m.User == key).OrderBy(m => m.Id).ToList();
+            if (_mailboxes.Exists(m => m.User == key)) return Mailboxes(user);
+            foreach (var (name, specialUse) in DefaultMailboxes)
+            {
+                InsertMailbox(user, name, specialUse);
+                Subscribe(user, name);
+            }
+            _db.Checkpoint();
         }
+        return Mailboxes(user);
     }
 
     public MailboxRecord? Find(string user, string name)
@@ -59,70 +99,407 @@ public sealed class MailStore : IDisposable
         return _mailboxes.FindOne(m => m.Key == KeyOf(user, name));
     }
 
+    public MailboxRecord? Get(int mailboxId) => _mailboxes.FindById(mailboxId);
+
+    /// <summary>CREATE (RFC 3501 6.3.3): also creates missing superior names, as the RFC recommends.</summary>
     public MailboxRecord Create(string user, string name, string? specialUse = null)
     {
+        name = Normalise(name.TrimEnd(Separator));
+        if (name.Length == 0 || name.Split(Separator).Any(p => p.Length == 0))
+            throw new MailboxException($"'{name}' is not a valid mailbox name", "CANNOT");
+        Mailboxes(user);
         lock (_gate)
         {
-            var mailbox = new MailboxRecord
+            if (_mailboxes.Exists(m => m.Key == KeyOf(user, name))) throw new MailboxException($"mailbox {name} already exists", "ALREADYEXISTS");
+            var parts = name.Split(Separator);
+            for (var i = 1; i < parts.Length; i++)
             {
-                User = user.ToLowerInvariant(),
-                Name = name.Equals("INBOX", StringComparison.OrdinalIgnoreCase) ? "INBOX" : name,
-                Key = KeyOf(user, name),
-                // Seconds since the epoch, always larger than any earlier mailbox of the same name had (RFC 3501 2.3.1.1).
-                UidValidity = (uint)Math.Max(1, DateTimeOffset.UtcNow.ToUnixTimeSeconds()),
-                SpecialUse = specialUse,
-            };
-            _mailboxes.Insert(mailbox);
-            return mailbox;
+                var parent = string.Join(Separator, parts[..i]);
+                if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
+            }
+            var created = InsertMailbox(user, name, specialUse);
+            _db.Checkpoint();
+            return created;
         }
     }
 
+    MailboxRecord InsertMailbox(string user, string name, string? specialUse)
+    {
+        var mailbox = new MailboxRecord
+        {
+            User = user.ToLowerInvariant(),
+            Name = Normalise(name),
+            Key = KeyOf(user, name),
+            // Seconds since the epoch, larger than any earlier mailbox of the same name had (RFC 3501 2.3.1.1).
+            UidValidity = NextUidValidity(),
+            SpecialUse = specialUse,
+        };
+        _mailboxes.Insert(mailbox);
+        return mailbox;
+    }
+
+    uint _lastUidValidity;
+
+    uint NextUidValidity()
+    {
+        var now = (uint)Math.Max(1, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        _lastUidValidity = Math.Max(now, _lastUidValidity + 1);
+        return _lastUidValidity;
+    }
+
+    /// <summary>DELETE (RFC 3501 6.3.4): INBOX cannot be deleted; a mailbox with children must lose them first.</summary>
+    public void Delete(string user, string name)
+    {
+        var mailbox = Find(user, name) ?? throw new MailboxException($"mailbox {name} does not exist", "NONEXISTENT");
+        if (mailbox.Name == "INBOX") throw new MailboxException("INBOX cannot be deleted", "CANNOT");
+        var prefix = mailbox.Key + Separator;
+        lock (_gate)
+        {
+            if (_mailboxes.Exists(m => m.Key.StartsWith(prefix))) throw new MailboxException($"mailbox {name} has children; delete them first", "INUSE");
+            var removed = _messages.Find(m => m.MailboxId == mailbox.Id).ToList();
+            _db.BeginTrans();
+            _messages.DeleteMany(m => m.MailboxId == mailbox.Id);
+            _expunged.DeleteMany(e => e.MailboxId == mailbox.Id);
+            _mailboxes.Delete(mailbox.Id);
+            _db.Commit();
+            _db.Checkpoint();
+            AdjustUsage(user, -removed.Sum(m => m.Size));
+            DeleteUnreferencedBlobs(removed);
+        }
+        MailboxChanged?.Invoke(mailbox.Id);
+    }
+
+    /// <summary>
+    /// RENAME (RFC 3501 6.3.5): children move with their parent; renaming INBOX moves its messages to the new
+    /// mailbox and leaves INBOX empty. Renamed mailboxes keep their UIDs, so their UIDVALIDITY is kept too.
+    /// </summary>
+    public void Rename(string user, string from, string to)
+    {
+        to = Normalise(to.TrimEnd(Separator));
+        var source = Find(user, from) ?? throw new MailboxException($"mailbox {from} does not exist", "NONEXISTENT");
+        if (to.Length == 0 || to.Split(Separator).Any(p => p.Length == 0)) throw new MailboxException($"'{to}' is not a valid mailbox name", "CANNOT");
+        if (Find(user, to) is not null) throw new MailboxException($"mailbox {to} already exists", "ALREADYEXISTS");
+        if (source.Name == "INBOX")
+        {
+            var target = Create(user, to);
+            var uids = Messages(source.Id).Select(m => m.Uid).ToList();
+            Copy(source.Id, uids, target.Id, move: true);
+            return;
+        }
+        if (to.StartsWith(source.Name + Separator, StringComparison.Ordinal)) throw new MailboxException("a mailbox cannot be moved inside itself", "CANNOT");
+        lock (_gate)
+        {
+            var prefix = source.Key + Separator;
+            var moving = _mailboxes.Find(m => m.Key == source.Key || m.Key.StartsWith(prefix)).ToList();
+            _db.BeginTrans();
+            foreach (var m in moving)
+            {
+                m.Name = to + m.Name[source.Name.Length..];
+                m.Key = KeyOf(user, m.Name);
+                _mailboxes.Update(m);
+            }
+            var parts = to.Split(Separator);
+            for (var i = 1; i < parts.Length; i++)
+            {
+                var parent = string.Join(Separator, parts[..i]);
+                if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
+            }
+            _db.Commit();
+            _db.Checkpoint();
+        }
+    }
+
+    public IReadOnlyList<string> Subscriptions(string user)
+    {
+        Mailboxes(user);
+        var key = user.ToLowerInvariant();
+        return _subscriptions.Find(s => s.User == key).Select(s => s.Name).ToList();
+    }
+
+    public void Subscribe(string user, string name)
+    {
+        name = Normalise(name);
+        lock (_gate) _subscriptions.Upsert(new SubscriptionRecord { Id = KeyOf(user, name), User = user.ToLowerInvariant(), Name = name });
+    }
+
+    public void Unsubscribe(string user, string name)
+    {
+        lock (_gate) _subscriptions.Delete(KeyOf(user, name));
+    }
+
+    // ---- messages -----------------------------------------------------------------------------------------------
+
     /// <summary>
     /// Adds a message (APPEND or local delivery). With a <paramref name="deliveryKey"/>, a second call with the same key
-    /// returns the message stored the first time instead of adding it again.
+    /// returns the message stored the first time instead of adding it again. Durable when it returns.
     /// </summary>
+    /// <exception cref="QuotaExceededException">The user's quota does not leave room for it.</exception>
     public async Task<MessageRecord> AppendAsync(string user, string mailboxName, Stream content, IEnumerable<string>? flags = null,
         DateTime? internalDateUtc = null, string? deliveryKey = null, CancellationToken cancellationToken = default)
     {
         if (deliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == deliveryKey) is { } already) return already;
         var (blobId, size) = await _blobs.PutAsync(content, cancellationToken);
+        string? structure = null;
+        if (_describe is not null)
+            await using (var stored = _blobs.Open(blobId)) structure = _describe(stored);
+        MessageRecord message;
+        MailboxRecord mailbox;
         lock (_gate)
         {
             if (deliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == deliveryKey) is { } raced) return raced;
-            var mailbox = Find(user, mailboxName) ?? throw new InvalidOperationException($"no mailbox {mailboxName} for {user}");
+            mailbox = Find(user, mailboxName) ?? throw new MailboxException($"mailbox {mailboxName} does not exist", "TRYCREATE");
+            CheckQuota(user, size);
+            // The blob was written outside the lock; an expunge of the last other copy may have removed it since.
+            if (!File.Exists(_blobs.PathOf(blobId))) throw new IOException("the stored message file vanished before it was recorded; try again");
             _db.BeginTrans();
             try
             {
-                var message = new MessageRecord
+                message = new MessageRecord
                 {
                     MailboxId = mailbox.Id,
                     Uid = mailbox.UidNext,
                     ModSeq = mailbox.HighestModSeq + 1,
-                    Flags = flags?.Distinct(StringComparer.OrdinalIgnoreCase).ToList() ?? new List<string>(),
+                    Flags = NormaliseFlags(flags ?? Array.Empty<string>()),
                     InternalDateUtc = internalDateUtc ?? DateTime.UtcNow,
                     Size = size,
                     BlobId = blobId,
                     DeliveryKey = deliveryKey,
+                    Structure = structure,
                 };
                 _messages.Insert(message);
                 mailbox.UidNext++;
                 mailbox.HighestModSeq = message.ModSeq;
                 _mailboxes.Update(mailbox);
-                // Not yet proven durable: LiteDB's writer queue flushes its log on a background thread, so before local
-                // delivery relies on this store, Commit must be followed by a forced flush (see the issue 4 notes).
                 _db.Commit();
-                return message;
             }
             catch
             {
                 _db.Rollback();
                 throw;
             }
+            _db.Checkpoint();
+            AdjustUsage(user, size);
+        }
+        MailboxChanged?.Invoke(mailbox.Id);
+        return message;
+    }
+
+    /// <summary>The mailbox's messages in UID order.</summary>
+    public IReadOnlyList<MessageRecord> Messages(int mailboxId) =>
+        _messages.Find(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
+
+    /// <summary>Expunges recorded after <paramref name="modSeq"/> (RFC 7162 QRESYNC's VANISHED (EARLIER)).</summary>
+    public IReadOnlyList<ExpungeRecord> ExpungedSince(int mailboxId, ulong modSeq) =>
+        _expunged.Find(e => e.MailboxId == mailboxId && e.ModSeq > modSeq).OrderBy(e => e.Uid).ToList();
+
+    /// <summary>
+    /// STORE (RFC 3501 6.4.6) with CONDSTORE's UNCHANGEDSINCE (RFC 7162 3.1.3): messages whose MODSEQ is above it are
+    /// left alone and reported in <c>Modified</c>. Returns the messages whose flags changed, with their new MODSEQ.
+    /// </summary>
+    public (IReadOnlyList<MessageRecord> Changed, IReadOnlyList<uint> Modified) StoreFlags(int mailboxId, IReadOnlyCollection<uint> uids,
+        FlagOperation operation, IEnumerable<string> flags, ulong? unchangedSince = null)
+    {
+        var wanted = NormaliseFlags(flags);
+        var changed = new List<MessageRecord>();
+        var modified = new List<uint>();
+        var set = uids as IReadOnlySet<uint> ?? uids.ToHashSet();
+        lock (_gate)
+        {
+            var mailbox = Get(mailboxId) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT");
+            var modSeq = mailbox.HighestModSeq;
+            _db.BeginTrans();
+            foreach (var message in _messages.Find(m => m.MailboxId == mailboxId).Where(m => set.Contains(m.Uid)).OrderBy(m => m.Uid))
+            {
+                if (unchangedSince is { } limit && message.ModSeq > limit) { modified.Add(message.Uid); continue; }
+                var next = operation switch
+                {
+                    FlagOperation.Replace => wanted,
+                    FlagOperation.Add => NormaliseFlags(message.Flags.Concat(wanted)),
+                    _ => message.Flags.Where(f => !wanted.Contains(f, StringComparer.OrdinalIgnoreCase)).ToList(),
+                };
+                if (SameFlags(next, message.Flags)) continue;
+                message.Flags = next;
+                message.ModSeq = ++modSeq;
+                _messages.Update(message);
+                changed.Add(message);
+            }
+            if (changed.Count > 0)
+            {
+                mailbox.HighestModSeq = modSeq;
+                _mailboxes.Update(mailbox);
+            }
+            _db.Commit();
+        }
+        if (changed.Count > 0) MailboxChanged?.Invoke(mailboxId);
+        return (changed, modified);
+    }
+
+    /// <summary>
+    /// EXPUNGE (RFC 3501 6.4.3): removes the messages flagged \Deleted, or only those among <paramref name="onlyUids"/>
+    /// (UID EXPUNGE, RFC 4315). Returns the removed UIDs in ascending order.
+    /// </summary>
+    public IReadOnlyList<uint> Expunge(int mailboxId, IReadOnlySet<uint>? onlyUids = null)
+    {
+        var doomed = _messages.Find(m => m.MailboxId == mailboxId).ToList()
+            .Where(m => m.Flags.Contains("\\Deleted", StringComparer.OrdinalIgnoreCase) && (onlyUids is null || onlyUids.Contains(m.Uid)))
+            .Select(m => m.Uid).ToHashSet();
+        return Remove(mailboxId, doomed);
+    }
+
+    IReadOnlyList<uint> Remove(int mailboxId, IReadOnlySet<uint> uids)
+    {
+        if (uids.Count == 0) return Array.Empty<uint>();
+        List<MessageRecord> removed;
+        lock (_gate)
+        {
+            var mailbox = Get(mailboxId) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT");
+            removed = _messages.Find(m => m.MailboxId == mailboxId).Where(m => uids.Contains(m.Uid)).OrderBy(m => m.Uid).ToList();
+            if (removed.Count == 0) return Array.Empty<uint>();
+            var modSeq = mailbox.HighestModSeq + 1;
+            _db.BeginTrans();
+            foreach (var m in removed)
+            {
+                _messages.Delete(m.Id);
+                _expunged.Insert(new ExpungeRecord { MailboxId = mailboxId, Uid = m.Uid, ModSeq = modSeq });
+            }
+            mailbox.HighestModSeq = modSeq;
+            _mailboxes.Update(mailbox);
+            _db.Commit();
+            _db.Checkpoint();
+            AdjustUsage(mailbox.User, -removed.Sum(m => m.Size));
+            DeleteUnreferencedBlobs(removed);
+        }
+        MailboxChanged?.Invoke(mailboxId);
+        return removed.Select(m => m.Uid).ToList();
+    }
+
+    /// <summary>
+    /// COPY (RFC 3501 6.4.7) or MOVE (RFC 6851): the copies get new UIDs in the target, in the order of the source UIDs
+    /// (the mapping is what UIDPLUS's COPYUID reports). The octets are not duplicated: copies share the blob.
+    /// A MOVE removes the originals in the same call, after the copies are durable.
+    /// </summary>
+    public IReadOnlyList<(uint Source, uint Target)> Copy(int sourceId, IReadOnlyCollection<uint> uids, int targetId, bool move)
+    {
+        var set = uids as IReadOnlySet<uint> ?? uids.ToHashSet();
+        var mapping = new List<(uint, uint)>();
+        lock (_gate)
+        {
+            var source = Get(sourceId) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT");
+            var target = Get(targetId) ?? throw new MailboxException("the target mailbox does not exist", "TRYCREATE");
+            var originals = _messages.Find(m => m.MailboxId == sourceId).Where(m => set.Contains(m.Uid)).OrderBy(m => m.Uid).ToList();
+            if (originals.Count == 0) return mapping;
+            var sameUser = source.User == target.User;
+            var added = move && sameUser && sourceId != targetId ? 0 : originals.Sum(m => m.Size);
+            if (added > 0) CheckQuota(target.User, added);
+            _db.BeginTrans();
+            try
+            {
+                foreach (var original in originals)
+                {
+                    var copy = new MessageRecord
+                    {
+                        MailboxId = targetId,
+                        Uid = target.UidNext++,
+                        ModSeq = ++target.HighestModSeq,
+                        Flags = original.Flags.ToList(),
+                        InternalDateUtc = original.InternalDateUtc,
+                        Size = original.Size,
+                        BlobId = original.BlobId,
+                        Structure = original.Structure,
+                    };
+                    _messages.Insert(copy);
+                    mapping.Add((original.Uid, copy.Uid));
+                }
+                _mailboxes.Update(target);
+                _db.Commit();
+            }
+            catch
+            {
+                _db.Rollback();
+                throw;
+            }
+            _db.Checkpoint();
+            AdjustUsage(target.User, originals.Sum(m => m.Size));
+        }
+        MailboxChanged?.Invoke(targetId);
+        if (move) Remove(sourceId, set);
+        return mapping;
+    }
+
+    /// <summary>
+    /// RFC 3501 2.3.2 \Recent: a message is recent in exactly one session, the first to see it. Returns the highest UID
+    /// already claimed before this call; UIDs above it (and below <paramref name="uidNext"/>) are recent for the caller.
+    /// </summary>
+    public uint ClaimRecent(int mailboxId, uint uidNext)
+    {
+        lock (_gate)
+        {
+            var doc = _recent.FindById(mailboxId);
+            var claimed = doc is null ? 0u : (uint)doc["Claimed"].AsInt64;
+            if (uidNext - 1 > claimed) _recent.Upsert(new BsonDocument { ["_id"] = mailboxId, ["Claimed"] = (long)(uidNext - 1) });
+            return claimed;
         }
     }
 
-    public IReadOnlyList<MessageRecord> Messages(int mailboxId) =>
-        _messages.Find(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
+    /// <summary>Blobs are shared by copies; the file goes when the last message using it is gone. Call under the lock.</summary>
+    void DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed)
+    {
+        foreach (var blobId in removed.Select(m => m.BlobId).Distinct())
+        {
+            if (_messages.Exists(m => m.BlobId == blobId)) continue;
+            try { File.Delete(_blobs.PathOf(blobId)); }
+            catch (IOException) { /* an open reader on another platform; left for a later pass */ }
+        }
+    }
+
+    // ---- quota --------------------------------------------------------------------------------------------------
+
+    /// <summary>Octets stored in all of the user's mailboxes (RFC 9208 STORAGE counts them in KiB).</summary>
+    public long UsedBytes(string user)
+    {
+        var key = user.ToLowerInvariant();
+        lock (_gate)
+        {
+            if (_usage.TryGetValue(key, out var used)) return used;
+            var ids = _mailboxes.Find(m => m.User == key).Select(m => m.Id).ToList();
+            used = ids.Sum(id => _messages.Find(m => m.MailboxId == id).Sum(m => m.Size));
+            _usage[key] = used;
+            return used;
+        }
+    }
+
+    void AdjustUsage(string user, long delta)
+    {
+        var key = user.ToLowerInvariant();
+        if (_usage.TryGetValue(key, out var used)) _usage[key] = used + delta;
+    }
+
+    void CheckQuota(string user, long adding)
+    {
+        if (QuotaKilobytes <= 0) return;
+        var used = UsedBytes(user);
+        if (used + adding > QuotaKilobytes * 1024) throw new QuotaExceededException((used + 1023) / 1024, QuotaKilobytes);
+    }
+
+    // ---- flags --------------------------------------------------------------------------------------------------
+
+    static readonly string[] SystemFlags = { "\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft" };
+
+    /// <summary>System flags in their canonical case, keywords as given, no duplicates (case-insensitive), no \Recent.</summary>
+    public static List<string> NormaliseFlags(IEnumerable<string> flags)
+    {
+        var result = new List<string>();
+        foreach (var flag in flags)
+        {
+            var canonical = SystemFlags.FirstOrDefault(s => s.Equals(flag, StringComparison.OrdinalIgnoreCase)) ?? flag;
+            if (canonical.Equals("\\Recent", StringComparison.OrdinalIgnoreCase)) continue;
+            if (!result.Contains(canonical, StringComparer.OrdinalIgnoreCase)) result.Add(canonical);
+        }
+        return result;
+    }
+
+    static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
+        a.Count == b.Count && a.All(f => b.Contains(f, StringComparer.OrdinalIgnoreCase));
 
     public void Dispose() => _db.Dispose();
 }

@@ -1,0 +1,234 @@
+using System.Globalization;
+using System.Text;
+using Gateway.Storage.Mail;
+
+namespace Gateway.Imap;
+
+/// <summary>FETCH (RFC 3501 6.4.5, CHANGEDSINCE from RFC 7162 3.1.4) and SEARCH (RFC 3501 6.4.4).</summary>
+public sealed partial class ImapSession
+{
+    async Task<Outcome> FetchAsync(ImapCommand c, IReadOnlyList<ImapValue> args, bool byUid)
+    {
+        if (args.Count is < 2 or > 3) return Bad(c, "FETCH needs a message set and the items to fetch");
+        var set = ParseSet(args[0], byUid);
+        var items = FetchAttributes.Parse(args[1]);
+        ulong? changedSince = null;
+        if (args.Count == 3)
+        {
+            if (args[2] is not ImapValue.List { Items: [var name, var value] } || !string.Equals(name.AsString(), "CHANGEDSINCE", StringComparison.OrdinalIgnoreCase)
+                || !ulong.TryParse(value.AsString(), NumberStyles.None, CultureInfo.InvariantCulture, out var since))
+                return Bad(c, "the only FETCH modifier is (CHANGEDSINCE modseq)");
+            changedSince = since;
+            _condstore = true;
+        }
+        if (items.Any(i => i.Kind == FetchKind.ModSeq)) _condstore = true;
+
+        var view = Selected;
+        var uids = view.Resolve(set, byUid);
+        var records = _store.Messages(view.MailboxId).ToDictionary(m => m.Uid);
+        var targets = uids.Where(records.ContainsKey).Select(u => records[u]).Where(m => changedSince is null || m.ModSeq > changedSince).ToList();
+
+        // Reading a body sets \Seen (RFC 3501 6.4.5), once for the whole command.
+        var marksSeen = !view.ReadOnly && items.Any(i => i.Kind is FetchKind.Rfc822 or FetchKind.Rfc822Text || i.Kind == FetchKind.BodySection && !i.Peek);
+        var newlySeen = new HashSet<uint>();
+        if (marksSeen)
+        {
+            var unseen = targets.Where(m => !m.Flags.Contains("\\Seen")).Select(m => m.Uid).ToList();
+            if (unseen.Count > 0)
+            {
+                var (changed, _) = _store.StoreFlags(view.MailboxId, unseen, FlagOperation.Add, new[] { "\\Seen" });
+                foreach (var m in changed)
+                {
+                    records[m.Uid] = m;
+                    view.Observe(m.Uid, m.ModSeq);
+                    newlySeen.Add(m.Uid);
+                }
+                targets = targets.Select(m => records[m.Uid]).ToList();
+            }
+        }
+
+        var wantsUid = byUid || items.Any(i => i.Kind == FetchKind.Uid);
+        foreach (var message in targets)
+        {
+            var seq = view.SequenceOf(message.Uid);
+            if (seq == 0) continue;
+            await WriteFetchAsync(seq, message, items, wantsUid, newlySeen.Contains(message.Uid));
+            if (Output.UnflushedBytes > 256 * 1024) await _io.FlushAsync(_closed);
+        }
+        return Ok(c, $"{(byUid ? "UID " : "")}FETCH completed");
+    }
+
+    System.IO.Pipelines.PipeWriter Output => _io.Output;
+
+    async Task WriteFetchAsync(int seq, MessageRecord message, IReadOnlyList<FetchItem> items, bool wantsUid, bool flagsChanged)
+    {
+        MessageStructure? structure = null;
+        Stream? content = null;
+        MessageStructure Structure() => structure ??= message.Structure is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
+        Stream Content() => content ??= _store.Blobs.Open(message.BlobId);
+        try
+        {
+            _io.Write($"* {seq} FETCH (");
+            var first = true;
+            void Item(string text)
+            {
+                if (!first) _io.Write(" ");
+                first = false;
+                _io.Write(text);
+            }
+            // UID first: Thunderbird relies on it (RFC 3501 allows any order).
+            if (wantsUid) Item($"UID {message.Uid}");
+            var sentFlags = false;
+            var sentModSeq = false;
+            foreach (var item in items)
+            {
+                switch (item.Kind)
+                {
+                    case FetchKind.Uid: break;
+                    case FetchKind.Flags: Item($"FLAGS {ImapText.FlagList(Selected.FlagsOf(message))}"); sentFlags = true; break;
+                    case FetchKind.ModSeq: Item($"MODSEQ ({message.ModSeq})"); sentModSeq = true; break;
+                    case FetchKind.InternalDate: Item($"INTERNALDATE {ImapText.DateTime(message.InternalDateUtc)}"); break;
+                    case FetchKind.Rfc822Size: Item($"RFC822.SIZE {message.Size}"); break;
+                    case FetchKind.Envelope: Item("ENVELOPE " + Structure().Envelope); break;
+                    case FetchKind.Body: Item("BODY " + Structure().BodyStructure(extended: false)); break;
+                    case FetchKind.BodyStructure: Item("BODYSTRUCTURE " + Structure().BodyStructure(extended: true)); break;
+                    case FetchKind.Rfc822:
+                        Item("RFC822 ");
+                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.None, Array.Empty<string>())), Content(), null, null);
+                        break;
+                    case FetchKind.Rfc822Header:
+                        Item("RFC822.HEADER ");
+                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.Header, Array.Empty<string>())), Content(), null, null);
+                        break;
+                    case FetchKind.Rfc822Text:
+                        Item("RFC822.TEXT ");
+                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.Text, Array.Empty<string>())), Content(), null, null);
+                        break;
+                    case FetchKind.BodySection:
+                        Item("BODY" + item.Section + (item.PartialOffset is { } origin ? $"<{origin}>" : "") + " ");
+                        await WriteSectionAsync(Structure().Resolve(item.Section!), Content(), item.PartialOffset, item.PartialLength);
+                        break;
+                }
+            }
+            if (flagsChanged && !sentFlags) Item($"FLAGS {ImapText.FlagList(Selected.FlagsOf(message))}");
+            if (_condstore && !sentModSeq) Item($"MODSEQ ({message.ModSeq})");
+            _io.Write(")\r\n"u8);
+        }
+        finally
+        {
+            if (content is not null) await content.DisposeAsync();
+        }
+    }
+
+    MessageStructure ParseStored(MessageRecord message)
+    {
+        using var stream = _store.Blobs.Open(message.BlobId);
+        return MessageStructure.Parse(stream);
+    }
+
+    /// <summary>Writes a section as a literal; a partial fetch (RFC 3501 6.4.5 &lt;origin.octets&gt;) cuts it first.</summary>
+    async Task WriteSectionAsync(SectionContent section, Stream content, long? offset, long? length)
+    {
+        var (start, count) = (0L, section.Length);
+        if (offset is { } o)
+        {
+            start = Math.Min(o, section.Length);
+            count = Math.Min(length!.Value, section.Length - start);
+        }
+        _io.Write($"{{{count}}}\r\n");
+        if (count == 0) return;
+        if (section.Bytes is { } bytes)
+        {
+            _io.Write(bytes.AsSpan((int)start, (int)count));
+            return;
+        }
+        content.Seek(section.Start + start, SeekOrigin.Begin);
+        await _io.CopyAsync(content, count, _closed);
+    }
+
+    // ---- SEARCH -------------------------------------------------------------------------------------------------
+
+    async Task<Outcome> SearchAsync(ImapCommand c, IReadOnlyList<ImapValue> args, bool byUid)
+    {
+        if (args.Count > 0 && args[0] is ImapValue.Atom { Text: var first } && first.Equals("RETURN", StringComparison.OrdinalIgnoreCase))
+            return Bad(c, "SEARCH RETURN (ESEARCH) is not supported");
+        var key = SearchQuery.Parse(args);
+        var view = Selected;
+        var records = _store.Messages(view.MailboxId).ToDictionary(m => m.Uid);
+        var largestUid = view.Count > 0 ? view.Uids[^1] : 0;
+        var hits = new List<(int Seq, MessageRecord Message)>();
+        for (var seq = 1; seq <= view.Count; seq++)
+        {
+            if (!records.TryGetValue(view.UidAt(seq), out var message)) continue;
+            var candidate = new SearchCandidate(this, message, seq, view.Count, largestUid);
+            try
+            {
+                if (await candidate.MatchesAsync(key)) hits.Add((seq, message));
+            }
+            finally { candidate.Dispose(); }
+        }
+        var numbers = string.Concat(hits.Select(h => " " + (byUid ? h.Message.Uid : (uint)h.Seq)));
+        var modseq = Contains<SearchKey.ModSeq>(key) && hits.Count > 0 ? $" (MODSEQ {hits.Max(h => h.Message.ModSeq)})" : "";
+        if (Contains<SearchKey.ModSeq>(key)) _condstore = true;
+        return Ok(c, $"{(byUid ? "UID " : "")}SEARCH completed", "* SEARCH" + numbers + modseq);
+    }
+
+    static bool Contains<T>(SearchKey key) where T : SearchKey => key switch
+    {
+        T => true,
+        SearchKey.Not n => Contains<T>(n.Key),
+        SearchKey.Or o => Contains<T>(o.Left) || Contains<T>(o.Right),
+        SearchKey.And a => a.Keys.Any(Contains<T>),
+        _ => false,
+    };
+
+    /// <summary>One message under test by a SEARCH; reads the header or the text only when a key needs it.</summary>
+    sealed class SearchCandidate(ImapSession session, MessageRecord message, int seq, int count, uint largestUid) : IDisposable
+    {
+        MessageSearchText? _text;
+
+        MessageSearchText Text() => _text ??= new MessageSearchText(session._store.Blobs.Open(message.BlobId));
+
+        public async ValueTask<bool> MatchesAsync(SearchKey key)
+        {
+            switch (key)
+            {
+                case SearchKey.All: return true;
+                case SearchKey.Flag f: return message.Flags.Contains(f.Name, StringComparer.OrdinalIgnoreCase) == f.Set;
+                case SearchKey.Recent: return session.Selected.IsRecent(message.Uid);
+                case SearchKey.New: return session.Selected.IsRecent(message.Uid) && !message.Flags.Contains("\\Seen");
+                case SearchKey.Old: return !session.Selected.IsRecent(message.Uid);
+                case SearchKey.Size s: return s.Larger ? message.Size > s.Octets : message.Size < s.Octets;
+                case SearchKey.Sequence s: return s.ByUid ? s.Set.Contains(message.Uid, largestUid) : s.Set.Contains((uint)seq, (uint)count);
+                case SearchKey.ModSeq m: return message.ModSeq >= m.Value;
+                case SearchKey.Date d:
+                {
+                    DateOnly day;
+                    if (d.Sent)
+                    {
+                        if (Text().Date is not { } sent) return false;
+                        day = DateOnly.FromDateTime(sent.DateTime); // the sender's own calendar day (RFC 3501 6.4.4)
+                    }
+                    else day = DateOnly.FromDateTime(message.InternalDateUtc);
+                    return d.Comparison switch
+                    {
+                        DateComparison.Before => day < d.Day,
+                        DateComparison.On => day == d.Day,
+                        _ => day >= d.Day,
+                    };
+                }
+                case SearchKey.Header h: return Text().HeaderContains(h.Field, h.Text);
+                case SearchKey.Body b: return await Text().BodyContainsAsync(b.Text);
+                case SearchKey.FullText t: return Text().AnyHeaderContains(t.Value) || await Text().BodyContainsAsync(t.Value);
+                case SearchKey.Not n: return !await MatchesAsync(n.Key);
+                case SearchKey.Or o: return await MatchesAsync(o.Left) || await MatchesAsync(o.Right);
+                case SearchKey.And a:
+                    foreach (var k in a.Keys) if (!await MatchesAsync(k)) return false;
+                    return true;
+                default: return false;
+            }
+        }
+
+        public void Dispose() => _text?.Dispose();
+    }
+}
