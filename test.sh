@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First installs, with apt-get, the real SMTP peers the tests talk to
-# (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink), if any is missing.
+# (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink) and the reference IMAP
+# server (Dovecot), if any is missing.
 # Long runs (benchmarks) are separate: see bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_install=0
-for tool in swaks curl msmtp openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
+for tool in swaks curl msmtp openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap; do
   command -v "$tool" >/dev/null 2>&1 || need_install=1
 done
 if [ "$need_install" = 1 ]; then
@@ -15,8 +16,21 @@ if [ "$need_install" = 1 ]; then
   $SUDO apt-get update -qq
   # "No configuration": the package must not set up or start a system-wide MTA; tests run private instances.
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  # Dovecot's package starts the system-wide server (143/993) when installed, and fails to install if that start
+  # fails (no init system, port taken). Tests run private instances only: while installing, a policy-rc.d
+  # (the Debian way, as Docker images have one) refuses service starts; it is removed again if we made it.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# test.sh: no service starts while installing test tools\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 0755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  install_status=0
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    swaks curl msmtp openssl gpgsm gpg-agent ca-certificates postfix libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl >/dev/null
+    swaks curl msmtp openssl gpgsm gpg-agent ca-certificates postfix libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
+    dovecot-imapd >/dev/null || install_status=$?
+  if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  [ "$install_status" = 0 ] || exit "$install_status"
 fi
 
 dotnet build gateway.sln -c Release -nologo -v quiet

@@ -81,6 +81,12 @@ public sealed class ListenerOptions
     public string Endpoint { get; set; } = "";
     public ListenerRole Role { get; set; } = ListenerRole.Delivery;
     public TlsMode Tls { get; set; } = TlsMode.StartTls;
+    /// <summary>
+    /// The port mail programs reach this listener at, when a NAT or port redirect maps another one onto
+    /// <see cref="Endpoint"/> (e.g. 993 -> 2993). Client autoconfiguration (Thunderbird autoconfig, Outlook
+    /// Autodiscover) announces it; empty means the endpoint's own port.
+    /// </summary>
+    public int? PublicPort { get; set; }
 }
 
 /// <summary>Limits of the IMAP server (RFC 3501, RFC 2087 QUOTA).</summary>

@@ -37,6 +37,8 @@ public static partial class GatewayOptionsValidator
                 p.Add($"{key}:Endpoint: '{l.Endpoint}' is not address:port; fix: write e.g. 0.0.0.0:2525, 127.0.0.1:2587 or [::]:2465.");
             else if (!endpoints.Add(l.Endpoint))
                 p.Add($"{key}:Endpoint: '{l.Endpoint}' is used by another listener; fix: give each listener its own port.");
+            if (l.PublicPort is { } publicPort)
+                Port(p, $"{key}:PublicPort", publicPort);
             if (l.Role == ListenerRole.Imap && l.Tls == TlsMode.None)
                 p.Add($"{key}:Tls: an Imap listener without TLS could never accept LOGIN (it is only allowed over TLS); fix: set Tls to StartTls or Implicit.");
             if (l.Role == ListenerRole.Submission && l.Tls == TlsMode.None)

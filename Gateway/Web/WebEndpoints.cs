@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Web;
 
-/// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point) and a health probe.</summary>
+/// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point), a health probe and
+/// client autoconfiguration (<see cref="AutoconfigEndpoints"/>).</summary>
 public static class WebEndpoints
 {
     public static void Map(WebApplication app)
@@ -14,5 +15,6 @@ public static class WebEndpoints
             authority.Certificate is null
                 ? Results.NotFound("this courier has no CA certificate yet\n")
                 : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
+        AutoconfigEndpoints.Map(app);
     }
 }
