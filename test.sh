@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First installs, with apt-get, the real SMTP peers the tests talk to
-# (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink) and the reference IMAP
+# (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink), the IMAP clients (mbsync, Python imaplib) and the reference IMAP
 # server (Dovecot), if any is missing.
 # Long runs (benchmarks) are separate: see bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_install=0
-for tool in swaks curl msmtp openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap; do
+for tool in swaks curl msmtp mbsync python3 openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap; do
   command -v "$tool" >/dev/null 2>&1 || need_install=1
 done
 if [ "$need_install" = 1 ]; then
@@ -28,7 +28,7 @@ if [ "$need_install" = 1 ]; then
   install_status=0
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     swaks curl msmtp openssl gpgsm gpg-agent ca-certificates postfix libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
-    dovecot-imapd >/dev/null || install_status=$?
+    dovecot-imapd isync python3 >/dev/null || install_status=$?
   if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
   [ "$install_status" = 0 ] || exit "$install_status"
 fi

@@ -75,7 +75,8 @@ public static class GatewayHost
         services.AddSingleton<UserAuthenticator>();
         services.AddSingleton<ISmtpAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
         services.AddSingleton<IImapAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
-        services.AddSingleton(_ => new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes, MessageStructure.Describe));
+        services.AddSingleton(_ => new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes,
+            describe: stored => MessageStructure.Parse(stored).ToJson()));
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
         services.AddSingleton<ISmtpPolicy, RelayPolicy>();

@@ -94,19 +94,19 @@ public sealed partial class ImapSession
                     case FetchKind.BodyStructure: Item("BODYSTRUCTURE " + Structure().BodyStructure(extended: true)); break;
                     case FetchKind.Rfc822:
                         Item("RFC822 ");
-                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.None, Array.Empty<string>())), Content(), null, null);
+                        await WriteSectionAsync(Structure().Rfc822, Content(), null, null);
                         break;
                     case FetchKind.Rfc822Header:
                         Item("RFC822.HEADER ");
-                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.Header, Array.Empty<string>())), Content(), null, null);
+                        await WriteSectionAsync(Structure().Rfc822Header, Content(), null, null);
                         break;
                     case FetchKind.Rfc822Text:
                         Item("RFC822.TEXT ");
-                        await WriteSectionAsync(Structure().Resolve(new BodySection(Array.Empty<int>(), SectionText.Text, Array.Empty<string>())), Content(), null, null);
+                        await WriteSectionAsync(Structure().Rfc822Text, Content(), null, null);
                         break;
                     case FetchKind.BodySection:
                         Item("BODY" + item.Section + (item.PartialOffset is { } origin ? $"<{origin}>" : "") + " ");
-                        await WriteSectionAsync(Structure().Resolve(item.Section!), Content(), item.PartialOffset, item.PartialLength);
+                        await WriteSectionAsync(Structure().Resolve(item.Section!, Content()), Content(), item.PartialOffset, item.PartialLength);
                         break;
                 }
             }
@@ -129,21 +129,16 @@ public sealed partial class ImapSession
     /// <summary>Writes a section as a literal; a partial fetch (RFC 3501 6.4.5 &lt;origin.octets&gt;) cuts it first.</summary>
     async Task WriteSectionAsync(SectionContent section, Stream content, long? offset, long? length)
     {
-        var (start, count) = (0L, section.Length);
-        if (offset is { } o)
+        if (offset is { } o) section = section.Partial(o, length!.Value);
+        _io.Write($"{{{section.Length}}}\r\n");
+        if (section.Length == 0) return;
+        if (section.Data is { } bytes)
         {
-            start = Math.Min(o, section.Length);
-            count = Math.Min(length!.Value, section.Length - start);
-        }
-        _io.Write($"{{{count}}}\r\n");
-        if (count == 0) return;
-        if (section.Bytes is { } bytes)
-        {
-            _io.Write(bytes.AsSpan((int)start, (int)count));
+            _io.Write(bytes.AsSpan((int)section.Start, (int)section.Length));
             return;
         }
-        content.Seek(section.Start + start, SeekOrigin.Begin);
-        await _io.CopyAsync(content, count, _closed);
+        content.Seek(section.Start, SeekOrigin.Begin);
+        await _io.CopyAsync(content, section.Length, _closed);
     }
 
     // ---- SEARCH -------------------------------------------------------------------------------------------------
