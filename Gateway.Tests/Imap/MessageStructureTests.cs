@@ -38,8 +38,8 @@ public class MessageStructureTests
     public void Message_without_content_type_is_text_plain_us_ascii()
     {
         var (s, stream) = Parse(Crlf(Simple));
-        Assert.Equal("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 13 1 NIL NIL NIL NIL)", s.BodyStructure(true));
-        Assert.Equal("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 13 1)", s.BodyStructure(false));
+        Assert.Equal("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 1 NIL NIL NIL NIL)", s.BodyStructure(true));
+        Assert.Equal("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 1)", s.BodyStructure(false));
         Assert.Equal("(\"Mon, 2 Feb 2026 10:00:00 +0000\" \"Hi\" ((\"Alice\" NIL \"alice\" \"example.org\")) "
                      + "((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) "
                      + "((NIL NIL \"bob\" \"example.com\")) NIL NIL NIL \"<1@example.org>\")", s.Envelope);
@@ -82,7 +82,7 @@ public class MessageStructureTests
         Assert.Equal(octets.Length, s.Root.HeaderEnd);
         Assert.Equal("From: a@example.org\r\nSubject: no body", Fetch(s, stream, "HEADER"));
         Assert.Equal("", Fetch(s, stream, "TEXT"));
-        Assert.Equal("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)", s.BodyStructure(true));
+        Assert.Equal("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)", s.BodyStructure(true));
         Assert.Equal("(NIL \"no body\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) "
                      + "((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)", s.Envelope);
         Assert.Null(s.Date);
@@ -94,7 +94,7 @@ public class MessageStructureTests
         var (s, stream) = Parse([]);
         Assert.Equal(0, s.Size);
         Assert.Equal("(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)", s.Envelope);
-        Assert.Equal("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)", s.BodyStructure(false));
+        Assert.Equal("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)", s.BodyStructure(false));
         Assert.Equal("", Fetch(s, stream, "TEXT"));
     }
 
@@ -153,21 +153,21 @@ public class MessageStructureTests
     {
         var (s, _) = Parse(Crlf(Complex));
         var expected =
-            "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)"
-            + "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 13 1 NIL NIL NIL NIL)"
-            + " \"ALTERNATIVE\" (\"BOUNDARY\" \"inner\") NIL NIL NIL)"
-            + "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"data.bin\") NIL NIL \"BASE64\" 12 NIL (\"ATTACHMENT\" (\"FILENAME\" \"data.bin\")) NIL NIL)"
-            + "(\"MESSAGE\" \"RFC822\" NIL NIL \"forwarded\" \"7BIT\" 95 " + InnerEnvelope
-            + " (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 18 1 NIL NIL NIL NIL) 5 NIL NIL NIL NIL)"
-            + " \"MIXED\" (\"BOUNDARY\" \"outer\") NIL NIL NIL)";
+            "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL)"
+            + "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 13 1 NIL NIL NIL NIL)"
+            + " \"alternative\" (\"boundary\" \"inner\") NIL NIL NIL)"
+            + "(\"application\" \"octet-stream\" (\"name\" \"data.bin\") NIL NIL \"base64\" 12 NIL (\"attachment\" (\"filename\" \"data.bin\")) NIL NIL)"
+            + "(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 95 " + InnerEnvelope
+            + " (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 18 1 NIL NIL NIL NIL) 5 NIL NIL NIL NIL)"
+            + " \"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)";
         Assert.Equal(expected, s.BodyStructure(true));
 
         var body =
-            "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 0)"
-            + "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 13 1) \"ALTERNATIVE\")"
-            + "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"data.bin\") NIL NIL \"BASE64\" 12)"
-            + "(\"MESSAGE\" \"RFC822\" NIL NIL \"forwarded\" \"7BIT\" 95 " + InnerEnvelope
-            + " (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 18 1) 5) \"MIXED\")";
+            "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 0)"
+            + "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 13 1) \"alternative\")"
+            + "(\"application\" \"octet-stream\" (\"name\" \"data.bin\") NIL NIL \"base64\" 12)"
+            + "(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 95 " + InnerEnvelope
+            + " (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 18 1) 5) \"mixed\")";
         Assert.Equal(body, s.BodyStructure(false));
     }
 
@@ -284,12 +284,12 @@ public class MessageStructureTests
         var envelope = "(NIL \"sub\" ((NIL NIL \"sub\" \"example.org\")) ((NIL NIL \"sub\" \"example.org\")) ((NIL NIL \"sub\" \"example.org\")) "
                        + "((NIL NIL \"t1\" \"example.org\")(NIL NIL \"t2\" \"example.org\")) NIL NIL NIL NIL)";
         Assert.Equal(
-            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 12 1 NIL NIL NIL NIL)"
-            + "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" " + Encoding.ASCII.GetByteCount(sub) + " " + envelope
-            + " ((\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") NIL NIL \"8BIT\" 11 1 NIL NIL NIL NIL)"
-            + "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 4 1 NIL NIL NIL NIL)"
-            + " \"ALTERNATIVE\" (\"BOUNDARY\" \"b2\") NIL NIL NIL) " + lines + " NIL NIL NIL NIL)"
-            + " \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL)",
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL)"
+            + "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" " + Encoding.ASCII.GetByteCount(sub) + " " + envelope
+            + " ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 11 1 NIL NIL NIL NIL)"
+            + "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 1 NIL NIL NIL NIL)"
+            + " \"alternative\" (\"boundary\" \"b2\") NIL NIL NIL) " + lines + " NIL NIL NIL NIL)"
+            + " \"mixed\" (\"boundary\" \"b1\") NIL NIL NIL)",
             s.BodyStructure(true));
         Assert.Equal("<p>Hi</p>\r\n", Fetch(s, stream, "2.1"));
         Assert.Equal("Hi\r\n", Fetch(s, stream, "2.2"));
@@ -311,7 +311,7 @@ public class MessageStructureTests
         Assert.Equal("AAECAwQFBgc=", Fetch(s, stream, "2"));
         Assert.Equal("Inner body\nline 2", Fetch(s, stream, "3.TEXT"));
         Assert.Equal("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n", Fetch(s, stream, "1.2.MIME"));
-        Assert.Contains("\"7BIT\" 90 " + InnerEnvelope, s.BodyStructure(true)); // 95 octets less five CRs
+        Assert.Contains("\"7bit\" 90 " + InnerEnvelope, s.BodyStructure(true)); // 95 octets less five CRs
         Assert.Equal("Subject: Inner\n\r\n", Fetch(s, stream, "3.HEADER.FIELDS (Subject)"));
     }
 
@@ -523,23 +523,23 @@ public class MessageStructureTests
 
             """));
         var structure = s.BodyStructure(true);
-        Assert.StartsWith("((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 24 (NIL NIL ((NIL NIL \"a\" \"example.org\"))", structure);
-        Assert.Contains("(\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\") \"<id@x>\" NIL \"7BIT\" 1 0 \"Q2hlY2s=\" "
-                        + "(\"INLINE\" (\"FILENAME*\" \"utf-8''%E2%82%AC%20rates.txt\")) (\"en\" \"de\") \"http://example.org/a.txt\") \"DIGEST\"", structure);
+        Assert.StartsWith("((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 24 (NIL NIL ((NIL NIL \"a\" \"example.org\"))", structure);
+        Assert.Contains("(\"text\" \"plain\" (\"format\" \"flowed\") \"<id@x>\" NIL \"7bit\" 1 0 \"Q2hlY2s=\" "
+                        + "(\"inline\" (\"filename*\" \"utf-8''%E2%82%AC%20rates.txt\")) (\"en\" \"de\") \"http://example.org/a.txt\") \"digest\"", structure);
     }
 
     [Fact]
     public void Content_type_comments_folding_and_unquoted_values()
     {
         var (s, _) = Parse(Crlf("Content-Type: text/plain; charset=us-ascii (Plain text);\n name=my file.txt;\n title=\"a \\\"b\\\" (c)\"\nContent-Transfer-Encoding: 8bit (raw)\n\nx"));
-        Assert.Equal("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\" \"NAME\" \"my file.txt\" \"TITLE\" \"a \\\"b\\\" (c)\") NIL NIL \"8BIT\" 1 0)", s.BodyStructure(false));
+        Assert.Equal("(\"text\" \"plain\" (\"charset\" \"us-ascii\" \"name\" \"my file.txt\" \"title\" \"a \\\"b\\\" (c)\") NIL NIL \"8bit\" 1 0)", s.BodyStructure(false));
     }
 
     [Fact]
     public void Multipart_without_any_part_shows_an_empty_text_part()
     {
         var (s, _) = Parse(Crlf("Content-Type: multipart/mixed; boundary=x\n\nno parts here\n"));
-        Assert.Equal("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL NIL)", s.BodyStructure(true));
+        Assert.Equal("((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"x\") NIL NIL NIL)", s.BodyStructure(true));
     }
 
     [Fact]
@@ -549,7 +549,7 @@ public class MessageStructureTests
         var (s, stream) = Parse(Crlf($"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\n{longLine}\nshort\n--x\n\nlast part, no close-delimiter"));
         Assert.Equal(longLine + "\r\nshort", Fetch(s, stream, "1"));
         Assert.Equal("last part, no close-delimiter", Fetch(s, stream, "2"));
-        Assert.Contains("\"7BIT\" 200007 1 ", s.BodyStructure(true));
+        Assert.Contains("\"7bit\" 200007 1 ", s.BodyStructure(true));
         Assert.Equal("\r\n", Fetch(s, stream, "2.MIME"));
     }
 
@@ -671,7 +671,7 @@ public class MessageStructureTests
             var part = multipart ? s.Root.Parts![1] : s.Root;
             var base64Length = Convert.ToBase64String(new byte[3 * 1024 * 1024], Base64FormattingOptions.InsertLineBreaks).Length;
             Assert.Equal(base64Length + (multipart ? 0 : 2), part.BodySize);
-            Assert.Contains($"\"BASE64\" {part.BodySize} NIL", s.BodyStructure(true));
+            Assert.Contains($"\"base64\" {part.BodySize} NIL", s.BodyStructure(true));
         }
         finally
         {

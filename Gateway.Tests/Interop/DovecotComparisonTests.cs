@@ -158,17 +158,33 @@ public sealed class DovecotComparisonTests
                 lines = await wire.ReadUntilTaggedAsync(tag);
             }
             else lines = await wire.CommandAsync(command).ContinueWith(t => t.Result);
-            transcript.Add(Normalise(lines, tag));
+            transcript.Add(Normalise(lines, lines[^1].Split(' ')[0]));
         }
         return transcript;
     }
 
-    /// <summary>Keeps the data; drops what servers may word differently.</summary>
+    /// <summary>
+    /// Keeps the data; drops what servers may word or order differently where IMAP gives them the choice:
+    /// a string sent as a literal or quoted, STATUS item and LIST line order, and quoting of simple mailbox names.
+    /// </summary>
     static List<string> Normalise(List<string> lines, string tag)
     {
         var result = new List<string>();
-        foreach (var raw in lines)
+        var list = new List<string>();
+        foreach (var original in lines)
         {
+            var raw = LiteralsToQuoted(original);
+            if (raw.StartsWith("* LIST ") || raw.StartsWith("* LSUB "))
+            {
+                list.Add(Regex.Replace(raw, @" ""([A-Za-z0-9/]+)""$", " $1"));
+                continue;
+            }
+            if (raw.StartsWith("* STATUS "))
+            {
+                var m = Regex.Match(raw, @"^\* STATUS ""?([^"" ]+)""? \((.*)\)$");
+                var pairs = Regex.Matches(m.Groups[2].Value, @"(\S+) (\S+)").Select(p => p.Value).OrderBy(p => p, StringComparer.Ordinal);
+                raw = $"* STATUS {m.Groups[1].Value} ({string.Join(' ', pairs)})";
+            }
             var line = Regex.Replace(raw, @"UIDVALIDITY \d+", "UIDVALIDITY v");
             line = Regex.Replace(line, @"(APPENDUID|COPYUID) \d+", "$1 v");
             line = Regex.Replace(line, @"MODSEQ \(?\d+\)?", "MODSEQ m");
@@ -189,6 +205,44 @@ public sealed class DovecotComparisonTests
             if (line.StartsWith("* FLAGS", StringComparison.Ordinal) || line.StartsWith("* CAPABILITY", StringComparison.Ordinal)) continue;
             result.Add(line);
         }
+        list.Sort(StringComparer.Ordinal);
+        result.InsertRange(Math.Max(0, result.Count - 1), list);
         return result;
+    }
+
+    /// <summary>Rewrites every literal {n}CRLF+octets in a response line as the equivalent quoted string.</summary>
+    static string LiteralsToQuoted(string line)
+    {
+        var bytes = Encoding.UTF8.GetBytes(line);
+        var output = new List<byte>();
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] == '{')
+            {
+                var close = Array.IndexOf(bytes, (byte)'}', i);
+                if (close > i + 1 && close + 2 < bytes.Length + 1 && bytes.Skip(i + 1).Take(close - i - 1).All(b => b is >= (byte)'0' and <= (byte)'9')
+                    && close + 2 <= bytes.Length && bytes[close + 1] == '\r' && bytes[close + 2] == '\n')
+                {
+                    var n = int.Parse(Encoding.ASCII.GetString(bytes, i + 1, close - i - 1));
+                    var start = close + 3;
+                    if (start + n <= bytes.Length)
+                    {
+                        output.Add((byte)'"');
+                        foreach (var b in bytes.AsSpan(start, n))
+                        {
+                            if (b is (byte)'"' or (byte)'\\') output.Add((byte)'\\');
+                            if (b == '\r') { output.AddRange("\\r"u8.ToArray()); continue; }
+                            if (b == '\n') { output.AddRange("\\n"u8.ToArray()); continue; }
+                            output.Add(b);
+                        }
+                        output.Add((byte)'"');
+                        i = start + n - 1;
+                        continue;
+                    }
+                }
+            }
+            output.Add(bytes[i]);
+        }
+        return Encoding.UTF8.GetString(output.ToArray());
     }
 }

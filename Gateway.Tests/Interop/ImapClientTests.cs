@@ -76,7 +76,7 @@ public sealed class ImapClientTests : IAsyncLifetime
         var text = await inbox.GetMessageAsync(summary.UniqueId);
         Assert.Contains("Hello Bob.", text.TextBody);
         var seen = (await inbox.FetchAsync(new[] { summary.UniqueId }, MessageSummaryItems.Flags)).Single();
-        Assert.True(seen.Flags!.Value.HasFlag(MessageFlags.Seen)); // BODY[] sets \Seen
+        Assert.False(seen.Flags!.Value.HasFlag(MessageFlags.Seen)); // MailKit reads with BODY.PEEK[], which must not set \Seen
 
         // A client keeps a copy of what it sends in Sent (APPEND).
         var sent = client.GetFolder(SpecialFolder.Sent)!;

@@ -21,12 +21,12 @@ public class AutoconfigTests : IAsyncLifetime
     {
         _gw = await TestGateway.StartAsync(o =>
         {
-            // Imap listeners in the options only (ports reserved in case a later host binds them); the second one
-            // sits behind a NAT that maps 993 onto it.
-            var ports = Ports.Free(2);
-            (_imapPort, _imapsPort) = (ports[0], ports[1]);
-            o.Listeners.Add(new() { Name = "imap", Endpoint = $"127.0.0.1:{_imapPort}", Role = ListenerRole.Imap, Tls = TlsMode.StartTls });
-            o.Listeners.Add(new() { Name = "imaps", Endpoint = $"127.0.0.1:{_imapsPort}", Role = ListenerRole.Imap, Tls = TlsMode.Implicit, PublicPort = ImapsPublicPort });
+            // The test host's IMAP listeners; the implicit-TLS one sits behind a NAT that maps 993 onto it.
+            var imap = o.Listeners.Single(l => l.Name == "imap");
+            var imaps = o.Listeners.Single(l => l.Name == "imaps");
+            imaps.PublicPort = ImapsPublicPort;
+            _imapPort = int.Parse(imap.Endpoint.Split(':')[^1]);
+            _imapsPort = int.Parse(imaps.Endpoint.Split(':')[^1]);
             o.Domains.Add("second.test");
         });
     }

@@ -15,8 +15,9 @@ public sealed record BodySection(IReadOnlyList<int> Part, SectionText Text, IRea
         var text = Text switch
         {
             SectionText.Header => "HEADER",
-            SectionText.HeaderFields => $"HEADER.FIELDS ({string.Join(' ', Fields)})",
-            SectionText.HeaderFieldsNot => $"HEADER.FIELDS.NOT ({string.Join(' ', Fields)})",
+            // Field names upper-cased in the response, as Dovecot does; clients compare them case-insensitively.
+            SectionText.HeaderFields => $"HEADER.FIELDS ({string.Join(' ', Fields).ToUpperInvariant()})",
+            SectionText.HeaderFieldsNot => $"HEADER.FIELDS.NOT ({string.Join(' ', Fields).ToUpperInvariant()})",
             SectionText.Text => "TEXT",
             SectionText.Mime => "MIME",
             _ => "",

@@ -79,6 +79,12 @@ public sealed partial class ImapSession
             // UID first: Thunderbird relies on it (RFC 3501 allows any order).
             if (wantsUid) Item($"UID {message.Uid}");
             var sentFlags = false;
+            if (flagsChanged && !items.Any(i => i.Kind == FetchKind.Flags))
+            {
+                // Reading set \Seen: say so (RFC 3501 6.4.5), up front as Dovecot does.
+                Item($"FLAGS {ImapText.FlagList(Selected.FlagsOf(message))}");
+                sentFlags = true;
+            }
             var sentModSeq = false;
             foreach (var item in items)
             {
@@ -201,8 +207,8 @@ public sealed partial class ImapSession
                     DateOnly day;
                     if (d.Sent)
                     {
-                        if (Text().Date is not { } sent) return false;
-                        day = DateOnly.FromDateTime(sent.DateTime); // the sender's own calendar day (RFC 3501 6.4.4)
+                        // The sender's own calendar day (RFC 3501 6.4.4); without a usable Date: the internal date, as Dovecot does.
+                        day = Text().Date is { } sent ? DateOnly.FromDateTime(sent.DateTime) : DateOnly.FromDateTime(message.InternalDateUtc);
                     }
                     else day = DateOnly.FromDateTime(message.InternalDateUtc);
                     return d.Comparison switch

@@ -104,6 +104,7 @@ public sealed class MailboxView
         var present = new Dictionary<uint, MessageRecord>(messages.Count);
         foreach (var m in messages) present[m.Uid] = m;
 
+        var recentBefore = _recent.Count;
         var gone = _uids.Where(u => !present.ContainsKey(u)).ToList();
         if (gone.Count > 0 && allowExpunge)
         {
@@ -138,6 +139,7 @@ public sealed class MailboxView
             output.Add($"* {_uids.Count} EXISTS");
             output.Add($"* {_recent.Count} RECENT");
         }
+        else if (_recent.Count != recentBefore) output.Add($"* {_recent.Count} RECENT"); // RFC 3501 7.3.2: on any change
         _uidNext = mailbox.UidNext;
         // Until held-back expunges are reported, the store's HIGHESTMODSEQ is not yet ours.
         if (gone.Count == 0 || allowExpunge) _highestModSeq = mailbox.HighestModSeq;
@@ -145,6 +147,15 @@ public sealed class MailboxView
     }
 
     /// <summary>The flags to show for a message: stored flags plus \Recent when it is recent for this session.</summary>
-    public IEnumerable<string> FlagsOf(MessageRecord message) =>
-        _recent.Contains(message.Uid) ? message.Flags.Append("\\Recent") : message.Flags;
+    /// <remarks>In a fixed order, system flags first, as Dovecot and Cyrus send them.</remarks>
+    public IEnumerable<string> FlagsOf(MessageRecord message)
+    {
+        foreach (var system in SystemFlagOrder)
+            if (message.Flags.Contains(system)) yield return system;
+        if (_recent.Contains(message.Uid)) yield return "\\Recent";
+        foreach (var flag in message.Flags)
+            if (!flag.StartsWith('\\')) yield return flag;
+    }
+
+    static readonly string[] SystemFlagOrder = { "\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft" };
 }

@@ -109,7 +109,10 @@ public sealed class MessageStructure
         return cached = builder.ToString();
     }
 
-    const string DefaultCharset = "(\"CHARSET\" \"us-ascii\")";
+    // Type, subtype, parameter names, encoding and disposition are kept upper-case for comparisons and sent in lower
+    // case: MIME and IMAP treat them case-insensitively, and lower case is what messages (and so Dovecot) nearly always
+    // show, and what clients that compare naively expect.
+    const string DefaultCharset = "(\"charset\" \"us-ascii\")";
 
     static void AppendBody(StringBuilder b, StructurePart part, bool extended)
     {
@@ -120,13 +123,13 @@ public sealed class MessageStructure
             if (parts.Count == 0)
             {
                 // A multipart without parts is not expressible: show one empty text part, as Dovecot does.
-                b.Append("(\"TEXT\" \"PLAIN\" ").Append(DefaultCharset).Append(" NIL NIL \"7BIT\" 0 0");
+                b.Append("(\"text\" \"plain\" ").Append(DefaultCharset).Append(" NIL NIL \"7bit\" 0 0");
                 if (extended) b.Append(" NIL NIL NIL NIL");
                 b.Append(')');
             }
             foreach (var child in parts) AppendBody(b, child, extended);
             b.Append(' ');
-            ImapQuoting.AppendString(b, part.Subtype);
+            ImapQuoting.AppendString(b, part.Subtype.ToLowerInvariant());
             if (extended)
             {
                 // body-ext-mpart = body-fld-param [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc]]]
@@ -139,13 +142,13 @@ public sealed class MessageStructure
         }
 
         // body-type-1part: media-type SP body-fields (body-fields = params id desc enc octets)
-        ImapQuoting.AppendString(b, part.Type).Append(' ');
-        ImapQuoting.AppendString(b, part.Subtype).Append(' ');
+        ImapQuoting.AppendString(b, part.Type.ToLowerInvariant()).Append(' ');
+        ImapQuoting.AppendString(b, part.Subtype.ToLowerInvariant()).Append(' ');
         AppendParameters(b, part.Parameters, defaultCharset: part.Type == "TEXT");
         b.Append(' ');
         ImapQuoting.AppendNString(b, part.Id).Append(' ');
         ImapQuoting.AppendNString(b, part.Description).Append(' ');
-        ImapQuoting.AppendString(b, part.Encoding ?? "7BIT").Append(' ');
+        ImapQuoting.AppendString(b, part.Encoding?.ToLowerInvariant() ?? "7bit").Append(' ');
         b.Append(part.BodySize);
         if (part.Message is { } message)
         {
@@ -181,7 +184,7 @@ public sealed class MessageStructure
         for (var i = 0; i < parameters.Count; i++)
         {
             if (i > 0) b.Append(' ');
-            ImapQuoting.AppendString(b, parameters[i].Name).Append(' ');
+            ImapQuoting.AppendString(b, parameters[i].Name.ToLowerInvariant()).Append(' ');
             ImapQuoting.AppendString(b, parameters[i].Value);
         }
         b.Append(')');
@@ -195,7 +198,7 @@ public sealed class MessageStructure
         else
         {
             b.Append('(');
-            ImapQuoting.AppendString(b, part.Disposition).Append(' ');
+            ImapQuoting.AppendString(b, part.Disposition.ToLowerInvariant()).Append(' ');
             AppendParameters(b, part.DispositionParameters, defaultCharset: false);
             b.Append(')');
         }
