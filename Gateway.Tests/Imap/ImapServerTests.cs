@@ -274,4 +274,49 @@ public sealed class ImapServerTests : IAsyncLifetime
         Assert.Single(await wire.CommandAsync($"FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})")); // only the tagged OK
         Assert.Equal("* SEARCH 1 (MODSEQ " + modseq + ")", (await wire.CommandAsync($"SEARCH MODSEQ {modseq}"))[0]);
     }
+
+    [Fact]
+    public async Task Sessions_per_user_are_limited_and_a_freed_slot_can_be_used_again()
+    {
+        await using var gw = await TestGateway.StartAsync(o => o.Imap.MaxConnectionsPerUser = 2);
+        gw.AddUser(User, Password);
+        async Task<(ImapWire Wire, string Reply)> LoginAsync()
+        {
+            var wire = await ImapWire.ConnectAsync(gw.ImapsPort, implicitTls: true);
+            await wire.ReadLineAsync();
+            return (wire, Tagged(await wire.CommandAsync($"LOGIN {User} {Password}")));
+        }
+        var first = await LoginAsync();
+        var second = await LoginAsync();
+        var third = await LoginAsync();
+        Assert.StartsWith("T1 OK", first.Reply);
+        Assert.StartsWith("T1 OK", second.Reply);
+        Assert.StartsWith("T1 NO [LIMIT]", third.Reply);
+        await first.Wire.CommandAsync("LOGOUT");
+        await first.Wire.DisposeAsync();
+        Assert.StartsWith("T2 OK", Tagged(await third.Wire.CommandAsync($"LOGIN {User} {Password}")));
+        await second.Wire.DisposeAsync();
+        await third.Wire.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Repeated_login_failures_lock_the_user_out_even_with_the_right_password()
+    {
+        await using var gw = await TestGateway.StartAsync(o => o.Limits.MaxAuthFailures = 3);
+        gw.AddUser(User, Password);
+        await using var wire = await ImapWire.ConnectAsync(gw.ImapsPort, implicitTls: true);
+        await wire.ReadLineAsync();
+        for (var i = 0; i < 3; i++)
+            Assert.Contains("NO [AUTHENTICATIONFAILED]", Tagged(await wire.CommandAsync($"LOGIN {User} wrong-{i}")));
+        Assert.Contains("NO [UNAVAILABLE]", Tagged(await wire.CommandAsync($"LOGIN {User} {Password}")));
+    }
+
+    [Fact]
+    public async Task An_overlong_command_line_gets_bad_and_the_session_goes_on()
+    {
+        await using var wire = await LoggedInAsync();
+        await wire.SendAsync("L1 NOOP " + new string('a', 70_000) + "\r\n");
+        Assert.StartsWith("L1 BAD Command line too long", await wire.ReadLineAsync());
+        Assert.StartsWith("T2 OK", Tagged(await wire.CommandAsync("NOOP")));
+    }
 }

@@ -72,4 +72,55 @@ public class MailStoreTests
         Assert.Equal("Subject: same\r\n\r\nbody\r\n", new StreamReader(read).ReadToEnd());
         Assert.Equal(a.Size, read.Length);
     }
+
+    [Fact]
+    public async Task A_delivery_retried_after_a_restart_lands_once()
+    {
+        // The crash window that matters: the message is in the store, but the queue never heard it was delivered,
+        // so after the restart the queue delivers it again with the same key.
+        var dir = TempDirectory.Create("mail");
+        using (var store = Open(dir))
+            await store.AppendAsync("dave@example.org", "INBOX", Msg("retried"), deliveryKey: "q9/dave@example.org");
+        using (var store = Open(dir))
+        {
+            var again = await store.AppendAsync("dave@example.org", "INBOX", Msg("retried"), deliveryKey: "q9/dave@example.org");
+            Assert.Equal(1u, again.Uid);
+            Assert.Single(store.Messages(store.Find("dave@example.org", "INBOX")!.Id));
+        }
+    }
+
+    [Fact]
+    public async Task Flags_expunge_copy_and_move_keep_uids_modseq_and_blobs_right()
+    {
+        var dir = TempDirectory.Create("mail");
+        using var store = Open(dir);
+        var inbox = store.Find("erin@example.org", "INBOX")!;
+        var a = await store.AppendAsync("erin@example.org", "INBOX", Msg("a"));
+        var b = await store.AppendAsync("erin@example.org", "INBOX", Msg("b"));
+        var (changed, modified) = store.StoreFlags(inbox.Id, new[] { a.Uid, b.Uid }, FlagOperation.Add, new[] { "\\seen", "$Work" }, unchangedSince: a.ModSeq);
+        Assert.Equal(new[] { a.Uid }, changed.Select(m => m.Uid)); // b changed after a's MODSEQ: refused
+        Assert.Equal(new[] { b.Uid }, modified);
+        Assert.Equal(new[] { "\\Seen", "$Work" }, changed[0].Flags); // system flags in canonical case
+
+        var archive = store.Find("erin@example.org", "Archive")!;
+        var mapping = store.Copy(inbox.Id, new[] { a.Uid, b.Uid }, archive.Id, move: true);
+        Assert.Equal(new[] { (a.Uid, 1u), (b.Uid, 2u) }, mapping);
+        Assert.Empty(store.Messages(inbox.Id));
+        Assert.Equal(new[] { a.Uid, b.Uid }, store.ExpungedSince(inbox.Id, 0).Select(e => e.Uid));
+        var blob = store.Blobs.PathOf(a.BlobId);
+        Assert.True(File.Exists(blob)); // still used by the moved copy
+
+        store.StoreFlags(archive.Id, new[] { 1u, 2u }, FlagOperation.Add, new[] { "\\Deleted" });
+        Assert.Equal(new[] { 1u, 2u }, store.Expunge(archive.Id));
+        Assert.False(File.Exists(blob)); // the last message using the blob is gone, and so is the file
+        Assert.Equal(0, store.UsedBytes("erin@example.org"));
+    }
+
+    [Fact]
+    public async Task Quota_refuses_what_does_not_fit()
+    {
+        using var store = new MailStore(Path.Combine(TempDirectory.Create("mail"), "mail.db"), Path.Combine(TempDirectory.Create("mail"), "blobs"), quotaKilobytes: 1);
+        await store.AppendAsync("fay@example.org", "INBOX", Msg("small"));
+        await Assert.ThrowsAsync<QuotaExceededException>(() => store.AppendAsync("fay@example.org", "INBOX", new MemoryStream(new byte[2000])));
+    }
 }
