@@ -49,6 +49,7 @@ class Conn:
         self.buf = bytearray()
         self.pos = 0
         self.nbytes = 0  # application bytes received
+        self.scratch = memoryview(bytearray(CHUNK))  # recv_into target: no allocation per read
         self.tagno = 0
         self.greeting, _ = self.read_response()
         if not self.greeting.startswith(b"* OK"):
@@ -67,11 +68,11 @@ class Conn:
         if self.pos > 0:
             del self.buf[: self.pos]
             self.pos = 0
-        data = self.sock.recv(CHUNK)
-        if not data:
+        n = self.sock.recv_into(self.scratch)
+        if n == 0:
             raise ImapError("connection closed by the server")
-        self.nbytes += len(data)
-        self.buf += data
+        self.nbytes += n
+        self.buf += self.scratch[:n]
 
     def read_response(self):
         """Reads one complete response; returns (its first line, up to 200 bytes; literal octets in it)."""
@@ -97,14 +98,14 @@ class Conn:
                         self.buf.clear()
                         self.pos = 0
                         while skip > 0:
-                            data = self.sock.recv(CHUNK)
-                            if not data:
+                            got = self.sock.recv_into(self.scratch)
+                            if got == 0:
                                 raise ImapError("connection closed inside a literal")
-                            self.nbytes += len(data)
-                            if len(data) <= skip:
-                                skip -= len(data)
+                            self.nbytes += got
+                            if got <= skip:
+                                skip -= got
                             else:
-                                self.buf += data[skip:]
+                                self.buf += self.scratch[skip:got]
                                 skip = 0
                     continue  # the response goes on after the literal
             self.pos = eol + 2
@@ -194,8 +195,10 @@ def make_message(i, size, rnd):
                 out += b"\r\n"
         line.append(w)
         linelen += len(w) + 1
-    # cut to the exact size, ending in CRLF
+    # cut to the exact size, ending in CRLF, without leaving a bare CR behind
     del out[body_target - 2 :]
+    if out.endswith(b"\r"):
+        out[-1:] = b"x"
     out += b"\r\n"
     return bytes(out)
 
