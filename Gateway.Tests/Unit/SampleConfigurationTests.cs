@@ -13,7 +13,9 @@ public class SampleConfigurationTests
         Assert.NotNull(file);
         var options = GatewayOptionsLoader.Load(configuration);
         Assert.Equal("mx.example.org", options.Hostname);
-        Assert.Equal(3, options.Listeners.Count);
+        Assert.Equal(5, options.Listeners.Count);
+        Assert.Equal(2, options.Listeners.Count(l => l.Role == ListenerRole.Imap));
+        Assert.Equal(30, options.Imap.IdleTimeoutMinutes);
         Assert.Equal(OutboundTls.Opportunistic, options.Delivery.Tls);
         Assert.Empty(options.Routes);
     }
