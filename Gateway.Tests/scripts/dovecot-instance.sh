@@ -31,6 +31,8 @@
 # Dovecot 2.3 (Debian 12) and 2.4 (Debian 13) use different configuration syntax; the script
 # writes the one matching 'dovecot --version'. Only the 2.3 form has been run here.
 set -euo pipefail
+# shellcheck source=instance-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/instance-lib.sh"
 
 MAIL_USER=gwtestimap
 START_TIMEOUT=${DOVECOT_INSTANCE_START_TIMEOUT:-30}
@@ -46,25 +48,8 @@ die() {
     exit 1
 }
 
-abs_dir() {
-    mkdir -p -- "$1"
-    (cd -- "$1" && pwd -P)
-}
 
-print_log_tail() {
-    local dir=$1
-    if [[ -s $dir/dovecot.log ]]; then
-        echo "---- tail of $dir/dovecot.log ----" >&2
-        tail -n 40 "$dir/dovecot.log" >&2 || true
-        echo "----" >&2
-    else
-        echo "(nothing in $dir/dovecot.log)" >&2
-    fi
-}
 
-port_in_use() {
-    timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$1" 2>/dev/null
-}
 
 # Wait until PORT answers with this instance's greeting (it names the instance), bounded by
 # START_TIMEOUT; fail early if the master has exited.
@@ -296,13 +281,13 @@ cmd_start() {
 
     if ! dovecot -c "$dir/dovecot.conf" >"$dir/dovecot.start.out" 2>&1; then
         cat "$dir/dovecot.start.out" >&2
-        print_log_tail "$dir"
+        print_log_tail "$dir/dovecot.log"
         die "dovecot -c $dir/dovecot.conf failed"
     fi
     if ! wait_for_greeting "$port" "$name" "$pidfile"; then
         echo "dovecot-instance: IMAP on 127.0.0.1:$port did not greet within ${START_TIMEOUT}s" >&2
         cat "$dir/dovecot.start.out" >&2 || true
-        print_log_tail "$dir"
+        print_log_tail "$dir/dovecot.log"
         cmd_stop "$dir" || true
         exit 1
     fi

@@ -35,6 +35,8 @@
 # 'gwtestmail', created with useradd on first use; DIR and its parents must be traversable
 # by that user (the script makes DIR itself 0755).
 set -euo pipefail
+# shellcheck source=instance-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/instance-lib.sh"
 
 VMAIL_USER=gwtestmail
 START_TIMEOUT=${POSTFIX_INSTANCE_START_TIMEOUT:-30}
@@ -49,26 +51,8 @@ die() {
     exit 1
 }
 
-abs_dir() {
-    # Absolute, normalised path of $1 (created when missing).
-    mkdir -p -- "$1"
-    (cd -- "$1" && pwd -P)
-}
 
-print_log_tail() {
-    local dir=$1
-    if [[ -f $dir/postfix.log ]]; then
-        echo "---- tail of $dir/postfix.log ----" >&2
-        tail -n 40 "$dir/postfix.log" >&2 || true
-        echo "----" >&2
-    else
-        echo "(no $dir/postfix.log)" >&2
-    fi
-}
 
-port_in_use() {
-    timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$1" 2>/dev/null
-}
 
 # Wait until $port on 127.0.0.1 answers with our own 220 greeting (banner contains the
 # instance's syslog_name); bounded by $START_TIMEOUT seconds.
@@ -285,13 +269,13 @@ EOF
     fi
     if ! postfix -c "$dir/etc" start >>"$dir/postfix.check.out" 2>&1; then
         cat "$dir/postfix.check.out" >&2
-        print_log_tail "$dir"
+        print_log_tail "$dir/postfix.log"
         die "postfix start failed for $dir/etc"
     fi
 
     if ! wait_for_smtpd "$port" "$name"; then
         echo "postfix-instance: smtpd on 127.0.0.1:$port did not answer within ${START_TIMEOUT}s" >&2
-        print_log_tail "$dir"
+        print_log_tail "$dir/postfix.log"
         postfix -c "$dir/etc" stop >/dev/null 2>&1 || true
         exit 1
     fi
