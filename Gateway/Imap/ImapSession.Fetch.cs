@@ -183,12 +183,19 @@ public sealed partial class ImapSession
         _ => false,
     };
 
-    /// <summary>One message under test by a SEARCH; reads the header or the text only when a key needs it.</summary>
+    /// <summary>
+    /// One message under test by a SEARCH. Header keys and dates use the structure stored with the message; only
+    /// BODY and TEXT open the message file.
+    /// </summary>
     sealed class SearchCandidate(ImapSession session, MessageRecord message, int seq, int count, uint largestUid) : IDisposable
     {
-        MessageSearchText? _text;
+        MessageStructure? _structure;
+        Stream? _content;
 
-        MessageSearchText Text() => _text ??= new MessageSearchText(session._store.Blobs.Open(message.BlobId));
+        MessageStructure Structure() => _structure ??= message.Structure is { } json ? MessageStructure.FromJson(json) : session.ParseStored(message);
+
+        async ValueTask<bool> BodyContainsAsync(string text) =>
+            await MessageStructure.BodyContainsAsync(_content ??= session._store.Blobs.Open(message.BlobId), Structure(), text, session._closed);
 
         public async ValueTask<bool> MatchesAsync(SearchKey key)
         {
@@ -204,13 +211,9 @@ public sealed partial class ImapSession
                 case SearchKey.ModSeq m: return message.ModSeq >= m.Value;
                 case SearchKey.Date d:
                 {
-                    DateOnly day;
-                    if (d.Sent)
-                    {
-                        // The sender's own calendar day (RFC 3501 6.4.4); without a usable Date: the internal date, as Dovecot does.
-                        day = Text().Date is { } sent ? DateOnly.FromDateTime(sent.DateTime) : DateOnly.FromDateTime(message.InternalDateUtc);
-                    }
-                    else day = DateOnly.FromDateTime(message.InternalDateUtc);
+                    // SENT*: the sender's own calendar day (RFC 3501 6.4.4); without a usable Date: the internal date, as
+                    // Dovecot does. The others: the internal date.
+                    var day = d.Sent && Structure().Date is { } sent ? DateOnly.FromDateTime(sent.DateTime) : DateOnly.FromDateTime(message.InternalDateUtc);
                     return d.Comparison switch
                     {
                         DateComparison.Before => day < d.Day,
@@ -218,9 +221,10 @@ public sealed partial class ImapSession
                         _ => day >= d.Day,
                     };
                 }
-                case SearchKey.Header h: return Text().HeaderContains(h.Field, h.Text);
-                case SearchKey.Body b: return await Text().BodyContainsAsync(b.Text);
-                case SearchKey.FullText t: return Text().AnyHeaderContains(t.Value) || await Text().BodyContainsAsync(t.Value);
+                case SearchKey.Header h: return Structure().HeaderContains(h.Field, h.Text);
+                case SearchKey.Body b: return await BodyContainsAsync(b.Text);
+                case SearchKey.FullText t:
+                    return Structure().Headers.Any(h => Structure().HeaderContains(h.Name, t.Value)) || await BodyContainsAsync(t.Value);
                 case SearchKey.Not n: return !await MatchesAsync(n.Key);
                 case SearchKey.Or o: return await MatchesAsync(o.Left) || await MatchesAsync(o.Right);
                 case SearchKey.And a:
@@ -230,6 +234,6 @@ public sealed partial class ImapSession
             }
         }
 
-        public void Dispose() => _text?.Dispose();
+        public void Dispose() => _content?.Dispose();
     }
 }
