@@ -123,4 +123,36 @@ public class MailStoreTests
         await store.AppendAsync("fay@example.org", "INBOX", Msg("small"));
         await Assert.ThrowsAsync<QuotaExceededException>(() => store.AppendAsync("fay@example.org", "INBOX", new MemoryStream(new byte[2000])));
     }
+
+    [Fact]
+    public async Task A_batch_delivers_each_recipient_once_with_its_own_outcome()
+    {
+        var dir = TempDirectory.Create("mail");
+        using var store = new MailStore(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"), quotaKilobytes: 1);
+        var big = new string('x', 2000);
+        AppendRequest For(string user, string key, string body) =>
+            new(user, "INBOX", () => new MemoryStream(Encoding.ASCII.GetBytes($"Subject: {key}\r\n\r\n{body}\r\n")), DeliveryKey: key);
+
+        var first = await store.AppendManyAsync(new[]
+        {
+            For("a@example.org", "q1/a", "small"),
+            For("b@example.org", "q1/b", big), // over b's 1 KiB quota: refused alone
+            For("c@example.org", "q1/c", "small"),
+            For("c@example.org", "q1/c2", "also small"),
+        });
+        Assert.Equal(1u, first[0].Message!.Uid);
+        Assert.IsType<QuotaExceededException>(first[1].Error);
+        Assert.Equal(new uint[] { 1, 2 }, new[] { first[2].Message!.Uid, first[3].Message!.Uid });
+        Assert.Empty(store.Messages(store.Find("b@example.org", "INBOX")!.Id));
+
+        // The queue retries the whole message: the recipients already delivered are not delivered again.
+        var again = await store.AppendManyAsync(new[] { For("a@example.org", "q1/a", "small"), For("c@example.org", "q1/c", "small") });
+        Assert.Equal(first[0].Message!.Id, again[0].Message!.Id);
+        Assert.Equal(first[2].Message!.Id, again[1].Message!.Id);
+        Assert.Single(store.Messages(store.Find("a@example.org", "INBOX")!.Id));
+        Assert.Equal(2, store.Messages(store.Find("c@example.org", "INBOX")!.Id).Count);
+        // The refused message's file was not left behind.
+        var files = Directory.GetFiles(Path.Combine(dir, "blobs"), "*.eml", SearchOption.AllDirectories);
+        Assert.Equal(3, files.Length);
+    }
 }

@@ -106,7 +106,7 @@ public sealed class TestGateway : IAsyncDisposable
     }
 
     /// <summary>Waits until the mailbox holds at least <paramref name="count"/> messages; returns their contents.</summary>
-    public async Task<string[]> WaitForMailAsync(string address, int count = 1, int timeoutSeconds = 20)
+    public async Task<string[]> WaitForMailAsync(string address, int count = 1, int timeoutSeconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
         while (DateTime.UtcNow < deadline)

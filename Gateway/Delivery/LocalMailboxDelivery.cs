@@ -14,24 +14,45 @@ public sealed class LocalMailboxDelivery(IUserStore users, MessageQueue queue, M
 {
     public static string DeliveryKey(QueuedMessage message, QueuedRecipient recipient) => message.Id + "/" + recipient.Address.ToLowerInvariant();
 
-    public async Task<RecipientOutcome> DeliverAsync(QueuedMessage message, QueuedRecipient recipient, CancellationToken cancellationToken)
+    /// <summary>
+    /// Delivers to every local recipient of the message in one store transaction (one checkpoint however many
+    /// recipients), each with its own Delivered-To: header and its own outcome.
+    /// </summary>
+    public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients,
+        CancellationToken cancellationToken)
     {
-        var user = users.Find(recipient.Address);
-        if (user is null)
-            return RecipientOutcome.Permanent(recipient.Address, "5.1.1", $"local user <{recipient.Address}> does not exist");
-
-        var header = Encoding.UTF8.GetBytes($"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n");
-        try
+        var outcomes = new RecipientOutcome?[recipients.Count];
+        var requests = new List<AppendRequest>();
+        var positions = new List<int>();
+        for (var i = 0; i < recipients.Count; i++)
         {
-            await using var content = new PrefixedReadStream(header, queue.OpenContent(message));
-            var stored = await store.AppendAsync(user.Address, "INBOX", content, internalDateUtc: message.ArrivedUtc.UtcDateTime,
-                deliveryKey: DeliveryKey(message, recipient), cancellationToken: cancellationToken);
-            return new RecipientOutcome(recipient.Address, OutcomeKind.Delivered, "2.0.0", $"delivered to INBOX (UID {stored.Uid})");
+            var recipient = recipients[i];
+            var user = users.Find(recipient.Address);
+            if (user is null)
+            {
+                outcomes[i] = RecipientOutcome.Permanent(recipient.Address, "5.1.1", $"local user <{recipient.Address}> does not exist");
+                continue;
+            }
+            var header = Encoding.UTF8.GetBytes($"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n");
+            requests.Add(new AppendRequest(user.Address, "INBOX", () => new PrefixedReadStream(header, queue.OpenContent(message)),
+                InternalDateUtc: message.ArrivedUtc.UtcDateTime, DeliveryKey: DeliveryKey(message, recipient)));
+            positions.Add(i);
         }
-        catch (QuotaExceededException ex)
+        if (requests.Count > 0)
         {
-            // Temporary, as most servers do: the user may make room before the queue gives up (RFC 3463 4.2.2).
-            return RecipientOutcome.Transient(recipient.Address, "4.2.2", $"mailbox full: {ex.Message}");
+            var results = await store.AppendManyAsync(requests, cancellationToken);
+            for (var j = 0; j < results.Count; j++)
+            {
+                var address = recipients[positions[j]].Address;
+                outcomes[positions[j]] = results[j] switch
+                {
+                    { Message: { } stored } => new RecipientOutcome(address, OutcomeKind.Delivered, "2.0.0", $"delivered to INBOX (UID {stored.Uid})"),
+                    // Temporary, as most servers do: the user may make room before the queue gives up (RFC 3463 4.2.2).
+                    { Error: QuotaExceededException ex } => RecipientOutcome.Transient(address, "4.2.2", $"mailbox full: {ex.Message}"),
+                    { Error: var ex } => RecipientOutcome.Transient(address, "4.3.0", $"mailbox store refused the message: {ex!.Message}"),
+                };
+            }
         }
+        return outcomes.Select(o => o!).ToList();
     }
 }

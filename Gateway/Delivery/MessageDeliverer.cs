@@ -88,9 +88,7 @@ public sealed class MessageDeliverer(
             case NextHop.LocalMailbox:
             {
                 HarvestCertificates(message);
-                var results = new List<RecipientOutcome>();
-                foreach (var r in recipients) results.Add(await local.DeliverAsync(message, r, cancellationToken));
-                return results;
+                return await local.DeliverAsync(message, recipients, cancellationToken);
             }
             case NextHop.Static s:
             {

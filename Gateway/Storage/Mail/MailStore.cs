@@ -83,11 +83,14 @@ public sealed class MailStore : IDisposable
         lock (_gate)
         {
             if (_mailboxes.Exists(m => m.User == key)) return Mailboxes(user);
+            // One transaction: a new user's first delivery should not pay a log write per folder.
+            _db.BeginTrans();
             foreach (var (name, specialUse) in DefaultMailboxes)
             {
                 InsertMailbox(user, name, specialUse);
                 Subscribe(user, name);
             }
+            _db.Commit();
             _db.Checkpoint();
         }
         return Mailboxes(user);
@@ -237,39 +240,90 @@ public sealed class MailStore : IDisposable
     public async Task<MessageRecord> AppendAsync(string user, string mailboxName, Stream content, IEnumerable<string>? flags = null,
         DateTime? internalDateUtc = null, string? deliveryKey = null, CancellationToken cancellationToken = default)
     {
-        if (deliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == deliveryKey) is { } already) return already;
-        var (blobId, size) = await _blobs.PutAsync(content, cancellationToken);
-        string? structure = null;
-        if (_describe is not null)
-            await using (var stored = _blobs.Open(blobId)) structure = _describe(stored);
-        MessageRecord message;
-        MailboxRecord mailbox;
+        var request = new AppendRequest(user, mailboxName, () => content, flags, internalDateUtc, deliveryKey);
+        var result = (await AppendManyAsync(new[] { request }, cancellationToken))[0];
+        if (result.Error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(result.Error);
+        return result.Message!;
+    }
+
+    /// <summary>
+    /// Adds several messages with one transaction and one checkpoint (local delivery of a message to many recipients).
+    /// Each request succeeds or fails on its own: a full mailbox or a missing folder fails that request only.
+    /// Durable when it returns, like <see cref="AppendAsync"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(IReadOnlyList<AppendRequest> requests, CancellationToken cancellationToken = default)
+    {
+        var results = new AppendResult[requests.Count];
+        var blobs = new (string Id, long Size, string? Structure)?[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var r = requests[i];
+            if (r.DeliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == r.DeliveryKey) is { } already)
+            {
+                results[i] = new AppendResult(already, null);
+                continue;
+            }
+            await using var content = r.OpenContent();
+            var (blobId, size) = await _blobs.PutAsync(content, cancellationToken);
+            string? structure = null;
+            if (_describe is not null)
+                await using (var stored = _blobs.Open(blobId)) structure = _describe(stored);
+            blobs[i] = (blobId, size, structure);
+        }
+
+        var changed = new HashSet<int>();
         lock (_gate)
         {
-            if (deliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == deliveryKey) is { } raced) return raced;
-            mailbox = Find(user, mailboxName) ?? throw new MailboxException($"mailbox {mailboxName} does not exist", "TRYCREATE");
-            CheckQuota(user, size);
-            // The blob was written outside the lock; an expunge of the last other copy may have removed it since.
-            if (!File.Exists(_blobs.PathOf(blobId))) throw new IOException("the stored message file vanished before it was recorded; try again");
+            // Mailboxes (and a new user's default set) before the transaction: Mailboxes() commits on its own.
+            var targets = new MailboxRecord?[requests.Count];
+            for (var i = 0; i < requests.Count; i++)
+                if (blobs[i] is not null) targets[i] = Find(requests[i].User, requests[i].Mailbox);
+            var sizes = new Dictionary<string, long>();
             _db.BeginTrans();
             try
             {
-                message = new MessageRecord
+                for (var i = 0; i < requests.Count; i++)
                 {
-                    MailboxId = mailbox.Id,
-                    Uid = mailbox.UidNext,
-                    ModSeq = mailbox.HighestModSeq + 1,
-                    Flags = NormaliseFlags(flags ?? Array.Empty<string>()),
-                    InternalDateUtc = internalDateUtc ?? DateTime.UtcNow,
-                    Size = size,
-                    BlobId = blobId,
-                    DeliveryKey = deliveryKey,
-                    Structure = structure,
-                };
-                _messages.Insert(message);
-                mailbox.UidNext++;
-                mailbox.HighestModSeq = message.ModSeq;
-                _mailboxes.Update(mailbox);
+                    if (blobs[i] is not { } blob) continue;
+                    var r = requests[i];
+                    try
+                    {
+                        if (r.DeliveryKey is not null && _messages.FindOne(m => m.DeliveryKey == r.DeliveryKey) is { } raced)
+                        {
+                            results[i] = new AppendResult(raced, null);
+                            continue;
+                        }
+                        var mailbox = targets[i] ?? throw new MailboxException($"mailbox {r.Mailbox} does not exist", "TRYCREATE");
+                        var userKey = r.User.ToLowerInvariant();
+                        CheckQuota(r.User, blob.Size + sizes.GetValueOrDefault(userKey));
+                        // The blob was written outside the lock; an expunge of the last other copy may have removed it since.
+                        if (!File.Exists(_blobs.PathOf(blob.Id))) throw new IOException("the stored message file vanished before it was recorded; try again");
+                        mailbox = _mailboxes.FindById(mailbox.Id)!; // the latest UIDNEXT, if an earlier request used it
+                        var message = new MessageRecord
+                        {
+                            MailboxId = mailbox.Id,
+                            Uid = mailbox.UidNext,
+                            ModSeq = mailbox.HighestModSeq + 1,
+                            Flags = NormaliseFlags(r.Flags ?? Array.Empty<string>()),
+                            InternalDateUtc = r.InternalDateUtc ?? DateTime.UtcNow,
+                            Size = blob.Size,
+                            BlobId = blob.Id,
+                            DeliveryKey = r.DeliveryKey,
+                            Structure = blob.Structure,
+                        };
+                        _messages.Insert(message);
+                        mailbox.UidNext++;
+                        mailbox.HighestModSeq = message.ModSeq;
+                        _mailboxes.Update(mailbox);
+                        sizes[userKey] = sizes.GetValueOrDefault(userKey) + blob.Size;
+                        changed.Add(mailbox.Id);
+                        results[i] = new AppendResult(message, null);
+                    }
+                    catch (Exception ex) when (ex is MailboxException or QuotaExceededException or IOException)
+                    {
+                        results[i] = new AppendResult(null, ex);
+                    }
+                }
                 _db.Commit();
             }
             catch
@@ -278,10 +332,14 @@ public sealed class MailStore : IDisposable
                 throw;
             }
             _db.Checkpoint();
-            AdjustUsage(user, size);
+            foreach (var (user, size) in sizes) AdjustUsage(user, size);
         }
-        MailboxChanged?.Invoke(mailbox.Id);
-        return message;
+        // Blobs of failed requests that nothing else references.
+        var orphans = Enumerable.Range(0, requests.Count).Where(i => results[i].Error is not null && blobs[i] is not null).Select(i => blobs[i]!.Value.Id).ToList();
+        if (orphans.Count > 0)
+            lock (_gate) DeleteUnreferencedBlobs(orphans);
+        foreach (var id in changed) MailboxChanged?.Invoke(id);
+        return results;
     }
 
     /// <summary>The mailbox's messages in UID order.</summary>
@@ -442,9 +500,11 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>Blobs are shared by copies; the file goes when the last message using it is gone. Call under the lock.</summary>
-    void DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed)
+    void DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed) => DeleteUnreferencedBlobs(removed.Select(m => m.BlobId));
+
+    void DeleteUnreferencedBlobs(IEnumerable<string> blobIds)
     {
-        foreach (var blobId in removed.Select(m => m.BlobId).Distinct())
+        foreach (var blobId in blobIds.Distinct())
         {
             if (_messages.Exists(m => m.BlobId == blobId)) continue;
             try { File.Delete(_blobs.PathOf(blobId)); }
