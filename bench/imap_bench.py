@@ -8,7 +8,7 @@ by their announced length, so that the client costs little next to the server it
     imap_bench.py probe  --port P [--plain] [--timeout S]
     imap_bench.py load   --port P [--plain] --user U --password W --count N --size BYTES
     imap_bench.py fetch  --port P [--plain] --user U --password W --what headers|bodies --expect N
-    imap_bench.py idle   --port P [--plain] --user U --password W --count C --hold H
+    imap_bench.py idle   --port P [--plain] --user U --password W --count C --hold H [--check-exists]
     imap_bench.py mem    --pid PID [--tree] [--pss]
 
 Every command prints one line starting with an upper-case word (PROBE, LOADED, FETCH, READY,
@@ -379,6 +379,10 @@ async def idle_main(a):
 
     watchers = [asyncio.ensure_future(watch(i, c)) for i, c in enumerate(conns)]
     await asyncio.sleep(a.hold)
+    if a.release_file:  # the caller may still be sampling memory: wait (bounded) for its go
+        deadline = time.monotonic() + 120
+        while not os.path.exists(a.release_file) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
     closed_in_hold = closed[0]
 
     if a.check_exists and conns:
@@ -518,7 +522,8 @@ def main():
     sp.add_argument("--batch", type=int, default=50, help="connections set up concurrently")
     sp.add_argument("--setup-timeout", type=float, default=300)
     sp.add_argument("--check-exists", action="store_true")
-    sp.add_argument("--exists-wait", type=float, default=10)
+    sp.add_argument("--exists-wait", type=float, default=10, help="seconds to wait for every EXISTS")
+    sp.add_argument("--release-file", help="after the hold, also wait (up to 120 s) until this file exists")
     sp = sub.add_parser("mem")
     sp.add_argument("--pid", type=int, required=True)
     sp.add_argument("--tree", action="store_true", help="the process and all its descendants")
