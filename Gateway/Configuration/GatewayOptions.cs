@@ -30,6 +30,8 @@ public sealed class GatewayOptions
     public CryptoOptions Crypto { get; set; } = new();
 
     public ImapOptions Imap { get; set; } = new();
+    /// <summary>The courier roles: the Agent's split of local users' mail into content part and ARM, restrictions policy.</summary>
+    public CourierOptions Courier { get; set; } = new();
 
     /// <summary>Static routes (like Postfix transport maps): a domain, or "*", to a next hop.</summary>
     public List<RouteOptions> Routes { get; set; } = new();
@@ -198,4 +200,32 @@ public sealed class RouteOptions
     public bool ImplicitTls { get; set; }
     public string? Username { get; set; }
     public string? Password { get; set; }
+}
+
+/// <summary>Restrictions a policy level imposes; unset fields leave the level above in force.</summary>
+public sealed class RestrictionPolicyOptions
+{
+    /// <summary>Messages stop opening this many days after they are sent.</summary>
+    public int? ExpiresAfterDays { get; set; }
+    /// <summary>Opens allowed per recipient.</summary>
+    public int? MaxOpens { get; set; }
+    public bool? NoForward { get; set; }
+    public bool? ReceiptWanted { get; set; }
+}
+
+public sealed class CourierOptions
+{
+    /// <summary>
+    /// Split local users' submissions into a content part (Foreground) and an ARM (Background). When false, mail
+    /// between local users is stored as submitted (a plain relay, used as the benchmark baseline).
+    /// </summary>
+    public bool Split { get; set; } = true;
+    /// <summary>On first start without a courier CA, make this courier the Root of its own network (a standalone courier).</summary>
+    public bool CreateRootOnFirstStart { get; set; } = true;
+    /// <summary>Days a part for an unknown local recipient is held before the sender is told (DSN) and it is removed.</summary>
+    public int PendingDays { get; set; } = 7;
+    /// <summary>Policy for every sender; Domains and Users override it field by field (global, then domain, then user).</summary>
+    public RestrictionPolicyOptions Restrictions { get; set; } = new();
+    public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public Dictionary<string, RestrictionPolicyOptions> UserRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }

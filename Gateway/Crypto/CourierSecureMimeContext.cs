@@ -20,10 +20,10 @@ namespace Gateway.Crypto;
 /// </summary>
 public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 {
-    readonly KeyStore _keys;
+    readonly IKeyRing _keys;
     readonly CertificateDirectory _directory;
 
-    public CourierSecureMimeContext(KeyStore keys, CertificateDirectory directory)
+    public CourierSecureMimeContext(IKeyRing keys, CertificateDirectory directory)
     {
         _keys = keys;
         _directory = directory;

@@ -28,7 +28,7 @@ public sealed class StoredKey
 /// A sealed verifier written with the first key tells a wrong master key apart from a damaged store at start-up.
 /// Nothing is ever stored in the clear: the private key leaves this class only as a BouncyCastle key object.
 /// </summary>
-public sealed class KeyStore : IDisposable
+public sealed class KeyStore : IKeyRing, IDisposable
 {
     const string VerifierId = "verifier";
     static readonly byte[] VerifierPlaintext = Encoding.ASCII.GetBytes("gateway key store v1");

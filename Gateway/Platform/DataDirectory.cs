@@ -17,6 +17,12 @@ public sealed class DataDirectory
     public string MasterKeyPath => Path.Combine(Root, "keys", "master.key");
     public string KeyStorePath => Path.Combine(Root, "keys.db");
     public string CertificateDirectoryPath => Path.Combine(Root, "certificates.db");
+    /// <summary>The Agent's outbox: both parts of a split message until the queue has recorded the hand-off.</summary>
+    public string AgentDirectory => Path.Combine(Root, "agent");
+    /// <summary>The Foreground's own store and inbox; nothing else writes or reads here.</summary>
+    public string ForegroundDirectory => Path.Combine(Root, "foreground");
+    /// <summary>The Background's own store (ARMs, key releases) and inbox.</summary>
+    public string BackgroundDirectory => Path.Combine(Root, "background");
 
     public DataDirectory(string root)
     {
@@ -31,6 +37,9 @@ public sealed class DataDirectory
         DurableFile.CreatePrivateDirectory(TlsDirectory);
         DurableFile.CreatePrivateDirectory(QueueDirectory);
         DurableFile.CreatePrivateDirectory(MailboxDirectory);
+        DurableFile.CreatePrivateDirectory(AgentDirectory);
+        DurableFile.CreatePrivateDirectory(ForegroundDirectory);
+        DurableFile.CreatePrivateDirectory(BackgroundDirectory);
     }
 
     /// <summary>Derives a purpose-specific secret from the master key (HKDF-SHA256); see <see cref="Crypto.MasterKey"/>.</summary>

@@ -1,0 +1,216 @@
+using Gateway.Crypto;
+using Gateway.Storage;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Courier;
+
+/// <summary>Why the Agent asks the Background for a recipient's ARM.</summary>
+public enum ReleasePurpose
+{
+    /// <summary>To show the message's envelope and structure: not an open; refused once the message cannot be opened.</summary>
+    Preview,
+    /// <summary>To serve the body: counts as an open (and may trigger the sender's receipt).</summary>
+    Open,
+    /// <summary>Again within a session that has already opened it: not counted, allowed while not expired or revoked.</summary>
+    Reopen,
+}
+
+public abstract record KeyRelease
+{
+    public sealed record Released(byte[] SealedArm) : KeyRelease;
+    public sealed record NotArrived : KeyRelease;
+    public sealed record Refused(string Reason) : KeyRelease;
+}
+
+/// <summary>
+/// The Background element: takes ARMs from its inbox, checks the sender's signature, re-wraps each ARM for each
+/// local recipient (signed by the Background, encrypted to the recipient) and keeps it; releases it to the
+/// recipient's Agent while the sender's restrictions allow, recording every release and refusal. It holds no
+/// content and no key but its own.
+/// </summary>
+public sealed class BackgroundElement(
+    BackgroundStore store,
+    ElementInbox inbox,
+    IKeyRing keys,
+    CertificateDirectory directory,
+    CourierIdentity identity,
+    IUserStore users,
+    ReceiptMailer receipts,
+    ILogger<BackgroundElement> logger,
+    TimeProvider? time = null)
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public ElementInbox Inbox => inbox;
+
+    CourierSecureMimeContext Context() => new(keys, directory);
+
+    /// <summary>Handles one waiting part; a part that fails its checks is moved aside and reported, never half-stored.</summary>
+    public void Process(string name)
+    {
+        var bytes = inbox.Read(name);
+        if (bytes is null) return;
+        using var context = Context();
+        AccessRestrictionsMessage arm;
+        try
+        {
+            var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
+            var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+            if (opened.Entity is not MimePart { ContentType.MimeType: AccessRestrictionsMessage.MediaType } part || part.Content is null)
+                throw new PartRejectedException("the signed entity is not an ARM");
+            using var json = new MemoryStream();
+            part.Content.DecodeTo(json);
+            arm = AccessRestrictionsMessage.Parse(json.ToArray());
+            if (!string.Equals(opened.SignerAddress, arm.Sender, StringComparison.OrdinalIgnoreCase))
+                throw new PartRejectedException($"the ARM for {arm.MessageId} names sender <{arm.Sender}> but is signed by <{opened.SignerAddress}>");
+            if (name != arm.MessageId) throw new PartRejectedException($"the ARM in part {name} is for message {arm.MessageId}");
+        }
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException)
+        {
+            logger.LogWarning("Background rejected part {Part}: {Reason}", name, ex.Message);
+            inbox.Reject(name);
+            return;
+        }
+
+        var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background), context);
+        var now = _time.GetUtcNow().UtcDateTime;
+        var sealedFor = new List<ArmRecord>();
+        foreach (var recipient in arm.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
+        {
+            var id = arm.MessageId + "/" + recipient;
+            if (store.Arms.FindById(id) is not null) continue; // handed on twice: the first one stands
+            if (users.Find(recipient) is null)
+            {
+                logger.LogWarning("Background holds no ARM for {MessageId} to {Recipient}: not a local user", arm.MessageId, recipient);
+                continue;
+            }
+            var certificate = identity.UserCertificate(recipient, context);
+            if (certificate is null)
+            {
+                logger.LogError("Background cannot re-wrap the ARM of {MessageId} for {Recipient}: no valid certificate; the part waits", arm.MessageId, recipient);
+                return; // left in the inbox: retried when the user has a certificate
+            }
+            var armPart = new MimePart(AccessRestrictionsMessage.MediaType) { Content = new MimeContent(new MemoryStream(arm.ToJson())), ContentTransferEncoding = ContentEncoding.Base64 };
+            var wrapped = new MimeMessage();
+            wrapped.From.Add(new MailboxAddress("", identity.ElementAddress(CourierElement.Background) ?? "background@invalid"));
+            wrapped.To.Add(new MailboxAddress("", recipient));
+            wrapped.Subject = "ARM " + arm.MessageId;
+            wrapped.Body = PartEnvelope.Seal(context, signer, certificate, armPart);
+            using var buffer = new MemoryStream();
+            wrapped.WriteTo(buffer);
+            var r = arm.Restrictions;
+            sealedFor.Add(new ArmRecord
+            {
+                Id = id, MessageId = arm.MessageId, Recipient = recipient, Sender = arm.Sender.ToLowerInvariant(), InternetMessageId = arm.InternetMessageId,
+                CreatedUtc = now, SealedArm = buffer.ToArray(), ExpiresUtc = r.ExpiresUtc?.UtcDateTime, MaxOpens = r.MaxOpens,
+                NoForward = r.NoForward, ReceiptWanted = r.ReceiptWanted,
+            });
+        }
+        store.Write(() =>
+        {
+            foreach (var record in sealedFor) store.Arms.Insert(record);
+            if (store.Sent.FindById(arm.MessageId) is null)
+                store.Sent.Insert(new SentRecord
+                {
+                    Id = arm.MessageId, Sender = arm.Sender.ToLowerInvariant(), InternetMessageId = arm.InternetMessageId,
+                    Recipients = arm.Recipients.Select(x => x.ToLowerInvariant()).Distinct().ToList(), CreatedUtc = now, Restrictions = arm.Restrictions.ToString(),
+                });
+            return 0;
+        });
+        inbox.Remove(name);
+        logger.LogInformation("Background stored {Arm} for {Count} local recipient(s)", arm.ToString(), sealedFor.Count);
+    }
+
+    /// <summary>The recipient's Agent asks for the ARM; the restrictions decide, and the answer is recorded.</summary>
+    public KeyRelease Release(string messageId, string recipient, ReleasePurpose purpose)
+    {
+        var id = messageId + "/" + recipient.ToLowerInvariant();
+        var now = _time.GetUtcNow().UtcDateTime;
+        var (release, receipt) = store.Write(() =>
+        {
+            var record = store.Arms.FindById(id);
+            if (record is null) return ((KeyRelease)new KeyRelease.NotArrived(), (ReleaseEvent?)null);
+            string? refusal = null;
+            if (record.Revoked || store.Sent.FindById(messageId) is { Revoked: true }) refusal = "the sender revoked it";
+            else if (record.ExpiresUtc?.ToUniversalTime() is { } expires && now >= expires) refusal = $"it expired at {expires:yyyy-MM-dd HH:mm} UTC";
+            else if (purpose != ReleasePurpose.Reopen && record.MaxOpens is { } max && record.Opens >= max) refusal = $"it may be opened {max} time(s) and has been";
+            if (refusal is not null)
+            {
+                ReleaseEvent? refused = null;
+                if (purpose == ReleasePurpose.Open)
+                {
+                    refused = new ReleaseEvent { Utc = now, Released = false, Detail = "refused: " + refusal, ReceiptDue = record.ReceiptWanted };
+                    record.Events.Add(refused);
+                    store.Arms.Update(record);
+                }
+                return (new KeyRelease.Refused(refusal), refused);
+            }
+            ReleaseEvent? opened = null;
+            if (purpose == ReleasePurpose.Open)
+            {
+                record.Opens++;
+                var first = record.FirstOpenedUtc is null;
+                record.FirstOpenedUtc ??= now;
+                opened = new ReleaseEvent { Utc = now, Released = true, Detail = $"opened (open {record.Opens})", ReceiptDue = first && record.ReceiptWanted };
+                record.Events.Add(opened);
+                store.Arms.Update(record);
+            }
+            return (new KeyRelease.Released(record.SealedArm), opened);
+        });
+        if (receipt is { ReceiptDue: true }) SendReceipts(id);
+        if (purpose == ReleasePurpose.Open)
+            logger.LogInformation("Background {Decision} the key of {MessageId} to {Recipient}{Reason}", release is KeyRelease.Released ? "released" : "refused",
+                messageId, recipient, release is KeyRelease.Refused r ? ": " + r.Reason : "");
+        return release;
+    }
+
+    /// <summary>Queues the receipts owed for one ARM record, then marks them sent.</summary>
+    public void SendReceipts(string armId)
+    {
+        var record = store.Arms.FindById(armId);
+        if (record is null) return;
+        foreach (var due in record.Events.Where(e => e.ReceiptDue).ToList())
+        {
+            receipts.Send(record, due);
+            store.Write(() =>
+            {
+                var current = store.Arms.FindById(armId)!;
+                foreach (var e in current.Events.Where(e => e.Id == due.Id)) e.ReceiptDue = false;
+                store.Arms.Update(current);
+                return 0;
+            });
+        }
+    }
+
+    /// <summary>Receipts owed from before a restart.</summary>
+    public void SendOwedReceipts()
+    {
+        foreach (var record in store.Arms.Find(a => a.ReceiptWanted).Where(a => a.Events.Any(e => e.ReceiptDue)).ToList()) SendReceipts(record.Id);
+    }
+
+    /// <summary>Revokes a sent message: no recipient's Agent gets its key from now on. Returns false if unknown (or not the sender's).</summary>
+    public bool Revoke(string messageId, string? sender = null)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        return store.Write(() =>
+        {
+            var sent = store.Sent.FindById(messageId);
+            if (sent is null || (sender is not null && !string.Equals(sent.Sender, sender, StringComparison.OrdinalIgnoreCase))) return false;
+            sent.Revoked = true;
+            sent.RevokedUtc ??= now;
+            store.Sent.Update(sent);
+            foreach (var arm in store.Arms.Find(a => a.MessageId == messageId).ToList())
+            {
+                arm.Revoked = true;
+                store.Arms.Update(arm);
+            }
+            return true;
+        });
+    }
+
+    public IReadOnlyList<SentRecord> SentBy(string sender) =>
+        store.Sent.Find(s => s.Sender == sender.ToLowerInvariant()).OrderByDescending(s => s.CreatedUtc).ToList();
+
+    public IReadOnlyList<ArmRecord> ArmsOf(string messageId) => store.Arms.Find(a => a.MessageId == messageId).ToList();
+}

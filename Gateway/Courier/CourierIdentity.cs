@@ -1,0 +1,36 @@
+using Gateway.Crypto;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Courier;
+
+/// <summary>This courier's public face: the element certificates and addresses others sign to and verify against.</summary>
+public sealed class CourierIdentity(KeyStore keys, CertificateDirectory directory)
+{
+    public X509Certificate? ElementCertificate(CourierElement element) => keys.GetCertificate(CourierAuthority.IntroductionKeyId(element));
+
+    /// <summary>The element's address (<c>foreground@courier</c> / <c>background@courier</c>), from its certificate.</summary>
+    public string? ElementAddress(CourierElement element) =>
+        ElementCertificate(element) is { } c ? Certificates.EmailOf(c) : null;
+
+    public bool IsReady => ElementCertificate(CourierElement.Foreground) is not null && ElementCertificate(CourierElement.Background) is not null;
+
+    /// <summary>A user's certificate to encrypt to: issued here, or learnt and chaining to our network, still valid.</summary>
+    public X509Certificate? UserCertificate(string address, CourierSecureMimeContext validator) =>
+        directory.ForAddress(address).Select(c => c.Certificate)
+            .Where(c => c.IsValidNow && validator.ValidateCertificate(c).IsValid)
+            .OrderByDescending(c => c.NotAfter).FirstOrDefault();
+}
+
+public static class Certificates
+{
+    /// <summary>The first rfc822Name of the subject alternative names, lower-cased.</summary>
+    public static string? EmailOf(X509Certificate certificate)
+    {
+        var names = certificate.GetSubjectAlternativeNames();
+        if (names is null) return null;
+        foreach (var name in names)
+            if (name.Count >= 2 && name[0] is int tag && tag == Org.BouncyCastle.Asn1.X509.GeneralName.Rfc822Name)
+                return name[1]?.ToString()?.ToLowerInvariant();
+        return null;
+    }
+}

@@ -1,0 +1,73 @@
+using Gateway.Platform;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// Where parts wait for an element (Foreground or Background) to take them: one file per part in the element's
+/// own directory, written durably and at most once per name, so a part handed on twice (after a crash) is still
+/// one part, and the first one written wins. The element removes a file only after it has stored the result.
+/// </summary>
+public sealed class ElementInbox
+{
+    readonly string _directory;
+    readonly SemaphoreSlim _signal = new(0);
+
+    public ElementInbox(string directory)
+    {
+        _directory = directory;
+        DurableFile.CreatePrivateDirectory(directory);
+        foreach (var tmp in Directory.EnumerateFiles(directory, "*.tmp")) File.Delete(tmp);
+    }
+
+    static string Checked(string name) =>
+        name.Length is > 0 and <= 200 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && !name.StartsWith('.')
+            ? name : throw new ArgumentException($"'{name}' is not a valid part name", nameof(name));
+
+    string PathOf(string name) => Path.Combine(_directory, Checked(name) + ".part");
+
+    /// <summary>Writes the part unless one of that name is already waiting; returns whether it was written.</summary>
+    public bool Put(string name, ReadOnlySpan<byte> part)
+    {
+        var path = PathOf(name);
+        if (File.Exists(path)) return false;
+        var temp = Path.Combine(_directory, Guid.NewGuid().ToString("N") + ".tmp");
+        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        {
+            file.Write(part);
+            file.Flush(flushToDisk: true);
+        }
+        try
+        {
+            File.Move(temp, path, overwrite: false);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            File.Delete(temp);
+            return false;
+        }
+        DurableFile.SyncDirectory(_directory);
+        _signal.Release();
+        return true;
+    }
+
+    /// <summary>The waiting parts, oldest first.</summary>
+    public IReadOnlyList<string> Waiting() =>
+        new DirectoryInfo(_directory).EnumerateFiles("*.part").OrderBy(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal)
+            .Select(f => Path.GetFileNameWithoutExtension(f.Name)).ToList();
+
+    public byte[]? Read(string name) => File.Exists(PathOf(name)) ? File.ReadAllBytes(PathOf(name)) : null;
+
+    /// <summary>Takes a part out once its result is stored.</summary>
+    public void Remove(string name) => File.Delete(PathOf(name));
+
+    /// <summary>Moves a part that failed its checks aside (kept for the operator, never processed again).</summary>
+    public void Reject(string name)
+    {
+        var rejected = Path.Combine(_directory, "rejected");
+        Directory.CreateDirectory(rejected);
+        File.Move(PathOf(name), Path.Combine(rejected, name + ".part"), overwrite: true);
+    }
+
+    /// <summary>Waits until a part may have arrived, or the timeout passes.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}

@@ -1,0 +1,82 @@
+using Gateway.Crypto;
+using MimeKit;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Courier;
+
+/// <summary>A part failed its checks on arrival: not S/MIME, not for us, a bad or untrusted signature, the wrong signer.</summary>
+public sealed class PartRejectedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>What <see cref="PartEnvelope.Open"/> found inside: the signed entity and who signed it.</summary>
+public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress);
+
+/// <summary>
+/// The hop-by-hop protection of both parts: the inner entity is signed (opaque CMS SignedData) by whoever hands it
+/// on and encrypted (EnvelopedData) to the next holder's certificate. <see cref="Open"/> does the reverse and
+/// accepts only one valid signature from a certificate that chains to this network's anchors, unrevoked.
+/// </summary>
+public static class PartEnvelope
+{
+    public static CmsSigner Signer(IKeyRing keys, string keyId, CourierSecureMimeContext context)
+    {
+        var certificate = keys.GetCertificate(keyId) ?? throw new PartRejectedException($"no certificate for key {keyId}");
+        var chain = new List<X509Certificate> { certificate };
+        return new CmsSigner(chain, keys.GetPrivateKey(keyId)) { DigestAlgorithm = DigestAlgorithm.Sha256 };
+    }
+
+    /// <summary>Signs <paramref name="inner"/> with <paramref name="signer"/> and encrypts the result to <paramref name="recipient"/>.</summary>
+    public static ApplicationPkcs7Mime Seal(CourierSecureMimeContext context, CmsSigner signer, X509Certificate recipient, MimeEntity inner)
+    {
+        var signed = ApplicationPkcs7Mime.Sign(context, signer, inner);
+        return ApplicationPkcs7Mime.Encrypt(context, new CmsRecipientCollection { new CmsRecipient(recipient) }, signed);
+    }
+
+    /// <summary>
+    /// Decrypts with the context's keys and verifies. <paramref name="expectedSigner"/>, when given, is the address the
+    /// signer's certificate must carry (the sender for parts from an Agent, an element's address for re-wrapped parts).
+    /// </summary>
+    public static OpenedPart Open(CourierSecureMimeContext context, MimeEntity? body, string? expectedSigner)
+    {
+        if (body is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.EnvelopedData } enveloped)
+            throw new PartRejectedException("the part is not S/MIME enveloped data");
+        MimeEntity decrypted;
+        try
+        {
+            decrypted = enveloped.Decrypt(context);
+        }
+        catch (Exception ex) when (ex is Org.BouncyCastle.Cms.CmsException or FormatException or ArgumentException or InvalidOperationException or KeyStoreException or PrivateKeyNotFoundException or NotSupportedException)
+        {
+            throw new PartRejectedException("the part cannot be decrypted with this element's key: " + ex.Message, ex);
+        }
+        if (decrypted is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } signed)
+            throw new PartRejectedException("the decrypted part is not signed");
+        DigitalSignatureCollection signatures;
+        MimeEntity inner;
+        try
+        {
+            signatures = signed.Verify(context, out inner);
+        }
+        catch (Exception ex) when (ex is Org.BouncyCastle.Cms.CmsException or FormatException or ArgumentException or NotSupportedException)
+        {
+            throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
+        }
+        if (signatures.Count != 1) throw new PartRejectedException($"the part carries {signatures.Count} signatures; exactly one is accepted");
+        var signature = signatures[0];
+        try
+        {
+            if (!signature.Verify(verifySignatureOnly: true)) throw new PartRejectedException("the signature does not match the content");
+        }
+        catch (DigitalSignatureVerifyException ex)
+        {
+            throw new PartRejectedException("the signature does not verify: " + ex.Message, ex);
+        }
+        if (signature.SignerCertificate is not SecureMimeDigitalCertificate smime) throw new PartRejectedException("the signer's certificate is missing");
+        var chain = context.ValidateCertificate(smime.Certificate);
+        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({smime.Certificate.SubjectDN}) is not trusted: {chain.Reason}");
+        var address = smime.Email ?? "";
+        if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>");
+        return new OpenedPart(inner, smime.Certificate, address);
+    }
+}

@@ -1,0 +1,39 @@
+using System.Text;
+using Gateway.Queue;
+using Gateway.Smtp;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// Return receipts from key retrieval: a short mail to the sender when a recipient first opens a message (or an
+/// open is refused), queued from the null sender like a DSN so that it can never cause a loop.
+/// </summary>
+public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, ILogger<ReceiptMailer> logger)
+{
+    public void Send(ArmRecord record, ReleaseEvent e)
+    {
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Gateway receipts", identity.ElementAddress(Crypto.CourierElement.Background) ?? "background@invalid"));
+        message.To.Add(MailboxAddress.Parse(record.Sender));
+        var what = e.Released ? "opened" : "refused";
+        message.Subject = $"Receipt: message {record.MessageId} {what} by {record.Recipient}";
+        message.Headers.Add("X-Gateway-Receipt-For", record.MessageId);
+        if (record.InternetMessageId is { } mid) message.References.Add(mid);
+        var text = new StringBuilder()
+            .AppendLine(e.Released
+                ? $"Your message {record.MessageId} was opened by {record.Recipient} at {e.Utc:yyyy-MM-dd HH:mm:ss} UTC."
+                : $"{record.Recipient} tried to open your message {record.MessageId} at {e.Utc:yyyy-MM-dd HH:mm:ss} UTC; the key was not released: {e.Detail["refused: ".Length..]}.")
+            .AppendLine()
+            .AppendLine($"Message-ID: {record.InternetMessageId ?? "(none)"}")
+            .ToString();
+        message.Body = new TextPart("plain") { Text = text };
+        using var buffer = new MemoryStream();
+        message.WriteTo(buffer);
+        buffer.Position = 0;
+        var to = SmtpMailbox.TryParse(record.Sender, out var mailbox) ? mailbox : throw new FormatException("bad sender address " + record.Sender);
+        var queued = queue.EnqueueAsync(buffer, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", CancellationToken.None).GetAwaiter().GetResult();
+        logger.LogInformation("Queued receipt {QueueId}: {MessageId} {What} by {Recipient}", queued.Id, record.MessageId, what, record.Recipient);
+    }
+}
