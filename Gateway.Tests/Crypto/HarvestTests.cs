@@ -12,7 +12,8 @@ public class HarvestTests
     [Fact]
     public async Task Signers_of_incoming_mail_are_harvested_trusted_only_when_they_chain_to_our_network()
     {
-        await using var gw = await TestGateway.StartAsync();
+        // This test sets up the courier CA itself.
+        await using var gw = await TestGateway.StartAsync(o => o.Courier.CreateRootOnFirstStart = false);
         gw.AddUser("alice@gateway.test", "alice-password");
         var services = gw.App.Services;
         var authority = services.GetRequiredService<CourierAuthority>();

@@ -105,14 +105,35 @@ public sealed class TestGateway : IAsyncDisposable
         return inbox is null ? Array.Empty<string>() : store.Messages(inbox.Id).Select(m => store.Blobs.PathOf(m.BlobId)).ToArray();
     }
 
+    /// <summary>
+    /// The INBOX messages as the user would read them: protected ones opened by the Agent (without counting an open);
+    /// null while a protected message is not readable yet (its ARM has not arrived).
+    /// </summary>
+    public string[]? ReadableMail(string address)
+    {
+        var store = App.Services.GetRequiredService<MailStore>();
+        var reader = App.Services.GetRequiredService<IProtectedMessageReader>();
+        var inbox = store.Find(address, "INBOX");
+        if (inbox is null) return Array.Empty<string>();
+        var result = new List<string>();
+        foreach (var m in store.Messages(inbox.Id))
+        {
+            if (m.ProtectedId is null) { result.Add(File.ReadAllText(store.Blobs.PathOf(m.BlobId))); continue; }
+            var view = reader.Read(address, m, countAsOpen: false, openedInSession: true);
+            if (!view.IsOriginal) return null;
+            result.Add(System.Text.Encoding.UTF8.GetString(view.Octets));
+        }
+        return result.ToArray();
+    }
+
     /// <summary>Waits until the mailbox holds at least <paramref name="count"/> messages; returns their contents.</summary>
     public async Task<string[]> WaitForMailAsync(string address, int count = 1, int timeoutSeconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
         while (DateTime.UtcNow < deadline)
         {
-            var files = MailboxFiles(address);
-            if (files.Length >= count) return files.Select(File.ReadAllText).ToArray();
+            var shown = ReadableMail(address);
+            if (shown is not null && shown.Length >= count) return shown;
             await Task.Delay(50);
         }
         throw new TimeoutException($"mailbox {address} has {MailboxFiles(address).Length} message(s), expected {count} within {timeoutSeconds}s");

@@ -16,7 +16,7 @@ public sealed class CourierIdentity(KeyStore keys, CertificateDirectory director
 
     /// <summary>A user's certificate to encrypt to: issued here, or learnt and chaining to our network, still valid.</summary>
     public X509Certificate? UserCertificate(string address, CourierSecureMimeContext validator) =>
-        directory.ForAddress(address).Select(c => c.Certificate)
+        directory.ForAddress(address).Select(c => c.Certificate).ToList()
             .Where(c => c.IsValidNow && validator.ValidateCertificate(c).IsValid)
             .OrderByDescending(c => c.NotAfter).FirstOrDefault();
 }

@@ -136,7 +136,12 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return certificate;
     }
 
-    public void Revoke(BigInteger serial) => directory.Revoke(Certificate?.SubjectDN.ToString() ?? "", serial);
+    /// <summary>Revokes a certificate we issued and puts a fresh CRL in our own directory at once.</summary>
+    public void Revoke(BigInteger serial)
+    {
+        directory.Revoke(Certificate?.SubjectDN.ToString() ?? "", serial);
+        if (Certificate is not null) directory.AddCrl(CurrentCrl());
+    }
 
     /// <summary>A fresh CRL of our revocations, valid for a week.</summary>
     public X509Crl CurrentCrl()

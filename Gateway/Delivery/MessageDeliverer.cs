@@ -22,6 +22,7 @@ public sealed class MessageDeliverer(
     DsnBuilder dsn,
     RetrySchedule retry,
     Crypto.CertificateHarvester harvester,
+    Courier.SubmissionAgent agent,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -74,6 +75,7 @@ public sealed class MessageDeliverer(
         else
         {
             queue.Remove(message.Id);
+            agent.Discard(message.Id);
             logger.LogInformation("Message {QueueId} finished: {Delivered} delivered, {Failed} failed", message.Id,
                 message.Recipients.Count(r => r.State == RecipientState.Delivered), message.Recipients.Count(r => r.State == RecipientState.Failed));
             return true;
@@ -88,6 +90,9 @@ public sealed class MessageDeliverer(
             case NextHop.LocalMailbox:
             {
                 HarvestCertificates(message);
+                // Mail a local user submitted is split by the Agent; mail from elsewhere is stored as it came.
+                if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
+                    return await agent.SplitAsync(message, recipients, cancellationToken);
                 return await local.DeliverAsync(message, recipients, cancellationToken);
             }
             case NextHop.Static s:

@@ -1,5 +1,6 @@
 using Gateway.Configuration;
 using Gateway.Crypto;
+using Gateway.Courier;
 using Gateway.Delivery;
 using Gateway.Imap;
 using Gateway.Platform;
@@ -106,6 +107,42 @@ public static class GatewayHost
         services.AddSingleton<LocalMailboxDelivery>();
         services.AddSingleton<DsnBuilder>();
         services.AddSingleton<RetrySchedule>();
+        // The courier roles. The Foreground and Background share nothing: own directories, inboxes, stores and key views.
+        services.AddSingleton<CourierIdentity>();
+        services.AddSingleton<RestrictionPolicy>(_ => new RestrictionPolicy(options.Courier));
+        services.AddSingleton(_ => new BackgroundStore(Path.Combine(data.BackgroundDirectory, "background.db")));
+        services.AddSingleton<ReceiptMailer>();
+        services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
+            ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), sp.GetRequiredService<ILogger<BackgroundElement>>()));
+        services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
+            ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+        services.AddSingleton(sp => new SubmissionAgent(sp.GetRequiredService<MessageQueue>(), data, ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
+            sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<CourierIdentity>(),
+            sp.GetRequiredService<RestrictionPolicy>(), options, sp.GetRequiredService<ILogger<SubmissionAgent>>())
+        {
+            ForegroundInbox = sp.GetRequiredService<ForegroundElement>().Inbox,
+            BackgroundInbox = sp.GetRequiredService<BackgroundElement>().Inbox,
+        });
+        services.AddSingleton<IProtectedMessageReader>(sp => new ReadingAgent(sp.GetRequiredService<MailStore>(), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
+            sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<BackgroundElement>(),
+            sp.GetRequiredService<ILogger<ReadingAgent>>()));
+        // Added as plain IHostedService: AddHostedService would keep only one of two workers of the same type.
+        services.AddSingleton<IHostedService>(sp =>
+        {
+            var background = sp.GetRequiredService<BackgroundElement>();
+            return new ElementWorker("Background", background.Inbox, (name, _) => { background.Process(name); return Task.CompletedTask; },
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
+        });
+        services.AddSingleton<IHostedService>(sp =>
+        {
+            var foreground = sp.GetRequiredService<ForegroundElement>();
+            return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
+        });
+        services.AddSingleton<OwnCrlRefresher>();
+        services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>());
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueRunner>());
@@ -151,9 +188,18 @@ public static class GatewayHost
         // A missing or wrong master key stops the start-up here, with its own message, not at first use.
         app.Services.GetRequiredService<KeyStore>();
         app.Services.GetRequiredService<MailStore>();
+        var authority = app.Services.GetRequiredService<CourierAuthority>();
+        if (options.Courier.CreateRootOnFirstStart && authority.Certificate is null && !authority.HasPendingRequest)
+        {
+            authority.InitRoot(options.Hostname, KeyAlgorithm.EcP256);
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway").LogInformation(
+                "First start: this courier is now the Root of its own network ({Hostname}); set Courier:CreateRootOnFirstStart to false before the first start to join an existing network instead", options.Hostname);
+        }
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
-        app.Services.GetRequiredService<MessageQueue>().Recover();
+        app.Services.GetRequiredService<OwnCrlRefresher>().RefreshNow();
+        var queued = app.Services.GetRequiredService<MessageQueue>().Recover();
+        app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
         app.Services.GetRequiredService<QueueRunner>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
         app.Lifetime.ApplicationStarted.Register(() =>

@@ -21,7 +21,8 @@ public sealed class ImapConnectionHandler(
     AuthThrottle authThrottle,
     ImapUserSessions userSessions,
     IHostApplicationLifetime lifetime,
-    ILogger<ImapConnectionHandler> logger) : ConnectionHandler
+    ILogger<ImapConnectionHandler> logger,
+    IProtectedMessageReader? protectedReader = null) : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
@@ -57,7 +58,7 @@ public sealed class ImapConnectionHandler(
                 }
             }
             var session = new ImapSession(settings, io, store, authenticator, authThrottle, userSessions, address, logger,
-                lifetime.ApplicationStopping, connection.ConnectionClosed);
+                lifetime.ApplicationStopping, connection.ConnectionClosed) { ProtectedReader = protectedReader };
             await session.RunAsync();
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException)

@@ -64,8 +64,21 @@ public sealed partial class ImapSession
     {
         MessageStructure? structure = null;
         Stream? content = null;
+        var size = message.Size;
+        byte[]? shown = null;
+        if (message.ProtectedId is { } protectedId && ProtectedReader is not null && items.Any(NeedsContent))
+        {
+            // A protected message is shown as its Agent opens it: the original, or a notice saying why not.
+            var servesBody = items.Any(ServesBody);
+            var again = _openedProtected.Contains(protectedId);
+            var view = ProtectedReader.Read(_user!, message, countAsOpen: servesBody && !again, openedInSession: again);
+            if (servesBody && view.IsOriginal) _openedProtected.Add(protectedId);
+            shown = view.Octets;
+            size = shown.Length;
+            structure = MessageStructure.Parse(new MemoryStream(shown, writable: false));
+        }
         MessageStructure Structure() => structure ??= message.Structure is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
-        Stream Content() => content ??= _store.Blobs.Open(message.BlobId);
+        Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.Blobs.Open(message.BlobId);
         try
         {
             _io.Write($"* {seq} FETCH (");
@@ -94,7 +107,7 @@ public sealed partial class ImapSession
                     case FetchKind.Flags: Item($"FLAGS {ImapText.FlagList(Selected.FlagsOf(message))}"); sentFlags = true; break;
                     case FetchKind.ModSeq: Item($"MODSEQ ({message.ModSeq})"); sentModSeq = true; break;
                     case FetchKind.InternalDate: Item($"INTERNALDATE {ImapText.DateTime(message.InternalDateUtc)}"); break;
-                    case FetchKind.Rfc822Size: Item($"RFC822.SIZE {message.Size}"); break;
+                    case FetchKind.Rfc822Size: Item($"RFC822.SIZE {size}"); break;
                     case FetchKind.Envelope: Item("ENVELOPE " + Structure().Envelope); break;
                     case FetchKind.Body: Item("BODY " + Structure().BodyStructure(extended: false)); break;
                     case FetchKind.BodyStructure: Item("BODYSTRUCTURE " + Structure().BodyStructure(extended: true)); break;
@@ -125,6 +138,17 @@ public sealed partial class ImapSession
             if (content is not null) await content.DisposeAsync();
         }
     }
+
+    static bool NeedsContent(FetchItem item) =>
+        item.Kind is not (FetchKind.Uid or FetchKind.Flags or FetchKind.InternalDate or FetchKind.ModSeq);
+
+    /// <summary>Whether the item hands out message content (an open), not only header fields or structure.</summary>
+    static bool ServesBody(FetchItem item) => item.Kind switch
+    {
+        FetchKind.Rfc822 or FetchKind.Rfc822Text => true,
+        FetchKind.BodySection => item.Section!.Text is not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot or SectionText.Mime),
+        _ => false,
+    };
 
     MessageStructure ParseStored(MessageRecord message)
     {

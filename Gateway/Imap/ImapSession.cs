@@ -53,6 +53,11 @@ public sealed partial class ImapSession
         _closed = closed;
     }
 
+    /// <summary>Opens protected messages (content parts) for their owner; without it they are served as stored.</summary>
+    public IProtectedMessageReader? ProtectedReader { get; init; }
+    /// <summary>Protected messages this session has opened: later fetches show them again without counting another open.</summary>
+    readonly HashSet<string> _openedProtected = new();
+
     public ImapState State => _state;
     public string? User => _user;
 

@@ -33,6 +33,11 @@ public sealed class MessageRecord
     public string? DeliveryKey { get; set; }
     /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored.</summary>
     public string? Structure { get; set; }
+    /// <summary>
+    /// Set when the stored octets are a protected content part (not readable as they are): the courier message id
+    /// under which the reading side finds its key. The IMAP server then asks its <c>IProtectedMessageReader</c>.
+    /// </summary>
+    public string? ProtectedId { get; set; }
 }
 
 /// <summary>A removed message, kept so sessions (and QRESYNC clients) learn of the expunge by MODSEQ.</summary>

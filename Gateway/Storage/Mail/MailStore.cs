@@ -310,6 +310,7 @@ public sealed class MailStore : IDisposable
                             BlobId = blob.Id,
                             DeliveryKey = r.DeliveryKey,
                             Structure = blob.Structure,
+                            ProtectedId = r.ProtectedId,
                         };
                         _messages.Insert(message);
                         mailbox.UidNext++;
@@ -464,6 +465,7 @@ public sealed class MailStore : IDisposable
                         Size = original.Size,
                         BlobId = original.BlobId,
                         Structure = original.Structure,
+                        ProtectedId = original.ProtectedId,
                     };
                     _messages.Insert(copy);
                     mapping.Add((original.Uid, copy.Uid));

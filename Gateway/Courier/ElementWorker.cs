@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// Runs one element (Foreground or Background) over its inbox: every waiting part in order, then waits for the
+/// next. Parts that could not be finished stay waiting and are tried again on the next pass (every 30 s at least).
+/// </summary>
+public sealed class ElementWorker(string element, ElementInbox inbox, Func<string, CancellationToken, Task> process, ILogger logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        logger.LogInformation("{Element} started; {Count} part(s) waiting", element, inbox.Waiting().Count);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            foreach (var name in inbox.Waiting())
+            {
+                if (stoppingToken.IsCancellationRequested) break;
+                try
+                {
+                    await process(name, stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    logger.LogError(ex, "{Element} failed on part {Part}; it stays waiting", element, name);
+                }
+            }
+            try
+            {
+                await inbox.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}

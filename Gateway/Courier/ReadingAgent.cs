@@ -1,0 +1,96 @@
+using System.Security.Cryptography;
+using Gateway.Crypto;
+using Gateway.Storage.Mail;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// The Agent on the reading side: joins a stored content part with its ARM, which the Background releases while
+/// the sender's restrictions allow, checks that the two belong together, decrypts, and hands the user's original
+/// message to the IMAP server byte for byte. When it cannot (key not arrived, expired, revoked, opened too often,
+/// failed checks) it shows a short readable notice instead of an error, so that mail programs keep working.
+/// </summary>
+public sealed class ReadingAgent(
+    MailStore mailboxes,
+    IKeyRing keys,
+    CertificateDirectory directory,
+    CourierIdentity identity,
+    BackgroundElement background,
+    ILogger<ReadingAgent> logger) : IProtectedMessageReader
+{
+    public ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
+    {
+        var id = message.ProtectedId!;
+        using var context = new CourierSecureMimeContext(keys, directory);
+        ContentManifest manifest;
+        byte[] sealedContent;
+        IReadOnlyList<Header> routing;
+        try
+        {
+            MimeMessage stored;
+            using (var file = mailboxes.Blobs.Open(message.BlobId)) stored = MimeMessage.Load(file);
+            routing = stored.Headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase)).ToList();
+            var opened = PartEnvelope.Open(context, stored.Body, identity.ElementAddress(CourierElement.Foreground));
+            (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
+            if (manifest.MessageId != id || ContentPart.MessageIdOf(sealedContent) != id)
+                throw new PartRejectedException($"the stored content part is not message {id}");
+            if (!manifest.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase))
+                throw new PartRejectedException($"{user} is not a recipient of {id}");
+        }
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or IOException)
+        {
+            logger.LogError("Agent cannot read protected message {MessageId} for {User}: {Reason}", id, user, ex.Message);
+            return Notice(Array.Empty<Header>(), id, "This message failed its integrity checks and cannot be shown.", "damaged");
+        }
+
+        var purpose = openedInSession ? ReleasePurpose.Reopen : countAsOpen ? ReleasePurpose.Open : ReleasePurpose.Preview;
+        switch (background.Release(id, user, purpose))
+        {
+            case KeyRelease.NotArrived:
+                return Notice(routing, id, "The key to this message has not arrived yet. It usually follows within moments; check again shortly.", "key not arrived yet");
+            case KeyRelease.Refused refused:
+                return Notice(routing, id, $"This message can no longer be opened: {refused.Reason}.", "cannot be opened");
+            case KeyRelease.Released released:
+                try
+                {
+                    var armMessage = MimeMessage.Load(new MemoryStream(released.SealedArm, writable: false));
+                    var opened = PartEnvelope.Open(context, armMessage.Body, identity.ElementAddress(CourierElement.Background));
+                    if (opened.Entity is not MimePart { ContentType.MimeType: AccessRestrictionsMessage.MediaType } part || part.Content is null)
+                        throw new PartRejectedException("the released key is not an ARM");
+                    using var json = new MemoryStream();
+                    part.Content.DecodeTo(json);
+                    var arm = AccessRestrictionsMessage.Parse(json.ToArray());
+                    if (arm.MessageId != id) throw new PartRejectedException($"the ARM is for message {arm.MessageId}, not {id}");
+                    if (!arm.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase)) throw new PartRejectedException($"the ARM does not name {user}");
+                    if (!CryptographicOperations.FixedTimeEquals(arm.ContentDigest, ContentPart.Digest(sealedContent)))
+                        throw new PartRejectedException("the ARM was made for other content");
+                    var original = ContentPart.Open(sealedContent, id, arm.Cek);
+                    CryptographicOperations.ZeroMemory(arm.Cek);
+                    return new ProtectedView(original, true);
+                }
+                catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException)
+                {
+                    logger.LogError("Agent refused the key of {MessageId} for {User}: {Reason}", id, user, ex.Message);
+                    return Notice(routing, id, "The key to this message failed its checks; the message cannot be shown.", "damaged");
+                }
+            default:
+                throw new InvalidOperationException("unknown key release");
+        }
+    }
+
+    /// <summary>A short text message in place of the original, with its routing header fields.</summary>
+    static ProtectedView Notice(IEnumerable<Header> routing, string id, string text, string reason)
+    {
+        var notice = new MimeMessage();
+        notice.Headers.Clear();
+        foreach (var h in routing) notice.Headers.Add(h.Field, h.Value);
+        notice.Headers.Add(HeaderId.Subject, $"[Protected message: {reason}]");
+        notice.Headers.Add("X-Gateway-Message-Id", id);
+        notice.Body = new TextPart("plain") { Text = text + "\r\n\r\nMessage " + id + "\r\n" };
+        using var buffer = new MemoryStream();
+        notice.WriteTo(buffer);
+        return new ProtectedView(buffer.ToArray(), false);
+    }
+}

@@ -1,0 +1,181 @@
+using System.Text.Json;
+using Gateway.Crypto;
+using Gateway.Delivery;
+using Gateway.Platform;
+using Gateway.Queue;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// The Agent on the submission side. For a message a local user submitted to recipients this courier serves, it
+/// makes a fresh CEK, seals the message under it (<see cref="ContentPart"/>), builds the ARM, and hands the ARM to
+/// the Background first and then the content part to the Foreground, each signed by the sender and encrypted to
+/// that element. Both parts are written to the Agent's outbox first (one atomic file), so a crash at any point
+/// hands on the same pair again, never a second CEK; the elements take a given part once.
+/// </summary>
+public sealed class SubmissionAgent(
+    MessageQueue queue,
+    DataDirectory data,
+    IKeyRing keys,
+    CertificateDirectory directory,
+    CourierAuthority authority,
+    CourierIdentity identity,
+    RestrictionPolicy policy,
+    Gateway.Configuration.GatewayOptions options,
+    ILogger<SubmissionAgent> logger,
+    TimeProvider? time = null)
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+    string OutboxDirectory => Path.Combine(data.AgentDirectory, "outbox");
+    string OutboxPath(string id) => Path.Combine(OutboxDirectory, id + ".parts");
+
+    /// <summary>The elements' inboxes; set by the host (they belong to the elements, the Agent only drops parts in).</summary>
+    public required ElementInbox ForegroundInbox { get; init; }
+    public required ElementInbox BackgroundInbox { get; init; }
+
+    sealed record Parts(byte[] Arm, byte[] Content);
+
+    public async Task<IReadOnlyList<RecipientOutcome>> SplitAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    {
+        var sender = message.AuthenticatedUser!.ToLowerInvariant();
+        if (!identity.IsReady)
+            return Fail(recipients, "4.7.0", "this courier has no element certificates yet ('gateway ca init --root' or join a network); the message is held, not sent in clear");
+        Parts parts;
+        try
+        {
+            parts = LoadOutbox(message.Id) ?? await BuildAsync(message, sender, recipients, cancellationToken);
+        }
+        catch (Exception ex) when (ex is KeyStoreException or CourierAuthorityException or MimeKit.Cryptography.CertificateNotFoundException or PartRejectedException)
+        {
+            logger.LogError("Agent cannot split {QueueId} from {Sender}: {Reason}", message.Id, sender, ex.Message);
+            return Fail(recipients, "4.7.0", "the message cannot be protected yet: " + ex.Message);
+        }
+        // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
+        BackgroundInbox.Put(message.Id, parts.Arm);
+        ForegroundInbox.Put(message.Id, parts.Content);
+        logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
+            message.Id, sender, recipients.Count);
+        return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "protected: content part and ARM handed to the Foreground and Background")).ToList();
+    }
+
+    /// <summary>Forgets a message's parts once the queue has recorded the hand-off (the message left the queue).</summary>
+    public void Discard(string queueId)
+    {
+        var path = OutboxPath(queueId);
+        if (File.Exists(path)) File.Delete(path);
+    }
+
+    /// <summary>Outbox files whose message is no longer queued (a crash between the queue's removal and <see cref="Discard"/>).</summary>
+    public void DiscardOrphans(ISet<string> queuedIds)
+    {
+        if (!Directory.Exists(OutboxDirectory)) return;
+        foreach (var file in Directory.EnumerateFiles(OutboxDirectory, "*.parts"))
+            if (!queuedIds.Contains(Path.GetFileNameWithoutExtension(file))) File.Delete(file);
+    }
+
+    static List<RecipientOutcome> Fail(IEnumerable<QueuedRecipient> recipients, string status, string reason) =>
+        recipients.Select(r => RecipientOutcome.Transient(r.Address, status, reason)).ToList();
+
+    Parts? LoadOutbox(string id)
+    {
+        var path = OutboxPath(id);
+        if (!File.Exists(path)) return null;
+        var stored = JsonSerializer.Deserialize<Dictionary<string, byte[]>>(File.ReadAllBytes(path))!;
+        return new Parts(stored["arm"], stored["content"]);
+    }
+
+    async Task<Parts> BuildAsync(QueuedMessage message, string sender, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    {
+        var id = message.Id;
+        var now = _time.GetUtcNow();
+        var original = await ReadOriginalAsync(message, cancellationToken);
+        var headers = HeaderList.Load(new MemoryStream(original, writable: false));
+
+        EnsureCertificate(sender);
+        foreach (var r in recipients) EnsureCertificate(r.Address);
+
+        var cek = ContentPart.NewCek();
+        var sealedContent = ContentPart.Seal(original, id, cek);
+        var problems = new List<string>();
+        var restrictions = policy.For(sender, now).Strictest(RestrictionHeaders.Read(headers, now, problems));
+        foreach (var p in problems) logger.LogWarning("Agent: {QueueId} from {Sender}: ignored {Problem}", id, sender, p);
+        var recipientList = recipients.Select(r => r.Address.ToLowerInvariant()).Distinct().ToList();
+        var arm = new AccessRestrictionsMessage
+        {
+            MessageId = id, InternetMessageId = headers[HeaderId.MessageId]?.Trim(), Cek = cek, ContentDigest = ContentPart.Digest(sealedContent),
+            Sender = sender, Recipients = recipientList, CreatedUtc = now, Restrictions = restrictions,
+        };
+        var manifest = new ContentManifest
+        {
+            MessageId = id, Sender = sender, Recipients = recipientList,
+            Headers = headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase))
+                .Select(h => new KeyValuePair<string, string>(h.Field, h.Value)).ToList(),
+        };
+
+        using var context = new CourierSecureMimeContext(keys, directory);
+        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender), context);
+
+        var armPart = Part(AccessRestrictionsMessage.MediaType, arm.ToJson(), null);
+        var armMessage = Envelope(sender, identity.ElementAddress(CourierElement.Background)!, "ARM " + id,
+            PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, armPart));
+
+        var contentEntity = new Multipart("mixed")
+        {
+            Part(ContentManifest.MediaType, manifest.ToJson(), null),
+            Part("application/pkcs7-mime", sealedContent, "content.p7m"),
+        };
+        var contentMessage = Envelope(sender, identity.ElementAddress(CourierElement.Foreground)!, "Content " + id,
+            PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, contentEntity));
+
+        var parts = new Parts(Bytes(armMessage), Bytes(contentMessage));
+        DurableFile.CreatePrivateDirectory(OutboxDirectory);
+        DurableFile.WriteAllBytesAtomic(OutboxPath(id), JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, byte[]> { ["arm"] = parts.Arm, ["content"] = parts.Content }));
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
+        return parts;
+    }
+
+    /// <summary>A local user without an S/MIME certificate (created before the courier had a CA) gets one now.</summary>
+    void EnsureCertificate(string address)
+    {
+        if (directory.ForAddress(address).Any(c => c.Certificate.IsValidNow)) return;
+        var certificate = authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
+        logger.LogInformation("Agent issued an S/MIME certificate for {Address} (serial {Serial})", address, certificate.SerialNumber.ToString(16));
+    }
+
+    /// <summary>
+    /// The message as the queue holds it: the submission server's Received: trace (and the Message-ID/Date it added
+    /// if missing) followed by the user's octets, untouched, as any MTA would deliver it.
+    /// </summary>
+    async Task<byte[]> ReadOriginalAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await using (var content = queue.OpenContent(message)) await content.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
+    }
+
+    static MimePart Part(string mediaType, byte[] content, string? fileName)
+    {
+        var part = new MimePart(mediaType) { Content = new MimeContent(new MemoryStream(content, writable: false)), ContentTransferEncoding = ContentEncoding.Base64 };
+        if (fileName is not null) part.FileName = fileName;
+        return part;
+    }
+
+    static MimeMessage Envelope(string from, string to, string subject, MimeEntity body)
+    {
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse(to));
+        m.Subject = subject;
+        m.Body = body;
+        return m;
+    }
+
+    static byte[] Bytes(MimeMessage message)
+    {
+        using var buffer = new MemoryStream();
+        message.WriteTo(buffer);
+        return buffer.ToArray();
+    }
+}
