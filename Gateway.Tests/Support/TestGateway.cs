@@ -126,6 +126,21 @@ public sealed class TestGateway : IAsyncDisposable
         return result.ToArray();
     }
 
+    /// <summary>Waits until the user's INBOX holds at least <paramref name="count"/> receipts from the Background; returns their texts.</summary>
+    public async Task<string[]> ReceiptsAsync(string address, int count, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        string[] receipts;
+        do
+        {
+            receipts = (ReadableMail(address) ?? Array.Empty<string>()).Where(m => m.Contains("X-Gateway-Receipt-For:")).ToArray();
+            if (receipts.Length >= count) return receipts;
+            await Task.Delay(50);
+        } while (DateTime.UtcNow < deadline);
+        if (count == 0) return receipts;
+        throw new TimeoutException($"{address} has {receipts.Length} receipt(s), expected {count} within {timeoutSeconds}s");
+    }
+
     /// <summary>Waits until the mailbox holds at least <paramref name="count"/> messages; returns their contents.</summary>
     public async Task<string[]> WaitForMailAsync(string address, int count = 1, int timeoutSeconds = 60)
     {

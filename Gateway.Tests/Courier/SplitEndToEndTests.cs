@@ -1,0 +1,183 @@
+using System.Text;
+using Gateway.Courier;
+using Gateway.Crypto;
+using Gateway.Storage.Mail;
+using Gateway.Tests.Support;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Security;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+
+namespace Gateway.Tests.Courier;
+
+/// <summary>
+/// One gateway, all three roles: alice submits over SMTP, bob reads over IMAP (MailKit). The mailbox holds only the
+/// re-wrapped content part, the Background only ARMs; restrictions, receipts and revocation act on bob's reads.
+/// </summary>
+public sealed class SplitEndToEndTests : IAsyncLifetime
+{
+    const string Alice = "alice@gateway.test";
+    const string Bob = "bob@gateway.test";
+    const string Password = "split-secret-5";
+    TestGateway _gw = null!;
+
+    public async Task InitializeAsync()
+    {
+        _gw = await TestGateway.StartAsync();
+        _gw.AddUser(Alice, Password);
+        _gw.AddUser(Bob, Password);
+    }
+
+    public async Task DisposeAsync() => await _gw.DisposeAsync();
+
+    static string Message(string subject, string extraHeaders = "") =>
+        $"From: {Alice}\r\nTo: {Bob}\r\nSubject: {subject}\r\n{extraHeaders}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe vault code is 4711-{subject}.\r\n";
+
+    async Task<ImapClient> ConnectAsync(string user)
+    {
+        var client = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+        await client.ConnectAsync("127.0.0.1", _gw.ImapsPort, SecureSocketOptions.SslOnConnect);
+        await client.AuthenticateAsync(user, Password);
+        return client;
+    }
+
+    async Task<MessageRecord> SubmitAndWaitAsync(string message)
+    {
+        var before = _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id).Count;
+        var reply = await _gw.SubmitAsync(Alice, Password, Alice, new[] { Bob }, message);
+        Assert.Equal(250, reply.Code);
+        await _gw.WaitForMailAsync(Bob, before + 1);
+        return _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id)[^1];
+    }
+
+    static async Task<byte[]> BodyAsync(ImapClient client, UniqueId uid)
+    {
+        var inbox = client.Inbox;
+        if (!inbox.IsOpen) await inbox.OpenAsync(FolderAccess.ReadWrite);
+        using var stream = await inbox.GetStreamAsync(uid, "");
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer);
+        return buffer.ToArray();
+    }
+
+    [Fact]
+    public async Task Bob_reads_alices_exact_message_while_only_ciphertext_is_at_rest()
+    {
+        var original = Message("plans");
+        var stored = await SubmitAndWaitAsync(original);
+        Assert.NotNull(stored.ProtectedId);
+
+        // At rest: neither subject nor body in the mailbox file; the Background's store holds no content.
+        var blob = await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId));
+        Assert.DoesNotContain("vault code", blob);
+        Assert.DoesNotContain("Subject: plans", blob);
+        Assert.Contains("Subject: " + ForegroundElement.ProtectedSubject, blob);
+        var backgroundDb = await File.ReadAllBytesAsync(Path.Combine(_gw.DataDirectory, "background", "background.db"));
+        Assert.DoesNotContain("vault code", Encoding.Latin1.GetString(backgroundDb));
+
+        using var client = await ConnectAsync(Bob);
+        await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+        var uid = new UniqueId(stored.Uid);
+        var summary = (await client.Inbox.FetchAsync(new[] { uid }, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure | MessageSummaryItems.Size))[0];
+        Assert.Equal("plans", summary.Envelope.Subject);
+        var body = Encoding.UTF8.GetString(await BodyAsync(client, uid));
+        // The queue's Received: trace, then alice's octets exactly.
+        Assert.StartsWith("Received: ", body);
+        Assert.EndsWith(original, body);
+        Assert.Equal(body.Length, (int)summary.Size!.Value);
+        await client.DisconnectAsync(true);
+
+        var arm = _gw.App.Services.GetRequiredService<BackgroundElement>().ArmsOf(stored.ProtectedId!).Single();
+        Assert.Equal(1, arm.Opens);
+    }
+
+    [Fact]
+    public async Task Openssl_opens_the_stored_content_part_with_the_arms_cek_and_not_without()
+    {
+        ExternalTool.Require("openssl");
+        var stored = await SubmitAndWaitAsync(Message("cms"));
+        var services = _gw.App.Services;
+        var keys = services.GetRequiredService<KeyStore>();
+        var directory = services.GetRequiredService<CertificateDirectory>();
+        using var bobContext = new CourierSecureMimeContext(ScopedKeyRing.Agent(keys), directory);
+
+        // Bob's Agent unwraps the stored part (Foreground layer) and the ARM (Background layer).
+        var mail = MimeMessage.Load(_gw.MailStore.Blobs.PathOf(stored.BlobId));
+        var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bobContext, mail.Body, null).Entity);
+        var release = (KeyRelease.Released)services.GetRequiredService<BackgroundElement>().Release(stored.ProtectedId!, Bob, ReleasePurpose.Preview);
+        var armEntity = (MimePart)PartEnvelope.Open(bobContext, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity;
+        using var json = new MemoryStream();
+        armEntity.Content.DecodeTo(json);
+        var arm = AccessRestrictionsMessage.Parse(json.ToArray());
+
+        var dir = TempDirectory.Create("split-cms");
+        var path = Path.Combine(dir, "content.der");
+        await File.WriteAllBytesAsync(path, contentPart);
+        var keyId = Convert.ToHexString(Encoding.UTF8.GetBytes(stored.ProtectedId!));
+        var ok = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-inform", "DER", "-in", path, "-secretkey", Convert.ToHexString(arm.Cek), "-secretkeyid", keyId, "-out", Path.Combine(dir, "plain") });
+        Assert.True(ok.ExitCode == 0, ok.StdErr);
+        Assert.Contains("The vault code is 4711-cms.", await File.ReadAllTextAsync(Path.Combine(dir, "plain")));
+        var without = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-inform", "DER", "-in", path, "-secretkey", Convert.ToHexString(ContentPart.NewCek()), "-secretkeyid", keyId, "-out", Path.Combine(dir, "wrong") });
+        Assert.NotEqual(0, without.ExitCode);
+
+        // The Foreground's keys alone open neither the stored part nor the content inside it.
+        using var foregroundContext = new CourierSecureMimeContext(ScopedKeyRing.Foreground(keys), directory);
+        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(foregroundContext, mail.Body, null));
+    }
+
+    [Fact]
+    public async Task Max_opens_counts_body_reads_only_and_the_receipt_arrives_once()
+    {
+        var stored = await SubmitAndWaitAsync(Message("once", "X-Gateway-Max-Opens: 1\r\nX-Gateway-Receipt: yes\r\n"));
+        var uid = new UniqueId(stored.Uid);
+        using (var client = await ConnectAsync(Bob))
+        {
+            await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+            // Envelope and structure, twice: not an open.
+            for (var i = 0; i < 2; i++)
+                Assert.Equal("once", (await client.Inbox.FetchAsync(new[] { uid }, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure))[0].Envelope.Subject);
+            Assert.Empty(await _gw.ReceiptsAsync(Alice, 0));
+            // The body, twice in one session: one open.
+            Assert.Contains("4711-once", Encoding.UTF8.GetString(await BodyAsync(client, uid)));
+            Assert.Contains("4711-once", Encoding.UTF8.GetString(await BodyAsync(client, uid)));
+            await client.DisconnectAsync(true);
+        }
+        var receipts = await _gw.ReceiptsAsync(Alice, 1);
+        Assert.Contains($"opened by {Bob}", receipts[0]);
+
+        using (var client = await ConnectAsync(Bob))
+        {
+            await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+            var shown = Encoding.UTF8.GetString(await BodyAsync(client, uid));
+            Assert.DoesNotContain("4711", shown);
+            Assert.Contains("can no longer be opened", shown);
+            await client.DisconnectAsync(true);
+        }
+        var arm = _gw.App.Services.GetRequiredService<BackgroundElement>().ArmsOf(stored.ProtectedId!).Single();
+        Assert.Equal(1, arm.Opens);
+        Assert.Contains(arm.Events, e => !e.Released);
+        // The refused attempt is reported too, and the first-open receipt was not sent again.
+        var all = await _gw.ReceiptsAsync(Alice, 2);
+        Assert.Single(all, r => r.Contains($"opened by {Bob}"));
+        Assert.Single(all, r => r.Contains("refused"));
+    }
+
+    [Fact]
+    public async Task Expired_and_revoked_messages_show_a_notice()
+    {
+        var expiring = await SubmitAndWaitAsync(Message("late", $"X-Gateway-Expires: {DateTimeOffset.UtcNow.AddSeconds(2):R}\r\n"));
+        var revoked = await SubmitAndWaitAsync(Message("oops"));
+        Assert.True(_gw.App.Services.GetRequiredService<BackgroundElement>().Revoke(revoked.ProtectedId!, Alice));
+        await Task.Delay(2500);
+        using var client = await ConnectAsync(Bob);
+        await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+        var late = Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(expiring.Uid)));
+        Assert.Contains("expired", late);
+        Assert.DoesNotContain("4711", late);
+        var oops = Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(revoked.Uid)));
+        Assert.Contains("revoked", oops);
+        Assert.DoesNotContain("4711", oops);
+        await client.DisconnectAsync(true);
+    }
+}
