@@ -54,6 +54,17 @@ public sealed record AccessRestrictionsMessage
         return arm;
     }
 
+    /// <summary>The ARM as the MIME part that is signed and encrypted for each hop.</summary>
+    public MimeKit.MimePart ToEntity() => CourierMime.Part(MediaType, ToJson());
+
+    /// <summary>Reads the ARM from an opened entity.</summary>
+    /// <exception cref="PartRejectedException">The entity is not an ARM part.</exception>
+    /// <exception cref="FormatException">It is, but not one this version understands.</exception>
+    public static AccessRestrictionsMessage FromEntity(MimeKit.MimeEntity entity) =>
+        entity is MimeKit.MimePart { ContentType.MimeType: MediaType } part && part.Content is not null
+            ? Parse(CourierMime.Decode(part))
+            : throw new PartRejectedException("the signed entity is not an ARM");
+
     /// <summary>The same ARM without its key, for logs and stores that must never hold a CEK.</summary>
     public override string ToString() => $"ARM {MessageId} from {Sender} to {Recipients.Count} recipient(s), restrictions: {Restrictions}";
 }

@@ -57,11 +57,7 @@ public sealed class BackgroundElement(
         {
             var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
             var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
-            if (opened.Entity is not MimePart { ContentType.MimeType: AccessRestrictionsMessage.MediaType } part || part.Content is null)
-                throw new PartRejectedException("the signed entity is not an ARM");
-            using var json = new MemoryStream();
-            part.Content.DecodeTo(json);
-            arm = AccessRestrictionsMessage.Parse(json.ToArray());
+            arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
             if (!string.Equals(opened.SignerAddress, arm.Sender, StringComparison.OrdinalIgnoreCase))
                 throw new PartRejectedException($"the ARM for {arm.MessageId} names sender <{arm.Sender}> but is signed by <{opened.SignerAddress}>");
             if (name != arm.MessageId) throw new PartRejectedException($"the ARM in part {name} is for message {arm.MessageId}");
@@ -73,7 +69,7 @@ public sealed class BackgroundElement(
             return;
         }
 
-        var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background), context);
+        var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background));
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
         foreach (var recipient in arm.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
@@ -91,19 +87,13 @@ public sealed class BackgroundElement(
                 logger.LogError("Background cannot re-wrap the ARM of {MessageId} for {Recipient}: no valid certificate; the part waits", arm.MessageId, recipient);
                 return; // left in the inbox: retried when the user has a certificate
             }
-            var armPart = new MimePart(AccessRestrictionsMessage.MediaType) { Content = new MimeContent(new MemoryStream(arm.ToJson())), ContentTransferEncoding = ContentEncoding.Base64 };
-            var wrapped = new MimeMessage();
-            wrapped.From.Add(new MailboxAddress("", identity.ElementAddress(CourierElement.Background) ?? "background@invalid"));
-            wrapped.To.Add(new MailboxAddress("", recipient));
-            wrapped.Subject = "ARM " + arm.MessageId;
-            wrapped.Body = PartEnvelope.Seal(context, signer, certificate, armPart);
-            using var buffer = new MemoryStream();
-            wrapped.WriteTo(buffer);
+            var wrapped = CourierMime.Message(identity.ElementAddress(CourierElement.Background) ?? "background@invalid", recipient, "ARM " + arm.MessageId,
+                PartEnvelope.Seal(context, signer, certificate, arm.ToEntity()));
             var r = arm.Restrictions;
             sealedFor.Add(new ArmRecord
             {
                 Id = id, MessageId = arm.MessageId, Recipient = recipient, Sender = arm.Sender.ToLowerInvariant(), InternetMessageId = arm.InternetMessageId,
-                CreatedUtc = now, SealedArm = buffer.ToArray(), ExpiresUtc = r.ExpiresUtc?.UtcDateTime, MaxOpens = r.MaxOpens,
+                CreatedUtc = now, SealedArm = CourierMime.Bytes(wrapped), ExpiresUtc = r.ExpiresUtc?.UtcDateTime, MaxOpens = r.MaxOpens,
                 NoForward = r.NoForward, ReceiptWanted = r.ReceiptWanted,
             });
         }

@@ -53,7 +53,7 @@ public sealed class ForegroundElement(
             return;
         }
 
-        var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground), context);
+        var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var requests = new List<AppendRequest>();
         foreach (var recipient in manifest.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
         {
@@ -75,9 +75,7 @@ public sealed class ForegroundElement(
             stored.Headers.Add(HeaderId.Subject, ProtectedSubject);
             stored.Headers.Add("X-Gateway-Message-Id", manifest.MessageId);
             stored.Body = PartEnvelope.Seal(context, signer, certificate, signedEntity);
-            var buffer = new MemoryStream();
-            stored.WriteTo(buffer);
-            var octets = buffer.ToArray();
+            var octets = CourierMime.Bytes(stored);
             requests.Add(new AppendRequest(user.Address, "INBOX", () => new MemoryStream(octets, writable: false),
                 DeliveryKey: DeliveryKey(manifest.MessageId, recipient), ProtectedId: manifest.MessageId));
         }
@@ -96,13 +94,6 @@ public sealed class ForegroundElement(
             || multipart[0] is not MimePart { ContentType.MimeType: ContentManifest.MediaType } manifestPart
             || multipart[1] is not MimePart { ContentType.MimeType: "application/pkcs7-mime" } contentPart)
             throw new PartRejectedException("the signed entity is not a manifest and a content part");
-        return (ContentManifest.Parse(Decode(manifestPart)), Decode(contentPart));
-    }
-
-    static byte[] Decode(MimePart part)
-    {
-        using var buffer = new MemoryStream();
-        part.Content?.DecodeTo(buffer);
-        return buffer.ToArray();
+        return (ContentManifest.Parse(CourierMime.Decode(manifestPart)), CourierMime.Decode(contentPart));
     }
 }

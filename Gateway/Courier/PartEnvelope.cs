@@ -18,7 +18,7 @@ public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, strin
 /// </summary>
 public static class PartEnvelope
 {
-    public static CmsSigner Signer(IKeyRing keys, string keyId, CourierSecureMimeContext context)
+    public static CmsSigner Signer(IKeyRing keys, string keyId)
     {
         var certificate = keys.GetCertificate(keyId) ?? throw new PartRejectedException($"no certificate for key {keyId}");
         var chain = new List<X509Certificate> { certificate };

@@ -57,11 +57,7 @@ public sealed class ReadingAgent(
                 {
                     var armMessage = MimeMessage.Load(new MemoryStream(released.SealedArm, writable: false));
                     var opened = PartEnvelope.Open(context, armMessage.Body, identity.ElementAddress(CourierElement.Background));
-                    if (opened.Entity is not MimePart { ContentType.MimeType: AccessRestrictionsMessage.MediaType } part || part.Content is null)
-                        throw new PartRejectedException("the released key is not an ARM");
-                    using var json = new MemoryStream();
-                    part.Content.DecodeTo(json);
-                    var arm = AccessRestrictionsMessage.Parse(json.ToArray());
+                    var arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
                     if (arm.MessageId != id) throw new PartRejectedException($"the ARM is for message {arm.MessageId}, not {id}");
                     if (!arm.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase)) throw new PartRejectedException($"the ARM does not name {user}");
                     if (!CryptographicOperations.FixedTimeEquals(arm.ContentDigest, ContentPart.Digest(sealedContent)))
@@ -89,8 +85,6 @@ public sealed class ReadingAgent(
         notice.Headers.Add(HeaderId.Subject, $"[Protected message: {reason}]");
         notice.Headers.Add("X-Gateway-Message-Id", id);
         notice.Body = new TextPart("plain") { Text = text + "\r\n\r\nMessage " + id + "\r\n" };
-        using var buffer = new MemoryStream();
-        notice.WriteTo(buffer);
-        return new ProtectedView(buffer.ToArray(), false);
+        return new ProtectedView(CourierMime.Bytes(notice), false);
     }
 }

@@ -29,9 +29,7 @@ public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, 
             .AppendLine($"Message-ID: {record.InternetMessageId ?? "(none)"}")
             .ToString();
         message.Body = new TextPart("plain") { Text = text };
-        using var buffer = new MemoryStream();
-        message.WriteTo(buffer);
-        buffer.Position = 0;
+        using var buffer = new MemoryStream(CourierMime.Bytes(message), writable: false);
         var to = SmtpMailbox.TryParse(record.Sender, out var mailbox) ? mailbox : throw new FormatException("bad sender address " + record.Sender);
         var queued = queue.EnqueueAsync(buffer, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", CancellationToken.None).GetAwaiter().GetResult();
         logger.LogInformation("Queued receipt {QueueId}: {MessageId} {What} by {Recipient}", queued.Id, record.MessageId, what, record.Recipient);

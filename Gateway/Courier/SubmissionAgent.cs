@@ -93,8 +93,9 @@ public sealed class SubmissionAgent(
         var original = await ReadOriginalAsync(message, cancellationToken);
         var headers = HeaderList.Load(new MemoryStream(original, writable: false));
 
-        EnsureCertificate(sender);
-        foreach (var r in recipients) EnsureCertificate(r.Address);
+        using var context = new CourierSecureMimeContext(keys, directory);
+        EnsureCertificate(sender, context);
+        foreach (var r in recipients) EnsureCertificate(r.Address, context);
 
         var cek = ContentPart.NewCek();
         var sealedContent = ContentPart.Seal(original, id, cek);
@@ -114,32 +115,33 @@ public sealed class SubmissionAgent(
                 .Select(h => new KeyValuePair<string, string>(h.Field, h.Value)).ToList(),
         };
 
-        using var context = new CourierSecureMimeContext(keys, directory);
-        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender), context);
+        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender));
 
-        var armPart = Part(AccessRestrictionsMessage.MediaType, arm.ToJson(), null);
-        var armMessage = Envelope(sender, identity.ElementAddress(CourierElement.Background)!, "ARM " + id,
-            PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, armPart));
+        var armMessage = CourierMime.Message(sender, identity.ElementAddress(CourierElement.Background)!, "ARM " + id,
+            PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, arm.ToEntity()));
 
         var contentEntity = new Multipart("mixed")
         {
-            Part(ContentManifest.MediaType, manifest.ToJson(), null),
-            Part("application/pkcs7-mime", sealedContent, "content.p7m"),
+            CourierMime.Part(ContentManifest.MediaType, manifest.ToJson()),
+            CourierMime.Part("application/pkcs7-mime", sealedContent, "content.p7m"),
         };
-        var contentMessage = Envelope(sender, identity.ElementAddress(CourierElement.Foreground)!, "Content " + id,
+        var contentMessage = CourierMime.Message(sender, identity.ElementAddress(CourierElement.Foreground)!, "Content " + id,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, contentEntity));
 
-        var parts = new Parts(Bytes(armMessage), Bytes(contentMessage));
+        var parts = new Parts(CourierMime.Bytes(armMessage), CourierMime.Bytes(contentMessage));
         DurableFile.CreatePrivateDirectory(OutboxDirectory);
         DurableFile.WriteAllBytesAtomic(OutboxPath(id), JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, byte[]> { ["arm"] = parts.Arm, ["content"] = parts.Content }));
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
         return parts;
     }
 
-    /// <summary>A local user without an S/MIME certificate (created before the courier had a CA) gets one now.</summary>
-    void EnsureCertificate(string address)
+    /// <summary>
+    /// A local user without a usable S/MIME certificate (created before the courier had a CA, or whose certificate
+    /// expired or was revoked) gets one now: the Foreground and Background apply the same test before re-wrapping.
+    /// </summary>
+    void EnsureCertificate(string address, CourierSecureMimeContext context)
     {
-        if (directory.ForAddress(address).Any(c => c.Certificate.IsValidNow)) return;
+        if (identity.UserCertificate(address, context) is not null) return;
         var certificate = authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
         logger.LogInformation("Agent issued an S/MIME certificate for {Address} (serial {Serial})", address, certificate.SerialNumber.ToString(16));
     }
@@ -152,30 +154,6 @@ public sealed class SubmissionAgent(
     {
         using var buffer = new MemoryStream();
         await using (var content = queue.OpenContent(message)) await content.CopyToAsync(buffer, cancellationToken);
-        return buffer.ToArray();
-    }
-
-    static MimePart Part(string mediaType, byte[] content, string? fileName)
-    {
-        var part = new MimePart(mediaType) { Content = new MimeContent(new MemoryStream(content, writable: false)), ContentTransferEncoding = ContentEncoding.Base64 };
-        if (fileName is not null) part.FileName = fileName;
-        return part;
-    }
-
-    static MimeMessage Envelope(string from, string to, string subject, MimeEntity body)
-    {
-        var m = new MimeMessage();
-        m.From.Add(MailboxAddress.Parse(from));
-        m.To.Add(MailboxAddress.Parse(to));
-        m.Subject = subject;
-        m.Body = body;
-        return m;
-    }
-
-    static byte[] Bytes(MimeMessage message)
-    {
-        using var buffer = new MemoryStream();
-        message.WriteTo(buffer);
         return buffer.ToArray();
     }
 }

@@ -29,7 +29,10 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         _directory = directory;
     }
 
-    public static string UserKeyId(string address) => "user:" + address.ToLowerInvariant();
+    /// <summary>Key store ids of users' keys start with this.</summary>
+    public const string UserKeyPrefix = "user:";
+
+    public static string UserKeyId(string address) => UserKeyPrefix + address.ToLowerInvariant();
 
     IEnumerable<(string Id, X509Certificate Certificate)> OwnCertificates() =>
         _keys.List().Where(k => k.CertificateDer is not null).Select(k => (k.Id, new X509Certificate(k.CertificateDer!)));

@@ -37,5 +37,5 @@ public sealed class ScopedKeyRing(KeyStore store, string name, Func<string, bool
         new(store, "Background", id => id == CourierAuthority.IntroductionKeyId(CourierElement.Background));
 
     public static ScopedKeyRing Agent(KeyStore store) =>
-        new(store, "Agent", id => id.StartsWith("user:", StringComparison.Ordinal));
+        new(store, "Agent", id => id.StartsWith(CourierSecureMimeContext.UserKeyPrefix, StringComparison.Ordinal));
 }

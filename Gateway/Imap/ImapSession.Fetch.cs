@@ -75,9 +75,10 @@ public sealed partial class ImapSession
             if (servesBody && view.IsOriginal) _openedProtected.Add(protectedId);
             shown = view.Octets;
             size = shown.Length;
-            structure = MessageStructure.Parse(new MemoryStream(shown, writable: false));
         }
-        MessageStructure Structure() => structure ??= message.Structure is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
+        MessageStructure Structure() => structure ??=
+            shown is not null ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
+            : message.Structure is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
         Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.Blobs.Open(message.BlobId);
         try
         {

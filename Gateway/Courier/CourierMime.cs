@@ -1,0 +1,41 @@
+using MimeKit;
+
+namespace Gateway.Courier;
+
+/// <summary>The few MIME shapes the courier roles build and read: base64 parts of bytes, and addressed envelopes around them.</summary>
+public static class CourierMime
+{
+    /// <summary>A base64 part holding <paramref name="content"/>.</summary>
+    public static MimePart Part(string mediaType, byte[] content, string? fileName = null)
+    {
+        var part = new MimePart(mediaType) { Content = new MimeContent(new MemoryStream(content, writable: false)), ContentTransferEncoding = ContentEncoding.Base64 };
+        if (fileName is not null) part.FileName = fileName;
+        return part;
+    }
+
+    /// <summary>The decoded bytes of a part (empty when it has no content).</summary>
+    public static byte[] Decode(MimePart part)
+    {
+        using var buffer = new MemoryStream();
+        part.Content?.DecodeTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>A message from one address to another carrying <paramref name="body"/>.</summary>
+    public static MimeMessage Message(string from, string to, string subject, MimeEntity body)
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse(from));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = subject;
+        message.Body = body;
+        return message;
+    }
+
+    public static byte[] Bytes(MimeMessage message)
+    {
+        using var buffer = new MemoryStream();
+        message.WriteTo(buffer);
+        return buffer.ToArray();
+    }
+}
