@@ -6,7 +6,6 @@ using Gateway.Tests.Support;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Search;
-using MailKit.Security;
 using MimeKit;
 
 namespace Gateway.Tests.Interop;
@@ -28,13 +27,7 @@ public sealed class ImapClientTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _gw.DisposeAsync();
 
-    async Task<ImapClient> ConnectAsync(string user)
-    {
-        var client = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
-        await client.ConnectAsync("127.0.0.1", _gw.ImapsPort, SecureSocketOptions.SslOnConnect);
-        await client.AuthenticateAsync(user, Password);
-        return client;
-    }
+    Task<ImapClient> ConnectAsync(string user) => ImapClients.ConnectAsync(_gw.ImapsPort, user, Password);
 
     async Task SendAsync(string subject, string body = "Hello Bob.")
     {

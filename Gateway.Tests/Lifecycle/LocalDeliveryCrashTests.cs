@@ -1,7 +1,5 @@
 using Gateway.Tests.Support;
 using MailKit;
-using MailKit.Net.Imap;
-using MailKit.Security;
 
 namespace Gateway.Tests.Lifecycle;
 
@@ -83,9 +81,7 @@ public class LocalDeliveryCrashTests(Xunit.Abstractions.ITestOutputHelper output
         while (Directory.EnumerateFiles(queueDir, "*.json").Any() && DateTime.UtcNow < deadline) await Task.Delay(200);
         Assert.Empty(Directory.GetFiles(queueDir, "*.json"));
 
-        using var client = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
-        await client.ConnectAsync("127.0.0.1", ports[1], SecureSocketOptions.SslOnConnect);
-        await client.AuthenticateAsync(User, Password);
+        using var client = await ImapClients.ConnectAsync(ports[1], User, Password);
         await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
         var subjects = (await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope)).Select(s => s.Envelope.Subject).ToList();
         output.WriteLine($"acknowledged {acked.Count}, in the INBOX {subjects.Count} (the rest were committed but their 250 was lost with the process)");
