@@ -25,6 +25,10 @@ public sealed class UserAuthenticator(IUserStore users, TimeProvider? time = nul
     readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     readonly ConcurrentDictionary<string, (byte[] Mac, string StoredHash, DateTimeOffset Expires)> _verified = new(StringComparer.OrdinalIgnoreCase);
     readonly TimeProvider _time = time ?? TimeProvider.System;
+    long _hashChecks;
+
+    /// <summary>How many times a password was checked with Argon2id (not from the cache); for tests.</summary>
+    internal long HashChecks => Interlocked.Read(ref _hashChecks);
 
     public ValueTask<string?> AuthenticateAsync(string user, string password, CancellationToken cancellationToken)
     {
@@ -37,6 +41,7 @@ public sealed class UserAuthenticator(IUserStore users, TimeProvider? time = nul
 
         return new ValueTask<string?>(Task.Run(() =>
         {
+            Interlocked.Increment(ref _hashChecks);
             var ok = PasswordHasher.Verify(password, record?.PasswordHash ?? DummyHash.Value);
             if (!ok || record is null) return null;
             _verified[record.Address] = (mac, record.PasswordHash, _time.GetUtcNow() + CacheLifetime);
