@@ -64,6 +64,7 @@ public static class Program
             UserCommands.Create(parse => Load(parse)?.Options),
             CaCommands.Create(parse => Load(parse)?.Options),
             CertCommands.Create(parse => Load(parse)?.Options),
+            MessageCommands.Create(parse => Load(parse)?.Options),
         };
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)

@@ -182,4 +182,90 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         Assert.DoesNotContain("4711", oops);
         await client.DisconnectAsync(true);
     }
+
+    Task<ToolResult> CurlAsync(params string[] args) =>
+        ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--resolve", $"mx.gateway.test:{_gw.HttpsPort}:127.0.0.1", "-w", "\n%{http_code}" }.Concat(args));
+
+    static (string Body, int Status) Split(ToolResult r)
+    {
+        var last = r.StdOut.LastIndexOf('\n');
+        return (r.StdOut[..last], int.Parse(r.StdOut[(last + 1)..].Trim()));
+    }
+
+    [Fact]
+    public async Task The_senders_status_page_shows_each_recipient_and_revokes_with_its_form()
+    {
+        ExternalTool.Require("curl");
+        var opened = await SubmitAndWaitAsync(Message("seen", "Message-ID: <seen@gateway.test>\r\n"));
+        var unread = await SubmitAndWaitAsync(Message("unseen", "Message-ID: <unseen@gateway.test>\r\n"));
+        using (var client = await ConnectAsync(Bob))
+        {
+            Assert.Contains("4711-seen", Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(opened.Uid))));
+            await client.DisconnectAsync(true);
+        }
+        var url = $"https://mx.gateway.test:{_gw.HttpsPort}/status";
+
+        Assert.Equal(401, Split(await CurlAsync(url)).Status);
+        Assert.Equal(401, Split(await CurlAsync("-u", $"{Alice}:wrong-password", url)).Status);
+        var (page, status) = Split(await CurlAsync("-u", $"{Alice}:{Password}", url));
+        Assert.Equal(200, status);
+        var seen = page[page.IndexOf("&lt;seen@gateway.test&gt;", StringComparison.Ordinal)..];
+        Assert.Matches($"<td>{Bob}</td><td>opened</td><td>opened 1 time\\(s\\), first at ", seen);
+        var unseen = page[page.IndexOf("&lt;unseen@gateway.test&gt;", StringComparison.Ordinal)..page.IndexOf("&lt;seen@gateway.test&gt;", StringComparison.Ordinal)];
+        Assert.Contains($"<td>{Bob}</td><td>delivered</td>", unseen);
+        // Bob sent nothing: his page lists nothing of alice's.
+        var (bobPage, _) = Split(await CurlAsync("-u", $"{Bob}:{Password}", url));
+        Assert.DoesNotContain("seen@gateway.test", bobPage);
+
+        var token = System.Text.RegularExpressions.Regex.Match(unseen, "name=\"token\" value=\"([0-9A-F]+)\"").Groups[1].Value;
+        Assert.NotEmpty(token);
+        var revokeUrl = $"https://mx.gateway.test:{_gw.HttpsPort}/status/revoke";
+        // A forged form (no valid token) and bob posting alice's form are refused; nothing is revoked.
+        Assert.Equal(403, Split(await CurlAsync("-u", $"{Alice}:{Password}", "-d", $"id={unread.ProtectedId}&token=00", revokeUrl)).Status);
+        Assert.Equal(403, Split(await CurlAsync("-u", $"{Bob}:{Password}", "-d", $"id={unread.ProtectedId}&token={token}", revokeUrl)).Status);
+        Assert.True(_gw.App.Services.GetRequiredService<IProtectedMessageReader>().Read(Bob, unread, countAsOpen: false, openedInSession: true).IsOriginal);
+
+        var (_, revokeStatus) = Split(await CurlAsync("-u", $"{Alice}:{Password}", "-d", $"id={unread.ProtectedId}&token={token}", revokeUrl));
+        Assert.Equal(303, revokeStatus);
+        using (var client = await ConnectAsync(Bob))
+        {
+            var shown = Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(unread.Uid)));
+            Assert.Contains("revoked", shown);
+            Assert.DoesNotContain("4711", shown);
+            await client.DisconnectAsync(true);
+        }
+        (page, _) = Split(await CurlAsync("-u", $"{Alice}:{Password}", url));
+        unseen = page[page.IndexOf("&lt;unseen@gateway.test&gt;", StringComparison.Ordinal)..page.IndexOf("&lt;seen@gateway.test&gt;", StringComparison.Ordinal)];
+        Assert.Contains("<strong>Revoked</strong>", unseen);
+        Assert.Matches($"<td>{Bob}</td><td>refused</td><td>refused: the sender revoked it</td>", unseen);
+    }
+
+    [Fact]
+    public async Task The_admin_verb_revokes_a_message_of_the_running_gateway()
+    {
+        var stored = await SubmitAndWaitAsync(Message("cli", "Message-ID: <cli-revoke@gateway.test>\r\n"));
+        var list = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "message", "list", "--sender", Alice);
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.Contains(stored.ProtectedId!, list.StdOut);
+        Assert.Contains("0/1 opened", list.StdOut);
+
+        var missing = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "message", "revoke", "no-such-message");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no sent message no-such-message", missing.StdErr);
+
+        var revoke = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "message", "revoke", "<cli-revoke@gateway.test>");
+        Assert.True(revoke.ExitCode == 0, revoke.StdErr);
+        Assert.Contains($"revoked {stored.ProtectedId}", revoke.StdOut);
+
+        using (var client = await ConnectAsync(Bob))
+        {
+            var shown = Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(stored.Uid)));
+            Assert.Contains("revoked", shown);
+            await client.DisconnectAsync(true);
+        }
+        var show = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "message", "show", stored.ProtectedId!);
+        Assert.True(show.ExitCode == 0, show.StdErr);
+        Assert.Contains("revoked ", show.StdOut);
+        Assert.Contains($"{Bob}\trefused\trefused: the sender revoked it", show.StdOut);
+    }
 }

@@ -182,25 +182,12 @@ public sealed class BackgroundElement(
     /// <summary>Revokes a sent message: no recipient's Agent gets its key from now on. Returns false if unknown (or not the sender's).</summary>
     public bool Revoke(string messageId, string? sender = null)
     {
-        var now = _time.GetUtcNow().UtcDateTime;
-        return store.Write(() =>
-        {
-            var sent = store.Sent.FindById(messageId);
-            if (sent is null || (sender is not null && !string.Equals(sent.Sender, sender, StringComparison.OrdinalIgnoreCase))) return false;
-            sent.Revoked = true;
-            sent.RevokedUtc ??= now;
-            store.Sent.Update(sent);
-            foreach (var arm in store.Arms.Find(a => a.MessageId == messageId).ToList())
-            {
-                arm.Revoked = true;
-                store.Arms.Update(arm);
-            }
-            return true;
-        });
+        var revoked = store.Revoke(messageId, sender, _time.GetUtcNow().UtcDateTime) is not null;
+        if (revoked) logger.LogInformation("Background revoked {MessageId}{By}", messageId, sender is null ? "" : " at the request of " + sender);
+        return revoked;
     }
 
-    public IReadOnlyList<SentRecord> SentBy(string sender) =>
-        store.Sent.Find(s => s.Sender == sender.ToLowerInvariant()).OrderByDescending(s => s.CreatedUtc).ToList();
+    public IReadOnlyList<SentRecord> SentBy(string sender) => store.SentBy(sender);
 
-    public IReadOnlyList<ArmRecord> ArmsOf(string messageId) => store.Arms.Find(a => a.MessageId == messageId).ToList();
+    public IReadOnlyList<ArmRecord> ArmsOf(string messageId) => store.ArmsOf(messageId);
 }

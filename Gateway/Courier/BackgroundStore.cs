@@ -53,6 +53,8 @@ public sealed class SentRecord
 /// The Background's LiteDB file (<c>background/background.db</c>): ARMs per recipient, key releases, sent messages.
 /// It never holds content, and a CEK only inside an ARM sealed to its recipient.
 /// </summary>
+/// <remarks>Opened in LiteDB's shared mode (a named mutex around every operation), so that admin verbs such as
+/// <c>gateway message revoke</c> act on the store of a running gateway.</remarks>
 public sealed class BackgroundStore : IDisposable
 {
     readonly LiteDatabase _db;
@@ -60,9 +62,12 @@ public sealed class BackgroundStore : IDisposable
     public ILiteCollection<ArmRecord> Arms { get; }
     public ILiteCollection<SentRecord> Sent { get; }
 
+    /// <summary>Where the Background keeps its store in a data directory.</summary>
+    public static string PathIn(Gateway.Platform.DataDirectory data) => Path.Combine(data.BackgroundDirectory, "background.db");
+
     public BackgroundStore(string path)
     {
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
         Arms = _db.GetCollection<ArmRecord>("arms");
         Sent = _db.GetCollection<SentRecord>("sent");
         Arms.EnsureIndex(a => a.MessageId);
@@ -91,6 +96,33 @@ public sealed class BackgroundStore : IDisposable
             return result;
         }
     }
+
+    /// <summary>Revokes a sent message: no recipient's Agent gets its key from now on. Returns the record, or null if
+    /// unknown (or, when <paramref name="sender"/> is given, not that sender's).</summary>
+    public SentRecord? Revoke(string messageId, string? sender, DateTime nowUtc) => Write(() =>
+    {
+        var sent = Sent.FindById(messageId);
+        if (sent is null || (sender is not null && !string.Equals(sent.Sender, sender, StringComparison.OrdinalIgnoreCase))) return null;
+        sent.Revoked = true;
+        sent.RevokedUtc ??= nowUtc;
+        Sent.Update(sent);
+        foreach (var arm in Arms.Find(a => a.MessageId == messageId).ToList())
+        {
+            arm.Revoked = true;
+            Arms.Update(arm);
+        }
+        return sent;
+    });
+
+    /// <summary>A sender's messages, newest first.</summary>
+    public IReadOnlyList<SentRecord> SentBy(string sender, int limit = int.MaxValue) =>
+        Sent.Find(s => s.Sender == sender.ToLowerInvariant()).OrderByDescending(s => s.CreatedUtc).Take(limit).ToList();
+
+    /// <summary>All sent messages, newest first.</summary>
+    public IReadOnlyList<SentRecord> AllSent(int limit) => Sent.FindAll().OrderByDescending(s => s.CreatedUtc).Take(limit).ToList();
+
+    /// <summary>The per-recipient ARM records of one message.</summary>
+    public IReadOnlyList<ArmRecord> ArmsOf(string messageId) => Arms.Find(a => a.MessageId == messageId).OrderBy(a => a.Recipient).ToList();
 
     public void Dispose() => _db.Dispose();
 }

@@ -10,7 +10,8 @@ namespace Gateway.Courier;
 /// Return receipts from key retrieval: a short mail to the sender when a recipient first opens a message (or an
 /// open is refused), queued from the null sender like a DSN so that it can never cause a loop.
 /// </summary>
-public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, ILogger<ReceiptMailer> logger)
+/// <param name="statusPageUrl">Where the sender's status page is (revocation and every recipient's state), or null when there is no HTTPS listener.</param>
+public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, ILogger<ReceiptMailer> logger, string? statusPageUrl = null)
 {
     public void Send(ArmRecord record, ReleaseEvent e)
     {
@@ -26,9 +27,10 @@ public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, 
                 ? $"Your message {record.MessageId} was opened by {record.Recipient} at {e.Utc:yyyy-MM-dd HH:mm:ss} UTC."
                 : $"{record.Recipient} tried to open your message {record.MessageId} at {e.Utc:yyyy-MM-dd HH:mm:ss} UTC; the key was not released: {e.Detail["refused: ".Length..]}.")
             .AppendLine()
-            .AppendLine($"Message-ID: {record.InternetMessageId ?? "(none)"}")
-            .ToString();
-        message.Body = new TextPart("plain") { Text = text };
+            .AppendLine($"Message-ID: {record.InternetMessageId ?? "(none)"}");
+        if (statusPageUrl is not null)
+            text.AppendLine().AppendLine($"Every recipient's status, and a button to revoke the message: {statusPageUrl}");
+        message.Body = new TextPart("plain") { Text = text.ToString() };
         using var buffer = new MemoryStream(CourierMime.Bytes(message), writable: false);
         var to = SmtpMailbox.TryParse(record.Sender, out var mailbox) ? mailbox : throw new FormatException("bad sender address " + record.Sender);
         var queued = queue.EnqueueAsync(buffer, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", CancellationToken.None).GetAwaiter().GetResult();

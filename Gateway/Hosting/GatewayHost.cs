@@ -110,8 +110,9 @@ public static class GatewayHost
         // The courier roles. The Foreground and Background share nothing: own directories, inboxes, stores and key views.
         services.AddSingleton<CourierIdentity>();
         services.AddSingleton<RestrictionPolicy>(_ => new RestrictionPolicy(options.Courier));
-        services.AddSingleton(_ => new BackgroundStore(Path.Combine(data.BackgroundDirectory, "background.db")));
-        services.AddSingleton<ReceiptMailer>();
+        services.AddSingleton(_ => new BackgroundStore(BackgroundStore.PathIn(data)));
+        services.AddSingleton(sp => new ReceiptMailer(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<ILogger<ReceiptMailer>>(),
+            string.IsNullOrWhiteSpace(options.Web.PublicUrl) ? null : options.Web.PublicUrl.TrimEnd('/') + Web.StatusPage.Path));
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), sp.GetRequiredService<ILogger<BackgroundElement>>()));
@@ -141,6 +142,7 @@ public static class GatewayHost
             return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
         });
+        services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>());
         services.AddSingleton<MessageDeliverer>();
@@ -201,6 +203,8 @@ public static class GatewayHost
         var queued = app.Services.GetRequiredService<MessageQueue>().Recover();
         app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
         app.Services.GetRequiredService<QueueRunner>();
+        // Receipts recorded as owed but not yet queued when the last run ended.
+        app.Services.GetRequiredService<BackgroundElement>().SendOwedReceipts();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
         app.Lifetime.ApplicationStarted.Register(() =>
         {

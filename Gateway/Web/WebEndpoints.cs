@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 namespace Gateway.Web;
 
 /// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point), a health probe and
-/// client autoconfiguration (<see cref="AutoconfigEndpoints"/>).</summary>
+/// client autoconfiguration (<see cref="AutoconfigEndpoints"/>) and the sender's status page (<see cref="StatusPage"/>).</summary>
 public static class WebEndpoints
 {
     public static void Map(WebApplication app)
@@ -16,5 +16,6 @@ public static class WebEndpoints
                 ? Results.NotFound("this courier has no CA certificate yet\n")
                 : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
         AutoconfigEndpoints.Map(app);
+        StatusPage.Map(app);
     }
 }
