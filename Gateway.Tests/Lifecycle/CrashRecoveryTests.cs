@@ -107,6 +107,6 @@ public class CrashRecoveryTests
                 seen.Add(m.Text.Split("\r\n").First(l => l.StartsWith("Subject: "))["Subject: ".Length..]);
             await Task.Delay(100);
         }
-        Assert.Empty(acked.Where(s => !seen.Contains(s)));
+        Assert.Empty(acked.Except(seen));
     }
 }

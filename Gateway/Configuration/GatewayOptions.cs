@@ -222,8 +222,10 @@ public sealed class CourierOptions
     public bool Split { get; set; } = true;
     /// <summary>On first start without a courier CA, make this courier the Root of its own network (a standalone courier).</summary>
     public bool CreateRootOnFirstStart { get; set; } = true;
-    /// <summary>Days a part for an unknown local recipient is held before the sender is told (DSN) and it is removed.</summary>
-    public int PendingDays { get; set; } = 7;
+    /// <summary>Days a part for an unknown local recipient is held before the sender is told (DSN) and it is removed (fractions allowed).</summary>
+    public double PendingDays { get; set; } = 7;
+    /// <summary>Seconds between two looks at the held parts (recipients who have become users get them).</summary>
+    public int PendingCheckSeconds { get; set; } = 60;
     /// <summary>Policy for every sender; Domains and Users override it field by field (global, then domain, then user).</summary>
     public RestrictionPolicyOptions Restrictions { get; set; } = new();
     public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -118,6 +118,11 @@ public static partial class GatewayOptionsValidator
         if (!string.IsNullOrWhiteSpace(o.Web.PublicUrl) && !(Uri.TryCreate(o.Web.PublicUrl, UriKind.Absolute, out var url) && url.Scheme == "https"))
             p.Add($"{g}:Web:PublicUrl: '{o.Web.PublicUrl}' is not an https:// URL; fix: write e.g. https://mx.example.org:8443.");
 
+        if (!(o.Courier.PendingDays > 0) || o.Courier.PendingDays > 365)
+            p.Add($"{g}:Courier:PendingDays: {o.Courier.PendingDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 7.");
+        if (o.Courier.PendingCheckSeconds is < 1 or > 86400)
+            p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
+
         if (o.ShutdownTimeoutSeconds < 0)
             p.Add($"{g}:ShutdownTimeoutSeconds: negative; fix: use 0 or more, e.g. 30.");
         return p;

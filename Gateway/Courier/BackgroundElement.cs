@@ -37,6 +37,9 @@ public sealed class BackgroundElement(
     CourierIdentity identity,
     IUserStore users,
     ReceiptMailer receipts,
+    PendingParts pending,
+    TimeSpan pendingLifetime,
+    NonDeliveryNotice notices,
     ILogger<BackgroundElement> logger,
     TimeProvider? time = null)
 {
@@ -46,46 +49,114 @@ public sealed class BackgroundElement(
 
     CourierSecureMimeContext Context() => new(keys, directory);
 
-    /// <summary>Handles one waiting part; a part that fails its checks is moved aside and reported, never half-stored.</summary>
+    /// <summary>Handles one waiting part: stored for every local recipient, held for the others, or moved aside and reported, never half-stored.</summary>
     public void Process(string name)
     {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
+        switch (Handle(name, bytes, only: null))
+        {
+            case PartResult.Done done:
+                if (done.Unknown.Count > 0)
+                {
+                    pending.Hold(name, bytes, new PendingEntry
+                    {
+                        MessageId = done.Arm.MessageId, Sender = done.Arm.Sender, InternetMessageId = done.Arm.InternetMessageId,
+                        Recipients = done.Unknown.ToList(), SinceUtc = _time.GetUtcNow().UtcDateTime,
+                    });
+                    logger.LogWarning("Background holds the ARM of {MessageId} for {Recipients}: not local users (yet); kept for {Days} day(s)",
+                        done.Arm.MessageId, string.Join(", ", done.Unknown), pendingLifetime.TotalDays);
+                }
+                inbox.Remove(name);
+                break;
+            case PartResult.Rejected rejected:
+                logger.LogWarning("Background rejected part {Part}: {Reason}", name, rejected.Reason);
+                inbox.Reject(name);
+                if (rejected.Claimed is { } claimed)
+                    notices.SendAsync("Background", claimed.Sender, name, claimed.InternetMessageId,
+                        claimed.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.7", "the key part (ARM) was rejected on arrival: " + rejected.Reason)).ToList(),
+                        CancellationToken.None).GetAwaiter().GetResult();
+                break;
+        }
+    }
+
+    /// <summary>Tries held ARMs again for recipients who have become local users; drops them when held too long (the
+    /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
+    public void SweepPending()
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        foreach (var name in pending.Names())
+        {
+            if (pending.Find(name) is not { } entry || pending.Read(name) is not { } bytes) { pending.Remove(name); continue; }
+            var ready = entry.Recipients.Where(r => users.Find(r) is not null).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (ready.Count > 0 && Handle(name, bytes, ready) is PartResult.Done done)
+            {
+                entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || done.Unknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
+                logger.LogInformation("Background released the held ARM of {MessageId} to {Recipients}", entry.MessageId, string.Join(", ", ready));
+                if (entry.Recipients.Count > 0) pending.Save(name, entry);
+            }
+            if (entry.Recipients.Count == 0) { pending.Remove(name); continue; }
+            if (now - entry.SinceUtc.ToUniversalTime() < pendingLifetime) continue;
+            logger.LogWarning("Background drops the held ARM of {MessageId} for {Recipients} after {Days} day(s): no such local user",
+                entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
+            pending.Remove(name);
+        }
+    }
+
+    abstract record PartResult
+    {
+        public sealed record Done(AccessRestrictionsMessage Arm, IReadOnlyList<string> Unknown) : PartResult;
+        public sealed record Rejected(string Reason, AccessRestrictionsMessage? Claimed) : PartResult;
+        public sealed record Retry : PartResult;
+    }
+
+    PartResult Handle(string name, byte[] bytes, IReadOnlySet<string>? only)
+    {
         using var context = Context();
         AccessRestrictionsMessage arm;
         try
         {
             var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
-            var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+            OpenedPart opened;
+            try
+            {
+                opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+            }
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified)
+            {
+                AccessRestrictionsMessage? claimed = null;
+                try { claimed = AccessRestrictionsMessage.FromEntity(unverified); } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
+                return new PartResult.Rejected(ex.Message, claimed);
+            }
             arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
             if (!string.Equals(opened.SignerAddress, arm.Sender, StringComparison.OrdinalIgnoreCase))
-                throw new PartRejectedException($"the ARM for {arm.MessageId} names sender <{arm.Sender}> but is signed by <{opened.SignerAddress}>");
-            if (name != arm.MessageId) throw new PartRejectedException($"the ARM in part {name} is for message {arm.MessageId}");
+                return new PartResult.Rejected($"the ARM for {arm.MessageId} names sender <{arm.Sender}> but is signed by <{opened.SignerAddress}>", null);
+            if (name != arm.MessageId) return new PartResult.Rejected($"the ARM in part {name} is for message {arm.MessageId}", arm);
         }
-        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException)
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
         {
-            logger.LogWarning("Background rejected part {Part}: {Reason}", name, ex.Message);
-            inbox.Reject(name);
-            return;
+            return new PartResult.Rejected(ex.Message, null);
         }
 
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background));
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
+        var unknown = new List<string>();
         foreach (var recipient in arm.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
         {
+            if (only is not null && !only.Contains(recipient)) continue;
             var id = arm.MessageId + "/" + recipient;
             if (store.Arms.FindById(id) is not null) continue; // handed on twice: the first one stands
             if (users.Find(recipient) is null)
             {
-                logger.LogWarning("Background holds no ARM for {MessageId} to {Recipient}: not a local user", arm.MessageId, recipient);
+                unknown.Add(recipient);
                 continue;
             }
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
                 logger.LogError("Background cannot re-wrap the ARM of {MessageId} for {Recipient}: no valid certificate; the part waits", arm.MessageId, recipient);
-                return; // left in the inbox: retried when the user has a certificate
+                return new PartResult.Retry(); // left where it is: retried when the user has a certificate
             }
             var wrapped = CourierMime.Message(identity.ElementAddress(CourierElement.Background) ?? "background@invalid", recipient, "ARM " + arm.MessageId,
                 PartEnvelope.Seal(context, signer, certificate, arm.ToEntity()));
@@ -108,8 +179,8 @@ public sealed class BackgroundElement(
                 });
             return 0;
         });
-        inbox.Remove(name);
         logger.LogInformation("Background stored {Arm} for {Count} local recipient(s)", arm.ToString(), sealedFor.Count);
+        return new PartResult.Done(arm, unknown);
     }
 
     /// <summary>The recipient's Agent asks for the ARM; the restrictions decide, and the answer is recorded.</summary>

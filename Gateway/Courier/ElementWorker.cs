@@ -6,9 +6,13 @@ namespace Gateway.Courier;
 /// <summary>
 /// Runs one element (Foreground or Background) over its inbox: every waiting part in order, then waits for the
 /// next. Parts that could not be finished stay waiting and are tried again on the next pass (every 30 s at least).
+/// Every <paramref name="sweepEvery"/> it also runs <paramref name="sweep"/> (the element's look at its held parts).
 /// </summary>
-public sealed class ElementWorker(string element, ElementInbox inbox, Func<string, CancellationToken, Task> process, ILogger logger) : BackgroundService
+public sealed class ElementWorker(string element, ElementInbox inbox, Func<string, CancellationToken, Task> process,
+    Func<CancellationToken, Task> sweep, TimeSpan sweepEvery, ILogger logger) : BackgroundService
 {
+    DateTime _nextSweep = DateTime.MinValue;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
@@ -31,9 +35,26 @@ public sealed class ElementWorker(string element, ElementInbox inbox, Func<strin
                     logger.LogError(ex, "{Element} failed on part {Part}; it stays waiting", element, name);
                 }
             }
+            if (DateTime.UtcNow >= _nextSweep)
+            {
+                try
+                {
+                    await sweep(stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    logger.LogError(ex, "{Element} failed while looking at its held parts; tried again later", element);
+                }
+                _nextSweep = DateTime.UtcNow + sweepEvery;
+            }
             try
             {
-                await inbox.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
+                var untilSweep = _nextSweep - DateTime.UtcNow;
+                await inbox.WaitAsync(untilSweep < TimeSpan.FromSeconds(30) ? (untilSweep > TimeSpan.Zero ? untilSweep : TimeSpan.Zero) : TimeSpan.FromSeconds(30), stoppingToken);
             }
             catch (OperationCanceledException)
             {

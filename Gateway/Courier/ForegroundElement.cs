@@ -10,7 +10,9 @@ namespace Gateway.Courier;
 /// The Foreground element: takes content parts from its inbox, checks the sender's signature and that the part is
 /// keyed to the message it claims, re-wraps it for each local recipient (signed by the Foreground, encrypted to the
 /// recipient) and stores that in the recipient's INBOX. It never holds a CEK: what it stores stays encrypted under
-/// the message's CEK and the recipient's key until the recipient's Agent opens it.
+/// the message's CEK and the recipient's key until the recipient's Agent opens it. A part for recipients who are not
+/// local users is held in its <see cref="PendingParts"/> store; a part that fails its checks is moved aside and
+/// reported to its (local) sender.
 /// </summary>
 public sealed class ForegroundElement(
     ElementInbox inbox,
@@ -19,55 +21,138 @@ public sealed class ForegroundElement(
     CourierIdentity identity,
     IUserStore users,
     MailStore mailboxes,
-    ILogger<ForegroundElement> logger)
+    PendingParts pending,
+    TimeSpan pendingLifetime,
+    NonDeliveryNotice notices,
+    ILogger<ForegroundElement> logger,
+    TimeProvider? time = null)
 {
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+
     public ElementInbox Inbox => inbox;
 
     public const string ProtectedSubject = "Protected message";
 
     public static string DeliveryKey(string messageId, string recipient) => "courier:" + messageId + "/" + recipient.ToLowerInvariant();
 
+    /// <summary>Handles one part from the inbox: stored for every local recipient, held for the others, or rejected and reported.</summary>
     public async Task ProcessAsync(string name, CancellationToken cancellationToken)
     {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
+        switch (await HandleAsync(name, bytes, only: null, cancellationToken))
+        {
+            case PartResult.Done done:
+                if (done.Unknown.Count > 0)
+                {
+                    pending.Hold(name, bytes, new PendingEntry
+                    {
+                        MessageId = done.Manifest.MessageId, Sender = done.Manifest.Sender, InternetMessageId = InternetMessageIdOf(done.Manifest),
+                        Recipients = done.Unknown.ToList(), SinceUtc = _time.GetUtcNow().UtcDateTime,
+                    });
+                    logger.LogWarning("Foreground holds {MessageId} for {Recipients}: not local users (yet); kept for {Days} day(s)",
+                        done.Manifest.MessageId, string.Join(", ", done.Unknown), pendingLifetime.TotalDays);
+                }
+                inbox.Remove(name);
+                break;
+            case PartResult.Rejected rejected:
+                logger.LogWarning("Foreground rejected part {Part}: {Reason}", name, rejected.Reason);
+                inbox.Reject(name);
+                if (rejected.Claimed is { } claimed)
+                    await notices.SendAsync("Foreground", claimed.Sender, name, InternetMessageIdOf(claimed),
+                        claimed.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.7", "the content part was rejected on arrival: " + rejected.Reason)).ToList(), cancellationToken);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Tries the held parts again for recipients who have become local users since; reports to the sender the
+    /// recipients still unknown when the part has been held for the configured time, then drops it.
+    /// </summary>
+    public async Task SweepPendingAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        foreach (var name in pending.Names())
+        {
+            if (pending.Find(name) is not { } entry || pending.Read(name) is not { } bytes) { pending.Remove(name); continue; }
+            var ready = entry.Recipients.Where(r => users.Find(r) is not null).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (ready.Count > 0 && await HandleAsync(name, bytes, ready, cancellationToken) is PartResult.Done done)
+            {
+                entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || done.Unknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
+                logger.LogInformation("Foreground released held {MessageId} to {Recipients}", entry.MessageId, string.Join(", ", ready));
+                if (entry.Recipients.Count > 0) pending.Save(name, entry);
+            }
+            if (entry.Recipients.Count == 0) { pending.Remove(name); continue; }
+            if (now - entry.SinceUtc.ToUniversalTime() < pendingLifetime) continue;
+            logger.LogWarning("Foreground gives up {MessageId} for {Recipients} after {Days} day(s) held: no such local user", entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
+            await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
+                entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.1.1", $"no such user here; the message was held for {pendingLifetime.TotalDays:0.##} day(s)")).ToList(), cancellationToken);
+            pending.Remove(name);
+        }
+    }
+
+    abstract record PartResult
+    {
+        /// <summary>Stored (or already stored) for every local recipient asked for; <see cref="Unknown"/> are not local users.</summary>
+        public sealed record Done(ContentManifest Manifest, IReadOnlyList<string> Unknown) : PartResult;
+        /// <summary>Failed its checks; <see cref="Claimed"/> is what it claims to be, when it could be read at all.</summary>
+        public sealed record Rejected(string Reason, ContentManifest? Claimed) : PartResult;
+        /// <summary>Could not be finished now (no certificate yet, store failure): left where it is, tried again.</summary>
+        public sealed record Retry : PartResult;
+    }
+
+    static string? InternetMessageIdOf(ContentManifest manifest) =>
+        manifest.Headers.FirstOrDefault(h => h.Key.Equals("Message-ID", StringComparison.OrdinalIgnoreCase)).Value?.Trim();
+
+    async Task<PartResult> HandleAsync(string name, byte[] bytes, IReadOnlySet<string>? only, CancellationToken cancellationToken)
+    {
         using var context = new CourierSecureMimeContext(keys, directory);
         ContentManifest manifest;
         MimeEntity signedEntity;
         try
         {
             var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
-            var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+            OpenedPart opened;
+            try
+            {
+                opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+            }
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified)
+            {
+                ContentManifest? claimed = null;
+                try { claimed = Read(unverified).Manifest; } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
+                return new PartResult.Rejected(ex.Message, claimed);
+            }
             (manifest, var der) = Read(opened.Entity);
             if (!string.Equals(opened.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
-                throw new PartRejectedException($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{opened.SignerAddress}>");
+                return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{opened.SignerAddress}>", null);
             var keyId = ContentPart.MessageIdOf(der);
             if (keyId != manifest.MessageId || name != manifest.MessageId)
-                throw new PartRejectedException($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}");
+                return new PartResult.Rejected($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}", manifest);
             signedEntity = opened.Entity;
         }
-        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException)
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or System.Text.Json.JsonException)
         {
-            logger.LogWarning("Foreground rejected part {Part}: {Reason}", name, ex.Message);
-            inbox.Reject(name);
-            return;
+            return new PartResult.Rejected(ex.Message, null);
         }
 
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var requests = new List<AppendRequest>();
+        var unknown = new List<string>();
         foreach (var recipient in manifest.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
         {
+            if (only is not null && !only.Contains(recipient)) continue;
             var user = users.Find(recipient);
             if (user is null)
             {
-                logger.LogWarning("Foreground: {Recipient} of {MessageId} is not a local user; the content part is not stored for them", recipient, manifest.MessageId);
+                unknown.Add(recipient);
                 continue;
             }
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
                 logger.LogError("Foreground cannot re-wrap {MessageId} for {Recipient}: no valid certificate; the part waits", manifest.MessageId, recipient);
-                return;
+                return new PartResult.Retry();
             }
             var stored = new MimeMessage();
             stored.Headers.Clear();
@@ -82,9 +167,9 @@ public sealed class ForegroundElement(
         var results = await mailboxes.AppendManyAsync(requests, cancellationToken);
         var failed = results.Where(r => r.Error is not null).ToList();
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f.Error!.Message);
-        if (failed.Count > 0) return; // the stored ones are not stored again (delivery keys); the rest retry
-        inbox.Remove(name);
+        if (failed.Count > 0) return new PartResult.Retry(); // the stored ones are not stored again (delivery keys); the rest retry
         logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s)", manifest.MessageId, manifest.Sender, requests.Count);
+        return new PartResult.Done(manifest, unknown);
     }
 
     /// <summary>The manifest and the KEK-enveloped content from the signed entity (multipart/mixed of the two).</summary>

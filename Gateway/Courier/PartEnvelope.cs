@@ -6,7 +6,12 @@ using Org.BouncyCastle.X509;
 namespace Gateway.Courier;
 
 /// <summary>A part failed its checks on arrival: not S/MIME, not for us, a bad or untrusted signature, the wrong signer.</summary>
-public sealed class PartRejectedException(string message, Exception? inner = null) : Exception(message, inner);
+/// <remarks><see cref="Unverified"/> is the signed entity when the part could be decrypted but its signature was not
+/// accepted: it names a sender and recipients nobody vouches for, good only to tell a local sender what happened.</remarks>
+public sealed class PartRejectedException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    public MimeEntity? Unverified { get; init; }
+}
 
 /// <summary>What <see cref="PartEnvelope.Open"/> found inside: the signed entity and who signed it.</summary>
 public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress);
@@ -61,22 +66,22 @@ public static class PartEnvelope
         {
             throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
         }
-        if (signatures.Count != 1) throw new PartRejectedException($"the part carries {signatures.Count} signatures; exactly one is accepted");
+        if (signatures.Count != 1) throw new PartRejectedException($"the part carries {signatures.Count} signatures; exactly one is accepted") { Unverified = inner };
         var signature = signatures[0];
         try
         {
-            if (!signature.Verify(verifySignatureOnly: true)) throw new PartRejectedException("the signature does not match the content");
+            if (!signature.Verify(verifySignatureOnly: true)) throw new PartRejectedException("the signature does not match the content") { Unverified = inner };
         }
         catch (DigitalSignatureVerifyException ex)
         {
-            throw new PartRejectedException("the signature does not verify: " + ex.Message, ex);
+            throw new PartRejectedException("the signature does not verify: " + ex.Message, ex) { Unverified = inner };
         }
-        if (signature.SignerCertificate is not SecureMimeDigitalCertificate smime) throw new PartRejectedException("the signer's certificate is missing");
+        if (signature.SignerCertificate is not SecureMimeDigitalCertificate smime) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
         var chain = context.ValidateCertificate(smime.Certificate);
-        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({smime.Certificate.SubjectDN}) is not trusted: {chain.Reason}");
+        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({smime.Certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner };
         var address = smime.Email ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
-            throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>");
+            throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>") { Unverified = inner };
         return new OpenedPart(inner, smime.Certificate, address);
     }
 }

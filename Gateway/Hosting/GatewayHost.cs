@@ -113,12 +113,17 @@ public static class GatewayHost
         services.AddSingleton(_ => new BackgroundStore(BackgroundStore.PathIn(data)));
         services.AddSingleton(sp => new ReceiptMailer(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<ILogger<ReceiptMailer>>(),
             string.IsNullOrWhiteSpace(options.Web.PublicUrl) ? null : options.Web.PublicUrl.TrimEnd('/') + Web.StatusPage.Path));
+        var pendingLifetime = TimeSpan.FromDays(options.Courier.PendingDays);
+        services.AddSingleton(sp => new NonDeliveryNotice(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<IUserStore>(), options.Hostname,
+            sp.GetRequiredService<ILogger<NonDeliveryNotice>>()));
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), sp.GetRequiredService<ILogger<BackgroundElement>>()));
+            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
+            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredService<ILogger<BackgroundElement>>()));
         services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
+            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
         services.AddSingleton(sp => new SubmissionAgent(sp.GetRequiredService<MessageQueue>(), data, ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<RestrictionPolicy>(), options, sp.GetRequiredService<ILogger<SubmissionAgent>>())
@@ -134,12 +139,14 @@ public static class GatewayHost
         {
             var background = sp.GetRequiredService<BackgroundElement>();
             return new ElementWorker("Background", background.Inbox, (name, _) => { background.Process(name); return Task.CompletedTask; },
+                _ => { background.SweepPending(); return Task.CompletedTask; }, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
         });
         services.AddSingleton<IHostedService>(sp =>
         {
             var foreground = sp.GetRequiredService<ForegroundElement>();
             return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
+                foreground.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
         });
         services.AddSingleton<Web.StatusPage>();

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Gateway.Platform;
+
+namespace Gateway.Courier;
+
+/// <summary>Why a part is held: the recipients that are not (yet) local users, and since when.</summary>
+public sealed class PendingEntry
+{
+    public string MessageId { get; set; } = "";
+    public string Sender { get; set; } = "";
+    public string? InternetMessageId { get; set; }
+    public List<string> Recipients { get; set; } = new();
+    public DateTime SinceUtc { get; set; }
+}
+
+/// <summary>
+/// An element's pending store (<c>ELEMENT/pending/</c>): parts held for recipients who are not local users, for
+/// example because the account was removed after the message was accepted or has not been created yet. Each entry is
+/// the part exactly as it arrived (<c>NAME.part</c>, still sealed to the element) and a small record of who it waits
+/// for (<c>NAME.json</c>), both written durably. The element tries the held recipients again while the entry lives;
+/// when it expires the Foreground reports the failure to the sender.
+/// </summary>
+public sealed class PendingParts
+{
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    readonly string _directory;
+
+    public PendingParts(string directory)
+    {
+        _directory = directory;
+        DurableFile.CreatePrivateDirectory(directory);
+    }
+
+    string PartPath(string name) => Path.Combine(_directory, name + ".part");
+    string EntryPath(string name) => Path.Combine(_directory, name + ".json");
+
+    /// <summary>Holds a part for the given recipients (added to any already held for the same part).</summary>
+    public void Hold(string name, byte[] part, PendingEntry entry)
+    {
+        if (!File.Exists(PartPath(name))) DurableFile.WriteAllBytesAtomic(PartPath(name), part);
+        if (Find(name) is { } held)
+        {
+            held.Recipients = held.Recipients.Union(entry.Recipients, StringComparer.OrdinalIgnoreCase).ToList();
+            entry = held;
+        }
+        Save(name, entry);
+    }
+
+    public void Save(string name, PendingEntry entry) => DurableFile.WriteAllBytesAtomic(EntryPath(name), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+
+    public PendingEntry? Find(string name) =>
+        File.Exists(EntryPath(name)) ? JsonSerializer.Deserialize<PendingEntry>(File.ReadAllBytes(EntryPath(name)), Json) : null;
+
+    public byte[]? Read(string name) => File.Exists(PartPath(name)) ? File.ReadAllBytes(PartPath(name)) : null;
+
+    /// <summary>The names of the held parts.</summary>
+    public IReadOnlyList<string> Names() =>
+        Directory.EnumerateFiles(_directory, "*.json").Select(Path.GetFileNameWithoutExtension).OfType<string>().Order(StringComparer.Ordinal).ToList();
+
+    public void Remove(string name)
+    {
+        File.Delete(EntryPath(name));
+        File.Delete(PartPath(name));
+        DurableFile.SyncDirectory(_directory);
+    }
+}
