@@ -54,7 +54,8 @@ public class OutboundDeliveryTests
             await sink.WaitForMessageAsync();
         }
         Assert.Equal(1, sink.Connections);
-        Assert.Equal(1, sink.Commands.Count(c => c.StartsWith("EHLO")));
+        Assert.Equal(1, sink.Commands.Count(c => c.StartsWith("STARTTLS")));
+        Assert.Equal(2, sink.Commands.Count(c => c.StartsWith("EHLO"))); // before and after STARTTLS, once
     }
 
     [Fact]
@@ -299,7 +300,7 @@ public class OutboundDeliveryTests
     [Fact]
     public async Task Required_tls_defers_delivery_to_a_hop_without_starttls()
     {
-        await using var sink = new ScriptedSmtpServer();
+        await using var sink = new ScriptedSmtpServer { AdvertiseStartTls = false };
         await using var gw = await Start(o =>
         {
             o.Routes.Add(new RouteOptions { Domain = "remote.test", Host = "127.0.0.1", Port = sink.Port, Tls = OutboundTls.Required });

@@ -27,6 +27,17 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     public bool AdvertiseDsn { get; set; }
     public bool Advertise8BitMime { get; set; } = true;
     public bool AdvertiseSmtpUtf8 { get; set; } = true;
+    /// <summary>Offer STARTTLS (a throw-away self-signed certificate), as almost every MTA does.</summary>
+    public bool AdvertiseStartTls { get; set; } = true;
+    /// <summary>Whether each received message came over TLS, in arrival order.</summary>
+    public ConcurrentQueue<bool> MessagesOverTls { get; } = new();
+    static readonly Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2> Certificate = new(() =>
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=sink.test", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(cert.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx), null);
+    });
     /// <summary>Drop the connection (no reply to what follows) after each accepted message, as a server with a short idle timeout would.</summary>
     public bool DropAfterMessage { get; set; }
     public ConcurrentQueue<ScriptedMessage> Messages { get; } = new();
@@ -57,8 +68,9 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     async Task ServeAsync(TcpClient client)
     {
         using var _ = client;
-        var stream = client.GetStream();
+        Stream stream = client.GetStream();
         var reader = new StreamReader(stream, Encoding.Latin1);
+        var tls = false;
         async Task Send(string line) => await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"));
         try
         {
@@ -78,9 +90,20 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         if (AdvertiseDsn) await Send("250-DSN");
                         if (Advertise8BitMime) await Send("250-8BITMIME");
                         if (AdvertiseSmtpUtf8) await Send("250-SMTPUTF8");
+                        if (AdvertiseStartTls && !tls) await Send("250-STARTTLS");
                         await Send("250 HELP");
                         break;
                     case "HELO": await Send("250 sink.test"); break;
+                    case "STARTTLS" when AdvertiseStartTls && !tls:
+                    {
+                        await Send("220 2.0.0 Ready to start TLS");
+                        var ssl = new System.Net.Security.SslStream(stream);
+                        await ssl.AuthenticateAsServerAsync(Certificate.Value);
+                        stream = ssl;
+                        reader = new StreamReader(stream, Encoding.Latin1);
+                        tls = true;
+                        break;
+                    }
                     case "MAIL": from = line; rcpts.Clear(); accepted = 0; await Send("250 2.1.0 Ok"); break;
                     case "RCPT":
                     {
@@ -103,7 +126,11 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                             data.Write(bytes);
                         }
                         var dataReply = DataReply();
-                        if (dataReply.StartsWith('2')) Messages.Enqueue(new ScriptedMessage(from ?? "", rcpts.ToList(), data.ToArray()));
+                        if (dataReply.StartsWith('2'))
+                        {
+                            MessagesOverTls.Enqueue(tls);
+                            Messages.Enqueue(new ScriptedMessage(from ?? "", rcpts.ToList(), data.ToArray()));
+                        }
                         await Send(dataReply);
                         if (DropAfterMessage) return;
                         break;
@@ -115,7 +142,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                 }
             }
         }
-        catch (IOException) { }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException) { }
     }
 
     public async Task<ScriptedMessage> WaitForMessageAsync(int timeoutSeconds = 20)

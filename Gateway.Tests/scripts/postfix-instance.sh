@@ -120,6 +120,10 @@ cmd_start() {
 
     chmod 0755 "$dir"
     mkdir -p "$dir/etc" "$dir/queue" "$dir/data" "$dir/maildir"
+    # A throw-away certificate so that smtpd offers STARTTLS, as any real MTA does.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=postfix.test" \
+        -keyout "$dir/etc/smtpd.key" -out "$dir/etc/smtpd.pem" >/dev/null 2>&1 || { echo "openssl could not make a certificate" >&2; exit 1; }
+    chmod 600 "$dir/etc/smtpd.key"
     chown root:root "$dir/etc" "$dir/queue"
     chmod 0755 "$dir/etc" "$dir/queue"
     chown postfix:postfix "$dir/data"
@@ -218,7 +222,10 @@ maildir_destination_recipient_limit = 1
 relayhost = $relayhost
 smtp_tls_security_level = may
 smtp_tls_loglevel = 1
-smtpd_tls_security_level = none
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $dir/etc/smtpd.pem
+smtpd_tls_key_file = $dir/etc/smtpd.key
+smtpd_tls_loglevel = 1
 
 # Fast retries for tests.
 minimal_backoff_time = 2s

@@ -213,6 +213,19 @@ public sealed class RestrictionPolicyOptions
     public bool? ReceiptWanted { get; set; }
 }
 
+/// <summary>How mail from local users leaves for recipients no courier serves (the Internet at large).</summary>
+public enum OutsideDelivery
+{
+    /// <summary>S/MIME to the recipient's approved certificate when one is known, else plain over TLS that must succeed.</summary>
+    SmimeOrTls,
+    /// <summary>S/MIME to the recipient's approved certificate only; without one the message is held, then bounced.</summary>
+    Smime,
+    /// <summary>Plain, but only over TLS (STARTTLS must succeed; Verify when the route asks for it).</summary>
+    Tls,
+    /// <summary>Never delivered outside: held in the queue, then bounced with the reason.</summary>
+    Hold,
+}
+
 public sealed class CourierOptions
 {
     /// <summary>
@@ -230,4 +243,8 @@ public sealed class CourierOptions
     public RestrictionPolicyOptions Restrictions { get; set; } = new();
     public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public Dictionary<string, RestrictionPolicyOptions> UserRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>How local users' mail reaches recipients outside (not served by any courier). Never plaintext without TLS.</summary>
+    public OutsideDelivery Outside { get; set; } = OutsideDelivery.SmimeOrTls;
+    /// <summary>Per recipient domain, overriding <see cref="Outside"/>.</summary>
+    public Dictionary<string, OutsideDelivery> OutsideDomains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }

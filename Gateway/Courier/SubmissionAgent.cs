@@ -5,6 +5,7 @@ using Gateway.Platform;
 using Gateway.Queue;
 using Microsoft.Extensions.Logging;
 using MimeKit;
+using MimeKit.Cryptography;
 
 namespace Gateway.Courier;
 
@@ -133,6 +134,24 @@ public sealed class SubmissionAgent(
         DurableFile.WriteAllBytesAtomic(OutboxPath(id), JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, byte[]> { ["arm"] = parts.Arm, ["content"] = parts.Content }));
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
         return parts;
+    }
+
+    /// <summary>
+    /// S/MIME for recipients outside (no courier serves them): the user's message, signed with the user's certificate
+    /// and encrypted to the recipients' approved certificates. The message's own MIME body is wrapped whole, never
+    /// rewritten (a part the user signed stays byte for byte inside); a body the user already encrypted is sent as is.
+    /// </summary>
+    public MimeMessage ProtectForOutside(MimeMessage message, string sender, IReadOnlyList<Org.BouncyCastle.X509.X509Certificate> recipients)
+    {
+        if (message.Body is ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.EnvelopedData or SecureMimeType.AuthEnvelopedData } or MultipartEncrypted)
+            return message;
+        using var context = new CourierSecureMimeContext(keys, directory);
+        EnsureCertificate(sender, context);
+        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender));
+        var to = new CmsRecipientCollection();
+        foreach (var certificate in recipients) to.Add(new CmsRecipient(certificate));
+        message.Body = ApplicationPkcs7Mime.SignAndEncrypt(context, signer, to, message.Body);
+        return message;
     }
 
     /// <summary>

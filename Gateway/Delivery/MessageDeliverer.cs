@@ -23,6 +23,7 @@ public sealed class MessageDeliverer(
     RetrySchedule retry,
     Crypto.CertificateHarvester harvester,
     Courier.SubmissionAgent agent,
+    Courier.OutsideDeliveryPolicy outside,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -101,17 +102,50 @@ public sealed class MessageDeliverer(
                 var addresses = await mx.ResolveAddressesAsync(route.Host, cancellationToken);
                 if (addresses.Count == 0) throw new DeliveryException(false, "4.4.3", $"route host {route.Host} has no address");
                 var credentials = string.IsNullOrEmpty(route.Username) ? ((string, string)?)null : (route.Username!, route.Password ?? "");
-                return await relay.DeliverAsync(message, recipients, new[] { new MailHost(route.Host, addresses, route.Port) },
-                    route.Tls ?? options.Delivery.Tls, route.ImplicitTls, credentials, cancellationToken);
+                var hosts = new[] { new MailHost(route.Host, addresses, route.Port) };
+                return await RelayAsync(message, recipients, (rs, tls, transform) =>
+                    relay.DeliverAsync(message, rs, hosts, tls, route.ImplicitTls, credentials, cancellationToken, transform), route.Tls ?? options.Delivery.Tls);
             }
             case NextHop.Mx m:
             {
                 var hosts = await mx.ResolveMxAsync(m.Domain, options.Delivery.MxPort, cancellationToken);
-                return await relay.DeliverAsync(message, recipients, hosts, options.Delivery.Tls, false, null, cancellationToken);
+                return await RelayAsync(message, recipients, (rs, tls, transform) =>
+                    relay.DeliverAsync(message, rs, hosts, tls, false, null, cancellationToken, transform), options.Delivery.Tls);
             }
             default:
                 throw new InvalidOperationException("unknown next hop " + hop);
         }
+    }
+
+    delegate Task<IReadOnlyList<RecipientOutcome>> Send(IReadOnlyList<QueuedRecipient> recipients, OutboundTls tls, Func<MimeMessage, MimeMessage>? transform);
+
+    /// <summary>
+    /// Relays to a next hop outside. A local user's mail (the courier protects it) goes as the outside policy says:
+    /// S/MIME to approved certificates, plain only over TLS that must succeed, or held; other mail (a relay route
+    /// for mail that arrived from elsewhere, or splitting switched off) goes with the configured TLS setting.
+    /// </summary>
+    async Task<IReadOnlyList<RecipientOutcome>> RelayAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, Send send, OutboundTls tls)
+    {
+        if (!options.Courier.Split || message.AuthenticatedUser is null) return await send(recipients, tls, null);
+        var sender = message.AuthenticatedUser.ToLowerInvariant();
+        var outcomes = new List<RecipientOutcome>();
+        foreach (var route in outside.Plan(recipients))
+        {
+            switch (route)
+            {
+                case Courier.OutsideRoute.Held held:
+                    logger.LogWarning("Message {QueueId} to {Recipients} {Reason}", message.Id, string.Join(", ", held.Recipients.Select(r => r.Address)), held.Reason);
+                    outcomes.AddRange(held.Recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.7.1", held.Reason)));
+                    break;
+                case Courier.OutsideRoute.Smime smime:
+                    outcomes.AddRange(await send(smime.Recipients, tls, mime => agent.ProtectForOutside(mime, sender, smime.Certificates)));
+                    break;
+                case Courier.OutsideRoute.Tls plain:
+                    outcomes.AddRange(await send(plain.Recipients, tls is OutboundTls.Verify ? OutboundTls.Verify : OutboundTls.Required, null));
+                    break;
+            }
+        }
+        return outcomes;
     }
 
     /// <summary>Learns signers' certificates from mail for local users; best effort, never in the way of delivery.</summary>

@@ -24,7 +24,8 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
     private static partial Regex EnhancedCode();
 
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients,
-        IReadOnlyList<MailHost> hosts, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken)
+        IReadOnlyList<MailHost> hosts, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken,
+        Func<MimeMessage, MimeMessage>? transform = null)
     {
         DeliveryException? last = null;
         foreach (var host in hosts)
@@ -33,7 +34,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
             {
                 try
                 {
-                    return await DeliverToAsync(message, recipients, host, address, tls, implicitTls, credentials, cancellationToken);
+                    return await DeliverToAsync(message, recipients, host, address, tls, implicitTls, credentials, transform, cancellationToken);
                 }
                 catch (DeliveryException ex) when (!ex.Permanent)
                 {
@@ -48,7 +49,8 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
     }
 
     async Task<IReadOnlyList<RecipientOutcome>> DeliverToAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, MailHost host,
-        IPAddress address, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, CancellationToken cancellationToken)
+        IPAddress address, OutboundTls tls, bool implicitTls, (string User, string Password)? credentials, Func<MimeMessage, MimeMessage>? transform,
+        CancellationToken cancellationToken)
     {
         var remote = $"{host.Name}[{address}]:{host.Port}";
         var key = new SmtpConnectionCache.Key(address, host.Port, tls, implicitTls, credentials?.User);
@@ -57,7 +59,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         {
             try
             {
-                return await TransactAsync(cached, key, message, recipients, remote, cancellationToken);
+                return await TransactAsync(cached, key, message, recipients, remote, transform, cancellationToken);
             }
             catch (ConnectionLostException)
             {
@@ -68,7 +70,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         var client = await ConnectAsync(host, address, tls, implicitTls, credentials, remote, cancellationToken);
         try
         {
-            return await TransactAsync(client, key, message, recipients, remote, cancellationToken);
+            return await TransactAsync(client, key, message, recipients, remote, transform, cancellationToken);
         }
         catch (ConnectionLostException ex)
         {
@@ -146,7 +148,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
 
     /// <summary>One MAIL/RCPT/DATA (or BDAT) transaction on a connected client; the client goes back to the cache if it stays usable.</summary>
     async Task<IReadOnlyList<RecipientOutcome>> TransactAsync(RelaySmtpClient client, SmtpConnectionCache.Key key, QueuedMessage message,
-        IReadOnlyList<QueuedRecipient> recipients, string remote, CancellationToken cancellationToken)
+        IReadOnlyList<QueuedRecipient> recipients, string remote, Func<MimeMessage, MimeMessage>? transform, CancellationToken cancellationToken)
     {
         client.BeginMessage(recipients.Select(r => (r.Address, r.Notify, r.OriginalRecipient)), message.EnvelopeId, message.Ret);
         var canDsn = client.Capabilities.HasFlag(SmtpCapabilities.Dsn);
@@ -166,6 +168,7 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         }
         await using var content = queue.OpenContent(message);
         var mime = await MimeMessage.LoadAsync(content, persistent: true, cancellationToken);
+        if (transform is not null) mime = transform(mime);
         var sender = message.Sender is null ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, message.Sender);
         var mailboxes = recipients.Select(r => MailboxAddress.Parse(ParserOptions.Default, r.Address)).ToList();
         var format = FormatOptions.Default.Clone();

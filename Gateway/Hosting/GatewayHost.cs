@@ -152,6 +152,7 @@ public static class GatewayHost
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>());
+        services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueRunner>());
