@@ -179,6 +179,7 @@ public sealed class BackgroundElement(
                 });
             return 0;
         });
+        Gateway.Platform.CrashPoint.Hit("background-after-store");
         logger.LogInformation("Background stored {Arm} for {Count} local recipient(s)", arm.ToString(), sealedFor.Count);
         return new PartResult.Done(arm, unknown);
     }

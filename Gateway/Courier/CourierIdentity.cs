@@ -14,11 +14,18 @@ public sealed class CourierIdentity(KeyStore keys, CertificateDirectory director
 
     public bool IsReady => ElementCertificate(CourierElement.Foreground) is not null && ElementCertificate(CourierElement.Background) is not null;
 
-    /// <summary>A user's certificate to encrypt to: issued here, or learnt and chaining to our network, still valid.</summary>
-    public X509Certificate? UserCertificate(string address, CourierSecureMimeContext validator) =>
-        directory.ForAddress(address).Select(c => c.Certificate).ToList()
-            .Where(c => c.IsValidNow && validator.ValidateCertificate(c).IsValid)
-            .OrderByDescending(c => c.NotAfter).FirstOrDefault();
+    /// <summary>
+    /// A user's certificate to encrypt to, still valid and chaining to our network. For a user whose key this courier
+    /// holds, only the certificate stored with that key counts (anything else in the directory would encrypt to a key
+    /// nobody here has); for others, the newest learnt one.
+    /// </summary>
+    public X509Certificate? UserCertificate(string address, CourierSecureMimeContext validator)
+    {
+        bool Usable(X509Certificate c) => c.IsValidNow && validator.ValidateCertificate(c).IsValid;
+        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())) is { } own)
+            return Usable(own) ? own : null;
+        return directory.ForAddress(address).Select(c => c.Certificate).ToList().Where(Usable).OrderByDescending(c => c.NotAfter).FirstOrDefault();
+    }
 }
 
 public static class Certificates

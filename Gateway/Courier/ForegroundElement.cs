@@ -168,6 +168,7 @@ public sealed class ForegroundElement(
         var failed = results.Where(r => r.Error is not null).ToList();
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f.Error!.Message);
         if (failed.Count > 0) return new PartResult.Retry(); // the stored ones are not stored again (delivery keys); the rest retry
+        Gateway.Platform.CrashPoint.Hit("foreground-after-store");
         logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s)", manifest.MessageId, manifest.Sender, requests.Count);
         return new PartResult.Done(manifest, unknown);
     }

@@ -55,7 +55,9 @@ public sealed class SubmissionAgent(
         }
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
         BackgroundInbox.Put(message.Id, parts.Arm);
+        CrashPoint.Hit("agent-after-arm");
         ForegroundInbox.Put(message.Id, parts.Content);
+        CrashPoint.Hit("agent-after-content");
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
             message.Id, sender, recipients.Count);
         return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "protected: content part and ARM handed to the Foreground and Background")).ToList();
@@ -161,9 +163,17 @@ public sealed class SubmissionAgent(
     void EnsureCertificate(string address, CourierSecureMimeContext context)
     {
         if (identity.UserCertificate(address, context) is not null) return;
-        var certificate = authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
-        logger.LogInformation("Agent issued an S/MIME certificate for {Address} (serial {Serial})", address, certificate.SerialNumber.ToString(16));
+        // Several deliveries run at once: one issues, the others then find its certificate (two would leave the
+        // directory with a certificate whose key was overwritten).
+        lock (IssueGate)
+        {
+            if (identity.UserCertificate(address, context) is not null) return;
+            var certificate = authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
+            logger.LogInformation("Agent issued an S/MIME certificate for {Address} (serial {Serial})", address, certificate.SerialNumber.ToString(16));
+        }
     }
+
+    static readonly Lock IssueGate = new();
 
     /// <summary>
     /// The message as the queue holds it: the submission server's Received: trace (and the Message-ID/Date it added
