@@ -67,7 +67,8 @@ public sealed class TestGateway : IAsyncDisposable
         };
     }
 
-    public static async Task<TestGateway> StartAsync(Action<GatewayOptions>? configure = null)
+    /// <param name="logging">Extra logging set-up, e.g. a provider that keeps every line for inspection.</param>
+    public static async Task<TestGateway> StartAsync(Action<GatewayOptions>? configure = null, Action<ILoggingBuilder>? logging = null)
     {
         var dataDirectory = TempDirectory.Create("gw");
         for (var attempt = 1; ; attempt++)
@@ -79,8 +80,12 @@ public sealed class TestGateway : IAsyncDisposable
             configure?.Invoke(options);
             var problems = GatewayOptionsValidator.Validate(options);
             if (problems.Count > 0) throw new InvalidOperationException(string.Join("\n", problems));
-            var app = GatewayHost.Build(options, configureLogging: logging => logging.SetMinimumLevel(
-                Environment.GetEnvironmentVariable("GATEWAY_TEST_LOG") is { } level ? Enum.Parse<LogLevel>(level) : LogLevel.Warning));
+            var app = GatewayHost.Build(options, configureLogging: builder =>
+            {
+                builder.SetMinimumLevel(
+                Environment.GetEnvironmentVariable("GATEWAY_TEST_LOG") is { } level ? Enum.Parse<LogLevel>(level) : LogLevel.Warning);
+                logging?.Invoke(builder);
+            });
             try
             {
                 await app.StartAsync();
