@@ -268,4 +268,37 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         Assert.Contains("revoked ", show.StdOut);
         Assert.Contains($"{Bob}\trefused\trefused: the sender revoked it", show.StdOut);
     }
+
+    [Fact]
+    public async Task Swaks_submits_and_curl_reads_the_exact_message_while_the_mailbox_holds_only_ciphertext()
+    {
+        ExternalTool.Require("swaks");
+        ExternalTool.Require("curl");
+        var body = "Swaks body, vault code 4711-swaks.";
+        var r = await ExternalTool.RunAsync("swaks", new[]
+        {
+            "--server", $"127.0.0.1:{_gw.SubmissionPort}", "--tls", "--auth", "PLAIN", "--auth-user", Alice, "--auth-password", Password,
+            "--from", Alice, "--to", Bob, "--header", "Subject: swaks split", "--header", "Message-Id: <swaks-split@gateway.test>", "--body", body,
+        });
+        Assert.True(r.ExitCode == 0, r.All);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        MessageRecord? stored = null;
+        while (DateTime.UtcNow < deadline && stored is null)
+        {
+            stored = _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id).FirstOrDefault(m => m.ProtectedId is not null
+                && _gw.App.Services.GetRequiredService<IProtectedMessageReader>().Read(Bob, m, countAsOpen: false, openedInSession: true).IsOriginal);
+            if (stored is null) await Task.Delay(100);
+        }
+        Assert.NotNull(stored);
+        Assert.DoesNotContain("4711-swaks", await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId)));
+
+        var fetch = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", $"imaps://127.0.0.1:{_gw.ImapsPort}/INBOX;UID={stored.Uid}" });
+        Assert.True(fetch.ExitCode == 0, fetch.All);
+        // What swaks sent, after the submission server's Received: line: its headers and body as they were.
+        Assert.StartsWith("Received: ", fetch.StdOut);
+        Assert.Contains("Subject: swaks split", fetch.StdOut);
+        Assert.Contains("Message-Id: <swaks-split@gateway.test>", fetch.StdOut);
+        Assert.Contains(body, fetch.StdOut);
+        Assert.Contains("X-Mailer: swaks", fetch.StdOut);
+    }
 }
