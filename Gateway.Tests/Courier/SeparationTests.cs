@@ -96,6 +96,21 @@ public sealed class SeparationTests
             Assert.False(contentForms.Any(c => Holds(text, c)), $"ciphertext is in a log line of {line.Category}");
         }
 
+        // The Foreground cannot decrypt anything it relays: not the ARM as the Agent seals it for the Background, not
+        // the ARM the Background keeps for bob, not what it stored for bob; the content inside needs the CEK it never has.
+        var identity = services.GetRequiredService<CourierIdentity>();
+        var fullArm = AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bob, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity);
+        using var agent = new CourierSecureMimeContext(ScopedKeyRing.Agent(services.GetRequiredService<KeyStore>()), services.GetRequiredService<CertificateDirectory>());
+        var toBackground = PartEnvelope.Seal(agent, PartEnvelope.Signer(ScopedKeyRing.Agent(services.GetRequiredService<KeyStore>()), CourierSecureMimeContext.UserKeyId(Alice)),
+            identity.ElementCertificate(CourierElement.Background)!, fullArm.ToEntity());
+        using var fgOnly = new CourierSecureMimeContext(ScopedKeyRing.Foreground(services.GetRequiredService<KeyStore>()), services.GetRequiredService<CertificateDirectory>());
+        using var bgOnly = new CourierSecureMimeContext(ScopedKeyRing.Background(services.GetRequiredService<KeyStore>()), services.GetRequiredService<CertificateDirectory>());
+        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, toBackground, null));
+        Assert.Equal(stored.ProtectedId, AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bgOnly, toBackground, null).Entity).MessageId); // control
+        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null));
+        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, MimeMessage.Load(gw.MailStore.Blobs.PathOf(stored.BlobId)).Body, null));
+        Assert.ThrowsAny<Exception>(() => ContentPart.Open(contentPart, stored.ProtectedId!, ContentPart.NewCek()));
+
         // Separate keys in memory: each element's key ring refuses the other's key.
         var keys = services.GetRequiredService<KeyStore>();
         Assert.Throws<KeyStoreException>(() => ScopedKeyRing.Foreground(keys).GetPrivateKey(CourierAuthority.IntroductionKeyId(CourierElement.Background)));

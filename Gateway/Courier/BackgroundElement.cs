@@ -189,39 +189,41 @@ public sealed class BackgroundElement(
     {
         var id = messageId + "/" + recipient.ToLowerInvariant();
         var now = _time.GetUtcNow().UtcDateTime;
+        string? RefusalOf(ArmRecord record)
+        {
+            if (record.Revoked || store.Sent.FindById(messageId) is { Revoked: true }) return "the sender revoked it";
+            if (record.ExpiresUtc?.ToUniversalTime() is { } expires && now >= expires) return $"it expired at {expires:yyyy-MM-dd HH:mm} UTC";
+            if (purpose != ReleasePurpose.Reopen && record.MaxOpens is { } max && record.Opens >= max) return $"it may be opened {max} time(s) and has been";
+            return null;
+        }
+        if (purpose != ReleasePurpose.Open)
+        {
+            // A preview or a second fetch in one session records nothing: a read, no transaction.
+            var record = store.Arms.FindById(id);
+            if (record is null) return new KeyRelease.NotArrived();
+            return RefusalOf(record) is { } why ? new KeyRelease.Refused(why) : new KeyRelease.Released(record.SealedArm);
+        }
         var (release, receipt) = store.Write(() =>
         {
             var record = store.Arms.FindById(id);
             if (record is null) return ((KeyRelease)new KeyRelease.NotArrived(), (ReleaseEvent?)null);
-            string? refusal = null;
-            if (record.Revoked || store.Sent.FindById(messageId) is { Revoked: true }) refusal = "the sender revoked it";
-            else if (record.ExpiresUtc?.ToUniversalTime() is { } expires && now >= expires) refusal = $"it expired at {expires:yyyy-MM-dd HH:mm} UTC";
-            else if (purpose != ReleasePurpose.Reopen && record.MaxOpens is { } max && record.Opens >= max) refusal = $"it may be opened {max} time(s) and has been";
-            if (refusal is not null)
+            if (RefusalOf(record) is { } refusal)
             {
-                ReleaseEvent? refused = null;
-                if (purpose == ReleasePurpose.Open)
-                {
-                    refused = new ReleaseEvent { Utc = now, Released = false, Detail = "refused: " + refusal, ReceiptDue = record.ReceiptWanted };
-                    record.Events.Add(refused);
-                    store.Arms.Update(record);
-                }
+                var refused = new ReleaseEvent { Utc = now, Released = false, Detail = "refused: " + refusal, ReceiptDue = record.ReceiptWanted };
+                record.Events.Add(refused);
+                store.Arms.Update(record);
                 return (new KeyRelease.Refused(refusal), refused);
             }
-            ReleaseEvent? opened = null;
-            if (purpose == ReleasePurpose.Open)
-            {
-                record.Opens++;
-                var first = record.FirstOpenedUtc is null;
-                record.FirstOpenedUtc ??= now;
-                opened = new ReleaseEvent { Utc = now, Released = true, Detail = $"opened (open {record.Opens})", ReceiptDue = first && record.ReceiptWanted };
-                record.Events.Add(opened);
-                store.Arms.Update(record);
-            }
+            record.Opens++;
+            var first = record.FirstOpenedUtc is null;
+            record.FirstOpenedUtc ??= now;
+            var opened = new ReleaseEvent { Utc = now, Released = true, Detail = $"opened (open {record.Opens})", ReceiptDue = first && record.ReceiptWanted };
+            record.Events.Add(opened);
+            store.Arms.Update(record);
             return (new KeyRelease.Released(record.SealedArm), opened);
         });
         if (receipt is { ReceiptDue: true }) SendReceipts(id);
-        if (purpose == ReleasePurpose.Open)
+        if (release is not KeyRelease.NotArrived)
             logger.LogInformation("Background {Decision} the key of {MessageId} to {Recipient}{Reason}", release is KeyRelease.Released ? "released" : "refused",
                 messageId, recipient, release is KeyRelease.Refused r ? ": " + r.Reason : "");
         return release;

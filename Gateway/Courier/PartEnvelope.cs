@@ -1,6 +1,7 @@
 using Gateway.Crypto;
 using MimeKit;
 using MimeKit.Cryptography;
+using Org.BouncyCastle.Cms;
 using Org.BouncyCastle.X509;
 
 namespace Gateway.Courier;
@@ -56,32 +57,44 @@ public static class PartEnvelope
         }
         if (decrypted is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } signed)
             throw new PartRejectedException("the decrypted part is not signed");
-        DigitalSignatureCollection signatures;
+
+        // The signature is checked with BouncyCastle's CMS classes directly: MimeKit's Verify would also build a
+        // certificate path of its own (without CRLs), and the path that counts is ValidateCertificate's below.
         MimeEntity inner;
+        SignerInformation signer;
+        X509Certificate? certificate;
         try
         {
-            signatures = signed.Verify(context, out inner);
+            using var der = new MemoryStream();
+            signed.Content.DecodeTo(der);
+            var cms = new CmsSignedData(der.ToArray());
+            if (cms.SignedContent is null) throw new PartRejectedException("the signed part carries no content");
+            var content = new MemoryStream();
+            cms.SignedContent.Write(content);
+            content.Position = 0;
+            inner = MimeEntity.Load(content);
+            var signers = cms.GetSignerInfos().GetSigners();
+            if (signers.Count != 1) throw new PartRejectedException($"the part carries {signers.Count} signatures; exactly one is accepted") { Unverified = inner };
+            signer = signers.First();
+            certificate = cms.GetCertificates().EnumerateMatches(signer.SignerID).FirstOrDefault();
+            if (certificate is null) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
+            bool matches;
+            try { matches = signer.Verify(certificate); }
+            catch (Exception ex) when (ex is Org.BouncyCastle.Security.Certificates.CertificateException or CmsException)
+            {
+                throw new PartRejectedException("the signature does not verify: " + ex.Message, ex) { Unverified = inner };
+            }
+            if (!matches) throw new PartRejectedException("the signature does not match the content") { Unverified = inner };
         }
-        catch (Exception ex) when (ex is Org.BouncyCastle.Cms.CmsException or FormatException or ArgumentException or NotSupportedException)
+        catch (Exception ex) when (ex is CmsException or FormatException or ArgumentException or IOException or Org.BouncyCastle.Asn1.Asn1Exception or InvalidCastException)
         {
             throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
         }
-        if (signatures.Count != 1) throw new PartRejectedException($"the part carries {signatures.Count} signatures; exactly one is accepted") { Unverified = inner };
-        var signature = signatures[0];
-        try
-        {
-            if (!signature.Verify(verifySignatureOnly: true)) throw new PartRejectedException("the signature does not match the content") { Unverified = inner };
-        }
-        catch (DigitalSignatureVerifyException ex)
-        {
-            throw new PartRejectedException("the signature does not verify: " + ex.Message, ex) { Unverified = inner };
-        }
-        if (signature.SignerCertificate is not SecureMimeDigitalCertificate smime) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
-        var chain = context.ValidateCertificate(smime.Certificate);
-        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({smime.Certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner };
-        var address = smime.Email ?? "";
+        var chain = context.ValidateCertificate(certificate);
+        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner };
+        var address = Certificates.EmailOf(certificate) ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>") { Unverified = inner };
-        return new OpenedPart(inner, smime.Certificate, address);
+        return new OpenedPart(inner, certificate, address);
     }
 }

@@ -33,6 +33,7 @@ public sealed class CertificateDirectory : IDisposable
     readonly ILiteCollection<KnownCertificate> _certificates;
     readonly ILiteCollection<BsonDocument> _crls;
     readonly ILiteCollection<BsonDocument> _revocations;
+    readonly ILiteCollection<BsonDocument> _meta;
 
     public CertificateDirectory(string path)
     {
@@ -40,7 +41,24 @@ public sealed class CertificateDirectory : IDisposable
         _certificates = _db.GetCollection<KnownCertificate>("certificates");
         _crls = _db.GetCollection("crls");
         _revocations = _db.GetCollection("revocations");
+        _meta = _db.GetCollection("meta");
         _certificates.EnsureIndex(c => c.Addresses);
+    }
+
+    sealed record Parsed(IReadOnlyList<(KnownCertificate Entry, X509Certificate Certificate)> Certificates, IReadOnlyList<X509Crl> Crls);
+
+    const string GenerationId = "generation";
+    StoreSnapshot<Parsed>? _parsed;
+
+    /// <summary>Everything known, parsed, from a copy refreshed when the directory changes (here or, within a second, in another process).</summary>
+    Parsed Snapshot() => (_parsed ??= new(() => _meta.FindById(GenerationId)?["mark"].AsString,
+        () => new Parsed(_certificates.FindAll().Select(c => (c, new X509Certificate(c.Der))).ToList(), _crls.FindAll().Select(d => new X509Crl(d["der"].AsBinary)).ToList()),
+        TimeSpan.FromSeconds(1))).Get();
+
+    void Changed()
+    {
+        _meta.Upsert(new BsonDocument { ["_id"] = GenerationId, ["mark"] = Guid.NewGuid().ToString("N") });
+        _parsed?.Invalidate();
     }
 
     public KnownCertificate Add(X509Certificate certificate, string source, bool anchor = false, bool approved = false)
@@ -53,6 +71,7 @@ public sealed class CertificateDirectory : IDisposable
             existing.IsAnchor |= anchor;
             existing.Approved |= approved;
             _certificates.Update(existing);
+            Changed();
             return existing;
         }
         var known = new KnownCertificate
@@ -67,6 +86,7 @@ public sealed class CertificateDirectory : IDisposable
             AddedUtc = DateTime.UtcNow,
         };
         _certificates.Insert(known);
+        Changed();
         return known;
     }
 
@@ -78,12 +98,14 @@ public sealed class CertificateDirectory : IDisposable
         var matches = _certificates.FindAll().Where(c => c.Id.StartsWith(idPrefix.ToUpperInvariant(), StringComparison.Ordinal)).ToList();
         if (matches.Count != 1) return false;
         matches[0].Approved = true;
-        return _certificates.Update(matches[0]);
+        var updated = _certificates.Update(matches[0]);
+        Changed();
+        return updated;
     }
 
-    public IEnumerable<X509Certificate> All() => _certificates.FindAll().Select(c => new X509Certificate(c.Der));
-    public IEnumerable<X509Certificate> Anchors() => _certificates.Find(c => c.IsAnchor).Select(c => new X509Certificate(c.Der));
-    public IEnumerable<X509Certificate> Authorities() => _certificates.Find(c => c.IsAuthority && !c.IsAnchor).Select(c => new X509Certificate(c.Der));
+    public IEnumerable<X509Certificate> All() => Snapshot().Certificates.Select(c => c.Certificate);
+    public IEnumerable<X509Certificate> Anchors() => Snapshot().Certificates.Where(c => c.Entry.IsAnchor).Select(c => c.Certificate);
+    public IEnumerable<X509Certificate> Authorities() => Snapshot().Certificates.Where(c => c.Entry.IsAuthority && !c.Entry.IsAnchor).Select(c => c.Certificate);
 
     public IEnumerable<(X509Certificate Certificate, bool Approved)> ForAddress(string address)
     {
@@ -98,6 +120,7 @@ public sealed class CertificateDirectory : IDisposable
         var existing = _crls.FindById(issuer);
         if (existing is not null && new X509Crl(existing["der"].AsBinary).ThisUpdate >= crl.ThisUpdate) return;
         _crls.Upsert(new BsonDocument { ["_id"] = issuer, ["der"] = crl.GetEncoded() });
+        Changed();
     }
 
     /// <summary>Records that this courier revoked a certificate it issued (published in its next CRL).</summary>
@@ -107,7 +130,7 @@ public sealed class CertificateDirectory : IDisposable
     public IEnumerable<(BigInteger Serial, DateTime RevokedUtc)> Revocations(string issuer) =>
         _revocations.Find(Query.EQ("issuer", issuer)).Select(d => (new BigInteger(d["serial"].AsString), d["at"].AsDateTime.ToUniversalTime()));
 
-    public IEnumerable<X509Crl> Crls() => _crls.FindAll().Select(d => new X509Crl(d["der"].AsBinary));
+    public IEnumerable<X509Crl> Crls() => Snapshot().Crls;
 
     static List<string> Addresses(X509Certificate certificate)
     {

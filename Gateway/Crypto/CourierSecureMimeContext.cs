@@ -34,8 +34,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     public static string UserKeyId(string address) => UserKeyPrefix + address.ToLowerInvariant();
 
-    IEnumerable<(string Id, X509Certificate Certificate)> OwnCertificates() =>
-        _keys.List().Where(k => k.CertificateDer is not null).Select(k => (k.Id, new X509Certificate(k.CertificateDer!)));
+    IEnumerable<(string Id, X509Certificate Certificate)> OwnCertificates() => _keys.Certificates();
 
     protected override X509Certificate? GetCertificate(ISelector<X509Certificate> selector) =>
         OwnCertificates().Select(c => c.Certificate).Concat(_directory.All()).FirstOrDefault(selector.Match);

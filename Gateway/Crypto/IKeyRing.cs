@@ -8,6 +8,8 @@ public interface IKeyRing
 {
     bool Contains(string id);
     IReadOnlyList<StoredKey> List();
+    /// <summary>The certificates of the keys in this ring, parsed.</summary>
+    IReadOnlyList<(string Id, X509Certificate Certificate)> Certificates();
     X509Certificate? GetCertificate(string id);
     AsymmetricKeyParameter GetPrivateKey(string id);
 }
@@ -24,6 +26,8 @@ public sealed class ScopedKeyRing(KeyStore store, string name, Func<string, bool
     public bool Contains(string id) => allowed(id) && store.Contains(id);
 
     public IReadOnlyList<StoredKey> List() => store.List().Where(k => allowed(k.Id)).ToList();
+
+    public IReadOnlyList<(string Id, X509Certificate Certificate)> Certificates() => store.Certificates().Where(c => allowed(c.Id)).ToList();
 
     public X509Certificate? GetCertificate(string id) => allowed(id) ? store.GetCertificate(id) : null;
 

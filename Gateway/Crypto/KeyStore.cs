@@ -68,6 +68,21 @@ public sealed class KeyStore : IKeyRing, IDisposable
 
     public IReadOnlyList<StoredKey> List() => _keys.FindAll().OrderBy(k => k.Id, StringComparer.Ordinal).ToList();
 
+    const string GenerationId = "generation";
+    StoreSnapshot<IReadOnlyList<(string Id, X509Certificate Certificate)>>? _certificates;
+
+    /// <summary>Every key's certificate, parsed (from a copy refreshed when the store changes).</summary>
+    public IReadOnlyList<(string Id, X509Certificate Certificate)> Certificates() =>
+        (_certificates ??= new(() => _meta.FindById(GenerationId)?["mark"].AsString,
+            () => _keys.FindAll().Where(k => k.CertificateDer is not null).Select(k => (k.Id, new X509Certificate(k.CertificateDer!))).ToList(),
+            TimeSpan.FromSeconds(1))).Get();
+
+    void Changed()
+    {
+        _meta.Upsert(new BsonDocument { ["_id"] = GenerationId, ["mark"] = Guid.NewGuid().ToString("N") });
+        _certificates?.Invalidate();
+    }
+
     /// <summary>Stores (or replaces) a key pair and its certificate.</summary>
     public void Put(string id, KeyAlgorithm algorithm, AsymmetricKeyParameter privateKey, X509Certificate? certificate)
     {
@@ -82,6 +97,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
                 CertificateDer = certificate?.GetEncoded(),
                 CreatedUtc = DateTime.UtcNow,
             });
+            Changed();
         }
         finally
         {
@@ -94,6 +110,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
         var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
         stored.CertificateDer = certificate.GetEncoded();
         _keys.Update(stored);
+        Changed();
     }
 
     public X509Certificate? GetCertificate(string id) =>
@@ -109,7 +126,12 @@ public sealed class KeyStore : IKeyRing, IDisposable
         finally { CryptographicOperations.ZeroMemory(pkcs8); }
     }
 
-    public bool Remove(string id) => _keys.Delete(id);
+    public bool Remove(string id)
+    {
+        var removed = _keys.Delete(id);
+        Changed();
+        return removed;
+    }
 
     public void Dispose() => _db.Dispose();
 }
