@@ -79,6 +79,7 @@ run_mode() { # run_mode SPLIT -> prints RESULT lines for 1 and 10 recipients
     env $(gw_env "$data" "$split") dotnet "$GATEWAY_DLL" >>"$WORK/gateway-$split.log" 2>&1 &
     GW_PID=$!
     for _ in $(seq 300); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IMAP_PORT" 2>/dev/null && break; sleep 0.2; done
+    kill -0 "$GW_PID" 2>/dev/null || { tail -n 5 "$WORK/gateway-$split.log" >&2; die "the gateway did not start (split=$split)"; }
     for n in 1 10; do
         local rcpts=$RECIPIENTS_1; [[ $n == 10 ]] && rcpts=$RECIPIENTS_10
         # Warm-up (JIT, TLS session set-up, first certificates), then the timed run.
@@ -105,9 +106,15 @@ run_mode() { # run_mode SPLIT -> prints RESULT lines for 1 and 10 recipients
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<"$2" | head -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b}'; }
 
+for p in "$SMTP_PORT" "$IMAP_PORT"; do
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null && die "127.0.0.1:$p is already in use (set SMTP_PORT/IMAP_PORT)"
+done
 log "gateway $GATEWAY_DLL; $MESSAGES messages of $SIZE bytes, $CONCURRENCY SMTP sessions; $(nproc) cores"
-mapfile -t SPLIT < <(run_mode true)
-mapfile -t PLAIN < <(run_mode false)
+# In this shell (not a subshell), so that the exit trap knows the gateway to stop.
+run_mode true >"$WORK/split.out"
+run_mode false >"$WORK/plain.out"
+mapfile -t SPLIT <"$WORK/split.out"
+mapfile -t PLAIN <"$WORK/plain.out"
 
 # Lines per mode: [0] 1 recipient loaded, [1] 1 recipient sequential, [2] 10 loaded, [3] 10 sequential.
 printf '\n%-11s %-9s %9s %11s %11s %13s %13s\n' "recipients" "mode" "msg/s" "load p50 ms" "load p99 ms" "single p50 ms" "single p99 ms"

@@ -22,6 +22,7 @@ def parse():
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--size", type=int, default=10240)
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--dump", action="store_true", help="print each message's latency (ms) to stderr, in order")
     p.add_argument("--sequential", action="store_true",
                    help="one message at a time: the next is submitted when every recipient could open the last (latency without queueing)")
     return p.parse_args()
@@ -50,13 +51,17 @@ def main():
     deadline = time.monotonic() + a.timeout
     tags = [uuid.uuid4().hex[:16] for _ in range(a.messages)]
     errors = []
+    ready = threading.Semaphore(0)
 
     def watcher(user):
         imap = imaplib.IMAP4_SSL("127.0.0.1", a.imap_port, ssl_context=context())
         imap.login(user, a.password)
         imap.select("INBOX")
+        # Only messages from this run: start after what the mailbox already holds.
+        typ, data = imap.status("INBOX", "(UIDNEXT)")
+        seen_uid = int(re.search(rb"UIDNEXT (\d+)", data[0]).group(1)) - 1
         pending = {}      # uid -> attempts; uids whose body was not openable yet
-        seen_uid = 0
+        ready.release()
         try:
             while time.monotonic() < deadline:
                 with lock:
@@ -103,7 +108,10 @@ def main():
 
     watchers = [threading.Thread(target=watcher, args=(r,), daemon=True) for r in recipients]
     for w in watchers: w.start()
-    time.sleep(0.5)
+    for _ in watchers:   # every watcher logged in and knows where this run's messages start
+        if not ready.acquire(timeout=max(1, deadline - time.monotonic())):
+            print("ERROR a watcher did not log in", file=sys.stderr)
+            return 1
     t0 = time.monotonic()
     shares = [tags] if a.sequential else [tags[i::a.concurrency] for i in range(a.concurrency)]
     submitters = [threading.Thread(target=submitter, args=(s,), daemon=True) for s in shares]
@@ -120,6 +128,11 @@ def main():
             unopened += 1
             continue
         latencies.append((max(times) - started[tag]) * 1000)
+    if a.dump:
+        for tag in tags:
+            times = [opened.get((tag, r)) for r in recipients]
+            if tag in started and all(t is not None for t in times):
+                print(f"{tag} {(max(times) - started[tag]) * 1000:.0f}", file=sys.stderr)
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
     print(f"RESULT messages={a.messages} recipients={len(recipients)} seconds={t1 - t0:.2f} "
