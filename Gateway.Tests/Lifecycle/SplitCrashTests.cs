@@ -96,9 +96,8 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             await dying.WaitForPortAsync(ports[0]);
             await SubmitAsync(ports[0], "exactly-once");
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!dying.HasExited && DateTime.UtcNow < deadline) await Task.Delay(50);
-            Assert.True(dying.HasExited, $"the crash point {crashPoint} was never reached:\n{dying.Output}");
+            // WaitForExitAsync also waits until the process's output has been read to its end.
+            Assert.True(await dying.WaitForExitAsync(60), $"the crash point {crashPoint} was never reached:\n{dying.Output}");
             Assert.Contains($"crash point {crashPoint}", dying.Output);
         }
         var (inbox, log) = await SettleAndReadAsync(data, config, ports);
