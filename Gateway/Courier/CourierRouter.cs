@@ -1,0 +1,51 @@
+using Gateway.Crypto;
+
+namespace Gateway.Courier;
+
+/// <summary>Where a part for one recipient goes next.</summary>
+public abstract record CourierRoute
+{
+    /// <summary>A local user: store it here.</summary>
+    public sealed record Deliver : CourierRoute;
+    /// <summary>Hand it to a known peer courier (introduced, below us, or named by an Invitation Reject).</summary>
+    public sealed record Relay(PeerRecord Peer, string Why) : CourierRoute;
+    /// <summary>A Private (or Gateway) courier does not know the recipient: hand it to the superior courier.</summary>
+    public sealed record Defer : CourierRoute;
+    /// <summary>A Public courier (or the Root) does not know the recipient: hold the part and invite them.</summary>
+    public sealed record Invite : CourierRoute;
+    /// <summary>Hold the part here (an address of one of our own domains that is no user yet, on a courier that does not invite).</summary>
+    public sealed record Hold(string Why) : CourierRoute;
+}
+
+/// <summary>
+/// The routing decision each element makes for itself, from its own peer table, identically in the Foreground and
+/// the Background (so the two parts of a message take the same way without the elements talking to each other):
+/// <list type="number">
+/// <item>a local user: deliver here;</item>
+/// <item>an address an Invitation Reject said is served elsewhere: relay there (the most specific knowledge first);</item>
+/// <item>a domain served by a known courier (introduced, or a Private courier below us): relay to it;</item>
+/// <item>one of our own domains, not a user: a Public courier or the Root invites; a Private or Gateway courier holds it
+/// (no one above serves our domains);</item>
+/// <item>anything else: a Private or Gateway courier defers to its superior, a Public courier or the Root invites.</item>
+/// </list>
+/// </summary>
+public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyCollection<string> ownDomains, Func<CourierRole?> ownRole, PeerTable peers)
+{
+    public CourierRoute Decide(string recipient)
+    {
+        var address = recipient.ToLowerInvariant();
+        var at = address.LastIndexOf('@');
+        if (at <= 0 || at == address.Length - 1) throw new ArgumentException($"'{recipient}' is not an address", nameof(recipient));
+        var domain = address[(at + 1)..];
+
+        if (isLocalUser(address)) return new CourierRoute.Deliver();
+        if (peers.ServingAddress(address) is { } servedAt) return new CourierRoute.Relay(servedAt, $"{address} is served by {servedAt.Id} (Invitation Reject)");
+        if (peers.ServingDomain(domain) is { } peer)
+            return new CourierRoute.Relay(peer, peer.Below ? $"{domain} is served by {peer.Id}, a courier below this one" : $"{domain} is served by {peer.Id} (introduced)");
+
+        var invites = ownRole() is CourierRole.Public or CourierRole.Root;
+        if (ownDomains.Contains(domain, StringComparer.OrdinalIgnoreCase))
+            return invites ? new CourierRoute.Invite() : new CourierRoute.Hold($"{address} is in our domain {domain} but is no user here");
+        return invites ? new CourierRoute.Invite() : new CourierRoute.Defer();
+    }
+}

@@ -1,0 +1,98 @@
+using Gateway.Crypto;
+using LiteDB;
+
+namespace Gateway.Courier;
+
+/// <summary>How an element came to know a peer courier.</summary>
+public enum PeerSource { Introduction, Deferral, InvitationReject, Admin }
+
+/// <summary>
+/// One peer courier as one element (Foreground or Background) knows it: its id, role, the domains it serves, where
+/// that peer's element of the same kind listens, and the introduction certificate its traffic is signed with and
+/// encrypted to. Each element keeps its own table; the two are never synchronised.
+/// </summary>
+public sealed class PeerRecord
+{
+    /// <summary>The courier id: the name in its courier CA certificate (e.g. <c>corp.example</c>).</summary>
+    public string Id { get; set; } = "";
+    public CourierRole Role { get; set; }
+    /// <summary>Domains the peer serves (a Private courier's name constraints; a Public courier may list none).</summary>
+    public List<string> Domains { get; set; } = new();
+    /// <summary>Single addresses known to be served there (learnt from an Invitation Reject).</summary>
+    public List<string> Addresses { get; set; } = new();
+    /// <summary><c>host:port</c> of the peer's element of the same kind (its Foreground for a Foreground's table).</summary>
+    public string Endpoint { get; set; } = "";
+    /// <summary>The peer element's introduction certificate (DER).</summary>
+    public byte[] IntroductionCertificate { get; set; } = Array.Empty<byte>();
+    /// <summary>The peer is a courier below this one in the hierarchy (its CA was issued by ours).</summary>
+    public bool Below { get; set; }
+    public PeerSource LearntFrom { get; set; }
+    public DateTime LearntUtc { get; set; }
+    public DateTime UpdatedUtc { get; set; }
+}
+
+/// <summary>
+/// An element's peer table (<c>ELEMENT/peers.db</c>, LiteDB in shared mode so that <c>gateway peer</c> works on a
+/// running gateway). Lookups are by courier id, by served domain and by served address, all lower-cased.
+/// </summary>
+public sealed class PeerTable : IDisposable
+{
+    readonly LiteDatabase _db;
+    readonly ILiteCollection<PeerRecord> _peers;
+
+    public PeerTable(string path)
+    {
+        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
+        _peers = _db.GetCollection<PeerRecord>("peers");
+        _peers.EnsureIndex(p => p.Domains);
+        _peers.EnsureIndex(p => p.Addresses);
+    }
+
+    public static string PathIn(Gateway.Platform.DataDirectory data, CourierElement element) =>
+        Path.Combine(element == CourierElement.Foreground ? data.ForegroundDirectory : data.BackgroundDirectory, "peers.db");
+
+    /// <summary>Records a peer, or updates what is known of it (domains and addresses are merged; the first learning is kept).</summary>
+    public PeerRecord Record(PeerRecord peer, DateTime nowUtc)
+    {
+        var id = peer.Id.ToLowerInvariant();
+        var existing = _peers.FindById(id);
+        var record = new PeerRecord
+        {
+            Id = id,
+            Role = peer.Role,
+            Domains = (existing?.Domains ?? new()).Concat(peer.Domains).Select(d => d.ToLowerInvariant()).Distinct().Order(StringComparer.Ordinal).ToList(),
+            Addresses = (existing?.Addresses ?? new()).Concat(peer.Addresses).Select(a => a.ToLowerInvariant()).Distinct().Order(StringComparer.Ordinal).ToList(),
+            Endpoint = peer.Endpoint.Length > 0 ? peer.Endpoint : existing?.Endpoint ?? "",
+            IntroductionCertificate = peer.IntroductionCertificate.Length > 0 ? peer.IntroductionCertificate : existing?.IntroductionCertificate ?? Array.Empty<byte>(),
+            Below = peer.Below || existing?.Below == true,
+            LearntFrom = existing?.LearntFrom ?? peer.LearntFrom,
+            LearntUtc = existing?.LearntUtc ?? nowUtc,
+            UpdatedUtc = nowUtc,
+        };
+        _peers.Upsert(record);
+        return record;
+    }
+
+    public PeerRecord? Find(string id) => _peers.FindById(id.ToLowerInvariant());
+
+    public IReadOnlyList<PeerRecord> All() => _peers.FindAll().OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
+
+    public bool Forget(string id) => _peers.Delete(id.ToLowerInvariant());
+
+    /// <summary>The peer an address is known to be served by (Invitation Reject), if any.</summary>
+    public PeerRecord? ServingAddress(string address)
+    {
+        var key = address.ToLowerInvariant();
+        return _peers.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key))).OrderBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault();
+    }
+
+    /// <summary>The peer serving a domain (exact match), if any; a courier below us first, then by id.</summary>
+    public PeerRecord? ServingDomain(string domain)
+    {
+        var key = domain.ToLowerInvariant();
+        return _peers.Find(BsonExpression.Create("Domains[*] ANY = @0", new BsonValue(key)))
+            .OrderByDescending(p => p.Below).ThenBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault();
+    }
+
+    public void Dispose() => _db.Dispose();
+}
