@@ -24,10 +24,13 @@ public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, strin
 /// </summary>
 public static class PartEnvelope
 {
-    public static CmsSigner Signer(IKeyRing keys, string keyId)
+    /// <param name="issuers">CA certificates to carry with the signature (for traffic between couriers: the signer's
+    /// courier CA up to the Root, so that the receiver can build the path; within one courier none are needed).</param>
+    public static CmsSigner Signer(IKeyRing keys, string keyId, IEnumerable<X509Certificate>? issuers = null)
     {
         var certificate = keys.GetCertificate(keyId) ?? throw new PartRejectedException($"no certificate for key {keyId}");
         var chain = new List<X509Certificate> { certificate };
+        if (issuers is not null) chain.AddRange(issuers);
         return new CmsSigner(chain, keys.GetPrivateKey(keyId)) { DigestAlgorithm = DigestAlgorithm.Sha256 };
     }
 
@@ -55,7 +58,16 @@ public static class PartEnvelope
         {
             throw new PartRejectedException("the part cannot be decrypted with this element's key: " + ex.Message, ex);
         }
-        if (decrypted is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } signed)
+        return Verify(context, decrypted, expectedSigner);
+    }
+
+    /// <summary>
+    /// Checks an opaque-signed entity: exactly one signature, valid, by a certificate that chains (with the CA
+    /// certificates the signature carries, if any) to this network's anchors, unrevoked; returns what was signed.
+    /// </summary>
+    public static OpenedPart Verify(CourierSecureMimeContext context, MimeEntity? entity, string? expectedSigner)
+    {
+        if (entity is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } signed)
             throw new PartRejectedException("the decrypted part is not signed");
 
         // The signature is checked with BouncyCastle's CMS classes directly: MimeKit's Verify would also build a
@@ -63,6 +75,7 @@ public static class PartEnvelope
         MimeEntity inner;
         SignerInformation signer;
         X509Certificate? certificate;
+        List<X509Certificate> carried;
         try
         {
             using var der = new MemoryStream();
@@ -77,6 +90,8 @@ public static class PartEnvelope
             if (signers.Count != 1) throw new PartRejectedException($"the part carries {signers.Count} signatures; exactly one is accepted") { Unverified = inner };
             signer = signers.First();
             certificate = cms.GetCertificates().EnumerateMatches(signer.SignerID).FirstOrDefault();
+            // CA certificates carried along only help to build the path; they are trusted for nothing by themselves.
+            carried = cms.GetCertificates().EnumerateMatches(null).Where(c => c.GetBasicConstraints() >= 0).ToList();
             if (certificate is null) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
             bool matches;
             try { matches = signer.Verify(certificate); }
@@ -90,7 +105,7 @@ public static class PartEnvelope
         {
             throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
         }
-        var chain = context.ValidateCertificate(certificate);
+        var chain = context.ValidateCertificate(certificate, carried);
         if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner };
         var address = Certificates.EmailOf(certificate) ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))

@@ -113,14 +113,27 @@ public sealed class CertificateDirectory : IDisposable
         return _certificates.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key))).Select(c => (new X509Certificate(c.Der), c.Approved));
     }
 
-    /// <summary>Keeps the newest CRL of each issuer.</summary>
+    /// <summary>
+    /// Keeps the newest CRL of each issuer: the higher CRL number (RFC 5280 5.2.3) when both carry one, else the later
+    /// thisUpdate. Times have one-second resolution, so two CRLs of one second are told apart by their numbers.
+    /// </summary>
     public void AddCrl(X509Crl crl)
     {
         var issuer = crl.IssuerDN.ToString();
         var existing = _crls.FindById(issuer);
-        if (existing is not null && new X509Crl(existing["der"].AsBinary).ThisUpdate >= crl.ThisUpdate) return;
+        if (existing is not null && !IsNewer(crl, new X509Crl(existing["der"].AsBinary))) return;
         _crls.Upsert(new BsonDocument { ["_id"] = issuer, ["der"] = crl.GetEncoded() });
         Changed();
+    }
+
+    static bool IsNewer(X509Crl candidate, X509Crl current)
+    {
+        static Org.BouncyCastle.Math.BigInteger? NumberOf(X509Crl c) =>
+            c.GetExtensionValue(Org.BouncyCastle.Asn1.X509.X509Extensions.CrlNumber) is { } v
+                ? Org.BouncyCastle.Asn1.DerInteger.GetInstance(Org.BouncyCastle.Asn1.Asn1Object.FromByteArray(v.GetOctets())).PositiveValue
+                : null;
+        if (NumberOf(candidate) is { } a && NumberOf(current) is { } b) return a.CompareTo(b) > 0;
+        return candidate.ThisUpdate > current.ThisUpdate;
     }
 
     /// <summary>Records that this courier revoked a certificate it issued (published in its next CRL).</summary>

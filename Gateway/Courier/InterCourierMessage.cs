@@ -1,0 +1,124 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Gateway.Crypto;
+using MimeKit;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Courier;
+
+/// <summary>What an Inter-Courier message carries.</summary>
+public enum InterCourierKind
+{
+    /// <summary>A content part on its way to the recipient's courier (Foreground to Foreground).</summary>
+    ContentPart,
+    /// <summary>An ARM on its way to the recipient's courier (Background to Background).</summary>
+    Arm,
+    /// <summary>An Introduction: the sending element's courier, its addresses and certificates.</summary>
+    Introduction,
+}
+
+/// <summary>The cleartext-inside-the-envelope header of an Inter-Courier message (JSON, <see cref="MediaType"/>).</summary>
+public sealed record InterCourierHeader
+{
+    public const string MediaType = "application/vnd.gateway.inter-courier+json";
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    public InterCourierKind Kind { get; init; }
+    /// <summary>The courier message id the payload belongs to (content part or ARM); empty for an Introduction.</summary>
+    public string MessageId { get; init; } = "";
+    /// <summary>The sending element's courier id (the name in its courier CA certificate).</summary>
+    public string FromCourier { get; init; } = "";
+    public CourierElement FromElement { get; init; }
+    /// <summary>host:port where the sending element takes Inter-Courier mail (so that the receiver can answer it directly).</summary>
+    public string FromEndpoint { get; init; } = "";
+    /// <summary>For a part relayed by a superior (Deferral): the courier it came from first, and where that element listens.</summary>
+    public string? OriginCourier { get; init; }
+    public string? OriginEndpoint { get; init; }
+    public DateTimeOffset CreatedUtc { get; init; }
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    public static InterCourierHeader Parse(byte[] json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<InterCourierHeader>(json, Json) ?? throw new PartRejectedException("the Inter-Courier header is empty");
+        }
+        catch (JsonException ex)
+        {
+            throw new PartRejectedException("the Inter-Courier header is not valid: " + ex.Message, ex);
+        }
+    }
+}
+
+/// <summary>An Inter-Courier message as received and checked: who sent it (element and courier), and what it carries.</summary>
+public sealed record InterCourierEnvelope(InterCourierHeader Header, MimeEntity Payload, X509Certificate Signer, IReadOnlyList<X509Certificate> OriginChain);
+
+/// <summary>
+/// Messages between the elements of two couriers, over SMTP: from <c>foreground@A</c> to <c>foreground@B</c> (or between
+/// the two Backgrounds; a Foreground never talks to a Background of another courier). The body is a multipart of the
+/// <see cref="InterCourierHeader"/>, the payload (for a content part or an ARM: the sender's signed part, unchanged,
+/// so the receiver checks the sender's signature too) and, for a deferred part, the originating courier's
+/// certificate chain; it is signed by the sending element's introduction key, with its courier's CA chain up to the
+/// Root, and encrypted to the receiving element's introduction certificate.
+/// </summary>
+public static class InterCourierMessage
+{
+    public const string ChainMediaType = "application/pem-certificate-chain";
+
+    public static MimeMessage Build(CourierSecureMimeContext context, CmsSigner elementSigner, string fromAddress, X509Certificate peerIntroduction,
+        InterCourierHeader header, MimeEntity payload, IEnumerable<X509Certificate>? originChain = null)
+    {
+        var body = new Multipart("mixed") { CourierMime.Part(InterCourierHeader.MediaType, header.ToJson()), payload };
+        if (originChain is not null) body.Add(CourierMime.Part(ChainMediaType, System.Text.Encoding.ASCII.GetBytes(CourierAuthority.Pem(originChain.Cast<object>().ToArray()))));
+        var to = Certificates.EmailOf(peerIntroduction) ?? throw new PartRejectedException("the peer's introduction certificate names no address");
+        var subject = header.Kind == InterCourierKind.Introduction ? "Inter-Courier Introduction" : $"Inter-Courier {header.Kind} {header.MessageId}";
+        return CourierMime.Message(fromAddress, to, subject, PartEnvelope.Seal(context, elementSigner, peerIntroduction, body));
+    }
+
+    /// <summary>
+    /// Decrypts with the receiving element's key and checks: one valid signature by an introduction certificate of the
+    /// same kind of element, chaining to the Root and unrevoked, whose courier is the one the header names.
+    /// </summary>
+    public static InterCourierEnvelope Read(CourierSecureMimeContext context, MimeMessage message, CourierElement receivingElement)
+    {
+        var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+        var (courier, element) = IntroductionOf(opened.Signer)
+            ?? throw new PartRejectedException($"the Inter-Courier message is signed by <{opened.SignerAddress}>, which is not an element's introduction certificate");
+        if (element != receivingElement)
+            throw new PartRejectedException($"the Inter-Courier message comes from the {element} of {courier}; only a {receivingElement} may write to this {receivingElement}");
+        if (opened.Entity is not Multipart { Count: >= 2 } parts || parts[0] is not MimePart { ContentType.MimeType: InterCourierHeader.MediaType } headerPart)
+            throw new PartRejectedException("the Inter-Courier message is not a header and a payload");
+        var header = InterCourierHeader.Parse(CourierMime.Decode(headerPart));
+        if (!string.Equals(header.FromCourier, courier, StringComparison.OrdinalIgnoreCase) || header.FromElement != element)
+            throw new PartRejectedException($"the header says it comes from the {header.FromElement} of {header.FromCourier}, the signature from the {element} of {courier}");
+        var chain = new List<X509Certificate>();
+        if (parts.Count >= 3 && parts[2] is MimePart { ContentType.MimeType: ChainMediaType } chainPart)
+        {
+            using var reader = new StringReader(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(chainPart)));
+            var pem = new Org.BouncyCastle.OpenSsl.PemReader(reader);
+            while (pem.ReadObject() is X509Certificate c) chain.Add(c);
+        }
+        return new InterCourierEnvelope(header, parts[1], opened.Signer, chain);
+    }
+
+    /// <summary>The courier id and element of an introduction certificate (CN "DOMAIN ELEMENT introduction", the
+    /// element's address and the courier's DNS name in the SAN), or null for any other certificate.</summary>
+    public static (string Courier, CourierElement Element)? IntroductionOf(X509Certificate certificate)
+    {
+        var cn = certificate.SubjectDN.GetValueList(X509Name.CN).Cast<string>().FirstOrDefault() ?? "";
+        var email = Certificates.EmailOf(certificate);
+        var dns = certificate.GetSubjectAlternativeNames()?.Where(n => n.Count >= 2 && n[0] is int tag && tag == GeneralName.DnsName)
+            .Select(n => n[1]?.ToString()?.ToLowerInvariant()).FirstOrDefault();
+        if (email is null || dns is null) return null;
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        {
+            var label = element == CourierElement.Foreground ? "foreground" : "background";
+            if (email == $"{label}@{dns}" && string.Equals(cn, $"{dns} {label} introduction", StringComparison.OrdinalIgnoreCase))
+                return (dns, element);
+        }
+        return null;
+    }
+}
