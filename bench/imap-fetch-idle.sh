@@ -83,18 +83,7 @@ DC_VERSION=$(dovecot --version | awk '{print $1}')
 DC_V=$((BASH_REMATCH[1] * 100 + BASH_REMATCH[2]))
 
 # ---------------------------------------------------------------- gateway binary
-if [[ -n ${GATEWAY_DLL:-} ]]; then
-    [[ -f $GATEWAY_DLL ]] || die "GATEWAY_DLL=$GATEWAY_DLL does not exist"
-else
-    GATEWAY_DLL=$REPO/Gateway/bin/Release/net10.0/gateway.dll
-    if [[ ! -f $GATEWAY_DLL ]]; then
-        # Build into a separate directory: the repository's bin/ may be in use by someone else.
-        GATEWAY_DLL=/tmp/gwbench-build/gateway.dll
-        log "building the gateway into /tmp/gwbench-build"
-        timeout 600 dotnet build "$REPO/Gateway/Gateway.csproj" -c Release -o /tmp/gwbench-build -nologo -v quiet >&2 \
-            || die "build failed"
-    fi
-fi
+source "$HERE/gateway-dll.sh"
 
 # ---------------------------------------------------------------- limits, work dir, cleanup
 want_fds=$((IDLE_CONNECTIONS * 4 + 4096))

@@ -32,16 +32,7 @@ log() { echo "[split-bench] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 for tool in dotnet python3 timeout awk; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 
-if [[ -n ${GATEWAY_DLL:-} ]]; then
-    [[ -f $GATEWAY_DLL ]] || die "GATEWAY_DLL=$GATEWAY_DLL does not exist"
-else
-    GATEWAY_DLL=$REPO/Gateway/bin/Release/net10.0/gateway.dll
-    if [[ ! -f $GATEWAY_DLL ]]; then
-        GATEWAY_DLL=/tmp/gwbench-build/gateway.dll
-        log "building the gateway into /tmp/gwbench-build"
-        timeout 600 dotnet build "$REPO/Gateway/Gateway.csproj" -c Release -o /tmp/gwbench-build -nologo -v quiet >&2 || die "build failed"
-    fi
-fi
+source "$HERE/gateway-dll.sh"
 
 WORK=$(mktemp -d /tmp/split-bench.XXXXXX)
 GW_PID=""

@@ -35,19 +35,26 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
 
     Task<ImapClient> ConnectAsync(string user) => ImapClients.ConnectAsync(_gw.ImapsPort, user, Password);
 
+    IReadOnlyList<MessageRecord> BobsInbox() => _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id);
+
     /// <param name="readable">Also wait until bob could read it (its ARM has arrived), not only until it is stored.</param>
     async Task<MessageRecord> SubmitAndWaitAsync(string message, bool readable = true)
     {
-        IReadOnlyList<MessageRecord> Inbox() => _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id);
-        var before = Inbox().Count;
+        var before = BobsInbox().Count;
         var reply = await _gw.SubmitAsync(Alice, Password, Alice, new[] { Bob }, message);
         Assert.Equal(250, reply.Code);
+        return await WaitForNextAsync(before, readable);
+    }
+
+    /// <summary>Waits for the message after the first <paramref name="before"/> in bob's INBOX (stored, and readable if asked).</summary>
+    async Task<MessageRecord> WaitForNextAsync(int before, bool readable = true)
+    {
         var reader = _gw.App.Services.GetRequiredService<IProtectedMessageReader>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
             // Only this message counts: an earlier one that no longer opens (expired, revoked) must not hold it up.
-            if (Inbox().Count > before && Inbox()[^1] is var stored
+            if (BobsInbox() is var inbox && inbox.Count > before && inbox[before] is var stored
                 && (!readable || reader.Read(Bob, stored, countAsOpen: false, openedInSession: true).IsOriginal))
                 return stored;
             await Task.Delay(50);
@@ -275,21 +282,15 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         ExternalTool.Require("swaks");
         ExternalTool.Require("curl");
         var body = "Swaks body, vault code 4711-swaks.";
+        var before = BobsInbox().Count;
         var r = await ExternalTool.RunAsync("swaks", new[]
         {
             "--server", $"127.0.0.1:{_gw.SubmissionPort}", "--tls", "--auth", "PLAIN", "--auth-user", Alice, "--auth-password", Password,
             "--from", Alice, "--to", Bob, "--header", "Subject: swaks split", "--header", "Message-Id: <swaks-split@gateway.test>", "--body", body,
         });
         Assert.True(r.ExitCode == 0, r.All);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        MessageRecord? stored = null;
-        while (DateTime.UtcNow < deadline && stored is null)
-        {
-            stored = _gw.MailStore.Messages(_gw.MailStore.Find(Bob, "INBOX")!.Id).FirstOrDefault(m => m.ProtectedId is not null
-                && _gw.App.Services.GetRequiredService<IProtectedMessageReader>().Read(Bob, m, countAsOpen: false, openedInSession: true).IsOriginal);
-            if (stored is null) await Task.Delay(100);
-        }
-        Assert.NotNull(stored);
+        var stored = await WaitForNextAsync(before);
+        Assert.NotNull(stored.ProtectedId);
         Assert.DoesNotContain("4711-swaks", await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId)));
 
         var fetch = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", $"imaps://127.0.0.1:{_gw.ImapsPort}/INBOX;UID={stored.Uid}" });

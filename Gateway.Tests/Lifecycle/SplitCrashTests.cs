@@ -36,15 +36,8 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
 
     static async Task SubmitAsync(int port, string subject)
     {
-        await using var c = await SmtpWire.ConnectAsync(port, implicitTls: true);
-        await c.ReadReplyAsync();
-        await c.CommandAsync("EHLO client.test");
-        var auth = await c.AuthPlainAsync(Alice, Password);
-        if (auth.Code != 235) throw new InvalidOperationException("AUTH: " + auth);
-        await c.CommandAsync($"MAIL FROM:<{Alice}>");
-        await c.CommandAsync($"RCPT TO:<{Bob}>");
-        await c.CommandAsync("DATA");
-        var reply = await c.CommandAsync($"From: {Alice}\r\nTo: {Bob}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@gateway.test>\r\n\r\nsecret body of {subject}\r\n.");
+        var reply = await TestGateway.SubmitAsync(port, Alice, Password, Alice, new[] { Bob },
+            $"From: {Alice}\r\nTo: {Bob}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@gateway.test>\r\n\r\nsecret body of {subject}\r\n");
         if (reply.Code != 250) throw new InvalidOperationException(reply.ToString());
     }
 

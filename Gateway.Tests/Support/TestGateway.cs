@@ -163,10 +163,15 @@ public sealed class TestGateway : IAsyncDisposable
     public bool KeepData { get; set; }
 
     /// <summary>Submits over implicit TLS with AUTH PLAIN, as a mail program would; returns the final reply.</summary>
-    public async Task<WireReply> SubmitAsync(string user, string password, string from, IEnumerable<string> to, string message,
+    public Task<WireReply> SubmitAsync(string user, string password, string from, IEnumerable<string> to, string message,
+        string mailParameters = "", string rcptParameters = "") =>
+        SubmitAsync(ImplicitTlsPort, user, password, from, to, message, mailParameters, rcptParameters);
+
+    /// <summary>The same against any gateway's implicit-TLS submission port (for gateways in their own process).</summary>
+    public static async Task<WireReply> SubmitAsync(int implicitTlsPort, string user, string password, string from, IEnumerable<string> to, string message,
         string mailParameters = "", string rcptParameters = "")
     {
-        await using var c = await SmtpWire.ConnectAsync(ImplicitTlsPort, implicitTls: true);
+        await using var c = await SmtpWire.ConnectAsync(implicitTlsPort, implicitTls: true);
         await c.ReadReplyAsync();
         await c.CommandAsync("EHLO client.test");
         var auth = await c.AuthPlainAsync(user, password);

@@ -50,7 +50,7 @@ public sealed class BackgroundElement(
     CourierSecureMimeContext Context() => new(keys, directory);
 
     /// <summary>Handles one waiting part: stored for every local recipient, held for the others, or moved aside and reported, never half-stored.</summary>
-    public void Process(string name)
+    public async Task ProcessAsync(string name, CancellationToken cancellationToken)
     {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
@@ -73,35 +73,30 @@ public sealed class BackgroundElement(
                 logger.LogWarning("Background rejected part {Part}: {Reason}", name, rejected.Reason);
                 inbox.Reject(name);
                 if (rejected.Claimed is { } claimed)
-                    notices.SendAsync("Background", claimed.Sender, name, claimed.InternetMessageId,
+                    await notices.SendAsync("Background", claimed.Sender, name, claimed.InternetMessageId,
                         claimed.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.7", "the key part (ARM) was rejected on arrival: " + rejected.Reason)).ToList(),
-                        CancellationToken.None).GetAwaiter().GetResult();
+                        cancellationToken);
                 break;
         }
     }
 
     /// <summary>Tries held ARMs again for recipients who have become local users; drops them when held too long (the
     /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
-    public void SweepPending()
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        foreach (var name in pending.Names())
+    public Task SweepPendingAsync(CancellationToken cancellationToken) => pending.SweepAsync(
+        r => users.Find(r) is not null,
+        (name, bytes, ready) =>
         {
-            if (pending.Find(name) is not { } entry || pending.Read(name) is not { } bytes) { pending.Remove(name); continue; }
-            var ready = entry.Recipients.Where(r => users.Find(r) is not null).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            if (ready.Count > 0 && Handle(name, bytes, ready) is PartResult.Done done)
-            {
-                entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || done.Unknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
-                logger.LogInformation("Background released the held ARM of {MessageId} to {Recipients}", entry.MessageId, string.Join(", ", ready));
-                if (entry.Recipients.Count > 0) pending.Save(name, entry);
-            }
-            if (entry.Recipients.Count == 0) { pending.Remove(name); continue; }
-            if (now - entry.SinceUtc.ToUniversalTime() < pendingLifetime) continue;
+            if (Handle(name, bytes, ready) is not PartResult.Done done) return Task.FromResult<IReadOnlyList<string>?>(null);
+            logger.LogInformation("Background released the held ARM of {MessageId} to {Recipients}", done.Arm.MessageId, string.Join(", ", ready.Except(done.Unknown)));
+            return Task.FromResult<IReadOnlyList<string>?>(done.Unknown);
+        },
+        pendingLifetime, _time.GetUtcNow().UtcDateTime,
+        entry =>
+        {
             logger.LogWarning("Background drops the held ARM of {MessageId} for {Recipients} after {Days} day(s): no such local user",
                 entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
-            pending.Remove(name);
-        }
-    }
+            return Task.CompletedTask;
+        });
 
     abstract record PartResult
     {

@@ -69,27 +69,21 @@ public sealed class ForegroundElement(
     /// Tries the held parts again for recipients who have become local users since; reports to the sender the
     /// recipients still unknown when the part has been held for the configured time, then drops it.
     /// </summary>
-    public async Task SweepPendingAsync(CancellationToken cancellationToken)
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        foreach (var name in pending.Names())
+    public Task SweepPendingAsync(CancellationToken cancellationToken) => pending.SweepAsync(
+        r => users.Find(r) is not null,
+        async (name, bytes, ready) =>
         {
-            if (pending.Find(name) is not { } entry || pending.Read(name) is not { } bytes) { pending.Remove(name); continue; }
-            var ready = entry.Recipients.Where(r => users.Find(r) is not null).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            if (ready.Count > 0 && await HandleAsync(name, bytes, ready, cancellationToken) is PartResult.Done done)
-            {
-                entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || done.Unknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
-                logger.LogInformation("Foreground released held {MessageId} to {Recipients}", entry.MessageId, string.Join(", ", ready));
-                if (entry.Recipients.Count > 0) pending.Save(name, entry);
-            }
-            if (entry.Recipients.Count == 0) { pending.Remove(name); continue; }
-            if (now - entry.SinceUtc.ToUniversalTime() < pendingLifetime) continue;
+            if (await HandleAsync(name, bytes, ready, cancellationToken) is not PartResult.Done done) return null;
+            logger.LogInformation("Foreground released held {MessageId} to {Recipients}", done.Manifest.MessageId, string.Join(", ", ready.Except(done.Unknown)));
+            return done.Unknown;
+        },
+        pendingLifetime, _time.GetUtcNow().UtcDateTime,
+        async entry =>
+        {
             logger.LogWarning("Foreground gives up {MessageId} for {Recipients} after {Days} day(s) held: no such local user", entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
             await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
                 entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.1.1", $"no such user here; the message was held for {pendingLifetime.TotalDays:0.##} day(s)")).ToList(), cancellationToken);
-            pending.Remove(name);
-        }
-    }
+        });
 
     abstract record PartResult
     {

@@ -57,6 +57,31 @@ public sealed class PendingParts
     public IReadOnlyList<string> Names() =>
         Directory.EnumerateFiles(_directory, "*.json").Select(Path.GetFileNameWithoutExtension).OfType<string>().Order(StringComparer.Ordinal).ToList();
 
+    /// <summary>
+    /// One look at every held part: its recipients who are local users now are handed to <paramref name="handOn"/>
+    /// (which returns the recipients still unknown, or null when it could not finish and the entry stays as it is);
+    /// a part left with no recipient is removed; one held for <paramref name="lifetime"/> goes to
+    /// <paramref name="expired"/> and is removed.
+    /// </summary>
+    public async Task SweepAsync(Func<string, bool> isUser, Func<string, byte[], IReadOnlySet<string>, Task<IReadOnlyList<string>?>> handOn,
+        TimeSpan lifetime, DateTime nowUtc, Func<PendingEntry, Task> expired)
+    {
+        foreach (var name in Names())
+        {
+            if (Find(name) is not { } entry || Read(name) is not { } bytes) { Remove(name); continue; }
+            var ready = entry.Recipients.Where(isUser).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (ready.Count > 0 && await handOn(name, bytes, ready) is { } stillUnknown)
+            {
+                entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || stillUnknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
+                if (entry.Recipients.Count > 0) Save(name, entry);
+            }
+            if (entry.Recipients.Count == 0) { Remove(name); continue; }
+            if (nowUtc - entry.SinceUtc.ToUniversalTime() < lifetime) continue;
+            await expired(entry);
+            Remove(name);
+        }
+    }
+
     public void Remove(string name)
     {
         File.Delete(EntryPath(name));

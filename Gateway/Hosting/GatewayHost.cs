@@ -138,8 +138,8 @@ public static class GatewayHost
         services.AddSingleton<IHostedService>(sp =>
         {
             var background = sp.GetRequiredService<BackgroundElement>();
-            return new ElementWorker("Background", background.Inbox, (name, _) => { background.Process(name); return Task.CompletedTask; },
-                _ => { background.SweepPending(); return Task.CompletedTask; }, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+            return new ElementWorker("Background", background.Inbox, background.ProcessAsync,
+                background.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
         });
         services.AddSingleton<IHostedService>(sp =>
