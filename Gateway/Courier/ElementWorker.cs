@@ -53,8 +53,9 @@ public sealed class ElementWorker(string element, ElementInbox inbox, Func<strin
             }
             try
             {
-                var untilSweep = _nextSweep - DateTime.UtcNow;
-                await inbox.WaitAsync(untilSweep < TimeSpan.FromSeconds(30) ? (untilSweep > TimeSpan.Zero ? untilSweep : TimeSpan.Zero) : TimeSpan.FromSeconds(30), stoppingToken);
+                // Until the next sweep, at most 30 s (parts that could not be finished are tried again then).
+                var wait = TimeSpan.FromTicks(Math.Clamp((_nextSweep - DateTime.UtcNow).Ticks, 0, TimeSpan.FromSeconds(30).Ticks));
+                await inbox.WaitAsync(wait, stoppingToken);
             }
             catch (OperationCanceledException)
             {

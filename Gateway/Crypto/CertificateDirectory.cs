@@ -68,10 +68,14 @@ public sealed class CertificateDirectory : IDisposable
         var existing = _certificates.FindById(id);
         if (existing is not null)
         {
-            existing.IsAnchor |= anchor;
-            existing.Approved |= approved;
-            _certificates.Update(existing);
-            Changed();
+            if ((anchor && !existing.IsAnchor) || (approved && !existing.Approved))
+            {
+                // Known already (every signed mail from a correspondent is harvested again): write only what changed.
+                existing.IsAnchor |= anchor;
+                existing.Approved |= approved;
+                _certificates.Update(existing);
+                Changed();
+            }
             return existing;
         }
         var known = new KnownCertificate
