@@ -247,4 +247,18 @@ public sealed class CourierOptions
     public OutsideDelivery Outside { get; set; } = OutsideDelivery.SmimeOrTls;
     /// <summary>Per recipient domain, overriding <see cref="Outside"/>.</summary>
     public Dictionary<string, OutsideDelivery> OutsideDomains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// host:port where peer couriers reach this courier's Foreground and Background (its delivery listener as seen from
+    /// them). Empty: the host name and the port of the first Delivery listener.
+    /// </summary>
+    public string? Endpoint { get; set; }
+    /// <summary>Whether unknown addresses are invited (Invitation). Empty: a Public courier invites, the Root and others do not.</summary>
+    public bool? Invite { get; set; }
+    /// <summary>Days a registration link in an Invitation stays valid.</summary>
+    public double InvitationDays { get; set; } = 14;
+    /// <summary>Seconds a peer courier's CRL is used before it is fetched again from its distribution point.</summary>
+    public int PeerCrlMaxAgeSeconds { get; set; } = 3600;
+    /// <summary>Seconds before the first retry of an Inter-Courier message a peer did not take; doubled each time up to an hour.</summary>
+    public int PeerFirstRetrySeconds { get; set; } = 5;
 }

@@ -122,6 +122,14 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:PendingDays: {o.Courier.PendingDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 7.");
         if (o.Courier.PendingCheckSeconds is < 1 or > 86400)
             p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
+        if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint) && !TryParseHostPort(o.Courier.Endpoint, out _, out _))
+            p.Add($"{g}:Courier:Endpoint: '{o.Courier.Endpoint}' is not host:port; fix: e.g. mx.example.org:25, the delivery listener as peer couriers reach it.");
+        if (!(o.Courier.InvitationDays > 0) || o.Courier.InvitationDays > 365)
+            p.Add($"{g}:Courier:InvitationDays: {o.Courier.InvitationDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 14.");
+        if (o.Courier.PeerCrlMaxAgeSeconds is < 1 or > 7 * 86400)
+            p.Add($"{g}:Courier:PeerCrlMaxAgeSeconds: {o.Courier.PeerCrlMaxAgeSeconds} is out of range; fix: use 1 to 604800, e.g. 3600.");
+        if (o.Courier.PeerFirstRetrySeconds is < 1 or > 3600)
+            p.Add($"{g}:Courier:PeerFirstRetrySeconds: {o.Courier.PeerFirstRetrySeconds} is out of range; fix: use 1 to 3600, e.g. 5.");
 
         if (o.ShutdownTimeoutSeconds < 0)
             p.Add($"{g}:ShutdownTimeoutSeconds: negative; fix: use 0 or more, e.g. 30.");
@@ -149,5 +157,25 @@ public static partial class GatewayOptionsValidator
     static void Port(List<string> p, string key, int value)
     {
         if (value is <= 0 or > 65535) p.Add($"{key}: {value} is not a TCP port; fix: use 1..65535.");
+    }
+
+    /// <summary>host:port with a non-empty host and a port from 1 to 65535 (IPv6 hosts in brackets).</summary>
+    public static bool TryParseHostPort(string value, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = value.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(value[(colon + 1)..], out port) || port is < 1 or > 65535) return false;
+        host = value[..colon].Trim('[', ']');
+        return host.Length > 0;
+    }
+
+    /// <summary>Where peer couriers reach this courier's elements: Courier:Endpoint, or the host name and the first delivery listener's port.</summary>
+    public static string CourierEndpoint(GatewayOptions o)
+    {
+        if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint)) return o.Courier.Endpoint.Trim();
+        var delivery = o.Listeners.FirstOrDefault(l => l.Role == ListenerRole.Delivery);
+        var port = delivery is not null && TryParseEndpoint(delivery.Endpoint, out var ep) ? ep.Port : 25;
+        return $"{o.Hostname}:{port}";
     }
 }

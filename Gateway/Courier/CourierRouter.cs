@@ -15,6 +15,8 @@ public abstract record CourierRoute
     public sealed record Invite : CourierRoute;
     /// <summary>Hold the part here (an address of one of our own domains that is no user yet, on a courier that does not invite).</summary>
     public sealed record Hold(string Why) : CourierRoute;
+    /// <summary>No courier serves it: mail for the Internet at large (only the Agent can send that; an element holds it).</summary>
+    public sealed record Outside : CourierRoute;
 }
 
 /// <summary>
@@ -23,15 +25,24 @@ public abstract record CourierRoute
 /// <list type="number">
 /// <item>a local user: deliver here;</item>
 /// <item>an address an Invitation Reject said is served elsewhere: relay there (the most specific knowledge first);</item>
-/// <item>a domain served by a known courier (introduced, or a Private courier below us): relay to it;</item>
-/// <item>one of our own domains, not a user: a Public courier or the Root invites; a Private or Gateway courier holds it
-/// (no one above serves our domains);</item>
-/// <item>anything else: a Private or Gateway courier defers to its superior, a Public courier or the Root invites.</item>
+/// <item>a domain served by a known courier (introduced, or a courier below us): relay to it;</item>
+/// <item>a domain configured as outside (Courier:OutsideDomains): not for the courier network;</item>
+/// <item>one of our own domains, not a user: a courier that invites does; another holds it (no one else serves our domains);</item>
+/// <item>a Private or Gateway courier with a superior defers to it; so does a Public courier for a part deferred from
+/// below (the hierarchy above may know the recipient's courier; the topmost courier that invites does so);</item>
+/// <item>a courier that invites (Public by default, the Root when configured) invites;</item>
+/// <item>anything else is outside the courier network (a standalone courier's mail to the Internet).</item>
 /// </list>
 /// </summary>
-public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyCollection<string> ownDomains, Func<CourierRole?> ownRole, PeerTable peers)
+public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyCollection<string> ownDomains, Func<CourierRole?> ownRole, PeerTable peers,
+    Func<bool>? invites = null, Func<string, bool>? isOutsideDomain = null)
 {
-    public CourierRoute Decide(string recipient)
+    public const int MaxHops = 8;
+
+    /// <summary>Whether this courier invites unknown addresses (by default: a Public courier or the Root).</summary>
+    public bool Invites => invites?.Invoke() ?? ownRole() is CourierRole.Public or CourierRole.Root;
+
+    public CourierRoute Decide(string recipient, bool deferredFromBelow = false)
     {
         var address = recipient.ToLowerInvariant();
         var at = address.LastIndexOf('@');
@@ -42,10 +53,14 @@ public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyColle
         if (peers.ServingAddress(address) is { } servedAt) return new CourierRoute.Relay(servedAt, $"{address} is served by {servedAt.Id} (Invitation Reject)");
         if (peers.ServingDomain(domain) is { } peer)
             return new CourierRoute.Relay(peer, peer.Below ? $"{domain} is served by {peer.Id}, a courier below this one" : $"{domain} is served by {peer.Id} (introduced)");
+        if (isOutsideDomain?.Invoke(domain) == true) return new CourierRoute.Outside();
 
-        var invites = ownRole() is CourierRole.Public or CourierRole.Root;
+        var role = ownRole();
         if (ownDomains.Contains(domain, StringComparer.OrdinalIgnoreCase))
-            return invites ? new CourierRoute.Invite() : new CourierRoute.Hold($"{address} is in our domain {domain} but is no user here");
-        return invites ? new CourierRoute.Invite() : new CourierRoute.Defer();
+            return Invites ? new CourierRoute.Invite() : new CourierRoute.Hold($"{address} is in our domain {domain} but is no user here");
+        var hasSuperior = peers.Superior() is not null;
+        if (hasSuperior && (role is CourierRole.Private or CourierRole.Gateway || deferredFromBelow)) return new CourierRoute.Defer();
+        if (Invites) return new CourierRoute.Invite();
+        return new CourierRoute.Outside();
     }
 }

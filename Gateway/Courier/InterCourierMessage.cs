@@ -19,6 +19,29 @@ public enum InterCourierKind
     Introduction,
 }
 
+/// <summary>What an Introduction says about its courier (the payload of an Introduction message).</summary>
+public sealed record IntroductionBody
+{
+    public const string MediaType = "application/vnd.gateway.introduction+json";
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    /// <summary>Domains the courier serves (for a Private courier they must lie within its certificate's name constraints).</summary>
+    public List<string> Domains { get; init; } = new();
+    /// <summary>For an Invitation Reject: the invitation being answered and the address it invited.</summary>
+    public string? InvitationId { get; init; }
+    public string? Address { get; init; }
+    /// <summary>Why it is sent: "superior" (a courier joining under its superior), "deferral" (answering a deferred part) or "invitation-reject".</summary>
+    public string Reason { get; init; } = "";
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    public static IntroductionBody Parse(byte[] json)
+    {
+        try { return JsonSerializer.Deserialize<IntroductionBody>(json, Json) ?? throw new PartRejectedException("the Introduction is empty"); }
+        catch (JsonException ex) { throw new PartRejectedException("the Introduction is not valid: " + ex.Message, ex); }
+    }
+}
+
 /// <summary>The cleartext-inside-the-envelope header of an Inter-Courier message (JSON, <see cref="MediaType"/>).</summary>
 public sealed record InterCourierHeader
 {
@@ -36,6 +59,10 @@ public sealed record InterCourierHeader
     /// <summary>For a part relayed by a superior (Deferral): the courier it came from first, and where that element listens.</summary>
     public string? OriginCourier { get; init; }
     public string? OriginEndpoint { get; init; }
+    /// <summary>The recipients this hop carries the part for (the payload names all the message's recipients).</summary>
+    public List<string> Recipients { get; init; } = new();
+    /// <summary>Inter-Courier hops so far, this one included (a loop guard, and how tests count a Deferral's way).</summary>
+    public int Hops { get; init; } = 1;
     public DateTimeOffset CreatedUtc { get; init; }
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
@@ -54,7 +81,9 @@ public sealed record InterCourierHeader
 }
 
 /// <summary>An Inter-Courier message as received and checked: who sent it (element and courier), and what it carries.</summary>
-public sealed record InterCourierEnvelope(InterCourierHeader Header, MimeEntity Payload, X509Certificate Signer, IReadOnlyList<X509Certificate> OriginChain);
+/// <param name="SignerChain">The CA certificates the signature carried (the sending courier's CA up to the Root), already validated with the signer.</param>
+public sealed record InterCourierEnvelope(InterCourierHeader Header, MimeEntity Payload, X509Certificate Signer, IReadOnlyList<X509Certificate> SignerChain,
+    IReadOnlyList<X509Certificate> OriginChain);
 
 /// <summary>
 /// Messages between the elements of two couriers, over SMTP: from <c>foreground@A</c> to <c>foreground@B</c> (or between
@@ -101,7 +130,9 @@ public static class InterCourierMessage
             var pem = new Org.BouncyCastle.OpenSsl.PemReader(reader);
             while (pem.ReadObject() is X509Certificate c) chain.Add(c);
         }
-        return new InterCourierEnvelope(header, parts[1], opened.Signer, chain);
+        if (header.Hops is < 1 or > CourierRouter.MaxHops)
+            throw new PartRejectedException($"the Inter-Courier message has made {header.Hops} hops; at most {CourierRouter.MaxHops} are allowed (a routing loop?)");
+        return new InterCourierEnvelope(header, parts[1], opened.Signer, opened.Carried, chain);
     }
 
     /// <summary>The courier id and element of an introduction certificate (CN "DOMAIN ELEMENT introduction", the

@@ -15,7 +15,8 @@ public sealed class PartRejectedException(string message, Exception? inner = nul
 }
 
 /// <summary>What <see cref="PartEnvelope.Open"/> found inside: the signed entity and who signed it.</summary>
-public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress);
+/// <param name="Carried">The CA certificates the signature carried (they helped build the validated path).</param>
+public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress, IReadOnlyList<X509Certificate> Carried);
 
 /// <summary>
 /// The hop-by-hop protection of both parts: the inner entity is signed (opaque CMS SignedData) by whoever hands it
@@ -110,6 +111,6 @@ public static class PartEnvelope
         var address = Certificates.EmailOf(certificate) ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>") { Unverified = inner };
-        return new OpenedPart(inner, certificate, address);
+        return new OpenedPart(inner, certificate, address, carried);
     }
 }

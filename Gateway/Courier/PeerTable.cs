@@ -26,6 +26,10 @@ public sealed class PeerRecord
     public byte[] IntroductionCertificate { get; set; } = Array.Empty<byte>();
     /// <summary>The peer is a courier below this one in the hierarchy (its CA was issued by ours).</summary>
     public bool Below { get; set; }
+    /// <summary>The peer is this courier's superior (it signed our CA): parts nobody else serves are deferred to it.</summary>
+    public bool Above { get; set; }
+    /// <summary>When this element last sent the peer an Introduction of its own (null: never).</summary>
+    public DateTime? IntroducedUtc { get; set; }
     public PeerSource LearntFrom { get; set; }
     public DateTime LearntUtc { get; set; }
     public DateTime UpdatedUtc { get; set; }
@@ -65,6 +69,8 @@ public sealed class PeerTable : IDisposable
             Endpoint = peer.Endpoint.Length > 0 ? peer.Endpoint : existing?.Endpoint ?? "",
             IntroductionCertificate = peer.IntroductionCertificate.Length > 0 ? peer.IntroductionCertificate : existing?.IntroductionCertificate ?? Array.Empty<byte>(),
             Below = peer.Below || existing?.Below == true,
+            Above = peer.Above || existing?.Above == true,
+            IntroducedUtc = peer.IntroducedUtc ?? existing?.IntroducedUtc,
             LearntFrom = existing?.LearntFrom ?? peer.LearntFrom,
             LearntUtc = existing?.LearntUtc ?? nowUtc,
             UpdatedUtc = nowUtc,
@@ -76,6 +82,17 @@ public sealed class PeerTable : IDisposable
     public PeerRecord? Find(string id) => _peers.FindById(id.ToLowerInvariant());
 
     public IReadOnlyList<PeerRecord> All() => _peers.FindAll().OrderBy(p => p.Id, StringComparer.Ordinal).ToList();
+
+    /// <summary>The superior courier (the one whose CA signed ours), if it has been recorded.</summary>
+    public PeerRecord? Superior() => _peers.FindOne(p => p.Above);
+
+    /// <summary>Notes that this element has introduced itself to the peer.</summary>
+    public void MarkIntroduced(string id, DateTime nowUtc)
+    {
+        if (_peers.FindById(id.ToLowerInvariant()) is not { } peer) return;
+        peer.IntroducedUtc = nowUtc;
+        _peers.Update(peer);
+    }
 
     public bool Forget(string id) => _peers.Delete(id.ToLowerInvariant());
 

@@ -1,0 +1,226 @@
+using System.Security.Cryptography;
+using System.Text;
+using Gateway.Crypto;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.X509;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// The federation side of one element (Foreground or Background): it forwards parts to peer elements as
+/// Inter-Courier messages (relay to a known courier, Deferral to the superior), introduces the element to other
+/// couriers, and learns peers from what arrives (a courier below us, the originator of a deferred part, an
+/// Introduction). Everything it knows is in this element's own <see cref="PeerTable"/>; everything it sends goes
+/// through this element's own <see cref="PeerOutbox"/>, signed with this element's introduction key.
+/// </summary>
+public sealed class ElementRelay(
+    CourierElement element,
+    IKeyRing keys,
+    CertificateDirectory directory,
+    CourierIdentity identity,
+    PeerTable peers,
+    PeerOutbox outbox,
+    CourierRouter router,
+    string ownEndpoint,
+    Func<IReadOnlyList<X509Certificate>> ownChain,
+    Func<IReadOnlyList<string>> ownDomains,
+    ILogger logger,
+    TimeProvider? time = null)
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public CourierElement Element => element;
+    public CourierRouter Router => router;
+    public PeerTable Peers => peers;
+    public PeerOutbox Outbox => outbox;
+    public string Endpoint => ownEndpoint;
+
+    string Name => element == CourierElement.Foreground ? "Foreground" : "Background";
+
+    /// <summary>This courier's id (the DNS name in our introduction certificates), or null before the courier has them.</summary>
+    public string? CourierId => identity.ElementCertificate(element) is { } c ? InterCourierMessage.IntroductionOf(c)?.Courier : null;
+
+    CmsSignerFactory Signer => () => PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(element), ownChain());
+    delegate MimeKit.Cryptography.CmsSigner CmsSignerFactory();
+
+    /// <summary>
+    /// Queues a part (the sender's signed entity, unchanged) for a peer element. For a part received from another
+    /// courier, the way it came is kept: its originator (the courier a Deferral started at) travels on, so that the
+    /// recipient's courier can introduce itself back to it.
+    /// </summary>
+    public void Forward(CourierSecureMimeContext context, PeerRecord peer, InterCourierKind kind, string messageId, MimeEntity payload,
+        IReadOnlyList<string> recipients, string sender, string? internetMessageId, InterCourierEnvelope? received, bool deferral)
+    {
+        var own = CourierId ?? throw new PartRejectedException("this courier has no introduction certificate yet");
+        if (peer.IntroductionCertificate.Length == 0 || peer.Endpoint.Length == 0)
+            throw new PartRejectedException($"peer {peer.Id} has no introduction certificate or endpoint on record");
+        var peerCertificate = new X509Certificate(peer.IntroductionCertificate);
+
+        string? originCourier = null, originEndpoint = null;
+        IReadOnlyList<X509Certificate>? originChain = null;
+        if (received is not null)
+        {
+            // Passing a part on: its originator is the first courier of the way (the sender, if it came directly).
+            if (received.Header.OriginCourier is not null)
+                (originCourier, originEndpoint, originChain) = (received.Header.OriginCourier, received.Header.OriginEndpoint, received.OriginChain);
+            else
+                (originCourier, originEndpoint, originChain) = (received.Header.FromCourier, received.Header.FromEndpoint, new[] { received.Signer }.Concat(received.SignerChain).ToList());
+        }
+        else if (deferral)
+        {
+            // A Deferral of our own user's part: it carries our certificate so that the recipient's courier introduces itself back.
+            (originCourier, originEndpoint, originChain) = (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList());
+        }
+
+        var header = new InterCourierHeader
+        {
+            Kind = kind, MessageId = messageId, FromCourier = own, FromElement = element, FromEndpoint = ownEndpoint,
+            OriginCourier = originCourier, OriginEndpoint = originEndpoint, Recipients = recipients.ToList(),
+            Hops = (received?.Header.Hops ?? 0) + 1, CreatedUtc = _time.GetUtcNow(),
+        };
+        if (header.Hops > CourierRouter.MaxHops)
+            throw new PartRejectedException($"{messageId} would make its hop number {header.Hops}; at most {CourierRouter.MaxHops} are allowed (a routing loop?)");
+        var message = InterCourierMessage.Build(context, Signer(), identity.ElementAddress(element)!, peerCertificate, header, payload, originChain);
+        var id = OutboxId(kind.ToString(), messageId, peer.Id, string.Join(",", recipients));
+        var queued = outbox.Enqueue(new OutboundEntry
+        {
+            Id = id, Endpoint = peer.Endpoint, Peer = peer.Id, From = identity.ElementAddress(element)!, To = Certificates.EmailOf(peerCertificate)!,
+            Kind = kind, MessageId = messageId, Sender = sender, InternetMessageId = internetMessageId, Recipients = recipients.ToList(),
+            CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
+        }, CourierMime.Bytes(message));
+        if (queued)
+            logger.LogInformation("{Element} {How} {Kind} {MessageId} for {Recipients} to {Peer} at {Endpoint} (hop {Hops})", Name,
+                deferral ? "defers" : "relays", kind, messageId, string.Join(", ", recipients), peer.Id, peer.Endpoint, header.Hops);
+    }
+
+    /// <summary>Queues an Introduction of this element to a peer element.</summary>
+    public void Introduce(CourierSecureMimeContext context, string peerId, string endpoint, X509Certificate peerIntroduction, IntroductionBody body)
+    {
+        var own = CourierId ?? throw new PartRejectedException("this courier has no introduction certificate yet");
+        var header = new InterCourierHeader
+        {
+            Kind = InterCourierKind.Introduction, FromCourier = own, FromElement = element, FromEndpoint = ownEndpoint, CreatedUtc = _time.GetUtcNow(),
+        };
+        var payload = CourierMime.Part(IntroductionBody.MediaType, body.ToJson());
+        var message = InterCourierMessage.Build(context, Signer(), identity.ElementAddress(element)!, peerIntroduction, header, payload);
+        var id = OutboxId("introduction", body.Reason + body.InvitationId, peerId, endpoint);
+        if (outbox.Enqueue(new OutboundEntry
+            {
+                Id = id, Endpoint = endpoint, Peer = peerId, From = identity.ElementAddress(element)!, To = Certificates.EmailOf(peerIntroduction)!,
+                Kind = InterCourierKind.Introduction, CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
+            }, CourierMime.Bytes(message)))
+            logger.LogInformation("{Element} introduces itself to {Peer} at {Endpoint} ({Reason})", Name, peerId, endpoint, body.Reason);
+    }
+
+    /// <summary>What this courier says of itself in an Introduction: its domains (as its certificate allows them).</summary>
+    public IntroductionBody Describe(string reason, string? invitationId = null, string? address = null) =>
+        new() { Domains = ownDomains().Select(d => d.ToLowerInvariant()).Distinct().ToList(), Reason = reason, InvitationId = invitationId, Address = address };
+
+    /// <summary>A courier that joined under a superior introduces itself to it once (recorded in the peer table).</summary>
+    public void IntroduceToSuperior(CourierSecureMimeContext context)
+    {
+        if (peers.Superior() is not { IntroducedUtc: null } superior || superior.IntroductionCertificate.Length == 0 || CourierId is null) return;
+        Introduce(context, superior.Id, superior.Endpoint, new X509Certificate(superior.IntroductionCertificate), Describe("superior"));
+        peers.MarkIntroduced(superior.Id, _time.GetUtcNow().UtcDateTime);
+    }
+
+    /// <summary>
+    /// Records a peer from its introduction certificate and the CA chain it came with, after checking both up to the
+    /// Root (revocation included). Its role comes from its courier certificate; the domains it may be routed to are its
+    /// certificate's name constraints when it has them (a Private courier), else what it claims.
+    /// </summary>
+    public PeerRecord Learn(CourierSecureMimeContext context, X509Certificate introduction, IReadOnlyList<X509Certificate> chain, string endpoint, PeerSource source,
+        IEnumerable<string> claimedDomains, IEnumerable<string> addresses)
+    {
+        if (InterCourierMessage.IntroductionOf(introduction) is not { } named || named.Element != element)
+            throw new PartRejectedException($"'{introduction.SubjectDN}' is not a {Name} introduction certificate");
+        var validation = context.ValidateCertificate(introduction, chain);
+        if (!validation.IsValid) throw new PartRejectedException($"the certificate of {named.Courier} is not trusted: {validation.Reason}");
+        if (!Configuration.GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _))
+            throw new PartRejectedException($"{named.Courier} gives no usable endpoint ('{endpoint}')");
+        var courierCa = chain.FirstOrDefault(c => c.SubjectDN.Equivalent(introduction.IssuerDN))
+                        ?? directory.All().FirstOrDefault(c => c.GetBasicConstraints() >= 0 && c.SubjectDN.Equivalent(introduction.IssuerDN))
+                        ?? throw new PartRejectedException($"the courier certificate of {named.Courier} is missing");
+        foreach (var ca in chain.Where(c => c.GetBasicConstraints() >= 0 && !IssuerChain.IsSelfIssued(c))) directory.Add(ca, "peer");
+        var constraints = ConstraintDomains(courierCa);
+        var domains = constraints.Count > 0
+            ? claimedDomains.Select(d => d.ToLowerInvariant()).Where(d => constraints.Contains(d)).Union(constraints).ToList()
+            : claimedDomains.Select(d => d.ToLowerInvariant()).ToList();
+        var allowedAddresses = addresses.Select(a => a.ToLowerInvariant())
+            .Where(a => constraints.Count == 0 || constraints.Any(d => a.EndsWith("@" + d, StringComparison.Ordinal) || a.EndsWith("." + d, StringComparison.Ordinal))).ToList();
+        var ourCa = ownChain().FirstOrDefault();
+        var record = peers.Record(new PeerRecord
+        {
+            Id = named.Courier, Role = CourierAuthority.RoleOf(courierCa) ?? CourierRole.Private, Domains = domains, Addresses = allowedAddresses,
+            Endpoint = endpoint, IntroductionCertificate = introduction.GetEncoded(),
+            Below = ourCa is not null && courierCa.IssuerDN.Equivalent(ourCa.SubjectDN), LearntFrom = source,
+        }, _time.GetUtcNow().UtcDateTime);
+        logger.LogInformation("{Element} recorded peer {Peer} ({Role}{Below}) at {Endpoint}, domains {Domains}{Addresses}, from {Source}", Name, record.Id,
+            record.Role, record.Below ? ", below us" : "", record.Endpoint, record.Domains.Count > 0 ? string.Join(", ", record.Domains) : "-",
+            record.Addresses.Count > 0 ? ", addresses " + string.Join(", ", record.Addresses) : "", source);
+        return record;
+    }
+
+    /// <summary>
+    /// Learning from a part that arrived: a courier below us that writes to us is recorded (its traffic is how the
+    /// hierarchy learns its members); when a Deferral's parts were delivered here, the originator is recorded and
+    /// gets an Introduction from this element, so that its next parts come directly.
+    /// </summary>
+    public void LearnFrom(CourierSecureMimeContext context, InterCourierEnvelope received, bool deliveredHere)
+    {
+        var own = CourierId;
+        var header = received.Header;
+        if (peers.Find(header.FromCourier) is null && !string.Equals(header.FromCourier, own, StringComparison.OrdinalIgnoreCase))
+        {
+            var ca = received.SignerChain.FirstOrDefault(c => c.SubjectDN.Equivalent(received.Signer.IssuerDN));
+            var ourCa = ownChain().FirstOrDefault();
+            if (ca is not null && ourCa is not null && ca.IssuerDN.Equivalent(ourCa.SubjectDN))
+                Learn(context, received.Signer, received.SignerChain, header.FromEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
+        }
+        if (!deliveredHere || header.OriginCourier is not { } origin || string.Equals(origin, own, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(origin, header.FromCourier, StringComparison.OrdinalIgnoreCase) || peers.Find(origin) is not null)
+            return;
+        if (received.OriginChain.Count == 0 || header.OriginEndpoint is null) return;
+        var introduction = received.OriginChain[0];
+        if (InterCourierMessage.IntroductionOf(introduction)?.Courier is not { } named || !string.Equals(named, origin, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the Deferral names {origin} as its originator but carries the certificate '{introduction.SubjectDN}'");
+        var peer = Learn(context, introduction, received.OriginChain.Skip(1).ToList(), header.OriginEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
+        Introduce(context, peer.Id, peer.Endpoint, introduction, Describe("deferral"));
+        peers.MarkIntroduced(peer.Id, _time.GetUtcNow().UtcDateTime);
+    }
+
+    /// <summary>An Introduction arrived: the peer is recorded (with the address it answers for, in an Invitation Reject).</summary>
+    public (PeerRecord Peer, IntroductionBody Body) Accept(CourierSecureMimeContext context, InterCourierEnvelope received)
+    {
+        if (received.Payload is not MimePart { ContentType.MimeType: IntroductionBody.MediaType } part)
+            throw new PartRejectedException("the Introduction carries no introduction body");
+        var body = IntroductionBody.Parse(CourierMime.Decode(part));
+        var source = body.InvitationId is not null ? PeerSource.InvitationReject : PeerSource.Introduction;
+        var addresses = body.Address is { } a && source == PeerSource.InvitationReject ? new[] { a } : Array.Empty<string>();
+        var peer = Learn(context, received.Signer, received.SignerChain, received.Header.FromEndpoint, source, body.Domains, addresses);
+        return (peer, body);
+    }
+
+    /// <summary>The DNS domains a courier certificate's name constraints permit (a Private courier's domains), lower-cased.</summary>
+    public static List<string> ConstraintDomains(X509Certificate courierCa)
+    {
+        var value = courierCa.GetExtensionValue(X509Extensions.NameConstraints);
+        if (value is null) return new();
+        var constraints = NameConstraints.GetInstance(Org.BouncyCastle.Asn1.Asn1Object.FromByteArray(value.GetOctets()));
+#pragma warning disable CS0618 // the replacement (GeneralSubtrees) offers no way to enumerate in this version
+        var permitted = constraints.PermittedSubtrees;
+#pragma warning restore CS0618
+        if (permitted is null) return new();
+        return permitted.OfType<object>().Select(o => GeneralSubtree.GetInstance(o).Base)
+            .Where(n => n.TagNo == GeneralName.DnsName)
+            .Select(n => n.Name.ToString()!.ToLowerInvariant()).Distinct().ToList();
+    }
+
+    static string OutboxId(params string[] parts)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", parts)));
+        return Convert.ToHexString(hash, 0, 16).ToLowerInvariant();
+    }
+}

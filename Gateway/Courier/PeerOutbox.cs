@@ -1,0 +1,83 @@
+using System.Text.Json;
+using Gateway.Platform;
+
+namespace Gateway.Courier;
+
+/// <summary>One Inter-Courier message waiting to leave an element: where to, and how its tries went.</summary>
+public sealed class OutboundEntry
+{
+    public string Id { get; set; } = "";
+    /// <summary>host:port of the peer element.</summary>
+    public string Endpoint { get; set; } = "";
+    /// <summary>The peer courier id (for logs), or the address's courier.</summary>
+    public string Peer { get; set; } = "";
+    public string From { get; set; } = "";
+    public string To { get; set; } = "";
+    public InterCourierKind Kind { get; set; }
+    /// <summary>The courier message id the payload belongs to (empty for an Introduction).</summary>
+    public string MessageId { get; set; } = "";
+    /// <summary>The original sender and the recipients the part goes to there (to report a refusal to a local sender).</summary>
+    public string Sender { get; set; } = "";
+    public string? InternetMessageId { get; set; }
+    public List<string> Recipients { get; set; } = new();
+    public DateTime CreatedUtc { get; set; }
+    public int Attempts { get; set; }
+    public DateTime NextAttemptUtc { get; set; }
+    public string? LastError { get; set; }
+}
+
+/// <summary>
+/// An element's own outbound queue of Inter-Courier messages (<c>ELEMENT/outbound/</c>): the message as it will go on
+/// the wire (<c>ID.eml</c>, already signed by the element and encrypted to the peer element) and its envelope and
+/// retry state (<c>ID.json</c>), both written durably before the part that caused it is taken out of the inbox. The
+/// Foreground and the Background each have one; they are never shared.
+/// </summary>
+public sealed class PeerOutbox
+{
+    static readonly JsonSerializerOptions Json = new() { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
+    readonly string _directory;
+    readonly SemaphoreSlim _signal = new(0);
+
+    public PeerOutbox(string directory)
+    {
+        _directory = directory;
+        DurableFile.CreatePrivateDirectory(directory);
+    }
+
+    string MessagePath(string id) => Path.Combine(_directory, id + ".eml");
+    string EntryPath(string id) => Path.Combine(_directory, id + ".json");
+
+    /// <summary>Queues a message under a deterministic id: the same part forwarded twice (after a crash) is queued once.</summary>
+    public bool Enqueue(OutboundEntry entry, byte[] message)
+    {
+        if (File.Exists(EntryPath(entry.Id))) return false;
+        DurableFile.WriteAllBytesAtomic(MessagePath(entry.Id), message);
+        DurableFile.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+        _signal.Release();
+        return true;
+    }
+
+    public IReadOnlyList<OutboundEntry> All() =>
+        Directory.EnumerateFiles(_directory, "*.json").Select(f => Load(Path.GetFileNameWithoutExtension(f))).OfType<OutboundEntry>()
+            .OrderBy(e => e.CreatedUtc).ToList();
+
+    public OutboundEntry? Load(string id)
+    {
+        try { return File.Exists(EntryPath(id)) ? JsonSerializer.Deserialize<OutboundEntry>(File.ReadAllBytes(EntryPath(id)), Json) : null; }
+        catch (JsonException) { return null; }
+    }
+
+    public byte[]? Message(string id) => File.Exists(MessagePath(id)) ? File.ReadAllBytes(MessagePath(id)) : null;
+
+    public void Update(OutboundEntry entry) => DurableFile.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+
+    /// <summary>Removes a message the peer took (or that was given up).</summary>
+    public void Remove(string id)
+    {
+        File.Delete(EntryPath(id));
+        File.Delete(MessagePath(id));
+        DurableFile.SyncDirectory(_directory);
+    }
+
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}
