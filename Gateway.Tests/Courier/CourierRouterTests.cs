@@ -26,10 +26,31 @@ public sealed class CourierRouterTests : IDisposable
     [Fact]
     public void Unknown_recipients_are_deferred_by_private_and_gateway_couriers_and_invited_by_public_ones()
     {
+        _peers.Record(new PeerRecord { Id = "up.test", Role = CourierRole.Public, Above = true, Endpoint = "127.0.0.1:2600", LearntFrom = PeerSource.Admin }, Now);
         Assert.IsType<CourierRoute.Defer>(Router(CourierRole.Private).Decide("bob@elsewhere.test"));
         Assert.IsType<CourierRoute.Defer>(Router(CourierRole.Gateway).Decide("bob@elsewhere.test"));
         Assert.IsType<CourierRoute.Invite>(Router(CourierRole.Public).Decide("bob@elsewhere.test"));
         Assert.IsType<CourierRoute.Invite>(Router(CourierRole.Root).Decide("bob@elsewhere.test"));
+    }
+
+    [Fact]
+    public void A_public_courier_defers_a_part_from_below_to_its_superior_but_invites_for_its_own_users()
+    {
+        _peers.Record(new PeerRecord { Id = "root.test", Role = CourierRole.Root, Above = true, Endpoint = "127.0.0.1:2600", LearntFrom = PeerSource.Admin }, Now);
+        Assert.IsType<CourierRoute.Defer>(Router(CourierRole.Public).Decide("bob@elsewhere.test", deferredFromBelow: true));
+        Assert.IsType<CourierRoute.Invite>(Router(CourierRole.Public).Decide("bob@elsewhere.test"));
+    }
+
+    [Fact]
+    public void Without_a_superior_or_invitations_unknown_recipients_are_outside_and_configured_outside_domains_always_are()
+    {
+        Assert.IsType<CourierRoute.Outside>(Router(CourierRole.Private).Decide("bob@elsewhere.test"));
+        var standalone = new CourierRouter(_users.Contains, new[] { "corp.test" }, () => CourierRole.Root, _peers, invites: () => false);
+        Assert.IsType<CourierRoute.Outside>(standalone.Decide("bob@elsewhere.test"));
+        Assert.IsType<CourierRoute.Hold>(standalone.Decide("new@corp.test"));
+        var withOutside = new CourierRouter(_users.Contains, new[] { "corp.test" }, () => CourierRole.Public, _peers, isOutsideDomain: d => d == "partner.test");
+        Assert.IsType<CourierRoute.Outside>(withOutside.Decide("bob@partner.test"));
+        Assert.IsType<CourierRoute.Invite>(withOutside.Decide("bob@elsewhere.test"));
     }
 
     [Fact]

@@ -54,11 +54,30 @@ public static class CaCommands
         }));
 
         var chainFile = new Argument<string>("chain") { Description = "The PEM chain the superior courier sent back." };
-        var install = new Command("install", "Install the certificate chain the superior courier signed for this courier.") { chainFile };
+        var superiorOption = new Option<string?>("--superior") { Description = "host:port where the superior courier takes Inter-Courier mail (its delivery listener); both elements of this courier defer to it." };
+        var install = new Command("install", "Install the certificate chain the superior courier signed for this courier, and record the superior as the courier to defer to.") { chainFile, superiorOption };
         install.SetAction(parse => CourierStores.Run(loadOptions(parse), s =>
         {
+            var endpoint = parse.GetValue(superiorOption);
+            if (endpoint is not null && !GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _))
+            {
+                Console.Error.WriteLine($"gateway: --superior '{endpoint}' is not host:port (e.g. root.example.org:25).");
+                return 1;
+            }
             var cert = s.Authority.InstallChain(File.ReadAllText(parse.GetValue(chainFile)!));
             Console.WriteLine($"Installed: this courier is a {CourierAuthority.RoleOf(cert)} courier, {cert.SubjectDN}, issued by {cert.IssuerDN}, valid until {cert.NotAfter:yyyy-MM-dd}.");
+            var superiorCa = s.Authority.ChainToRoot(cert).FirstOrDefault();
+            if (s.Authority.SuperiorIntroductions.Count == 0 || superiorCa is null)
+            {
+                Console.Error.WriteLine("The chain carries no introduction certificates of the superior: record it with 'gateway peer add --superior' before parts can be deferred.");
+                return 0;
+            }
+            if (endpoint is null)
+            {
+                Console.Error.WriteLine("No --superior endpoint given: record the superior with 'gateway peer add --superior' before parts can be deferred.");
+                return 0;
+            }
+            PeerCommands.RecordPeers(s.Options, s.Authority.SuperiorIntroductions, superiorCa, endpoint, superior: true);
             return 0;
         }));
 

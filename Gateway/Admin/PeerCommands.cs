@@ -8,7 +8,7 @@ using Org.BouncyCastle.X509;
 namespace Gateway.Admin;
 
 /// <summary>
-/// <c>gateway peer list|show|forget</c>: the peer couriers each element knows. The Foreground and the Background keep
+/// <c>gateway peer list|show|add|export|forget</c>: the peer couriers each element knows. The Foreground and the Background keep
 /// separate tables (they learn independently and never share them); every verb acts on both unless <c>--element</c>
 /// names one. Safe while the gateway runs (the tables are opened in shared mode).
 /// </summary>
@@ -26,7 +26,7 @@ public static class PeerCommands
         {
             var peers = table.All();
             foreach (var p in peers)
-                Console.WriteLine($"{Name(which)}\t{p.Id}\t{p.Role.ToString().ToLowerInvariant()}{(p.Below ? " (below us)" : "")}\t{(p.Domains.Count > 0 ? string.Join(",", p.Domains) : "-")}\t{p.Endpoint}\t{p.LearntFrom} {p.LearntUtc.ToUniversalTime():yyyy-MM-dd HH:mm}Z");
+                Console.WriteLine($"{Name(which)}\t{p.Id}\t{p.Role.ToString().ToLowerInvariant()}{(p.Below ? " (below us)" : p.Above ? " (our superior)" : "")}\t{(p.Domains.Count > 0 ? string.Join(",", p.Domains) : "-")}\t{p.Endpoint}\t{p.LearntFrom} {p.LearntUtc.ToUniversalTime():yyyy-MM-dd HH:mm}Z");
             Console.Error.WriteLine($"{Name(which)}: {peers.Count} peer(s)");
             return 0;
         }));
@@ -37,7 +37,7 @@ public static class PeerCommands
             var wanted = parse.GetValue(id)!;
             if (table.Find(wanted) is not { } p) { Console.Error.WriteLine($"{Name(which)}: no peer {wanted}"); return 1; }
             Console.WriteLine($"{Name(which)} peer {p.Id}");
-            Console.WriteLine($"  role          {p.Role.ToString().ToLowerInvariant()}{(p.Below ? ", below this courier" : "")}");
+            Console.WriteLine($"  role          {p.Role.ToString().ToLowerInvariant()}{(p.Below ? ", below this courier" : p.Above ? ", this courier's superior" : "")}");
             Console.WriteLine($"  domains       {(p.Domains.Count > 0 ? string.Join(", ", p.Domains) : "-")}");
             if (p.Addresses.Count > 0) Console.WriteLine($"  addresses     {string.Join(", ", p.Addresses)}");
             Console.WriteLine($"  endpoint      {p.Endpoint}");
@@ -59,10 +59,70 @@ public static class PeerCommands
             return gone ? 0 : 1;
         }, anySucceeds: true));
 
+        var pemFile = new Argument<string>("introduction") { Description = "PEM file with the peer's introduction certificates and its CA chain ('gateway peer export' on the peer)." };
+        var endpointOption = new Option<string>("--endpoint") { Description = "host:port where the peer courier takes Inter-Courier mail (its delivery listener).", Required = true };
+        var superiorOption = new Option<bool>("--superior") { Description = "The peer is this courier's superior: parts nobody else serves are deferred to it." };
+        var add = new Command("add", "Record a peer courier by hand (both elements), from the PEM its operator exported; normally peers are learnt by Introduction.") { pemFile, endpointOption, superiorOption };
+        add.SetAction(parse =>
+        {
+            var options = loadOptions(parse);
+            if (options is null) return 2;
+            var endpoint = parse.GetValue(endpointOption)!;
+            if (!GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _)) { Console.Error.WriteLine($"gateway: --endpoint '{endpoint}' is not host:port."); return 1; }
+            List<X509Certificate> certificates;
+            try
+            {
+                var reader = new Org.BouncyCastle.OpenSsl.PemReader(new StringReader(File.ReadAllText(parse.GetValue(pemFile)!)));
+                certificates = new();
+                object? o;
+                while ((o = reader.ReadObject()) is not null) if (o is X509Certificate c) certificates.Add(c);
+            }
+            catch (IOException ex) { Console.Error.WriteLine("gateway: " + ex.Message); return 1; }
+            var introductions = certificates.Where(c => InterCourierMessage.IntroductionOf(c) is not null).ToList();
+            var ca = certificates.FirstOrDefault(c => c.GetBasicConstraints() >= 0 && introductions.Any(i => i.IssuerDN.Equivalent(c.SubjectDN)));
+            if (introductions.Count == 0) { Console.Error.WriteLine("gateway: the file holds no introduction certificate ('gateway peer export' writes one)."); return 1; }
+            RecordPeers(options, introductions, ca, endpoint, parse.GetValue(superiorOption));
+            return 0;
+        });
+
+        var outOption = new Option<string>("--out") { Description = "File to write.", Required = true };
+        var export = new Command("export", "Write this courier's introduction certificates and CA chain (PEM), for a peer's 'gateway peer add'.") { outOption };
+        export.SetAction(parse => CourierStores.Run(loadOptions(parse), s =>
+        {
+            var pem = s.Authority.ExportIntroduction();
+            if (pem.Length == 0) { Console.Error.WriteLine("gateway: this courier has no certificates yet ('gateway ca init --root' or join a network)."); return 1; }
+            File.WriteAllText(parse.GetValue(outOption)!, pem);
+            Console.WriteLine($"Wrote this courier's introduction certificates and chain to {parse.GetValue(outOption)}.");
+            return 0;
+        }));
+
+        peer.Add(add);
+        peer.Add(export);
         peer.Add(list);
         peer.Add(show);
         peer.Add(forget);
         return peer;
+    }
+
+    /// <summary>Records a peer courier in both elements' tables from its introduction certificates (one per element).</summary>
+    internal static void RecordPeers(GatewayOptions options, IReadOnlyList<X509Certificate> introductions, X509Certificate? courierCa, string endpoint, bool superior)
+    {
+        var data = new DataDirectory(options.DataDirectory);
+        data.EnsureCreated();
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        {
+            var introduction = introductions.FirstOrDefault(c => InterCourierMessage.IntroductionOf(c)?.Element == element);
+            if (introduction is null) { Console.Error.WriteLine($"{Name(element)}: no {Name(element)} introduction certificate in the file; not recorded"); continue; }
+            var id = InterCourierMessage.IntroductionOf(introduction)!.Value.Courier;
+            using var table = new PeerTable(PeerTable.PathIn(data, element));
+            var record = table.Record(new PeerRecord
+            {
+                Id = id, Role = courierCa is not null ? CourierAuthority.RoleOf(courierCa) ?? CourierRole.Public : CourierRole.Public,
+                Domains = courierCa is not null ? ElementRelay.ConstraintDomains(courierCa) : new(), Endpoint = endpoint,
+                IntroductionCertificate = introduction.GetEncoded(), Above = superior, LearntFrom = PeerSource.Admin,
+            }, DateTime.UtcNow);
+            Console.WriteLine($"{Name(element)}: recorded {record.Id} ({record.Role.ToString().ToLowerInvariant()}{(superior ? ", our superior" : "")}) at {record.Endpoint}");
+        }
     }
 
     static string Name(CourierElement element) => element == CourierElement.Foreground ? "foreground" : "background";

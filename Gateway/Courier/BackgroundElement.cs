@@ -40,9 +40,12 @@ public sealed class BackgroundElement(
     PendingParts pending,
     TimeSpan pendingLifetime,
     NonDeliveryNotice notices,
+    ElementRelay relay,
     ILogger<BackgroundElement> logger,
     TimeProvider? time = null)
 {
+    public ElementRelay Relay => relay;
+
     readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public ElementInbox Inbox => inbox;
@@ -56,6 +59,9 @@ public sealed class BackgroundElement(
         if (bytes is null) return;
         switch (Handle(name, bytes, only: null))
         {
+            case PartResult.Handled:
+                inbox.Remove(name);
+                break;
             case PartResult.Done done:
                 if (done.Unknown.Count > 0)
                 {
@@ -82,12 +88,18 @@ public sealed class BackgroundElement(
 
     /// <summary>Tries held ARMs again for recipients who have become local users; drops them when held too long (the
     /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
-    public Task SweepPendingAsync(CancellationToken cancellationToken) => pending.SweepAsync(
-        r => users.Find(r) is not null,
+    public Task SweepPendingAsync(CancellationToken cancellationToken)
+    {
+        using (var context = Context()) relay.IntroduceToSuperior(context);
+        return SweepHeldAsync(cancellationToken);
+    }
+
+    Task SweepHeldAsync(CancellationToken cancellationToken) => pending.SweepAsync(
+        r => relay.IsRoutable(r),
         (name, bytes, ready) =>
         {
             if (Handle(name, bytes, ready) is not PartResult.Done done) return Task.FromResult<IReadOnlyList<string>?>(null);
-            logger.LogInformation("Background released the held ARM of {MessageId} to {Recipients}", done.Arm.MessageId, string.Join(", ", ready.Except(done.Unknown)));
+            logger.LogInformation("Background released the held ARM of {MessageId} for {Recipients}", done.Arm.MessageId, string.Join(", ", ready.Except(done.Unknown)));
             return Task.FromResult<IReadOnlyList<string>?>(done.Unknown);
         },
         pendingLifetime, _time.GetUtcNow().UtcDateTime,
@@ -103,21 +115,42 @@ public sealed class BackgroundElement(
         public sealed record Done(AccessRestrictionsMessage Arm, IReadOnlyList<string> Unknown) : PartResult;
         public sealed record Rejected(string Reason, AccessRestrictionsMessage? Claimed) : PartResult;
         public sealed record Retry : PartResult;
+        /// <summary>Not an ARM but an Introduction (recorded) or an Invitation Reject (answered).</summary>
+        public sealed record Handled : PartResult;
     }
 
     PartResult Handle(string name, byte[] bytes, IReadOnlySet<string>? only)
     {
         using var context = Context();
         AccessRestrictionsMessage arm;
+        OpenedPart opened;
+        InterCourierEnvelope? received = null;
+        IReadOnlyList<string> recipients;
         try
         {
             var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
-            OpenedPart opened;
+            if (name.StartsWith(ForegroundElement.InvitationPrefix, StringComparison.Ordinal))
+            {
+                InvitationMessage.Reject(context, relay, message);
+                return new PartResult.Handled();
+            }
             try
             {
-                opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+                if (name.StartsWith(ForegroundElement.InterCourierPrefix, StringComparison.Ordinal))
+                {
+                    received = InterCourierMessage.Read(context, message, CourierElement.Background);
+                    if (received.Header.Kind == InterCourierKind.Introduction)
+                    {
+                        relay.Accept(context, received);
+                        return new PartResult.Handled();
+                    }
+                    if (received.Header.Kind != InterCourierKind.Arm)
+                        return new PartResult.Rejected($"a {received.Header.Kind} from {received.Header.FromCourier} reached the Background, which takes ARMs only", null);
+                    opened = PartEnvelope.Verify(context, received.Payload, expectedSigner: null);
+                }
+                else opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
             }
-            catch (PartRejectedException ex) when (ex.Unverified is { } unverified)
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null)
             {
                 AccessRestrictionsMessage? claimed = null;
                 try { claimed = AccessRestrictionsMessage.FromEntity(unverified); } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
@@ -126,27 +159,25 @@ public sealed class BackgroundElement(
             arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
             if (!string.Equals(opened.SignerAddress, arm.Sender, StringComparison.OrdinalIgnoreCase))
                 return new PartResult.Rejected($"the ARM for {arm.MessageId} names sender <{arm.Sender}> but is signed by <{opened.SignerAddress}>", null);
-            if (name != arm.MessageId) return new PartResult.Rejected($"the ARM in part {name} is for message {arm.MessageId}", arm);
+            var expectedName = received is null ? name : received.Header.MessageId;
+            if (expectedName != arm.MessageId) return new PartResult.Rejected($"the ARM in part {name} is for message {arm.MessageId}", received is null ? arm : null);
+            recipients = received is null
+                ? arm.Recipients
+                : received.Header.Recipients.Where(r => arm.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
         {
             return new PartResult.Rejected(ex.Message, null);
         }
 
+        var plan = relay.Plan(recipients.Where(r => only is null || only.Contains(r, StringComparer.OrdinalIgnoreCase)), received is not null && relay.IsFromBelow(received));
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background));
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
-        var unknown = new List<string>();
-        foreach (var recipient in arm.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
+        foreach (var recipient in plan.Local)
         {
-            if (only is not null && !only.Contains(recipient)) continue;
             var id = arm.MessageId + "/" + recipient;
             if (store.Arms.FindById(id) is not null) continue; // handed on twice: the first one stands
-            if (users.Find(recipient) is null)
-            {
-                unknown.Add(recipient);
-                continue;
-            }
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
@@ -166,7 +197,7 @@ public sealed class BackgroundElement(
         store.Write(() =>
         {
             foreach (var record in sealedFor) store.Arms.Insert(record);
-            if (store.Sent.FindById(arm.MessageId) is null)
+            if (received is null && store.Sent.FindById(arm.MessageId) is null)
                 store.Sent.Insert(new SentRecord
                 {
                     Id = arm.MessageId, Sender = arm.Sender.ToLowerInvariant(), InternetMessageId = arm.InternetMessageId,
@@ -175,8 +206,13 @@ public sealed class BackgroundElement(
             return 0;
         });
         Gateway.Platform.CrashPoint.Hit("background-after-store");
-        logger.LogInformation("Background stored {Arm} for {Count} local recipient(s)", arm.ToString(), sealedFor.Count);
-        return new PartResult.Done(arm, unknown);
+        foreach (var (peer, to, deferral) in plan.Forward)
+            relay.Forward(context, peer, InterCourierKind.Arm, arm.MessageId, opened.Signed, to, arm.Sender, arm.InternetMessageId, received, deferral);
+        if (received is not null) relay.LearnFrom(context, received, deliveredHere: plan.Local.Count > 0);
+        if (sealedFor.Count > 0 || received is null)
+            logger.LogInformation("Background stored {Arm} for {Count} local recipient(s){From}", arm.ToString(), sealedFor.Count,
+                received is { } rc ? $" (from {rc.Header.FromCourier}, hop {rc.Header.Hops})" : "");
+        return new PartResult.Done(arm, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
     }
 
     /// <summary>The recipient's Agent asks for the ARM; the restrictions decide, and the answer is recorded.</summary>

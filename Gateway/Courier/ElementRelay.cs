@@ -95,6 +95,47 @@ public sealed class ElementRelay(
                 deferral ? "defers" : "relays", kind, messageId, string.Join(", ", recipients), peer.Id, peer.Endpoint, header.Hops);
     }
 
+    /// <summary>How one part's recipients go on from this element.</summary>
+    public sealed record RoutingPlan(IReadOnlyList<string> Local, IReadOnlyList<(PeerRecord Peer, IReadOnlyList<string> Recipients, bool Deferral)> Forward,
+        IReadOnlyList<string> Invite, IReadOnlyList<(string Recipient, string Why)> Held);
+
+    /// <summary>Routes each recipient with this element's router; recipients for the same peer travel in one message.</summary>
+    public RoutingPlan Plan(IEnumerable<string> recipients, bool deferredFromBelow)
+    {
+        var local = new List<string>();
+        var invite = new List<string>();
+        var held = new List<(string, string)>();
+        var forward = new Dictionary<string, (PeerRecord Peer, List<string> Recipients, bool Deferral)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var recipient in recipients.Select(r => r.ToLowerInvariant()).Distinct())
+        {
+            switch (router.Decide(recipient, deferredFromBelow))
+            {
+                case CourierRoute.Deliver: local.Add(recipient); break;
+                case CourierRoute.Relay relay:
+                    (forward.TryGetValue(relay.Peer.Id, out var r) ? r : forward[relay.Peer.Id] = (relay.Peer, new List<string>(), false)).Recipients.Add(recipient);
+                    break;
+                case CourierRoute.Defer when peers.Superior() is { } superior:
+                    (forward.TryGetValue(superior.Id, out var d) ? d : forward[superior.Id] = (superior, new List<string>(), true)).Recipients.Add(recipient);
+                    break;
+                case CourierRoute.Invite: invite.Add(recipient); break;
+                case CourierRoute.Hold hold: held.Add((recipient, hold.Why)); break;
+                default: held.Add((recipient, $"no courier known to this one serves {recipient}")); break;
+            }
+        }
+        return new RoutingPlan(local, forward.Values.Select(f => (f.Peer, (IReadOnlyList<string>)f.Recipients, f.Deferral)).ToList(), invite, held);
+    }
+
+    /// <summary>Whether a recipient can go somewhere now (a local user, or a courier that serves it): held parts are tried again for these.</summary>
+    public bool IsRoutable(string recipient, bool deferredFromBelow = false) => router.Decide(recipient, deferredFromBelow) is CourierRoute.Deliver or CourierRoute.Relay;
+
+    /// <summary>Whether the sender of a received part is a courier directly below this one (its parts may be deferred further up).</summary>
+    public bool IsFromBelow(InterCourierEnvelope received)
+    {
+        var ca = received.SignerChain.FirstOrDefault(c => c.SubjectDN.Equivalent(received.Signer.IssuerDN));
+        var ourCa = ownChain().FirstOrDefault();
+        return ca is not null && ourCa is not null && ca.IssuerDN.Equivalent(ourCa.SubjectDN);
+    }
+
     /// <summary>Queues an Introduction of this element to a peer element.</summary>
     public void Introduce(CourierSecureMimeContext context, string peerId, string endpoint, X509Certificate peerIntroduction, IntroductionBody body)
     {

@@ -24,9 +24,13 @@ public sealed class ForegroundElement(
     PendingParts pending,
     TimeSpan pendingLifetime,
     NonDeliveryNotice notices,
+    ElementRelay relay,
+    IInvitationDesk? invitations,
     ILogger<ForegroundElement> logger,
     TimeProvider? time = null)
 {
+    public ElementRelay Relay => relay;
+
     readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public ElementInbox Inbox => inbox;
@@ -55,6 +59,9 @@ public sealed class ForegroundElement(
                 }
                 inbox.Remove(name);
                 break;
+            case PartResult.Handled:
+                inbox.Remove(name);
+                break;
             case PartResult.Rejected rejected:
                 logger.LogWarning("Foreground rejected part {Part}: {Reason}", name, rejected.Reason);
                 inbox.Reject(name);
@@ -69,12 +76,18 @@ public sealed class ForegroundElement(
     /// Tries the held parts again for recipients who have become local users since; reports to the sender the
     /// recipients still unknown when the part has been held for the configured time, then drops it.
     /// </summary>
-    public Task SweepPendingAsync(CancellationToken cancellationToken) => pending.SweepAsync(
-        r => users.Find(r) is not null,
+    public Task SweepPendingAsync(CancellationToken cancellationToken)
+    {
+        using (var context = new CourierSecureMimeContext(keys, directory)) relay.IntroduceToSuperior(context);
+        return SweepHeldAsync(cancellationToken);
+    }
+
+    Task SweepHeldAsync(CancellationToken cancellationToken) => pending.SweepAsync(
+        r => relay.IsRoutable(r),
         async (name, bytes, ready) =>
         {
             if (await HandleAsync(name, bytes, ready, cancellationToken) is not PartResult.Done done) return null;
-            logger.LogInformation("Foreground released held {MessageId} to {Recipients}", done.Manifest.MessageId, string.Join(", ", ready.Except(done.Unknown)));
+            logger.LogInformation("Foreground released held {MessageId} for {Recipients}", done.Manifest.MessageId, string.Join(", ", ready.Except(done.Unknown)));
             return done.Unknown;
         },
         pendingLifetime, _time.GetUtcNow().UtcDateTime,
@@ -87,74 +100,120 @@ public sealed class ForegroundElement(
 
     abstract record PartResult
     {
-        /// <summary>Stored (or already stored) for every local recipient asked for; <see cref="Unknown"/> are not local users.</summary>
+        /// <summary>Stored (or already stored) for every local recipient asked for, passed on to peers where they are served;
+        /// <see cref="Unknown"/> could go nowhere yet.</summary>
         public sealed record Done(ContentManifest Manifest, IReadOnlyList<string> Unknown) : PartResult;
         /// <summary>Failed its checks; <see cref="Claimed"/> is what it claims to be, when it could be read at all.</summary>
         public sealed record Rejected(string Reason, ContentManifest? Claimed) : PartResult;
         /// <summary>Could not be finished now (no certificate yet, store failure): left where it is, tried again.</summary>
         public sealed record Retry : PartResult;
+        /// <summary>Not a part but an Introduction (recorded) or an Invitation Reject (answered).</summary>
+        public sealed record Handled : PartResult;
     }
 
     static string? InternetMessageIdOf(ContentManifest manifest) =>
         manifest.Headers.FirstOrDefault(h => h.Key.Equals("Message-ID", StringComparison.OrdinalIgnoreCase)).Value?.Trim();
 
+    /// <summary>Inbox names of parts that came from another courier (the delivery listener puts them there).</summary>
+    public const string InterCourierPrefix = "ic-";
+    /// <summary>Inbox names of Invitations a local user received from another courier (to be rejected: Invitation Reject).</summary>
+    public const string InvitationPrefix = "inv-";
+
+    sealed record Opened(ContentManifest Manifest, OpenedPart Part, IReadOnlyList<string> Recipients, InterCourierEnvelope? Received);
+
     async Task<PartResult> HandleAsync(string name, byte[] bytes, IReadOnlySet<string>? only, CancellationToken cancellationToken)
     {
         using var context = new CourierSecureMimeContext(keys, directory);
-        ContentManifest manifest;
-        MimeEntity signedEntity;
+        Opened opened;
         try
         {
             var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
-            OpenedPart opened;
+            if (name.StartsWith(InvitationPrefix, StringComparison.Ordinal))
+            {
+                InvitationMessage.Reject(context, relay, message);
+                return new PartResult.Handled();
+            }
+            InterCourierEnvelope? received = null;
+            OpenedPart part;
             try
             {
-                opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+                if (name.StartsWith(InterCourierPrefix, StringComparison.Ordinal))
+                {
+                    received = InterCourierMessage.Read(context, message, CourierElement.Foreground);
+                    if (received.Header.Kind == InterCourierKind.Introduction)
+                    {
+                        var (peer, body) = relay.Accept(context, received);
+                        if (body.InvitationId is not null) invitations?.Answered(body.InvitationId, body.Address, peer.Id);
+                        return new PartResult.Handled();
+                    }
+                    if (received.Header.Kind != InterCourierKind.ContentPart)
+                        return new PartResult.Rejected($"a {received.Header.Kind} from {received.Header.FromCourier} reached the Foreground, which takes content parts only", null);
+                    part = PartEnvelope.Verify(context, received.Payload, expectedSigner: null);
+                }
+                else part = PartEnvelope.Open(context, message.Body, expectedSigner: null);
             }
-            catch (PartRejectedException ex) when (ex.Unverified is { } unverified)
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null)
             {
                 ContentManifest? claimed = null;
                 try { claimed = Read(unverified).Manifest; } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
                 return new PartResult.Rejected(ex.Message, claimed);
             }
-            (manifest, var der) = Read(opened.Entity);
-            if (!string.Equals(opened.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
-                return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{opened.SignerAddress}>", null);
+            var (manifest, der) = Read(part.Entity);
+            if (!string.Equals(part.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
+                return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{part.SignerAddress}>", null);
             var keyId = ContentPart.MessageIdOf(der);
-            if (keyId != manifest.MessageId || name != manifest.MessageId)
-                return new PartResult.Rejected($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}", manifest);
-            signedEntity = opened.Entity;
+            var expectedName = received is null ? name : received.Header.MessageId;
+            if (keyId != manifest.MessageId || expectedName != manifest.MessageId)
+                return new PartResult.Rejected($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}", received is null ? manifest : null);
+            var recipients = received is null
+                ? manifest.Recipients
+                : received.Header.Recipients.Where(r => manifest.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
+            opened = new Opened(manifest, part, recipients, received);
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or System.Text.Json.JsonException)
         {
             return new PartResult.Rejected(ex.Message, null);
         }
 
+        var manifestOf = opened.Manifest;
+        var plan = relay.Plan(opened.Recipients.Where(r => only is null || only.Contains(r)), opened.Received is { } rc && relay.IsFromBelow(rc));
+        var stored = await StoreAsync(context, opened, plan.Local, cancellationToken);
+        if (stored is not null) return stored;
+        foreach (var (peer, recipients, deferral) in plan.Forward)
+            relay.Forward(context, peer, InterCourierKind.ContentPart, manifestOf.MessageId, opened.Part.Signed, recipients, manifestOf.Sender,
+                InternetMessageIdOf(manifestOf), opened.Received, deferral);
+        foreach (var address in plan.Invite)
+            if (invitations is not null) await invitations.InviteAsync(address, manifestOf.Sender, manifestOf.MessageId, cancellationToken);
+        if (opened.Received is not null) relay.LearnFrom(context, opened.Received, deliveredHere: plan.Local.Count > 0);
+        return new PartResult.Done(manifestOf, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
+    }
+
+    /// <summary>Re-wraps the part for each local recipient and stores it in their INBOX; null when all are stored.</summary>
+    async Task<PartResult?> StoreAsync(CourierSecureMimeContext context, Opened opened, IReadOnlyList<string> local, CancellationToken cancellationToken)
+    {
+        if (local.Count == 0) return null;
+        var manifest = opened.Manifest;
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var requests = new List<AppendRequest>();
-        var unknown = new List<string>();
-        foreach (var recipient in manifest.Recipients.Select(r => r.ToLowerInvariant()).Distinct())
+        foreach (var recipient in local)
         {
-            if (only is not null && !only.Contains(recipient)) continue;
             var user = users.Find(recipient);
-            if (user is null)
-            {
-                unknown.Add(recipient);
-                continue;
-            }
+            if (user is null) continue; // removed meanwhile: the next sweep holds it
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
                 logger.LogError("Foreground cannot re-wrap {MessageId} for {Recipient}: no valid certificate; the part waits", manifest.MessageId, recipient);
                 return new PartResult.Retry();
             }
-            var stored = new MimeMessage();
-            stored.Headers.Clear();
-            foreach (var (field, value) in manifest.Headers) stored.Headers.Add(field, value);
-            stored.Headers.Add(HeaderId.Subject, ProtectedSubject);
-            stored.Headers.Add("X-Gateway-Message-Id", manifest.MessageId);
-            stored.Body = PartEnvelope.Seal(context, signer, certificate, signedEntity);
-            var octets = CourierMime.Bytes(stored);
+            var copy = new MimeMessage();
+            copy.Headers.Clear();
+            foreach (var (field, value) in manifest.Headers) copy.Headers.Add(field, value);
+            copy.Headers.Add(HeaderId.Subject, ProtectedSubject);
+            copy.Headers.Add("X-Gateway-Message-Id", manifest.MessageId);
+            if (opened.Received is { } received)
+                copy.Headers.Add("X-Gateway-Courier-Hops", $"{received.Header.Hops} (from {received.Header.OriginCourier ?? received.Header.FromCourier} via {received.Header.FromCourier})");
+            copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
+            var octets = CourierMime.Bytes(copy);
             requests.Add(new AppendRequest(user.Address, "INBOX", () => new MemoryStream(octets, writable: false),
                 DeliveryKey: DeliveryKey(manifest.MessageId, recipient), ProtectedId: manifest.MessageId));
         }
@@ -163,8 +222,9 @@ public sealed class ForegroundElement(
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f.Error!.Message);
         if (failed.Count > 0) return new PartResult.Retry(); // the stored ones are not stored again (delivery keys); the rest retry
         Gateway.Platform.CrashPoint.Hit("foreground-after-store");
-        logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s)", manifest.MessageId, manifest.Sender, requests.Count);
-        return new PartResult.Done(manifest, unknown);
+        logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s){From}", manifest.MessageId, manifest.Sender,
+            requests.Count, opened.Received is { } r ? $" (from {r.Header.FromCourier}, hop {r.Header.Hops})" : "");
+        return null;
     }
 
     /// <summary>The manifest and the KEK-enveloped content from the signed entity (multipart/mixed of the two).</summary>

@@ -16,7 +16,8 @@ public sealed class PartRejectedException(string message, Exception? inner = nul
 
 /// <summary>What <see cref="PartEnvelope.Open"/> found inside: the signed entity and who signed it.</summary>
 /// <param name="Carried">The CA certificates the signature carried (they helped build the validated path).</param>
-public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress, IReadOnlyList<X509Certificate> Carried);
+/// <param name="Signed">The signed entity itself (what a relay passes on unchanged, so the next holder checks the same signature).</param>
+public sealed record OpenedPart(MimeEntity Entity, X509Certificate Signer, string SignerAddress, IReadOnlyList<X509Certificate> Carried, MimeEntity Signed);
 
 /// <summary>
 /// The hop-by-hop protection of both parts: the inner entity is signed (opaque CMS SignedData) by whoever hands it
@@ -111,6 +112,6 @@ public static class PartEnvelope
         var address = Certificates.EmailOf(certificate) ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>") { Unverified = inner };
-        return new OpenedPart(inner, certificate, address, carried);
+        return new OpenedPart(inner, certificate, address, carried, signed);
     }
 }

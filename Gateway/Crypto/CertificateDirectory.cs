@@ -149,6 +149,9 @@ public sealed class CertificateDirectory : IDisposable
 
     public IEnumerable<X509Crl> Crls() => Snapshot().Crls;
 
+    /// <summary>Where CRLs of other couriers come from (set by the host; admin verbs work without one).</summary>
+    public ICrlSource? CrlSource { get; set; }
+
     static List<string> Addresses(X509Certificate certificate)
     {
         var names = certificate.GetSubjectAlternativeNameExtension()?.GetNames() ?? Array.Empty<GeneralName>();

@@ -75,7 +75,10 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return Pem(CertificateAuthority.CreateRequest(pair, courierName));
     }
 
-    /// <summary>Signs a subordinate courier's request; returns the PEM chain to send back (its certificate first, our root last).</summary>
+    /// <summary>
+    /// Signs a subordinate courier's request; returns the PEM chain to send back (its certificate first, our root last),
+    /// followed by our two introduction certificates, so the new courier can defer to us and introduce itself.
+    /// </summary>
     public string SignRequest(string requestPem, CourierRole role, IReadOnlyList<string> domains)
     {
         var request = ReadPem<Pkcs10CertificationRequest>(requestPem, "certificate request");
@@ -83,14 +86,25 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         if (myRole == CourierRole.Private) throw new CourierAuthorityException("a Private courier cannot sign couriers below it (its certificate has a path length of 0).");
         var issued = Authority().SignSubordinate(request, role, domains, CaValidity);
         directory.Add(issued, "issued");
-        return Pem(new object[] { issued, Certificate! }.Concat(ChainToRoot(Certificate!)).ToArray());
+        return Pem(new object[] { issued, Certificate! }.Concat(ChainToRoot(Certificate!)).Concat(Introductions()).ToArray());
     }
+
+    /// <summary>This courier's introduction certificates (Foreground, Background), those that exist.</summary>
+    public IEnumerable<X509Certificate> Introductions() =>
+        new[] { CourierElement.Foreground, CourierElement.Background }.Select(e => keys.GetCertificate(IntroductionKeyId(e))).OfType<X509Certificate>();
+
+    /// <summary>Our introduction certificates followed by our CA chain up to the Root (what a peer needs to record us).</summary>
+    public string ExportIntroduction() =>
+        Pem(Introductions().Cast<object>().Concat(Certificate is { } ca ? new object[] { ca }.Concat(ChainToRoot(ca)) : Array.Empty<object>()).ToArray());
 
     /// <summary>Installs the chain the superior sent back. It must be for our pending key and must validate to the root it ends with.</summary>
     public X509Certificate InstallChain(string chainPem)
     {
         if (!HasPendingRequest) throw new CourierAuthorityException("there is no pending request to install a certificate for; fix: 'gateway ca request' first.");
-        var chain = ReadAllPem<X509Certificate>(chainPem);
+        var all = ReadAllPem<X509Certificate>(chainPem);
+        // The superior's introduction certificates (end-entity) follow the CA chain; they are not part of it.
+        var chain = all.Where((c, i) => i == 0 || c.GetBasicConstraints() >= 0).ToList();
+        SuperiorIntroductions = all.Skip(1).Where(c => c.GetBasicConstraints() < 0).ToList();
         if (chain.Count < 2) throw new CourierAuthorityException("the chain must hold our certificate and at least the root; fix: install the whole file 'gateway ca sign' wrote.");
         var ours = chain[0];
         var privateKey = keys.GetPrivateKey(CaKeyId);
@@ -107,6 +121,9 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         IssueIntroductions(courierName, keys.List().Single(k => k.Id == CaKeyId).Algorithm);
         return ours;
     }
+
+    /// <summary>After <see cref="InstallChain"/>: the superior's introduction certificates that came with the chain.</summary>
+    public IReadOnlyList<X509Certificate> SuperiorIntroductions { get; private set; } = Array.Empty<X509Certificate>();
 
     public static string IntroductionKeyId(CourierElement element) =>
         element == CourierElement.Foreground ? "introduction-foreground" : "introduction-background";

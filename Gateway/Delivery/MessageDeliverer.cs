@@ -24,6 +24,8 @@ public sealed class MessageDeliverer(
     Crypto.CertificateHarvester harvester,
     Courier.SubmissionAgent agent,
     Courier.OutsideDeliveryPolicy outside,
+    Courier.InterCourierGate interCourier,
+    Courier.CourierReach reach,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -35,16 +37,33 @@ public sealed class MessageDeliverer(
         var now = _time.GetUtcNow();
         var due = message.Recipients.Where(r => r.State == RecipientState.Pending && r.NextAttemptUtc <= now).ToList();
 
-        foreach (var group in due.GroupBy(r => routes.Resolve(r.Domain)))
+        // Inter-Courier mail for our elements goes to their inboxes; a local user's mail for recipients the courier
+        // network serves is split by the Agent (it routes on through the elements); the rest by the route table.
+        var toElements = due.Where(r => interCourier.ElementOf(r.Address) is not null).ToList();
+        if (toElements.Count > 0)
+            Apply(message, await HandToElementsAsync(message, toElements, cancellationToken), _time.GetUtcNow());
+        var split = options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null
+            ? due.Except(toElements).Where(r => routes.Resolve(r.Domain) is not NextHop.LocalMailbox && reach.Serves(r.Address)).ToList()
+            : new List<QueuedRecipient>();
+        var groups = due.Except(toElements).Except(split).GroupBy(r => routes.Resolve(r.Domain))
+            .Select(g => (Hop: g.Key, Recipients: g.ToList())).ToList();
+        if (split.Count > 0)
+        {
+            // Recipients served through the courier network are split together with the local ones: one CEK, one ARM.
+            var local = groups.FindIndex(g => g.Hop is NextHop.LocalMailbox);
+            if (local >= 0) groups[local] = (groups[local].Hop, groups[local].Recipients.Concat(split).ToList());
+            else groups.Add((new NextHop.LocalMailbox(), split));
+        }
+        foreach (var group in groups)
         {
             IReadOnlyList<RecipientOutcome> outcomes;
             try
             {
-                outcomes = await DeliverGroupAsync(message, group.Key, group.ToList(), cancellationToken);
+                outcomes = await DeliverGroupAsync(message, group.Hop, group.Recipients, cancellationToken);
             }
             catch (DeliveryException ex)
             {
-                outcomes = group.Select(r => ex.Permanent
+                outcomes = group.Recipients.Select(r => ex.Permanent
                     ? RecipientOutcome.Permanent(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)
                     : RecipientOutcome.Transient(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)).ToList();
             }
@@ -55,7 +74,7 @@ public sealed class MessageDeliverer(
             catch (Exception ex)
             {
                 logger.LogError(ex, "Unexpected error delivering {QueueId}", message.Id);
-                outcomes = group.Select(r => RecipientOutcome.Transient(r.Address, "4.3.0", "local error: " + ex.Message)).ToList();
+                outcomes = group.Recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.3.0", "local error: " + ex.Message)).ToList();
             }
             Apply(message, outcomes, _time.GetUtcNow());
         }
@@ -91,9 +110,17 @@ public sealed class MessageDeliverer(
             case NextHop.LocalMailbox:
             {
                 HarvestCertificates(message);
-                // Mail a local user submitted is split by the Agent; mail from elsewhere is stored as it came.
+                // Mail a local user submitted is split by the Agent; mail from elsewhere is stored as it came, except
+                // another courier's Invitation to a user registered here: the elements answer it (Invitation Reject).
                 if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
                     return await agent.SplitAsync(message, recipients, cancellationToken);
+                if (message.AuthenticatedUser is null && await ReadIfInvitationAsync(message, cancellationToken) is { } invitation)
+                {
+                    interCourier.Reject(message.Id, invitation);
+                    logger.LogInformation("Message {QueueId} is an Invitation from another courier to {Recipients}, registered here: rejected (the elements introduce themselves to the inviter)",
+                        message.Id, string.Join(", ", recipients.Select(r => r.Address)));
+                    return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "Invitation rejected: the recipient is registered here")).ToList();
+                }
                 return await local.DeliverAsync(message, recipients, cancellationToken);
             }
             case NextHop.Static s:
@@ -115,6 +142,32 @@ public sealed class MessageDeliverer(
             default:
                 throw new InvalidOperationException("unknown next hop " + hop);
         }
+    }
+
+    async Task<IReadOnlyList<RecipientOutcome>> HandToElementsAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    {
+        var bytes = await ReadAllAsync(message, cancellationToken);
+        foreach (var element in recipients.Select(r => interCourier.ElementOf(r.Address)!.Value).Distinct())
+            interCourier.Accept(element, message.Id, bytes);
+        return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "handed to the element")).ToList();
+    }
+
+    async Task<byte[]?> ReadIfInvitationAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        await using (var content = queue.OpenContent(message))
+        {
+            var headers = await HeaderList.LoadAsync(content, cancellationToken);
+            if (!headers.Contains(Courier.InvitationMessage.HeaderName)) return null;
+        }
+        var bytes = await ReadAllAsync(message, cancellationToken);
+        return interCourier.IsInvitation(bytes) ? bytes : null;
+    }
+
+    async Task<byte[]> ReadAllAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await using (var content = queue.OpenContent(message)) await content.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
     }
 
     delegate Task<IReadOnlyList<RecipientOutcome>> Send(IReadOnlyList<QueuedRecipient> recipients, OutboundTls tls, Func<MimeMessage, MimeMessage>? transform);

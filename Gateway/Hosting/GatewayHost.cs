@@ -80,7 +80,7 @@ public static class GatewayHost
             describe: stored => MessageStructure.Parse(stored).ToJson()));
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
-        services.AddSingleton<ISmtpPolicy, RelayPolicy>();
+        services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>()));
         services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
         services.AddSingleton(new AuthThrottle(options.Limits.MaxAuthFailures, TimeSpan.FromSeconds(options.Limits.AuthLockoutSeconds),
             TimeSpan.FromMilliseconds(options.Limits.AuthFailureDelayMilliseconds)));
@@ -116,14 +116,60 @@ public static class GatewayHost
         var pendingLifetime = TimeSpan.FromDays(options.Courier.PendingDays);
         services.AddSingleton(sp => new NonDeliveryNotice(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<IUserStore>(), options.Hostname,
             sp.GetRequiredService<ILogger<NonDeliveryNotice>>()));
+        // Federation: each element has its own peer table, router, outbound queue and transport.
+        var courierEndpoint = GatewayOptionsValidator.CourierEndpoint(options);
+        services.AddSingleton(sp => new PeerCrlFetcher(sp.GetRequiredService<CertificateDirectory>(), () => sp.GetRequiredService<CourierAuthority>().CrlUrl,
+            TimeSpan.FromSeconds(options.Courier.PeerCrlMaxAgeSeconds), sp.GetRequiredService<ILogger<PeerCrlFetcher>>()));
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        {
+            services.AddKeyedSingleton(element, (sp, _) => new PeerTable(PeerTable.PathIn(data, element)));
+            services.AddKeyedSingleton(element, (sp, _) => new PeerOutbox(Path.Combine(element == CourierElement.Foreground ? data.ForegroundDirectory : data.BackgroundDirectory, "outbound")));
+            services.AddKeyedSingleton(element, (sp, _) =>
+            {
+                var authority = sp.GetRequiredService<CourierAuthority>();
+                var users = sp.GetRequiredService<IUserStore>();
+                var peers = sp.GetRequiredKeyedService<PeerTable>(element);
+                var router = new CourierRouter(a => users.Find(a) is not null, options.Domains, () => authority.Role, peers,
+                    () => options.Courier.Invite ?? authority.Role == CourierRole.Public, d => options.Courier.OutsideDomains.ContainsKey(d));
+                var keys = element == CourierElement.Foreground ? ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()) : ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>());
+                return new ElementRelay(element, keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), peers,
+                    sp.GetRequiredKeyedService<PeerOutbox>(element), router, courierEndpoint,
+                    () => authority.Certificate is { } ca ? new[] { ca }.Concat(authority.ChainToRoot(ca)).ToList() : new List<Org.BouncyCastle.X509.X509Certificate>(),
+                    () => options.Domains, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
+            });
+        }
+        services.AddSingleton(sp => new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground).Router.Decide(a) is not CourierRoute.Outside));
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
-            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredService<ILogger<BackgroundElement>>()));
+            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
+            sp.GetRequiredService<ILogger<BackgroundElement>>()));
         services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
-            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+            pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
+            sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+        services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
+            ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
+            sp.GetRequiredService<ForegroundElement>().Inbox, sp.GetRequiredService<BackgroundElement>().Inbox, sp.GetRequiredService<ILogger<InterCourierGate>>()));
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        {
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var relay = sp.GetRequiredKeyedService<ElementRelay>(element);
+                var notices = sp.GetRequiredService<NonDeliveryNotice>();
+                var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element);
+                return new PeerDeliveryWorker(element.ToString(), relay.Outbox, new SmtpPeerTransport(options.Hostname, TimeSpan.FromSeconds(options.Delivery.ConnectTimeoutSeconds)),
+                    TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
+                    async (entry, reason) =>
+                    {
+                        // The Foreground reports a refused or undeliverable part to its local sender (the Background's refusal is the same event).
+                        if (element != CourierElement.Foreground || entry.Kind != InterCourierKind.ContentPart || entry.Sender.Length == 0) return;
+                        await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
+                            entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.1", $"courier {entry.Peer} did not take the message: {reason}")).ToList(), CancellationToken.None);
+                    }, log);
+            });
+        }
         services.AddSingleton(sp => new SubmissionAgent(sp.GetRequiredService<MessageQueue>(), data, ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<RestrictionPolicy>(), options, sp.GetRequiredService<ILogger<SubmissionAgent>>())
@@ -208,6 +254,7 @@ public static class GatewayHost
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
         app.Services.GetRequiredService<OwnCrlRefresher>().RefreshNow();
+        app.Services.GetRequiredService<CertificateDirectory>().CrlSource = app.Services.GetRequiredService<PeerCrlFetcher>();
         var queued = app.Services.GetRequiredService<MessageQueue>().Recover();
         app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
         app.Services.GetRequiredService<QueueRunner>();

@@ -8,7 +8,7 @@ namespace Gateway.Routing;
 /// Who may send and receive through this courier. On the delivery port only the served domains are accepted
 /// (no open relay); on the submission port an authenticated user may send anywhere, but only as themselves.
 /// </summary>
-public sealed class RelayPolicy(RouteTable routes, IUserStore users) : ISmtpPolicy
+public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.InterCourierGate? interCourier = null) : ISmtpPolicy
 {
     public ValueTask<SmtpReply?> CheckSenderAsync(SmtpSessionInfo session, SmtpMailbox? sender, CancellationToken cancellationToken)
     {
@@ -23,6 +23,8 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users) : ISmtpPoli
 
     public ValueTask<SmtpReply?> CheckRecipientAsync(SmtpSessionInfo session, SmtpMailbox recipient, CancellationToken cancellationToken)
     {
+        // Peer couriers' elements write to ours on the delivery listener (checked in full after DATA).
+        if (session.Role == ListenerRole.Delivery && interCourier?.ElementOf(recipient.Address) is not null) return Accept();
         var hop = routes.Resolve(recipient.Domain);
         switch (hop)
         {
@@ -37,6 +39,28 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users) : ISmtpPoli
                     return Accept();
                 return Refuse(550, "5.7.1", $"Relaying denied: {recipient.Domain} is not served here; authenticate on the submission port to send elsewhere");
         }
+    }
+
+    /// <summary>
+    /// A message for one of our elements must be a valid Inter-Courier message for that element alone: checked before
+    /// 250, so a courier that is not under our Root (or is revoked) is refused at once and reports to its own sender.
+    /// </summary>
+    public async ValueTask<SmtpReply?> CheckMessageAsync(SmtpSessionInfo session, IReadOnlyList<SmtpRecipient> recipients, Stream content, CancellationToken cancellationToken)
+    {
+        if (interCourier is null || session.Role != ListenerRole.Delivery) return null;
+        var elements = recipients.Select(r => interCourier.ElementOf(r.Mailbox.Address)).ToList();
+        if (elements.All(e => e is null)) return null;
+        if (elements.Any(e => e is null) || elements.Distinct().Count() > 1)
+            return new SmtpReply(554, "5.5.4", "an Inter-Courier message goes to one element alone, with no other recipient");
+        // Decrypting and checking the chain (a peer's CRL may be fetched) is done off the connection's thread.
+        var reason = await Task.Run(() => interCourier.Check(elements[0]!.Value, content, session.RemoteAddress.ToString()), cancellationToken);
+        return reason is null ? null : new SmtpReply(554, "5.7.1", "Inter-Courier message refused: " + Sanitize(reason));
+    }
+
+    static string Sanitize(string text)
+    {
+        var clean = new string(text.Select(c => c is < ' ' or > '~' ? ' ' : c).ToArray());
+        return clean.Length > 400 ? clean[..400] : clean;
     }
 
     static ValueTask<SmtpReply?> Accept() => ValueTask.FromResult<SmtpReply?>(null);

@@ -8,6 +8,14 @@ public interface ISmtpPolicy
 {
     ValueTask<SmtpReply?> CheckSenderAsync(SmtpSessionInfo session, SmtpMailbox? sender, CancellationToken cancellationToken);
     ValueTask<SmtpReply?> CheckRecipientAsync(SmtpSessionInfo session, SmtpMailbox recipient, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A last look at a received message before it is committed (and 250 given): <paramref name="content"/> reads the
+    /// octets as the client sent them (from the start, without our trace headers). Null accepts; a reply refuses the
+    /// whole message. Most policies have nothing to check here.
+    /// </summary>
+    ValueTask<SmtpReply?> CheckMessageAsync(SmtpSessionInfo session, IReadOnlyList<SmtpRecipient> recipients, Stream content, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<SmtpReply?>(null);
 }
 
 /// <summary>Verifies AUTH credentials.</summary>

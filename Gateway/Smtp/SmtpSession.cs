@@ -524,6 +524,26 @@ public sealed class SmtpSession
             PrependedHeaders = prepend.ToString(),
             Session = _info,
         };
+        SmtpReply? refusal;
+        try
+        {
+            await spool.Content.FlushAsync(_connectionClosed);
+            var end = spool.Content.Position;
+            spool.Content.Position = 0;
+            refusal = await _policy.CheckMessageAsync(_info, envelope.Recipients, new NonClosingStream(spool.Content), _connectionClosed);
+            spool.Content.Position = end;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            StorageFailed(spool.Id, ex);
+            return;
+        }
+        if (refusal is not null)
+        {
+            _logger.LogWarning("Refused message {QueueId} from <{Sender}> after DATA: {Code} {Text}", spool.Id, _sender?.Address ?? "", refusal.Code, string.Join(" ", refusal.Lines));
+            Reply(refusal);
+            return;
+        }
         try
         {
             await spool.CommitAsync(envelope, CancellationToken.None);
