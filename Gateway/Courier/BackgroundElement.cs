@@ -57,6 +57,23 @@ public sealed class BackgroundElement(
     {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
+        if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
+        {
+            try
+            {
+                using var context = Context();
+                var account = DistributeAccount.Read(context, identity, MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+                logger.LogInformation("Background: the Foreground distributed the account {Address}; releasing what is held for it", account.Address);
+                inbox.Remove(name);
+                await SweepHeldAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
+            {
+                logger.LogWarning("Background rejected a Distribute Account message {Part}: {Reason}", name, ex.Message);
+                inbox.Reject(name);
+            }
+            return;
+        }
         switch (Handle(name, bytes, only: null))
         {
             case PartResult.Handled:

@@ -26,6 +26,7 @@ public sealed class MessageDeliverer(
     Courier.OutsideDeliveryPolicy outside,
     Courier.InterCourierGate interCourier,
     Courier.CourierReach reach,
+    Storage.IUserStore users,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -43,9 +44,9 @@ public sealed class MessageDeliverer(
         if (toElements.Count > 0)
             Apply(message, await HandToElementsAsync(message, toElements, cancellationToken), _time.GetUtcNow());
         var split = options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null
-            ? due.Except(toElements).Where(r => routes.Resolve(r.Domain) is not NextHop.LocalMailbox && reach.Serves(r.Address)).ToList()
+            ? due.Except(toElements).Where(r => HopOf(r) is not NextHop.LocalMailbox && reach.Serves(r.Address)).ToList()
             : new List<QueuedRecipient>();
-        var groups = due.Except(toElements).Except(split).GroupBy(r => routes.Resolve(r.Domain))
+        var groups = due.Except(toElements).Except(split).GroupBy(HopOf)
             .Select(g => (Hop: g.Key, Recipients: g.ToList())).ToList();
         if (split.Count > 0)
         {
@@ -142,6 +143,14 @@ public sealed class MessageDeliverer(
             default:
                 throw new InvalidOperationException("unknown next hop " + hop);
         }
+    }
+
+    /// <summary>The route table's next hop, except that a registered user of an address outside our domains (an
+    /// invited user) is local too.</summary>
+    NextHop HopOf(QueuedRecipient recipient)
+    {
+        var hop = routes.Resolve(recipient.Domain);
+        return hop is not NextHop.LocalMailbox && !routes.IsServed(recipient.Domain) && users.Find(recipient.Address) is not null ? new NextHop.LocalMailbox() : hop;
     }
 
     async Task<IReadOnlyList<RecipientOutcome>> HandToElementsAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)

@@ -27,6 +27,31 @@ namespace Gateway.Hosting;
 /// </summary>
 public static class GatewayHost
 {
+    /// <summary>The HTTPS address users and peers reach this courier at (Web:PublicUrl, else the host name and the web port).</summary>
+    public static string PublicUrl(GatewayOptions options)
+    {
+        if (!string.IsNullOrWhiteSpace(options.Web.PublicUrl)) return options.Web.PublicUrl.TrimEnd('/');
+        var port = GatewayOptionsValidator.TryParseEndpoint(options.Web.Endpoint, out var ep) ? ep.Port : 443;
+        return $"https://{options.Hostname}:{port}";
+    }
+
+    static string WelcomeText(GatewayOptions options)
+    {
+        int Port(ListenerRole role, TlsMode tls, int fallback) => options.Listeners.FirstOrDefault(l => l.Role == role && l.Tls == tls) is { } l
+            ? l.PublicPort ?? (GatewayOptionsValidator.TryParseEndpoint(l.Endpoint, out var ep) ? ep.Port : fallback) : fallback;
+        return $"""
+            Welcome. Your mailbox {"{address}"} at {options.Hostname} is ready, and the messages that were held for you are in it.
+
+            Mail program settings (Thunderbird and Outlook find them by themselves from your address):
+              Incoming mail (IMAP): {options.Hostname}, port {Port(ListenerRole.Imap, TlsMode.Implicit, 993)}, SSL/TLS, your address and password
+              Outgoing mail (SMTP): {options.Hostname}, port {Port(ListenerRole.Submission, TlsMode.Implicit, 465)}, SSL/TLS, your address and password
+              Automatic configuration: {PublicUrl(options)}/mail/config-v1.1.xml
+
+            Messages you receive are protected: your mail program shows them as usual, and the sender may limit how
+            long or how often they can be opened.
+            """;
+    }
+
     public static WebApplication Build(GatewayOptions options, IConfiguration? configuration = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         var data = new DataDirectory(options.DataDirectory);
@@ -149,6 +174,21 @@ public static class GatewayHost
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+        services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
+            ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+            sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
+            () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
+            address =>
+            {
+                var keys = ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>());
+                using var context = new CourierSecureMimeContext(keys, sp.GetRequiredService<CertificateDirectory>());
+                var (name, bytes) = DistributeAccount.Build(context, keys, sp.GetRequiredService<CourierIdentity>(), address);
+                sp.GetRequiredService<BackgroundElement>().Inbox.Put(name, bytes);
+            },
+            PublicUrl(options) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
+            sp.GetRequiredService<ILogger<InvitationDesk>>()));
+        services.AddSingleton<IInvitationDesk>(sp => sp.GetRequiredService<InvitationDesk>());
+        services.AddSingleton<Web.RegistrationPage>();
         services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             sp.GetRequiredService<ForegroundElement>().Inbox, sp.GetRequiredService<BackgroundElement>().Inbox, sp.GetRequiredService<ILogger<InterCourierGate>>()));

@@ -93,14 +93,14 @@ public sealed class StatusPage(BackgroundStore store, BackgroundElement backgrou
         return Plain(http, 401, "log in with your mail address and password\n");
     }
 
-    static Task Plain(HttpContext http, int status, string text)
+    internal static Task Plain(HttpContext http, int status, string text)
     {
         http.Response.StatusCode = status;
         http.Response.ContentType = "text/plain; charset=utf-8";
         return http.Response.WriteAsync(text, http.RequestAborted);
     }
 
-    static void Secure(HttpResponse response)
+    internal static void Secure(HttpResponse response)
     {
         response.Headers.CacheControl = "no-store";
         response.Headers.XFrameOptions = "DENY";

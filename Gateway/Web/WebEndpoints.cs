@@ -17,5 +17,6 @@ public static class WebEndpoints
                 : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
         AutoconfigEndpoints.Map(app);
         StatusPage.Map(app);
+        RegistrationPage.Map(app);
     }
 }
