@@ -167,7 +167,7 @@ public sealed class BackgroundElement(
                 }
                 else opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
             }
-            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null)
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null && !ex.Transient)
             {
                 AccessRestrictionsMessage? claimed = null;
                 try { claimed = AccessRestrictionsMessage.FromEntity(unverified); } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
@@ -181,6 +181,11 @@ public sealed class BackgroundElement(
             recipients = received is null
                 ? arm.Recipients
                 : received.Header.Recipients.Where(r => arm.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
+        }
+        catch (PartRejectedException ex) when (ex.Transient)
+        {
+            logger.LogWarning("{Element} cannot check part {Part} yet: {Reason}; it waits", "Background", name, ex.Message);
+            return new PartResult.Retry();
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
         {

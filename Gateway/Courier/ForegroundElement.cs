@@ -152,7 +152,7 @@ public sealed class ForegroundElement(
                 }
                 else part = PartEnvelope.Open(context, message.Body, expectedSigner: null);
             }
-            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null)
+            catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null && !ex.Transient)
             {
                 ContentManifest? claimed = null;
                 try { claimed = Read(unverified).Manifest; } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
@@ -169,6 +169,11 @@ public sealed class ForegroundElement(
                 ? manifest.Recipients
                 : received.Header.Recipients.Where(r => manifest.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
             opened = new Opened(manifest, part, recipients, received);
+        }
+        catch (PartRejectedException ex) when (ex.Transient)
+        {
+            logger.LogWarning("{Element} cannot check part {Part} yet: {Reason}; it waits", "Foreground", name, ex.Message);
+            return new PartResult.Retry();
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or System.Text.Json.JsonException)
         {

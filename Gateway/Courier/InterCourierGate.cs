@@ -23,8 +23,9 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         return null;
     }
 
-    /// <summary>Checks an Inter-Courier message for <paramref name="element"/>; returns why it is refused, or null.</summary>
-    public string? Check(CourierElement element, Stream content, string client)
+    /// <summary>Checks an Inter-Courier message for <paramref name="element"/>; returns why it is refused (and whether only
+    /// for now, a peer's CRL being out of reach), or null.</summary>
+    public (string Reason, bool Transient)? Check(CourierElement element, Stream content, string client)
     {
         try
         {
@@ -34,15 +35,16 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
             if (received.Header.Kind != InterCourierKind.Introduction)
             {
                 var expected = element == CourierElement.Foreground ? InterCourierKind.ContentPart : InterCourierKind.Arm;
-                if (received.Header.Kind != expected) return $"a {received.Header.Kind} is not for the {element}";
+                if (received.Header.Kind != expected) return ($"a {received.Header.Kind} is not for the {element}", false);
                 PartEnvelope.Verify(context, received.Payload, expectedSigner: null);
             }
             return null;
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
         {
-            logger.LogWarning("{Element} refused an Inter-Courier message from {Client}: {Reason}", element, client, ex.Message);
-            return ex.Message;
+            var transient = ex is PartRejectedException { Transient: true };
+            logger.LogWarning("{Element} refused an Inter-Courier message from {Client}{For}: {Reason}", element, client, transient ? " for now" : "", ex.Message);
+            return (ex.Message, transient);
         }
     }
 

@@ -12,6 +12,8 @@ namespace Gateway.Courier;
 public sealed class PartRejectedException(string message, Exception? inner = null) : Exception(message, inner)
 {
     public MimeEntity? Unverified { get; init; }
+    /// <summary>Refused only for now: a CRL needed to check the signer could not be fetched. Try again later; never accept.</summary>
+    public bool Transient { get; init; }
 }
 
 /// <summary>What <see cref="PartEnvelope.Open"/> found inside: the signed entity and who signed it.</summary>
@@ -108,7 +110,8 @@ public static class PartEnvelope
             throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
         }
         var chain = context.ValidateCertificate(certificate, carried);
-        if (!chain.IsValid) throw new PartRejectedException($"the signer's certificate ({certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner };
+        if (!chain.IsValid)
+            throw new PartRejectedException($"the signer's certificate ({certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner, Transient = chain.MissingRevocationData };
         var address = Certificates.EmailOf(certificate) ?? "";
         if (expectedSigner is not null && !string.Equals(address, expectedSigner, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the part is signed by <{address}>, not by <{expectedSigner}>") { Unverified = inner };

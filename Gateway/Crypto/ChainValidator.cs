@@ -4,7 +4,9 @@ using Org.BouncyCastle.X509;
 
 namespace Gateway.Crypto;
 
-public sealed record ChainResult(bool IsValid, string? Reason)
+/// <param name="MissingRevocationData">Invalid only because a CRL on the path is not at hand (a peer's distribution
+/// point could not be reached): still refused, but worth trying again later.</param>
+public sealed record ChainResult(bool IsValid, string? Reason, bool MissingRevocationData = false)
 {
     public static readonly ChainResult Valid = new(true, null);
     public static ChainResult Invalid(string reason) => new(false, reason);
@@ -41,7 +43,10 @@ public static class ChainValidator
         catch (PkixCertPathValidatorException ex)
         {
             var at = ex.Index >= 0 && ex.Index < path.Count ? $" (at '{path[ex.Index].SubjectDN}')" : "";
-            return ChainResult.Invalid(ex.Message + at);
+            // BouncyCastle says "Certificate revocation after DATE, reason: ..." for a revoked certificate.
+            var revoked = ex.Message.StartsWith("Certificate revocation", StringComparison.Ordinal) && ex.Index >= 0 && ex.Index < path.Count
+                ? $"'{path[ex.Index].SubjectDN}' is revoked: " : "";
+            return new ChainResult(false, revoked + ex.Message + at, ex.Message.StartsWith("No CRLs found", StringComparison.Ordinal));
         }
     }
 }

@@ -116,6 +116,7 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         if (!validation.IsValid) throw new CourierAuthorityException("the chain does not validate: " + validation.Reason);
         keys.SetCertificate(CaKeyId, ours);
         directory.Add(root, "hierarchy", anchor: true);
+        directory.Add(ours, "hierarchy"); // the elements see only the directory: our own CA is how they reach the Root
         foreach (var intermediate in chain.Skip(1).Take(chain.Count - 2)) directory.Add(intermediate, "hierarchy");
         var courierName = ours.SubjectDN.GetValueList(X509Name.CN).Cast<string>().First().Replace(" Courier CA", "");
         IssueIntroductions(courierName, keys.List().Single(k => k.Id == CaKeyId).Algorithm);

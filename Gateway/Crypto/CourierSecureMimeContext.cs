@@ -162,7 +162,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         var anchors = _directory.Anchors().ToList();
         var intermediates = KnownAuthorities().Concat(extraIntermediates ?? Array.Empty<X509Certificate>()).ToList();
         if (_directory.CrlSource is { } source)
-            source.Refresh(new[] { certificate }.Concat(IssuerChain.Issuers(certificate, intermediates, IssuerChain.IsSelfIssued)).ToList());
+            source.Refresh(new[] { certificate }.Concat(IssuerChain.Issuers(certificate, intermediates.Concat(anchors), IssuerChain.IsSelfIssued)).ToList());
         var crls = _directory.Crls().ToList();
         ChainResult? last = null;
         foreach (var anchor in anchors)

@@ -291,6 +291,8 @@ public static class GatewayHost
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway").LogInformation(
                 "First start: this courier is now the Root of its own network ({Hostname}); set Courier:CreateRootOnFirstStart to false before the first start to join an existing network instead", options.Hostname);
         }
+        // The elements validate through the certificate directory only (their key rings hold no CA): our own CA must be there.
+        if (authority.Certificate is { } ownCa) app.Services.GetRequiredService<CertificateDirectory>().Add(ownCa, "hierarchy");
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
         app.Services.GetRequiredService<OwnCrlRefresher>().RefreshNow();

@@ -53,8 +53,11 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
         if (elements.Any(e => e is null) || elements.Distinct().Count() > 1)
             return new SmtpReply(554, "5.5.4", "an Inter-Courier message goes to one element alone, with no other recipient");
         // Decrypting and checking the chain (a peer's CRL may be fetched) is done off the connection's thread.
-        var reason = await Task.Run(() => interCourier.Check(elements[0]!.Value, content, session.RemoteAddress.ToString()), cancellationToken);
-        return reason is null ? null : new SmtpReply(554, "5.7.1", "Inter-Courier message refused: " + Sanitize(reason));
+        var refusal = await Task.Run(() => interCourier.Check(elements[0]!.Value, content, session.RemoteAddress.ToString()), cancellationToken);
+        if (refusal is not { } r) return null;
+        return r.Transient
+            ? new SmtpReply(451, "4.7.5", "Inter-Courier message not checked yet, try again later: " + Sanitize(r.Reason))
+            : new SmtpReply(554, "5.7.1", "Inter-Courier message refused: " + Sanitize(r.Reason));
     }
 
     static string Sanitize(string text)

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.RegularExpressions;
+using Gateway.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Gateway.Tests.Courier;
+
+/// <summary>
+/// Federation end to end over a network of real gateway processes (<see cref="FederationNetworkFixture"/>): every
+/// scenario is submitted over SMTP and read over IMAP by the recipient, and the couriers' own logs say which way the
+/// parts took (each element logs the hop a part arrived with).
+/// </summary>
+public sealed partial class FederationNetworkTests(FederationNetworkFixture net, ITestOutputHelper output) : IClassFixture<FederationNetworkFixture>
+{
+    const string Password = FederationNetworkFixture.Password;
+
+    static string Message(string from, string to, string token) =>
+        $"From: <{from}>\r\nTo: <{to}>\r\nSubject: federation {token}\r\nMessage-ID: <{token}@test>\r\n\r\nBody {token}\r\n";
+
+    static string QueueId(WireReply reply) => QueuedAs().Match(reply.ToString()).Groups[1].Value;
+
+    [GeneratedRegex(@"queued as (\S+)")]
+    private static partial Regex QueuedAs();
+
+    [Fact]
+    public async Task Same_courier_mail_is_split_and_read_by_the_recipient()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.Q.SubmitAsync("alice@q.test", Password, "carol@q.test", Message("alice@q.test", "carol@q.test", token));
+        Assert.Equal(250, reply.Code);
+        var (message, _) = await net.Q.WaitForMessageAsync("carol@q.test", Password, t => t.Contains("Body " + token));
+        Assert.Equal("federation " + token, message.Subject);
+        Assert.DoesNotContain("hop", await net.Q.WaitForLogAsync(30, "Foreground stored content part " + QueueId(reply)));
+    }
+
+    [Fact]
+    public async Task Introduced_couriers_send_directly_in_one_hop()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.Root.SubmitAsync("ruth@root.test", Password, "paul@p.test", Message("ruth@root.test", "paul@p.test", token));
+        Assert.Equal(250, reply.Code);
+        var (message, _) = await net.P.WaitForMessageAsync("paul@p.test", Password, t => t.Contains("Body " + token));
+        Assert.Equal("federation " + token, message.Subject);
+        var id = QueueId(reply);
+        await net.P.WaitForLogAsync(30, "Foreground stored content part " + id, "(from root.test, hop 1)");
+        await net.P.WaitForLogAsync(30, "Background stored", id, "(from root.test, hop 1)");
+        await net.Root.WaitForLogAsync(30, "Foreground relays ContentPart " + id, "to p.test");
+    }
+
+    [Fact]
+    public async Task A_deferral_climbs_to_the_root_and_down_then_the_recipients_courier_introduces_itself_and_the_next_message_goes_direct()
+    {
+        var first = Guid.NewGuid().ToString("N");
+        var clock = Stopwatch.StartNew();
+        var reply = await net.Q.SubmitAsync("alice@q.test", Password, "bob@r.test", Message("alice@q.test", "bob@r.test", first));
+        Assert.Equal(250, reply.Code);
+        await net.R.WaitForMessageAsync("bob@r.test", Password, t => t.Contains("Body " + first), 90);
+        var firstLatency = clock.Elapsed;
+        var id = QueueId(reply);
+        // Q -> P -> Root -> R: three hops for each part, each element on its own.
+        await net.R.WaitForLogAsync(30, "Foreground stored content part " + id, "(from root.test, hop 3)");
+        await net.R.WaitForLogAsync(30, "Background stored", id, "(from root.test, hop 3)");
+        await net.P.WaitForLogAsync(30, "Foreground defers ContentPart " + id, "to root.test");
+        await net.P.WaitForLogAsync(30, "Background defers Arm " + id, "to root.test");
+        // R introduced itself back to Q, each element to its counterpart.
+        await net.Q.WaitForLogAsync(30, "Foreground recorded peer r.test", "r.test", "from Introduction");
+        await net.Q.WaitForLogAsync(30, "Background recorded peer r.test", "r.test", "from Introduction");
+
+        var second = Guid.NewGuid().ToString("N");
+        clock.Restart();
+        var reply2 = await net.Q.SubmitAsync("alice@q.test", Password, "bob@r.test", Message("alice@q.test", "bob@r.test", second));
+        Assert.Equal(250, reply2.Code);
+        await net.R.WaitForMessageAsync("bob@r.test", Password, t => t.Contains("Body " + second), 60);
+        var secondLatency = clock.Elapsed;
+        var id2 = QueueId(reply2);
+        await net.R.WaitForLogAsync(30, "Foreground stored content part " + id2, "(from q.test, hop 1)");
+        await net.R.WaitForLogAsync(30, "Background stored", id2, "(from q.test, hop 1)");
+        Assert.DoesNotContain(net.P.Output.Split('\n'), l => l.Contains(id2));
+        Assert.DoesNotContain(net.Root.Output.Split('\n'), l => l.Contains(id2));
+        output.WriteLine($"deferred first message: {firstLatency.TotalMilliseconds:0} ms to readable; direct second: {secondLatency.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task A_public_courier_invites_an_unknown_address_who_registers_on_the_https_page_and_reads_the_held_message()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.P.SubmitAsync("paul@p.test", Password, "dave@newcomer.test", Message("paul@p.test", "dave@newcomer.test", token));
+        Assert.Equal(250, reply.Code);
+        var invitation = await net.Outside.WaitForMessageAsync(60);
+        Assert.Contains("X-Gateway-Invitation:", invitation.Text);
+        Assert.Contains("multipart/signed", invitation.Text);
+        var parsed = MimeKit.MimeMessage.Load(new MemoryStream(invitation.Data));
+        var signed = Assert.IsType<MimeKit.Cryptography.MultipartSigned>(parsed.Body);
+        var text = Assert.IsType<MimeKit.TextPart>(((MimeKit.Multipart)signed[0])[0]).Text;
+        var link = RegistrationLink().Match(text).Value;
+        Assert.StartsWith($"https://127.0.0.1:{net.P.WebPort}/register?token=", link);
+
+        var cookies = new CookieContainer();
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = cookies, ServerCertificateCustomValidationCallback = (_, _, _, _) => true });
+        var form = await http.GetStringAsync(link);
+        Assert.Contains("dave@newcomer.test", form);
+        var csrf = HiddenField().Matches(form).ToDictionary(m => m.Groups[1].Value, m => WebUtility.HtmlDecode(m.Groups[2].Value));
+
+        // A post from elsewhere (no cookie) is refused; so is one with a short password.
+        using (var stranger = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }))
+        {
+            var forged = await stranger.PostAsync(link.Split('?')[0], new FormUrlEncodedContent(new Dictionary<string, string>
+                { ["token"] = csrf["token"], ["csrf"] = csrf["csrf"], ["password"] = "dave-secret-1", ["confirm"] = "dave-secret-1" }));
+            Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        }
+        var shortPassword = await http.PostAsync(link.Split('?')[0], new FormUrlEncodedContent(new Dictionary<string, string>
+            { ["token"] = csrf["token"], ["csrf"] = csrf["csrf"], ["password"] = "short", ["confirm"] = "short" }));
+        Assert.Equal(HttpStatusCode.BadRequest, shortPassword.StatusCode);
+
+        var registered = await http.PostAsync(link.Split('?')[0], new FormUrlEncodedContent(new Dictionary<string, string>
+            { ["token"] = csrf["token"], ["csrf"] = csrf["csrf"], ["password"] = "dave-secret-1", ["confirm"] = "dave-secret-1" }));
+        Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
+        Assert.Contains("is registered", await registered.Content.ReadAsStringAsync());
+        // The link works once.
+        Assert.Equal(HttpStatusCode.Gone, (await http.GetAsync(link)).StatusCode);
+
+        var (message, _) = await net.P.WaitForMessageAsync("dave@newcomer.test", "dave-secret-1", t => t.Contains("Body " + token), 60);
+        Assert.Equal("federation " + token, message.Subject);
+        await net.P.WaitForMessageAsync("dave@newcomer.test", "dave-secret-1", t => t.Contains("Subject: Welcome"), 30);
+        await net.P.WaitForLogAsync(30, "Background released the held ARM of " + QueueId(reply));
+    }
+
+    [Fact]
+    public async Task An_invitation_to_an_address_registered_elsewhere_is_rejected_and_the_message_goes_to_that_courier()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.P.SubmitAsync("paul@p.test", Password, "rita@r.test", Message("paul@p.test", "rita@r.test", token));
+        Assert.Equal(250, reply.Code);
+        var (message, _) = await net.R.WaitForMessageAsync("rita@r.test", Password, t => t.Contains("Body " + token), 90);
+        Assert.Equal("federation " + token, message.Subject);
+        await net.R.WaitForLogAsync(30, "is an Invitation from another courier to rita@r.test");
+        await net.P.WaitForLogAsync(30, "answered by r.test (Invitation Reject)");
+        await net.P.WaitForLogAsync(30, "Foreground recorded peer r.test", "addresses rita@r.test", "InvitationReject");
+        await net.P.WaitForLogAsync(30, "Background recorded peer r.test", "addresses rita@r.test", "InvitationReject");
+        var id = QueueId(reply);
+        await net.R.WaitForLogAsync(30, "Foreground stored content part " + id, "(from p.test, hop 1)");
+        await net.R.WaitForLogAsync(30, "Background stored", id, "(from p.test, hop 1)");
+        // Rita never sees the invitation itself: her courier answered it.
+        var headers = await net.R.StoredHeadersAsync("rita@r.test", Password);
+        Assert.DoesNotContain(headers, h => h.Contains("X-Gateway-Invitation"));
+    }
+
+    [Fact]
+    public async Task A_courier_outside_the_root_is_refused_with_a_log_line_and_its_sender_gets_a_dsn()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.X.SubmitAsync("xavier@x.test", Password, "bob@r.test", Message("xavier@x.test", "bob@r.test", token));
+        Assert.Equal(250, reply.Code);
+        var refusal = await net.R.WaitForLogAsync(60, "Foreground refused an Inter-Courier message", "not trusted");
+        output.WriteLine(refusal);
+        var (dsn, text) = await net.X.WaitForMessageAsync("xavier@x.test", Password, t => t.Contains("Undelivered") && t.Contains(QueueId(reply)), 60);
+        Assert.Contains("bob@r.test", text);
+        Assert.Contains("not trusted", text);
+    }
+
+    [Fact]
+    public async Task A_revoked_courier_is_refused_by_its_superior_and_its_sender_gets_a_dsn()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.V.SubmitAsync("vera@v.test", Password, "bob@r.test", Message("vera@v.test", "bob@r.test", token));
+        Assert.Equal(250, reply.Code);
+        var refusal = await net.Root.WaitForLogAsync(60, "Foreground refused an Inter-Courier message", "revoked");
+        output.WriteLine(refusal);
+        var (_, text) = await net.V.WaitForMessageAsync("vera@v.test", Password, t => t.Contains("Undelivered") && t.Contains(QueueId(reply)), 60);
+        Assert.Contains("revoked", text);
+    }
+
+    [Fact]
+    public void No_foreground_ever_took_an_arm_and_no_background_a_content_part()
+    {
+        foreach (var node in net.All)
+        {
+            Assert.DoesNotContain("reached the Foreground, which takes content parts only", node.Output);
+            Assert.DoesNotContain("reached the Background, which takes ARMs only", node.Output);
+            Assert.DoesNotContain("is not for the Foreground", node.Output);
+            Assert.DoesNotContain("is not for the Background", node.Output);
+        }
+    }
+
+    [GeneratedRegex(@"https://127\.0\.0\.1:\d+/register\?token=[A-Za-z0-9._-]+")]
+    private static partial Regex RegistrationLink();
+
+    [GeneratedRegex(@"<input type=""hidden"" name=""(\w+)"" value=""([^""]*)"">")]
+    private static partial Regex HiddenField();
+}

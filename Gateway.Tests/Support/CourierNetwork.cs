@@ -1,0 +1,140 @@
+using System.Text;
+using MailKit;
+using MailKit.Net.Imap;
+using MimeKit;
+
+namespace Gateway.Tests.Support;
+
+/// <summary>
+/// One courier of a test network: the real gateway in its own process, with its own data directory, configuration
+/// and loopback ports (delivery, implicit-TLS submission, IMAPS, HTTPS), administered through the real CLI.
+/// </summary>
+public sealed class CourierNode : IAsyncDisposable
+{
+    public string Name { get; }
+    public string DataDirectory { get; }
+    public string ConfigPath { get; }
+    public int DeliveryPort { get; }
+    public int SubmissionPort { get; }
+    public int ImapsPort { get; }
+    public int WebPort { get; }
+    public GatewayProcess? Process { get; private set; }
+    public string Endpoint => $"127.0.0.1:{DeliveryPort}";
+    public string Output => Process?.Output ?? "";
+
+    /// <param name="ports">Four free ports (delivery, submission, IMAPS, HTTPS); take the ports of all nodes of a network at once, so they differ.</param>
+    public CourierNode(string name, int[] ports)
+    {
+        Name = name;
+        DataDirectory = TempDirectory.Create("courier-" + name.Split('.')[0]);
+        ConfigPath = Path.Combine(DataDirectory, "..", Path.GetFileName(DataDirectory) + ".json");
+        (DeliveryPort, SubmissionPort, ImapsPort, WebPort) = (ports[0], ports[1], ports[2], ports[3]);
+    }
+
+    /// <summary>Writes the configuration: its own domain, loopback listeners, static routes to the other couriers' domains.</summary>
+    public void Configure(IReadOnlyDictionary<string, int> routes, string courierExtra = "")
+    {
+        var routeJson = string.Join(",\n", routes.Where(r => r.Key != Name).Select(r => $$"""{ "Domain": "{{r.Key}}", "Host": "127.0.0.1", "Port": {{r.Value}} }"""));
+        File.WriteAllText(ConfigPath, $$"""
+            {
+              "Gateway": {
+                "Hostname": "{{Name}}",
+                "Domains": [ "{{Name}}" ],
+                "Listeners": [
+                  { "Name": "delivery", "Endpoint": "127.0.0.1:{{DeliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
+                  { "Name": "submissions", "Endpoint": "127.0.0.1:{{SubmissionPort}}", "Role": "Submission", "Tls": "Implicit" },
+                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{ImapsPort}}", "Role": "Imap", "Tls": "Implicit" }
+                ],
+                "Web": { "Endpoint": "127.0.0.1:{{WebPort}}", "PublicUrl": "https://127.0.0.1:{{WebPort}}" },
+                "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 2, "Tls": "Opportunistic", "DnsServers": [ "127.0.0.1:9" ] },
+                "Limits": { "AuthFailureDelayMilliseconds": 0 },
+                "Courier": { "CreateRootOnFirstStart": false, "PendingCheckSeconds": 1, "PeerCrlMaxAgeSeconds": 2, "PeerFirstRetrySeconds": 1,
+                             "Endpoint": "127.0.0.1:{{DeliveryPort}}"{{courierExtra}} },
+                "Routes": [ {{routeJson}} ]
+              }
+            }
+            """);
+    }
+
+    public async Task<ToolResult> CliAsync(string? stdin, params string[] args)
+    {
+        var result = await GatewayProcess.RunCliAsync(DataDirectory, stdin, args.Concat(new[] { "--config", ConfigPath }).ToArray());
+        if (result.ExitCode != 0) throw new InvalidOperationException($"{Name}: gateway {string.Join(' ', args)} failed ({result.ExitCode}): {result.All}");
+        return result;
+    }
+
+    public Task AddUserAsync(string address, string password) => CliAsync(password + "\n", "user", "add", address, "--password-stdin");
+
+    public void Start()
+    {
+        Process = GatewayProcess.Start(DataDirectory, ConfigPath, "run");
+    }
+
+    public async Task WaitUntilListeningAsync()
+    {
+        await Process!.WaitForPortAsync(DeliveryPort, 60);
+        await Process.WaitForPortAsync(ImapsPort, 60);
+        await Process.WaitForPortAsync(WebPort, 60);
+    }
+
+    /// <summary>Waits until the process output has a line containing every one of <paramref name="parts"/>.</summary>
+    public async Task<string> WaitForLogAsync(int timeoutSeconds, params string[] parts)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            var line = Output.Split('\n').FirstOrDefault(l => parts.All(p => l.Contains(p, StringComparison.Ordinal)));
+            if (line is not null) return line;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{Name}: no log line with {string.Join(" + ", parts)} within {timeoutSeconds}s:\n{Output}");
+    }
+
+    public Task<WireReply> SubmitAsync(string from, string password, string to, string message) =>
+        TestGateway.SubmitAsync(SubmissionPort, from, password, from, new[] { to }, message);
+
+    /// <summary>
+    /// Reads the user's INBOX over IMAPS as a mail program does (full messages, so protected ones are opened) until a
+    /// message matching <paramref name="match"/> is there; returns it.
+    /// </summary>
+    public async Task<(MimeMessage Message, string Text)> WaitForMessageAsync(string user, string password, Func<string, bool> match, int timeoutSeconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        var seen = new List<string>();
+        while (DateTime.UtcNow < deadline)
+        {
+            using var client = await ImapClients.ConnectAsync(ImapsPort, user, password);
+            var inbox = client.Inbox;
+            await inbox.OpenAsync(FolderAccess.ReadOnly);
+            seen.Clear();
+            for (var i = 0; i < inbox.Count; i++)
+            {
+                var message = await inbox.GetMessageAsync(i);
+                using var buffer = new MemoryStream();
+                await message.WriteToAsync(buffer);
+                var text = Encoding.UTF8.GetString(buffer.ToArray());
+                seen.Add(message.Subject ?? "");
+                if (match(text)) { await client.DisconnectAsync(true); return (message, text); }
+            }
+            await client.DisconnectAsync(true);
+            await Task.Delay(300);
+        }
+        throw new TimeoutException($"{Name}: no matching message for {user} within {timeoutSeconds}s; INBOX has: {string.Join(" | ", seen)}\n{Output}");
+    }
+
+    /// <summary>The raw stored copy of the user's messages (headers as the Foreground stored them), via IMAP header fetch.</summary>
+    public async Task<IList<HeaderList>> StoredHeadersAsync(string user, string password)
+    {
+        using var client = await ImapClients.ConnectAsync(ImapsPort, user, password);
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var result = new List<HeaderList>();
+        for (var i = 0; i < client.Inbox.Count; i++) result.Add(await client.Inbox.GetHeadersAsync(i));
+        await client.DisconnectAsync(true);
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Process is not null) await Process.DisposeAsync();
+    }
+}
