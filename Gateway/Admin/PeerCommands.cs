@@ -72,10 +72,7 @@ public static class PeerCommands
             List<X509Certificate> certificates;
             try
             {
-                var reader = new Org.BouncyCastle.OpenSsl.PemReader(new StringReader(File.ReadAllText(parse.GetValue(pemFile)!)));
-                certificates = new();
-                object? o;
-                while ((o = reader.ReadObject()) is not null) if (o is X509Certificate c) certificates.Add(c);
+                certificates = CourierAuthority.ReadAllPem<X509Certificate>(File.ReadAllText(parse.GetValue(pemFile)!));
             }
             catch (IOException ex) { Console.Error.WriteLine("gateway: " + ex.Message); return 1; }
             var introductions = certificates.Where(c => InterCourierMessage.IntroductionOf(c) is not null).ToList();

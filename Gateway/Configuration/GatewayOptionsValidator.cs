@@ -170,6 +170,14 @@ public static partial class GatewayOptionsValidator
         return host.Length > 0;
     }
 
+    /// <summary>The port mail programs reach a listener at: its PublicPort, else its endpoint's port (0 if unparsable).</summary>
+    public static int AnnouncedPort(ListenerOptions listener) =>
+        listener.PublicPort ?? (TryParseEndpoint(listener.Endpoint, out var ep) ? ep.Port : 0);
+
+    /// <summary>The announced port of the first listener with this role and TLS mode, or <paramref name="fallback"/>.</summary>
+    public static int AnnouncedPort(GatewayOptions o, ListenerRole role, TlsMode tls, int fallback) =>
+        o.Listeners.FirstOrDefault(l => l.Role == role && l.Tls == tls) is { } l && AnnouncedPort(l) is > 0 and var port ? port : fallback;
+
     /// <summary>Where peer couriers reach this courier's elements: Courier:Endpoint, or the host name and the first delivery listener's port.</summary>
     public static string CourierEndpoint(GatewayOptions o)
     {

@@ -213,13 +213,8 @@ public sealed class ElementRelay(
     {
         var own = CourierId;
         var header = received.Header;
-        if (peers.Find(header.FromCourier) is null && !string.Equals(header.FromCourier, own, StringComparison.OrdinalIgnoreCase))
-        {
-            var ca = received.SignerChain.FirstOrDefault(c => c.SubjectDN.Equivalent(received.Signer.IssuerDN));
-            var ourCa = ownChain().FirstOrDefault();
-            if (ca is not null && ourCa is not null && ca.IssuerDN.Equivalent(ourCa.SubjectDN))
-                Learn(context, received.Signer, received.SignerChain, header.FromEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
-        }
+        if (peers.Find(header.FromCourier) is null && !string.Equals(header.FromCourier, own, StringComparison.OrdinalIgnoreCase) && IsFromBelow(received))
+            Learn(context, received.Signer, received.SignerChain, header.FromEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
         if (!deliveredHere || header.OriginCourier is not { } origin || string.Equals(origin, own, StringComparison.OrdinalIgnoreCase)
             || string.Equals(origin, header.FromCourier, StringComparison.OrdinalIgnoreCase) || peers.Find(origin) is not null)
             return;

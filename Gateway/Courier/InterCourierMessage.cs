@@ -123,13 +123,9 @@ public static class InterCourierMessage
         var header = InterCourierHeader.Parse(CourierMime.Decode(headerPart));
         if (!string.Equals(header.FromCourier, courier, StringComparison.OrdinalIgnoreCase) || header.FromElement != element)
             throw new PartRejectedException($"the header says it comes from the {header.FromElement} of {header.FromCourier}, the signature from the {element} of {courier}");
-        var chain = new List<X509Certificate>();
-        if (parts.Count >= 3 && parts[2] is MimePart { ContentType.MimeType: ChainMediaType } chainPart)
-        {
-            using var reader = new StringReader(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(chainPart)));
-            var pem = new Org.BouncyCastle.OpenSsl.PemReader(reader);
-            while (pem.ReadObject() is X509Certificate c) chain.Add(c);
-        }
+        var chain = parts.Count >= 3 && parts[2] is MimePart { ContentType.MimeType: ChainMediaType } chainPart
+            ? CourierAuthority.ReadAllPem<X509Certificate>(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(chainPart)))
+            : new List<X509Certificate>();
         if (header.Hops is < 1 or > CourierRouter.MaxHops)
             throw new PartRejectedException($"the Inter-Courier message has made {header.Hops} hops; at most {CourierRouter.MaxHops} are allowed (a routing loop?)");
         return new InterCourierEnvelope(header, parts[1], opened.Signer, opened.Carried, chain);

@@ -71,12 +71,7 @@ public static class InvitationMessage
             ? InvitationBody.Parse(CourierMime.Decode(b)) : throw new PartRejectedException("the Invitation carries no invitation body");
         var pem = mixed.OfType<MimePart>().FirstOrDefault(p => p.ContentType.MimeType == InterCourierMessage.ChainMediaType)
                   ?? throw new PartRejectedException("the Invitation carries no certificates");
-        var certificates = new List<X509Certificate>();
-        using (var reader = new StringReader(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(pem))))
-        {
-            var pemReader = new Org.BouncyCastle.OpenSsl.PemReader(reader);
-            while (pemReader.ReadObject() is X509Certificate c) certificates.Add(c);
-        }
+        var certificates = CourierAuthority.ReadAllPem<X509Certificate>(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(pem)));
         var chain = certificates.Where(c => c.GetBasicConstraints() >= 0).ToList();
         var validation = context.ValidateCertificate(signer, chain);
         if (!validation.IsValid) throw new PartRejectedException("the Invitation's signer is not trusted: " + validation.Reason);

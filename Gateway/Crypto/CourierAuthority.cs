@@ -198,7 +198,8 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
     static T ReadPem<T>(string pem, string what) => ReadAllPem<T>(pem).FirstOrDefault()
         ?? throw new CourierAuthorityException($"no {what} found in the PEM input");
 
-    static List<T> ReadAllPem<T>(string pem)
+    /// <summary>Every object of type <typeparamref name="T"/> in a PEM text, in order (other objects are skipped).</summary>
+    public static List<T> ReadAllPem<T>(string pem)
     {
         var reader = new PemReader(new StringReader(pem));
         var result = new List<T>();

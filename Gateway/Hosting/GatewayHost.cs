@@ -37,8 +37,7 @@ public static class GatewayHost
 
     static string WelcomeText(GatewayOptions options)
     {
-        int Port(ListenerRole role, TlsMode tls, int fallback) => options.Listeners.FirstOrDefault(l => l.Role == role && l.Tls == tls) is { } l
-            ? l.PublicPort ?? (GatewayOptionsValidator.TryParseEndpoint(l.Endpoint, out var ep) ? ep.Port : fallback) : fallback;
+        int Port(ListenerRole role, TlsMode tls, int fallback) => GatewayOptionsValidator.AnnouncedPort(options, role, tls, fallback);
         return $"""
             Welcome. Your mailbox {"{address}"} at {options.Hostname} is ready, and the messages that were held for you are in it.
 

@@ -45,7 +45,7 @@ public static class AutoconfigEndpoints
         var host = PublicHost(options);
         return options.Listeners
             .Where(l => (l.Role is ListenerRole.Imap or ListenerRole.Submission) && l.Tls != TlsMode.None)
-            .Select(l => (Listener: l, Port: l.PublicPort ?? (GatewayOptionsValidator.TryParseEndpoint(l.Endpoint, out var ep) ? ep.Port : 0)))
+            .Select(l => (Listener: l, Port: GatewayOptionsValidator.AnnouncedPort(l)))
             .Where(x => x.Port is > 0 and <= 65535)
             .OrderBy(x => x.Listener.Tls == TlsMode.Implicit ? 0 : 1)
             .Select(x => new PublicServer(x.Listener.Role, host, x.Port, x.Listener.Tls))

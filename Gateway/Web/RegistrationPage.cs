@@ -86,16 +86,8 @@ public sealed class RegistrationPage(InvitationDesk desk, Gateway.Configuration.
         <p><small>This link works once and until {record.ExpiresUtc:yyyy-MM-dd HH:mm} UTC.</small></p>
         """);
 
-    int ImapPort() => PortOf(Gateway.Configuration.ListenerRole.Imap, Gateway.Configuration.TlsMode.Implicit, 993);
-    int SubmissionPort() => PortOf(Gateway.Configuration.ListenerRole.Submission, Gateway.Configuration.TlsMode.Implicit, 465);
-
-    int PortOf(Gateway.Configuration.ListenerRole role, Gateway.Configuration.TlsMode tls, int fallback)
-    {
-        var listener = options.Listeners.FirstOrDefault(l => l.Role == role && l.Tls == tls);
-        if (listener is null) return fallback;
-        if (listener.PublicPort is { } p) return p;
-        return Gateway.Configuration.GatewayOptionsValidator.TryParseEndpoint(listener.Endpoint, out var ep) ? ep.Port : fallback;
-    }
+    int ImapPort() => Gateway.Configuration.GatewayOptionsValidator.AnnouncedPort(options, Gateway.Configuration.ListenerRole.Imap, Gateway.Configuration.TlsMode.Implicit, 993);
+    int SubmissionPort() => Gateway.Configuration.GatewayOptionsValidator.AnnouncedPort(options, Gateway.Configuration.ListenerRole.Submission, Gateway.Configuration.TlsMode.Implicit, 465);
 
     string FormToken(string nonce, string invitationId) =>
         Convert.ToHexString(HMACSHA256.HashData(_formKey, Encoding.UTF8.GetBytes(nonce + "\n" + invitationId)));
