@@ -88,7 +88,11 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
         await using (var dying = GatewayProcess.Start(data, config, new Dictionary<string, string> { ["GATEWAY_CRASH_POINT"] = crashPoint }))
         {
             await dying.WaitForPortAsync(ports[0]);
-            await SubmitAsync(ports[0], "exactly-once");
+            try { await SubmitAsync(ports[0], "exactly-once"); }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                throw new InvalidOperationException($"submitting to the gateway armed with {crashPoint} failed: {e.Message}\n{dying.Output}", e);
+            }
             // WaitForExitAsync also waits until the process's output has been read to its end.
             Assert.True(await dying.WaitForExitAsync(60), $"the crash point {crashPoint} was never reached:\n{dying.Output}");
             Assert.Contains($"crash point {crashPoint}", dying.Output);
@@ -118,7 +122,12 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
                     catch (Exception) { return; } // the server died mid-conversation
                 }
             })).ToList();
-            await Task.Delay(2500 + 700 * round);
+            // Kill once this round has had some acknowledgements (a slow machine still gets its share of work
+            // in flight), then at a different moment each round.
+            var before = acked.Count;
+            var waitUntil = DateTime.UtcNow.AddSeconds(60);
+            while (acked.Count < before + 5 && DateTime.UtcNow < waitUntil && senders.Any(s => !s.IsCompleted)) await Task.Delay(50);
+            await Task.Delay(700 + 700 * round);
             gw.KillHard();
             stop.Cancel();
             await Task.WhenAll(senders);

@@ -120,7 +120,7 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
             .AppendLine("courier answers this invitation by itself and the message is passed on to it.")
             .ToString();
         using var context = new CourierSecureMimeContext(_foregroundKeys, _directory);
-        var chain = _authority.Certificate is { } ca ? new[] { ca }.Concat(_authority.ChainToRoot(ca)).ToList() : new List<Org.BouncyCastle.X509.X509Certificate>();
+        var chain = _authority.OwnChain();
         var signer = PartEnvelope.Signer(_foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground), chain);
         var body = new InvitationBody
         {

@@ -118,7 +118,9 @@ public sealed class SubmissionAgent(
                 .Select(h => new KeyValuePair<string, string>(h.Field, h.Value)).ToList(),
         };
 
-        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender));
+        // The sender's signature travels with both parts to the recipient's courier, which may know nothing of ours
+        // (a Deferral): it carries our CA chain below the Root.
+        var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender), authority.OwnChain(withRoot: false));
 
         var armMessage = CourierMime.Message(sender, identity.ElementAddress(CourierElement.Background)!, "ARM " + id,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, arm.ToEntity()));

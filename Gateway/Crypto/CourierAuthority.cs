@@ -170,6 +170,19 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return Authority().CreateCrl(revoked, BigInteger.ValueOf(now.Ticks), now.AddMinutes(-5), now.AddDays(7));
     }
 
+    /// <summary>
+    /// Our courier CA and the CAs above it: what a signature leaving this courier carries, so that a courier anywhere
+    /// under the same Root can build the path (a Deferral reaches couriers that never met ours). Without
+    /// <paramref name="withRoot"/> the self-issued Root is left out (every courier has it), so a standalone or Root
+    /// courier carries nothing.
+    /// </summary>
+    public IReadOnlyList<X509Certificate> OwnChain(bool withRoot = true)
+    {
+        if (Certificate is not { } ca) return Array.Empty<X509Certificate>();
+        var chain = new[] { ca }.Concat(ChainToRoot(ca));
+        return (withRoot ? chain : chain.Where(c => !IssuerChain.IsSelfIssued(c))).ToList();
+    }
+
     /// <summary>The CA certificates above <paramref name="certificate"/> up to and including the root.</summary>
     public IEnumerable<X509Certificate> ChainToRoot(X509Certificate certificate)
     {

@@ -158,7 +158,7 @@ public static class GatewayHost
                 var keys = element == CourierElement.Foreground ? ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()) : ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>());
                 return new ElementRelay(element, keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), peers,
                     sp.GetRequiredKeyedService<PeerOutbox>(element), router, courierEndpoint,
-                    () => authority.Certificate is { } ca ? new[] { ca }.Concat(authority.ChainToRoot(ca)).ToList() : new List<Org.BouncyCastle.X509.X509Certificate>(),
+                    () => authority.OwnChain(),
                     () => options.Domains, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
             });
         }
