@@ -7,21 +7,24 @@ namespace Gateway.Tests.Courier;
 /// A courier network on loopback, every courier its own gateway process with its own data directory and ports, built
 /// with the real CLI exactly as operators would: the Root (which invites), Public P under it, Private Q under P,
 /// Private R under the Root; and two that must be refused: X, the Root of another network that recorded R by hand,
-/// and V, a Private courier under the Root whose certificate the Root revoked. Routes between the couriers' domains
+/// and V, a Private courier under the Root whose certificate the Root revoked; G, a Gateway courier under the Root, and
+/// H, a Private courier under G, which introduces itself to no one but G. Routes between the couriers' domains
 /// are static (no DNS), and mail for newcomer.test goes to a test sink (to catch Invitations).
 /// </summary>
 public sealed partial class FederationNetworkFixture : IAsyncLifetime
 {
     public const string Password = "federation-pass-1";
-    static readonly int[] AllPorts = Ports.Free(24);
+    static readonly int[] AllPorts = Ports.Free(32);
     public CourierNode Root { get; } = new("root.test", AllPorts[0..4]);
     public CourierNode P { get; } = new("p.test", AllPorts[4..8]);
     public CourierNode Q { get; } = new("q.test", AllPorts[8..12]);
     public CourierNode R { get; } = new("r.test", AllPorts[12..16]);
     public CourierNode X { get; } = new("x.test", AllPorts[16..20]);
     public CourierNode V { get; } = new("v.test", AllPorts[20..24]);
+    public CourierNode G { get; } = new("g.test", AllPorts[24..28]);
+    public CourierNode H { get; } = new("h.test", AllPorts[28..32]);
     public ScriptedSmtpServer Outside { get; } = new();
-    public IEnumerable<CourierNode> All => new[] { Root, P, Q, R, X, V };
+    public IEnumerable<CourierNode> All => new[] { Root, P, Q, R, X, V, G, H };
     public TimeSpan SetupTime { get; private set; }
 
     public async Task InitializeAsync()
@@ -37,6 +40,8 @@ public sealed partial class FederationNetworkFixture : IAsyncLifetime
         await JoinAsync(Q, P, "private", "q.test");
         await JoinAsync(R, Root, "private", "r.test");
         await JoinAsync(V, Root, "private", "v.test");
+        await JoinAsync(G, Root, "gateway");
+        await JoinAsync(H, G, "private", "h.test");
         // The Root revokes V's courier certificate before anything is sent.
         var serial = SerialLine().Match((await V.CliAsync(null, "ca", "show")).StdOut).Groups[1].Value;
         await Root.CliAsync(null, "cert", "revoke", serial);
@@ -51,7 +56,8 @@ public sealed partial class FederationNetworkFixture : IAsyncLifetime
             Q.AddUserAsync("alice@q.test", Password).ContinueWith(_ => Q.AddUserAsync("carol@q.test", Password)).Unwrap(),
             R.AddUserAsync("bob@r.test", Password).ContinueWith(_ => R.AddUserAsync("rita@r.test", Password)).Unwrap(),
             X.AddUserAsync("xavier@x.test", Password),
-            V.AddUserAsync("vera@v.test", Password));
+            V.AddUserAsync("vera@v.test", Password),
+            H.AddUserAsync("hana@h.test", Password));
 
         foreach (var node in All) node.Start();
         await Task.WhenAll(All.Select(n => n.WaitUntilListeningAsync()));
@@ -61,6 +67,8 @@ public sealed partial class FederationNetworkFixture : IAsyncLifetime
             await Root.WaitForLogAsync(60, $"{element} recorded peer p.test");
             await Root.WaitForLogAsync(60, $"{element} recorded peer r.test");
             await P.WaitForLogAsync(60, $"{element} recorded peer q.test");
+            await Root.WaitForLogAsync(60, $"{element} recorded peer g.test");
+            await G.WaitForLogAsync(60, $"{element} recorded peer h.test");
         }
         SetupTime = DateTime.UtcNow - started;
     }

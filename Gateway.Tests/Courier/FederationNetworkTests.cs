@@ -148,6 +148,49 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
     }
 
     [Fact]
+    public async Task A_gateway_courier_handles_the_introductions_of_the_courier_below_it()
+    {
+        // hana (H, behind the Gateway courier G) writes to bob (R): deferred H -> G -> Root -> R; R introduces itself
+        // to G, which answers for h.test, never to H.
+        var first = Guid.NewGuid().ToString("N");
+        var reply = await net.H.SubmitAsync("hana@h.test", Password, "bob@r.test", Message("hana@h.test", "bob@r.test", first));
+        Assert.Equal(250, reply.Code);
+        await net.R.WaitForMessageAsync("bob@r.test", Password, t => t.Contains("Body " + first), 90);
+        await net.R.WaitForLogAsync(30, "Foreground stored content part " + QueueId(reply), "(from root.test, hop 3)");
+        await net.R.WaitForLogAsync(30, "Foreground recorded peer g.test", "domains g.test, h.test", "from Deferral");
+        await net.R.WaitForLogAsync(30, "Background recorded peer g.test", "domains g.test, h.test", "from Deferral");
+        await net.G.WaitForLogAsync(30, "Foreground recorded peer r.test", "from Introduction");
+        await net.G.WaitForLogAsync(30, "Background recorded peer r.test", "from Introduction");
+
+        // The next message goes H -> G -> R; the answer R -> G -> H.
+        var second = Guid.NewGuid().ToString("N");
+        var reply2 = await net.H.SubmitAsync("hana@h.test", Password, "bob@r.test", Message("hana@h.test", "bob@r.test", second));
+        await net.R.WaitForMessageAsync("bob@r.test", Password, t => t.Contains("Body " + second), 60);
+        await net.R.WaitForLogAsync(30, "Foreground stored content part " + QueueId(reply2), "(from g.test, hop 2)");
+        await net.R.WaitForLogAsync(30, "Background stored", QueueId(reply2), "(from g.test, hop 2)");
+        var answer = Guid.NewGuid().ToString("N");
+        var reply3 = await net.R.SubmitAsync("bob@r.test", Password, "hana@h.test", Message("bob@r.test", "hana@h.test", answer));
+        await net.H.WaitForMessageAsync("hana@h.test", Password, t => t.Contains("Body " + answer), 60);
+        await net.H.WaitForLogAsync(30, "Foreground stored content part " + QueueId(reply3), "(from g.test, hop 2)");
+        await net.H.WaitForLogAsync(30, "Background stored", QueueId(reply3), "(from g.test, hop 2)");
+
+        // An Invitation to hana from P is answered by G in H's place: P learns hana@h.test at g.test.
+        var invited = Guid.NewGuid().ToString("N");
+        var reply4 = await net.P.SubmitAsync("paul@p.test", Password, "hana@h.test", Message("paul@p.test", "hana@h.test", invited));
+        Assert.Equal(250, reply4.Code);
+        await net.H.WaitForMessageAsync("hana@h.test", Password, t => t.Contains("Body " + invited), 90);
+        await net.G.WaitForLogAsync(30, "Foreground answers the Invitation", "for hana@h.test in place of h.test");
+        await net.P.WaitForLogAsync(30, "Foreground recorded peer g.test", "addresses hana@h.test", "InvitationReject");
+        await net.H.WaitForLogAsync(30, "Foreground stored content part " + QueueId(reply4), "(from g.test, hop 2)");
+
+        // H introduced itself to G only.
+        Assert.DoesNotContain(net.H.Output.Split('\n'), l => l.Contains("recorded peer") && !l.Contains("recorded peer g.test"));
+        Assert.DoesNotContain(net.H.Output.Split('\n'), l => l.Contains("introduces itself to") && !l.Contains("to g.test"));
+        Assert.DoesNotContain(net.R.Output.Split('\n'), l => l.Contains("recorded peer h.test"));
+        Assert.DoesNotContain(net.P.Output.Split('\n'), l => l.Contains("recorded peer h.test"));
+    }
+
+    [Fact]
     public async Task A_courier_outside_the_root_is_refused_with_a_log_line_and_its_sender_gets_a_dsn()
     {
         var token = Guid.NewGuid().ToString("N");

@@ -158,7 +158,8 @@ public sealed class BackgroundElement(
                     received = InterCourierMessage.Read(context, message, CourierElement.Background);
                     if (received.Header.Kind == InterCourierKind.Introduction)
                     {
-                        relay.Accept(context, received);
+                        var (peer, body) = relay.Accept(context, received);
+                        relay.AnswerInvitationFromBelow(context, peer, body);
                         return new PartResult.Handled();
                     }
                     if (received.Header.Kind != InterCourierKind.Arm)
@@ -230,7 +231,7 @@ public sealed class BackgroundElement(
         Gateway.Platform.CrashPoint.Hit("background-after-store");
         foreach (var (peer, to, deferral) in plan.Forward)
             relay.Forward(context, peer, InterCourierKind.Arm, arm.MessageId, opened.Signed, to, arm.Sender, arm.InternetMessageId, received, deferral);
-        if (received is not null) relay.LearnFrom(context, received, deliveredHere: plan.Local.Count > 0);
+        if (received is not null) relay.LearnFrom(context, received, plan);
         if (sealedFor.Count > 0 || received is null)
             logger.LogInformation("Background stored {Arm} for {Count} local recipient(s){From}", arm.ToString(), sealedFor.Count,
                 received is { } rc ? $" (from {rc.Header.FromCourier}, hop {rc.Header.Hops})" : "");

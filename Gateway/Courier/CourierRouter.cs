@@ -39,6 +39,9 @@ public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyColle
 {
     public const int MaxHops = 8;
 
+    /// <summary>This courier's role (from its courier certificate), or null before it has one.</summary>
+    public CourierRole? Role => ownRole();
+
     /// <summary>Whether this courier invites unknown addresses (by default: a Public courier or the Root).</summary>
     public bool Invites => invites?.Invoke() ?? ownRole() is CourierRole.Public or CourierRole.Root;
 

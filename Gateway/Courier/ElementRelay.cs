@@ -42,6 +42,18 @@ public sealed class ElementRelay(
     /// <summary>This courier's id (the DNS name in our introduction certificates), or null before the courier has them.</summary>
     public string? CourierId => identity.ElementCertificate(element) is { } c ? InterCourierMessage.IntroductionOf(c)?.Courier : null;
 
+    /// <summary>A Gateway courier handles the Introductions of the couriers below it: parts from below leave it with it as
+    /// their originator, and it introduces itself to whoever writes to them.</summary>
+    public bool IsGateway => router.Role == CourierRole.Gateway;
+
+    /// <summary>This courier's superior is a Gateway courier: it never introduces itself past it (the Gateway does, for it).</summary>
+    public bool BehindGateway => peers.Superior() is { Role: CourierRole.Gateway };
+
+    /// <summary>The domains this courier answers for to other couriers: its own, and for a Gateway courier those of the couriers below it.</summary>
+    public List<string> AnsweredDomains() =>
+        ownDomains().Concat(IsGateway ? peers.All().Where(p => p.Below).SelectMany(p => p.Domains) : Enumerable.Empty<string>())
+            .Select(d => d.ToLowerInvariant()).Distinct().ToList();
+
     CmsSignerFactory Signer => () => PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(element), ownChain());
     delegate MimeKit.Cryptography.CmsSigner CmsSignerFactory();
 
@@ -60,24 +72,33 @@ public sealed class ElementRelay(
 
         string? originCourier = null, originEndpoint = null;
         IReadOnlyList<X509Certificate>? originChain = null;
-        if (received is not null)
+        List<string>? originDomains = null;
+        if (received is not null && IsGateway && (IsFromBelow(received) || peer.Below))
+        {
+            // A Gateway courier stands in for the couriers below it: the recipient's courier introduces itself to us,
+            // and learns that we answer for their domains; a part going down arrives from us, whom they know.
+            (originCourier, originEndpoint, originChain, originDomains) =
+                (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList(), AnsweredDomains());
+        }
+        else if (received is not null)
         {
             // Passing a part on: its originator is the first courier of the way (the sender, if it came directly).
             if (received.Header.OriginCourier is not null)
-                (originCourier, originEndpoint, originChain) = (received.Header.OriginCourier, received.Header.OriginEndpoint, received.OriginChain);
+                (originCourier, originEndpoint, originChain, originDomains) = (received.Header.OriginCourier, received.Header.OriginEndpoint, received.OriginChain, received.Header.OriginDomains);
             else
                 (originCourier, originEndpoint, originChain) = (received.Header.FromCourier, received.Header.FromEndpoint, new[] { received.Signer }.Concat(received.SignerChain).ToList());
         }
         else if (deferral)
         {
             // A Deferral of our own user's part: it carries our certificate so that the recipient's courier introduces itself back.
-            (originCourier, originEndpoint, originChain) = (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList());
+            (originCourier, originEndpoint, originChain, originDomains) =
+                (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList(), AnsweredDomains());
         }
 
         var header = new InterCourierHeader
         {
             Kind = kind, MessageId = messageId, FromCourier = own, FromElement = element, FromEndpoint = ownEndpoint,
-            OriginCourier = originCourier, OriginEndpoint = originEndpoint, Recipients = recipients.ToList(),
+            OriginCourier = originCourier, OriginEndpoint = originEndpoint, OriginDomains = originDomains, Recipients = recipients.ToList(),
             Hops = (received?.Header.Hops ?? 0) + 1, CreatedUtc = _time.GetUtcNow(),
         };
         if (header.Hops > CourierRouter.MaxHops)
@@ -157,7 +178,7 @@ public sealed class ElementRelay(
 
     /// <summary>What this courier says of itself in an Introduction: its domains (as its certificate allows them).</summary>
     public IntroductionBody Describe(string reason, string? invitationId = null, string? address = null) =>
-        new() { Domains = ownDomains().Select(d => d.ToLowerInvariant()).Distinct().ToList(), Reason = reason, InvitationId = invitationId, Address = address };
+        new() { Domains = AnsweredDomains(), Reason = reason, InvitationId = invitationId, Address = address };
 
     /// <summary>A courier that joined under a superior introduces itself to it once (recorded in the peer table).</summary>
     public void IntroduceToSuperior(CourierSecureMimeContext context)
@@ -206,23 +227,26 @@ public sealed class ElementRelay(
 
     /// <summary>
     /// Learning from a part that arrived: a courier below us that writes to us is recorded (its traffic is how the
-    /// hierarchy learns its members); when a Deferral's parts were delivered here, the originator is recorded and
-    /// gets an Introduction from this element, so that its next parts come directly.
+    /// hierarchy learns its members); when a Deferral's parts were delivered here (or, on a Gateway courier, passed
+    /// to a courier below it), the originator is recorded and gets an Introduction from this element, so that its
+    /// next parts come directly. A courier behind a Gateway courier introduces itself to no one but its Gateway.
     /// </summary>
-    public void LearnFrom(CourierSecureMimeContext context, InterCourierEnvelope received, bool deliveredHere)
+    public void LearnFrom(CourierSecureMimeContext context, InterCourierEnvelope received, RoutingPlan plan)
     {
         var own = CourierId;
         var header = received.Header;
         if (peers.Find(header.FromCourier) is null && !string.Equals(header.FromCourier, own, StringComparison.OrdinalIgnoreCase) && IsFromBelow(received))
             Learn(context, received.Signer, received.SignerChain, header.FromEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
-        if (!deliveredHere || header.OriginCourier is not { } origin || string.Equals(origin, own, StringComparison.OrdinalIgnoreCase)
+        var answersHere = plan.Local.Count > 0 || (IsGateway && plan.Forward.Any(f => f.Peer.Below));
+        if (!answersHere || BehindGateway || header.OriginCourier is not { } origin || string.Equals(origin, own, StringComparison.OrdinalIgnoreCase)
             || string.Equals(origin, header.FromCourier, StringComparison.OrdinalIgnoreCase) || peers.Find(origin) is not null)
             return;
         if (received.OriginChain.Count == 0 || header.OriginEndpoint is null) return;
         var introduction = received.OriginChain[0];
         if (InterCourierMessage.IntroductionOf(introduction)?.Courier is not { } named || !string.Equals(named, origin, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the Deferral names {origin} as its originator but carries the certificate '{introduction.SubjectDN}'");
-        var peer = Learn(context, introduction, received.OriginChain.Skip(1).ToList(), header.OriginEndpoint, PeerSource.Deferral, Array.Empty<string>(), Array.Empty<string>());
+        var peer = Learn(context, introduction, received.OriginChain.Skip(1).ToList(), header.OriginEndpoint, PeerSource.Deferral,
+            header.OriginDomains ?? new List<string>(), Array.Empty<string>());
         Introduce(context, peer.Id, peer.Endpoint, introduction, Describe("deferral"));
         peers.MarkIntroduced(peer.Id, _time.GetUtcNow().UtcDateTime);
     }
@@ -237,6 +261,21 @@ public sealed class ElementRelay(
         var addresses = body.Address is { } a && source == PeerSource.InvitationReject ? new[] { a } : Array.Empty<string>();
         var peer = Learn(context, received.Signer, received.SignerChain, received.Header.FromEndpoint, source, body.Domains, addresses);
         return (peer, body);
+    }
+
+    /// <summary>
+    /// An Introduction by which a courier below this Gateway courier hands up an Invitation its user received: the
+    /// Gateway answers the inviter in its place (Invitation Reject); returns false for any other Introduction.
+    /// </summary>
+    public bool AnswerInvitationFromBelow(CourierSecureMimeContext context, PeerRecord peer, IntroductionBody body)
+    {
+        if (body.Reason != IntroductionBody.InvitationRejectBelow) return false;
+        if (!IsGateway || !peer.Below || body.Invitation is null)
+            throw new PartRejectedException($"{peer.Id} hands up an Invitation, which only a courier directly below a Gateway courier may do");
+        InvitationMessage.Reject(context, this, MimeMessage.Load(new MemoryStream(body.Invitation, writable: false)));
+        logger.LogInformation("{Element} answers the Invitation {InvitationId} for {Address} in place of {Peer}, a courier below this Gateway courier",
+            Name, body.InvitationId, body.Address, peer.Id);
+        return true;
     }
 
     /// <summary>The DNS domains a courier certificate's name constraints permit (a Private courier's domains), lower-cased.</summary>

@@ -143,6 +143,7 @@ public sealed class ForegroundElement(
                     if (received.Header.Kind == InterCourierKind.Introduction)
                     {
                         var (peer, body) = relay.Accept(context, received);
+                        if (relay.AnswerInvitationFromBelow(context, peer, body)) return new PartResult.Handled();
                         if (body.InvitationId is not null) invitations?.Answered(body.InvitationId, body.Address, peer.Id);
                         return new PartResult.Handled();
                     }
@@ -189,7 +190,7 @@ public sealed class ForegroundElement(
                 InternetMessageIdOf(manifestOf), opened.Received, deferral);
         foreach (var address in plan.Invite)
             if (invitations is not null) await invitations.InviteAsync(address, manifestOf.Sender, manifestOf.MessageId, cancellationToken);
-        if (opened.Received is not null) relay.LearnFrom(context, opened.Received, deliveredHere: plan.Local.Count > 0);
+        if (opened.Received is not null) relay.LearnFrom(context, opened.Received, plan);
         return new PartResult.Done(manifestOf, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
     }
 

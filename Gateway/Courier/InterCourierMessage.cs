@@ -30,8 +30,14 @@ public sealed record IntroductionBody
     /// <summary>For an Invitation Reject: the invitation being answered and the address it invited.</summary>
     public string? InvitationId { get; init; }
     public string? Address { get; init; }
-    /// <summary>Why it is sent: "superior" (a courier joining under its superior), "deferral" (answering a deferred part) or "invitation-reject".</summary>
+    /// <summary>Why it is sent: "superior" (a courier joining under its superior), "deferral" (answering a deferred part),
+    /// "invitation-reject", or "invitation-reject-below" (a courier below a Gateway courier hands it the Invitation its
+    /// user received, for the Gateway to answer).</summary>
     public string Reason { get; init; } = "";
+    /// <summary>For "invitation-reject-below": the Invitation mail as received.</summary>
+    public byte[]? Invitation { get; init; }
+
+    public const string InvitationRejectBelow = "invitation-reject-below";
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 
@@ -59,6 +65,9 @@ public sealed record InterCourierHeader
     /// <summary>For a part relayed by a superior (Deferral): the courier it came from first, and where that element listens.</summary>
     public string? OriginCourier { get; init; }
     public string? OriginEndpoint { get; init; }
+    /// <summary>The domains the originator answers for (a Gateway courier names those of the couriers below it too);
+    /// checked against its certificate's name constraints when it has them.</summary>
+    public List<string>? OriginDomains { get; init; }
     /// <summary>The recipients this hop carries the part for (the payload names all the message's recipients).</summary>
     public List<string> Recipients { get; init; } = new();
     /// <summary>Inter-Courier hops so far, this one included (a loop guard, and how tests count a Deferral's way).</summary>

@@ -90,6 +90,14 @@ public static class InvitationMessage
     public static void Reject(CourierSecureMimeContext context, ElementRelay relay, MimeMessage message)
     {
         var invitation = Open(context, message);
+        if (relay.BehindGateway && relay.Peers.Superior() is { IntroductionCertificate.Length: > 0 } gateway)
+        {
+            // Behind a Gateway courier we introduce ourselves to no one else: the Gateway answers the Invitation for us
+            // (and then receives, and passes down, the parts held for our user).
+            relay.Introduce(context, gateway.Id, gateway.Endpoint, new X509Certificate(gateway.IntroductionCertificate),
+                relay.Describe(IntroductionBody.InvitationRejectBelow, invitation.Body.InvitationId, invitation.Body.Address) with { Invitation = CourierMime.Bytes(message) });
+            return;
+        }
         var introduction = relay.Element == CourierElement.Foreground ? invitation.Foreground : invitation.Background;
         var endpoint = relay.Element == CourierElement.Foreground ? invitation.Body.ForegroundEndpoint : invitation.Body.BackgroundEndpoint;
         var peer = relay.Learn(context, introduction, invitation.Chain, endpoint, PeerSource.Introduction, Array.Empty<string>(), Array.Empty<string>());

@@ -98,7 +98,10 @@ public sealed class SubmissionAgent(
 
         using var context = new CourierSecureMimeContext(keys, directory);
         EnsureCertificate(sender, context);
-        foreach (var r in recipients) EnsureCertificate(r.Address, context);
+        // Our recipients only (a local user, or an address of our domains whose part may wait for its account): a
+        // recipient another courier serves gets its certificate there, never from our CA (its name constraints
+        // would not even allow it).
+        foreach (var r in recipients.Where(r => IsOurs(r.Address))) EnsureCertificate(r.Address, context);
 
         var cek = ContentPart.NewCek();
         var sealedContent = ContentPart.Seal(original, id, cek);
@@ -176,6 +179,10 @@ public sealed class SubmissionAgent(
     }
 
     static readonly Lock IssueGate = new();
+
+    bool IsOurs(string address) =>
+        keys.Contains(CourierSecureMimeContext.UserKeyId(address))
+        || options.Domains.Contains(address[(address.LastIndexOf('@') + 1)..], StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// The message as the queue holds it: the submission server's Received: trace (and the Message-ID/Date it added
