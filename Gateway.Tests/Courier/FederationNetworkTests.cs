@@ -191,6 +191,22 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
     }
 
     [Fact]
+    public async Task A_part_held_for_an_unknown_address_that_expires_is_reported_to_its_sender_on_another_courier()
+    {
+        // Q -> P -> Root, which invites zed (no route for unrouted.test: the invitation waits in the Root's queue) and
+        // holds both parts; they expire, and the Root's Foreground reports it to alice at Q, as ordinary mail.
+        var token = Guid.NewGuid().ToString("N");
+        var reply = await net.Q.SubmitAsync("alice@q.test", Password, "zed@unrouted.test", Message("alice@q.test", "zed@unrouted.test", token));
+        Assert.Equal(250, reply.Code);
+        var id = QueueId(reply);
+        await net.Root.WaitForLogAsync(60, "Foreground gives up " + id, "zed@unrouted.test");
+        var (_, text) = await net.Q.WaitForMessageAsync("alice@q.test", Password, t => t.Contains("Undelivered") && t.Contains(id), 60);
+        Assert.Contains("zed@unrouted.test", text);
+        Assert.Contains("no such user here; the message was held", text);
+        Assert.Contains("MAILER-DAEMON@root.test", text);
+    }
+
+    [Fact]
     public async Task A_courier_outside_the_root_is_refused_with_a_log_line_and_its_sender_gets_a_dsn()
     {
         var token = Guid.NewGuid().ToString("N");

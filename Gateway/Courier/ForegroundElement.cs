@@ -95,7 +95,8 @@ public sealed class ForegroundElement(
         {
             logger.LogWarning("Foreground gives up {MessageId} for {Recipients} after {Days} day(s) held: no such local user", entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
             await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
-                entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.1.1", $"no such user here; the message was held for {pendingLifetime.TotalDays:0.##} day(s)")).ToList(), cancellationToken);
+                entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.1.1", $"no such user here; the message was held for {pendingLifetime.TotalDays:0.##} day(s)")).ToList(),
+                cancellationToken, senderVouched: true); // held parts passed the sender's signature check
         });
 
     abstract record PartResult

@@ -13,18 +13,21 @@ public sealed record UndeliveredRecipient(string Address, string Status, string 
 /// <summary>
 /// Delivery status notifications (RFC 3464 multipart/report) that an element sends about a protected message: a
 /// part held too long for an unknown recipient, or a part that failed its checks. Unlike the queue's DSNs they
-/// return no content (the element never had it in the clear) but name the message by its Message-ID. They go only
-/// to local users: a part that failed its signature check names a sender nobody vouched for, and mail to a forged
-/// address elsewhere would be backscatter.
+/// return no content (the element never had it in the clear) but name the message by its Message-ID. They go to
+/// local users, and to a sender elsewhere only when the sender's own signature on the part was checked up to the
+/// Root (a part held for an invited address, or relayed for another courier): a part that failed its checks names a
+/// sender nobody vouched for, and mail to a forged address elsewhere would be backscatter. A report to a sender
+/// elsewhere travels as ordinary mail through the queue, to the sender's courier.
 /// </summary>
 public sealed class NonDeliveryNotice(MessageQueue queue, IUserStore users, string hostname, ILogger<NonDeliveryNotice> logger)
 {
+    /// <param name="senderVouched">The sender's signature on the part was verified (chains to the Root, unrevoked).</param>
     public async Task SendAsync(string element, string sender, string messageId, string? internetMessageId, IReadOnlyList<UndeliveredRecipient> recipients,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool senderVouched = false)
     {
-        if (users.Find(sender) is null || !SmtpMailbox.TryParse(sender, out var to))
+        if (!SmtpMailbox.TryParse(sender, out var to) || (users.Find(sender) is null && !senderVouched))
         {
-            logger.LogWarning("{Element}: no delivery report for {MessageId}: the sender <{Sender}> is not a local user", element, messageId, sender);
+            logger.LogWarning("{Element}: no delivery report for {MessageId}: the sender <{Sender}> is not a local user and did not sign the part", element, messageId, sender);
             return;
         }
         var now = DateTimeOffset.UtcNow;

@@ -202,10 +202,11 @@ public static class GatewayHost
                     TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
                     async (entry, reason) =>
                     {
-                        // The Foreground reports a refused or undeliverable part to its local sender (the Background's refusal is the same event).
+                        // The Foreground reports a refused or undeliverable part to its sender (the Background's refusal is the same event).
                         if (element != CourierElement.Foreground || entry.Kind != InterCourierKind.ContentPart || entry.Sender.Length == 0) return;
                         await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
-                            entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.1", $"courier {entry.Peer} did not take the message: {reason}")).ToList(), CancellationToken.None);
+                            entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.1", $"courier {entry.Peer} did not take the message: {reason}")).ToList(),
+                            CancellationToken.None, senderVouched: true); // a part is forwarded only after its sender's signature checked out
                     }, log);
             });
         }
