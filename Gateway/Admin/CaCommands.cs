@@ -99,7 +99,7 @@ public static class CaCommands
             foreach (var c in s.Authority.ChainToRoot(cert)) Console.WriteLine($"Chain:    {c.SubjectDN}");
             foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
                 if (s.Keys.GetCertificate(CourierAuthority.IntroductionKeyId(element)) is { } intro)
-                    Console.WriteLine($"{element,-10}{intro.SubjectDN} (introduction certificate, until {intro.NotAfter:yyyy-MM-dd})");
+                    Console.WriteLine($"{element}: {intro.SubjectDN} (introduction certificate, until {intro.NotAfter:yyyy-MM-dd})");
             return 0;
         }));
 

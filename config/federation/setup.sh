@@ -1,0 +1,52 @@
+#!/bin/sh
+# Builds the example courier network of compose.yaml with the gateway's own CLI, as an operator would:
+#   root.test  the Root (self-signed courier CA; invites unknown addresses)
+#   p.test     a Public courier under the Root
+#   q.test     a Private courier under p.test, serving q.test only
+# and one user on each (password from USER_PASSWORD). Run once before the couriers start; a second run does
+# nothing. Each courier has its own data directory: $DATA/root, $DATA/p, $DATA/q; requests and signed chains
+# pass through $DATA/exchange, as they would by mail or on a USB stick between operators.
+#
+# In compose.yaml the 'setup' service runs it. Without containers, e.g.:
+#   GATEWAY="dotnet Gateway/bin/Release/net10.0/gateway.dll" CONFIG=config/federation DATA=/tmp/fed sh config/federation/setup.sh
+set -eu
+GATEWAY=${GATEWAY:-"dotnet /app/gateway.dll"}
+CONFIG=${CONFIG:-/etc/gateway/federation}
+DATA=${DATA:-/data}
+USER_PASSWORD=${USER_PASSWORD:-change-me-please}
+
+if [ -f "$DATA/exchange/network-ready" ]; then
+    echo "setup: the network was built before ($DATA/exchange/network-ready); nothing to do"
+    exit 0
+fi
+mkdir -p "$DATA/root" "$DATA/p" "$DATA/q" "$DATA/exchange"
+
+# cli COURIER ARGS...: the gateway CLI on one courier's configuration and data directory.
+cli() {
+    cli_courier=$1; shift
+    GATEWAY_DATA_DIR="$DATA/$cli_courier" $GATEWAY "$@" --config "$CONFIG/$cli_courier.test.json"
+}
+
+# join COURIER SUPERIOR ROLE [DOMAIN]: certificate request, signature by the superior, installation.
+join() {
+    courier=$1 superior=$2 role=$3
+    cli "$courier" ca request --out "$DATA/exchange/$courier.req"
+    if [ $# -ge 4 ]; then
+        cli "$superior" ca sign "$DATA/exchange/$courier.req" --role "$role" --domain "$4" --out "$DATA/exchange/$courier.chain"
+    else
+        cli "$superior" ca sign "$DATA/exchange/$courier.req" --role "$role" --out "$DATA/exchange/$courier.chain"
+    fi
+    cli "$courier" ca install "$DATA/exchange/$courier.chain" --superior "$superior:2525"
+}
+
+cli root ca init --root
+join p root public
+join q p private q.test
+for pair in root:ruth@root.test p:paul@p.test q:alice@q.test; do
+    printf '%s\n' "$USER_PASSWORD" | cli "${pair%%:*}" user add "${pair#*:}" --password-stdin
+done
+
+# The gateway image runs as an unprivileged user; this script may run as root to create the volumes' contents.
+if [ "$(id -u)" = 0 ] && [ -n "${APP_UID:-}" ]; then chown -R "$APP_UID" "$DATA/root" "$DATA/p" "$DATA/q"; fi
+touch "$DATA/exchange/network-ready"
+echo "setup: network built: root.test (Root), p.test (Public under root.test), q.test (Private under p.test)"
