@@ -61,7 +61,16 @@ public sealed class CertificateDirectory : IDisposable
         _parsed?.Invalidate();
     }
 
+    /// <summary>Serialises look-up-then-write in this process: the Foreground and the Background often learn the same
+    /// certificate at the same moment (both parts of one message arrive together).</summary>
+    readonly Lock _writeGate = new();
+
     public KnownCertificate Add(X509Certificate certificate, string source, bool anchor = false, bool approved = false)
+    {
+        lock (_writeGate) return AddLocked(certificate, source, anchor, approved);
+    }
+
+    KnownCertificate AddLocked(X509Certificate certificate, string source, bool anchor, bool approved)
     {
         var der = certificate.GetEncoded();
         var id = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(der));
@@ -89,7 +98,17 @@ public sealed class CertificateDirectory : IDisposable
             Source = source,
             AddedUtc = DateTime.UtcNow,
         };
-        _certificates.Insert(known);
+        try
+        {
+            _certificates.Insert(known);
+        }
+        catch (LiteException ex) when (ex.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
+        {
+            // Another process (an admin verb) added it between our look-up and our insert: the same certificate.
+            var added = _certificates.FindById(id);
+            if (added is null) throw;
+            return added;
+        }
         Changed();
         return known;
     }
@@ -122,6 +141,11 @@ public sealed class CertificateDirectory : IDisposable
     /// thisUpdate. Times have one-second resolution, so two CRLs of one second are told apart by their numbers.
     /// </summary>
     public void AddCrl(X509Crl crl)
+    {
+        lock (_writeGate) AddCrlLocked(crl);
+    }
+
+    void AddCrlLocked(X509Crl crl)
     {
         var issuer = crl.IssuerDN.ToString();
         var existing = _crls.FindById(issuer);
