@@ -150,6 +150,11 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
     [Fact]
     public async Task A_gateway_courier_handles_the_introductions_of_the_courier_below_it()
     {
+        // G introduced itself to the Root when it started, usually before H introduced itself to G; G then told the
+        // Root it answers for h.test too ("tells root.test it now answers for ..."). Either way the Root routes h.test to G.
+        await net.Root.WaitForLogAsync(60, "Foreground recorded peer g.test", "domains g.test, h.test");
+        await net.Root.WaitForLogAsync(30, "Background recorded peer g.test", "domains g.test, h.test");
+
         // hana (H, behind the Gateway courier G) writes to bob (R): deferred H -> G -> Root -> R; R introduces itself
         // to G, which answers for h.test, never to H.
         var first = Guid.NewGuid().ToString("N");

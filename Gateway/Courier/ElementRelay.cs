@@ -167,7 +167,7 @@ public sealed class ElementRelay(
         };
         var payload = CourierMime.Part(IntroductionBody.MediaType, body.ToJson());
         var message = InterCourierMessage.Build(context, Signer(), identity.ElementAddress(element)!, peerIntroduction, header, payload);
-        var id = OutboxId("introduction", body.Reason + body.InvitationId, peerId, endpoint);
+        var id = OutboxId("introduction", body.Reason + body.InvitationId, peerId, endpoint, string.Join(",", body.Domains));
         if (outbox.Enqueue(new OutboundEntry
             {
                 Id = id, Endpoint = endpoint, Peer = peerId, From = identity.ElementAddress(element)!, To = Certificates.EmailOf(peerIntroduction)!,
@@ -213,6 +213,7 @@ public sealed class ElementRelay(
         var allowedAddresses = addresses.Select(a => a.ToLowerInvariant())
             .Where(a => constraints.Count == 0 || constraints.Any(d => a.EndsWith("@" + d, StringComparison.Ordinal) || a.EndsWith("." + d, StringComparison.Ordinal))).ToList();
         var ourCa = ownChain().FirstOrDefault();
+        var answeredBefore = IsGateway ? AnsweredDomains() : null;
         var record = peers.Record(new PeerRecord
         {
             Id = named.Courier, Role = CourierAuthority.RoleOf(courierCa) ?? CourierRole.Private, Domains = domains, Addresses = allowedAddresses,
@@ -222,7 +223,22 @@ public sealed class ElementRelay(
         logger.LogInformation("{Element} recorded peer {Peer} ({Role}{Below}) at {Endpoint}, domains {Domains}{Addresses}, from {Source}", Name, record.Id,
             record.Role, record.Below ? ", below us" : "", record.Endpoint, record.Domains.Count > 0 ? string.Join(", ", record.Domains) : "-",
             record.Addresses.Count > 0 ? ", addresses " + string.Join(", ", record.Addresses) : "", source);
+        if (answeredBefore is not null && AnsweredDomains().Except(answeredBefore).Any()) AnnounceDomains(context);
         return record;
+    }
+
+    /// <summary>
+    /// A Gateway courier whose couriers below now serve more domains tells its superior and every courier it has
+    /// introduced itself to (they route those domains to it; a courier behind it never tells them itself).
+    /// </summary>
+    void AnnounceDomains(CourierSecureMimeContext context)
+    {
+        var body = Describe("domains");
+        foreach (var peer in peers.All().Where(p => !p.Below && p.IntroducedUtc is not null && p.IntroductionCertificate.Length > 0 && p.Endpoint.Length > 0))
+        {
+            Introduce(context, peer.Id, peer.Endpoint, new X509Certificate(peer.IntroductionCertificate), body);
+            logger.LogInformation("{Element} tells {Peer} it now answers for {Domains}", Name, peer.Id, string.Join(", ", body.Domains));
+        }
     }
 
     /// <summary>

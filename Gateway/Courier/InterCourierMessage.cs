@@ -31,8 +31,8 @@ public sealed record IntroductionBody
     public string? InvitationId { get; init; }
     public string? Address { get; init; }
     /// <summary>Why it is sent: "superior" (a courier joining under its superior), "deferral" (answering a deferred part),
-    /// "invitation-reject", or "invitation-reject-below" (a courier below a Gateway courier hands it the Invitation its
-    /// user received, for the Gateway to answer).</summary>
+    /// "invitation-reject", "invitation-reject-below" (a courier below a Gateway courier hands it the Invitation its
+    /// user received, for the Gateway to answer), or "domains" (a Gateway courier answers for more domains now).</summary>
     public string Reason { get; init; } = "";
     /// <summary>For "invitation-reject-below": the Invitation mail as received.</summary>
     public byte[]? Invitation { get; init; }
