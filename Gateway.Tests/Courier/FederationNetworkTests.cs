@@ -50,6 +50,22 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
     }
 
     [Fact]
+    public async Task A_receipt_asked_for_on_one_courier_comes_back_from_the_recipients_courier_when_opened()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var message = Message("ruth@root.test", "paul@p.test", token).Replace("\r\n\r\n", "\r\nX-Gateway-Receipt: yes\r\n\r\n");
+        var reply = await net.Root.SubmitAsync("ruth@root.test", Password, "paul@p.test", message);
+        Assert.Equal(250, reply.Code);
+        var id = QueueId(reply);
+        // Reading the full message is the open (WaitForMessageAsync fetches the body); P's Background releases the key
+        // and sends ruth the receipt, which travels back to the Root as ordinary mail.
+        await net.P.WaitForMessageAsync("paul@p.test", Password, t => t.Contains("Body " + token), 60);
+        var (_, receipt) = await net.Root.WaitForMessageAsync("ruth@root.test", Password, t => t.Contains("Receipt: message " + id), 60);
+        Assert.Contains("opened by paul@p.test", receipt);
+        Assert.DoesNotContain("/status", receipt); // P's status page is no use to ruth: her message's record is on the Root
+    }
+
+    [Fact]
     public async Task A_deferral_climbs_to_the_root_and_down_then_the_recipients_courier_introduces_itself_and_the_next_message_goes_direct()
     {
         var first = Guid.NewGuid().ToString("N");

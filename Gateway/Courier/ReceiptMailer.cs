@@ -9,9 +9,13 @@ namespace Gateway.Courier;
 /// <summary>
 /// Return receipts from key retrieval: a short mail to the sender when a recipient first opens a message (or an
 /// open is refused), queued from the null sender like a DSN so that it can never cause a loop.
+/// A sender on another courier gets the receipt as ordinary mail through the queue, without the status page link
+/// (that page is on the sender's own courier, which keeps the message's record).
 /// </summary>
 /// <param name="statusPageUrl">Where the sender's status page is (revocation and every recipient's state), or null when there is no HTTPS listener.</param>
-public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, ILogger<ReceiptMailer> logger, string? statusPageUrl = null)
+/// <param name="isLocalUser">Whether the sender is a user of this courier (then the receipt names the status page).</param>
+public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, ILogger<ReceiptMailer> logger, string? statusPageUrl = null,
+    Func<string, bool>? isLocalUser = null)
 {
     public void Send(ArmRecord record, ReleaseEvent e)
     {
@@ -28,7 +32,7 @@ public sealed class ReceiptMailer(MessageQueue queue, CourierIdentity identity, 
                 : $"{record.Recipient} tried to open your message {record.MessageId} at {e.Utc:yyyy-MM-dd HH:mm:ss} UTC; the key was not released: {e.Detail["refused: ".Length..]}.")
             .AppendLine()
             .AppendLine($"Message-ID: {record.InternetMessageId ?? "(none)"}");
-        if (statusPageUrl is not null)
+        if (statusPageUrl is not null && isLocalUser?.Invoke(record.Sender) != false)
             text.AppendLine().AppendLine($"Every recipient's status, and a button to revoke the message: {statusPageUrl}");
         message.Body = new TextPart("plain") { Text = text.ToString() };
         using var buffer = new MemoryStream(CourierMime.Bytes(message), writable: false);

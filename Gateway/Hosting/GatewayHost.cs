@@ -136,7 +136,8 @@ public static class GatewayHost
         services.AddSingleton<RestrictionPolicy>(_ => new RestrictionPolicy(options.Courier));
         services.AddSingleton(_ => new BackgroundStore(BackgroundStore.PathIn(data)));
         services.AddSingleton(sp => new ReceiptMailer(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<ILogger<ReceiptMailer>>(),
-            string.IsNullOrWhiteSpace(options.Web.PublicUrl) ? null : options.Web.PublicUrl.TrimEnd('/') + Web.StatusPage.Path));
+            string.IsNullOrWhiteSpace(options.Web.PublicUrl) ? null : options.Web.PublicUrl.TrimEnd('/') + Web.StatusPage.Path,
+            a => sp.GetRequiredService<IUserStore>().Find(a) is not null));
         var pendingLifetime = TimeSpan.FromDays(options.Courier.PendingDays);
         services.AddSingleton(sp => new NonDeliveryNotice(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<IUserStore>(), options.Hostname,
             sp.GetRequiredService<ILogger<NonDeliveryNotice>>()));
