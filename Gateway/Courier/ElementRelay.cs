@@ -288,6 +288,10 @@ public sealed class ElementRelay(
         if (body.Reason != IntroductionBody.InvitationRejectBelow) return false;
         if (!IsGateway || !peer.Below || body.Invitation is null)
             throw new PartRejectedException($"{peer.Id} hands up an Invitation, which only a courier directly below a Gateway courier may do");
+        // Learn kept the address only if the courier below may serve it (its name constraints): we never answer for
+        // an address it could not have.
+        if (body.Address is not { } address || !peer.Addresses.Contains(address.ToLowerInvariant()))
+            throw new PartRejectedException($"{peer.Id} hands up an Invitation for {body.Address}, an address it does not serve");
         InvitationMessage.Reject(context, this, MimeMessage.Load(new MemoryStream(body.Invitation, writable: false)));
         logger.LogInformation("{Element} answers the Invitation {InvitationId} for {Address} in place of {Peer}, a courier below this Gateway courier",
             Name, body.InvitationId, body.Address, peer.Id);
