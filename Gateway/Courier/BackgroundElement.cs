@@ -5,24 +5,6 @@ using MimeKit;
 
 namespace Gateway.Courier;
 
-/// <summary>Why the Agent asks the Background for a recipient's ARM.</summary>
-public enum ReleasePurpose
-{
-    /// <summary>To show the message's envelope and structure: not an open; refused once the message cannot be opened.</summary>
-    Preview,
-    /// <summary>To serve the body: counts as an open (and may trigger the sender's receipt).</summary>
-    Open,
-    /// <summary>Again within a session that has already opened it: not counted, allowed while not expired or revoked.</summary>
-    Reopen,
-}
-
-public abstract record KeyRelease
-{
-    public sealed record Released(byte[] SealedArm) : KeyRelease;
-    public sealed record NotArrived : KeyRelease;
-    public sealed record Refused(string Reason) : KeyRelease;
-}
-
 /// <summary>
 /// The Background element: takes ARMs from its inbox, checks the sender's signature, re-wraps each ARM for each
 /// local recipient (signed by the Background, encrypted to the recipient) and keeps it; releases it to the
@@ -42,7 +24,7 @@ public sealed class BackgroundElement(
     NonDeliveryNotice notices,
     ElementRelay relay,
     ILogger<BackgroundElement> logger,
-    TimeProvider? time = null)
+    TimeProvider? time = null) : IKeyRelease
 {
     public ElementRelay Relay => relay;
 

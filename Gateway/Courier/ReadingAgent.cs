@@ -17,7 +17,7 @@ public sealed class ReadingAgent(
     IKeyRing keys,
     CertificateDirectory directory,
     CourierIdentity identity,
-    BackgroundElement background,
+    IKeyRelease background,
     ILogger<ReadingAgent> logger) : IProtectedMessageReader
 {
     public ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession)

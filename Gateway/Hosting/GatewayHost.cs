@@ -218,8 +218,13 @@ public static class GatewayHost
             ForegroundInbox = sp.GetRequiredService<ForegroundElement>().Inbox,
             BackgroundInbox = sp.GetRequiredService<BackgroundElement>().Inbox,
         });
+        // The Background answers the Agent's key requests: in this process directly, and over HTTPS for an Agent on
+        // another host (KeyReleaseEndpoint).
+        services.AddSingleton<IKeyRelease>(sp => sp.GetRequiredService<BackgroundElement>());
+        services.AddSingleton(sp => new KeyReleaseDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
+            sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
         services.AddSingleton<IProtectedMessageReader>(sp => new ReadingAgent(sp.GetRequiredService<MailStore>(), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
-            sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<BackgroundElement>(),
+            sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IKeyRelease>(),
             sp.GetRequiredService<ILogger<ReadingAgent>>()));
         // Added as plain IHostedService: AddHostedService would keep only one of two workers of the same type.
         services.AddSingleton<IHostedService>(sp =>

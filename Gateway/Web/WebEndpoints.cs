@@ -5,7 +5,9 @@ using Microsoft.AspNetCore.Http;
 namespace Gateway.Web;
 
 /// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point), a health probe and
-/// client autoconfiguration (<see cref="AutoconfigEndpoints"/>) and the sender's status page (<see cref="StatusPage"/>).</summary>
+/// client autoconfiguration (<see cref="AutoconfigEndpoints"/>), the sender's status page (<see cref="StatusPage"/>), the
+/// registration page (<see cref="RegistrationPage"/>) and the Background's key release for an Agent on another host
+/// (<see cref="KeyReleaseEndpoint"/>).</summary>
 public static class WebEndpoints
 {
     public static void Map(WebApplication app)
@@ -18,5 +20,6 @@ public static class WebEndpoints
         AutoconfigEndpoints.Map(app);
         StatusPage.Map(app);
         RegistrationPage.Map(app);
+        KeyReleaseEndpoint.Map(app);
     }
 }
