@@ -8,13 +8,14 @@ namespace Gateway.Tests.Courier;
 /// with the real CLI exactly as operators would: the Root (which invites), Public P under it, Private Q under P,
 /// Private R under the Root; and two that must be refused: X, the Root of another network that recorded R by hand,
 /// and V, a Private courier under the Root whose certificate the Root revoked; G, a Gateway courier under the Root, and
-/// H, a Private courier under G, which introduces itself to no one but G. Routes between the couriers' domains
+/// H, a Private courier under G, which introduces itself to no one but G. R's Background has a delivery listener of
+/// its own (Courier:BackgroundEndpoint), so the two parts of a message to R arrive on different paths. Routes between the couriers' domains
 /// are static (no DNS), and mail for newcomer.test goes to a test sink (to catch Invitations).
 /// </summary>
 public sealed partial class FederationNetworkFixture : IAsyncLifetime
 {
     public const string Password = "federation-pass-1";
-    static readonly int[] AllPorts = Ports.Free(32);
+    static readonly int[] AllPorts = Ports.Free(33);
     public CourierNode Root { get; } = new("root.test", AllPorts[0..4]);
     public CourierNode P { get; } = new("p.test", AllPorts[4..8]);
     public CourierNode Q { get; } = new("q.test", AllPorts[8..12]);
@@ -34,7 +35,7 @@ public sealed partial class FederationNetworkFixture : IAsyncLifetime
         var started = DateTime.UtcNow;
         var routes = All.ToDictionary(n => n.Name, n => n.DeliveryPort);
         routes["newcomer.test"] = Outside.Port;
-        foreach (var node in All) node.Configure(routes, node == Root ? RootCourierSettings : "");
+        foreach (var node in All) node.Configure(routes, node == Root ? RootCourierSettings : "", node == R ? AllPorts[32] : null);
 
         await Root.CliAsync(null, "ca", "init", "--root");
         await X.CliAsync(null, "ca", "init", "--root");

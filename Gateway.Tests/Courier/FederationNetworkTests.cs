@@ -93,6 +93,9 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
         var id2 = QueueId(reply2);
         await net.R.WaitForLogAsync(30, "Foreground stored content part " + id2, "(from q.test, hop 1)");
         await net.R.WaitForLogAsync(30, "Background stored", id2, "(from q.test, hop 1)");
+        // R's Background announced its own listener: Q's Background sends there, Q's Foreground to R's main one.
+        await net.Q.WaitForLogAsync(30, "Background relays Arm " + id2, $"to r.test at 127.0.0.1:{net.R.BackgroundPort} (hop 1)");
+        await net.Q.WaitForLogAsync(30, "Foreground relays ContentPart " + id2, $"to r.test at {net.R.Endpoint} (hop 1)");
         Assert.DoesNotContain(net.P.Output.Split('\n'), l => l.Contains(id2));
         Assert.DoesNotContain(net.Root.Output.Split('\n'), l => l.Contains(id2));
         output.WriteLine($"deferred first message: {firstLatency.TotalMilliseconds:0} ms to readable; direct second: {secondLatency.TotalMilliseconds:0} ms");

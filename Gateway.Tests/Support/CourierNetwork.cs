@@ -31,9 +31,18 @@ public sealed class CourierNode : IAsyncDisposable
         (DeliveryPort, SubmissionPort, ImapsPort, WebPort) = (ports[0], ports[1], ports[2], ports[3]);
     }
 
+    /// <summary>A second delivery listener that peers send this courier's ARMs to (Courier:BackgroundEndpoint), if any.</summary>
+    public int? BackgroundPort { get; private set; }
+
     /// <summary>Writes the configuration: its own domain, loopback listeners, static routes to the other couriers' domains.</summary>
-    public void Configure(IReadOnlyDictionary<string, int> routes, string courierExtra = "")
+    /// <param name="backgroundPort">Gives the Background its own delivery listener on this port, announced to peers.</param>
+    public void Configure(IReadOnlyDictionary<string, int> routes, string courierExtra = "", int? backgroundPort = null)
     {
+        BackgroundPort = backgroundPort;
+        var backgroundListener = backgroundPort is { } bp
+            ? $",\n      {{ \"Name\": \"delivery-bg\", \"Endpoint\": \"127.0.0.1:{bp}\", \"Role\": \"Delivery\", \"Tls\": \"StartTls\" }}"
+            : "";
+        if (backgroundPort is { } port) courierExtra += $", \"BackgroundEndpoint\": \"127.0.0.1:{port}\"";
         var routeJson = string.Join(",\n", routes.Where(r => r.Key != Name).Select(r => $$"""{ "Domain": "{{r.Key}}", "Host": "127.0.0.1", "Port": {{r.Value}} }"""));
         File.WriteAllText(ConfigPath, $$"""
             {
@@ -43,7 +52,7 @@ public sealed class CourierNode : IAsyncDisposable
                 "Listeners": [
                   { "Name": "delivery", "Endpoint": "127.0.0.1:{{DeliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
                   { "Name": "submissions", "Endpoint": "127.0.0.1:{{SubmissionPort}}", "Role": "Submission", "Tls": "Implicit" },
-                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{ImapsPort}}", "Role": "Imap", "Tls": "Implicit" }
+                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{ImapsPort}}", "Role": "Imap", "Tls": "Implicit" }{{backgroundListener}}
                 ],
                 "Web": { "Endpoint": "127.0.0.1:{{WebPort}}", "PublicUrl": "https://127.0.0.1:{{WebPort}}" },
                 "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 2, "Tls": "Opportunistic", "DnsServers": [ "127.0.0.1:9" ] },

@@ -46,6 +46,9 @@ public class ConfigurationTests
     [InlineData("Gateway:Domains:0", "bad_domain!", "Gateway:Domains:0")]
     [InlineData("Gateway:Delivery:DnsServers:0", "dns.example", "Gateway:Delivery:DnsServers:0")]
     [InlineData("Gateway:Tls:CertificatePath", "/nonexistent/cert.pem", "Gateway:Tls:CertificatePath")]
+    [InlineData("Gateway:Courier:Endpoint", "no port here", "Gateway:Courier:Endpoint")]
+    [InlineData("Gateway:Courier:BackgroundEndpoint", "bg.example.org", "Gateway:Courier:BackgroundEndpoint")]
+    [InlineData("Gateway:Courier:PeerFirstRetrySeconds", "0", "Gateway:Courier:PeerFirstRetrySeconds")]
     public void Bad_values_stop_with_a_line_naming_the_key_and_the_fix(string key, string value, string expectedKey)
     {
         var pairs = new List<(string, string)> { (key, value) };

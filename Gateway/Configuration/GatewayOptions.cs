@@ -253,6 +253,12 @@ public sealed class CourierOptions
     /// them). Empty: the host name and the port of the first Delivery listener.
     /// </summary>
     public string? Endpoint { get; set; }
+    /// <summary>
+    /// host:port where peer couriers reach this courier's Background, when it is not <see cref="Endpoint"/> (another
+    /// delivery listener, or the Background's own host): the two parts of a message then arrive on different paths.
+    /// Empty: the same as <see cref="Endpoint"/>.
+    /// </summary>
+    public string? BackgroundEndpoint { get; set; }
     /// <summary>Whether unknown addresses are invited (Invitation). Empty: a Public courier invites, the Root and others do not.</summary>
     public bool? Invite { get; set; }
     /// <summary>Days a registration link in an Invitation stays valid.</summary>

@@ -124,6 +124,8 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
         if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint) && !TryParseHostPort(o.Courier.Endpoint, out _, out _))
             p.Add($"{g}:Courier:Endpoint: '{o.Courier.Endpoint}' is not host:port; fix: e.g. mx.example.org:25, the delivery listener as peer couriers reach it.");
+        if (!string.IsNullOrWhiteSpace(o.Courier.BackgroundEndpoint) && !TryParseHostPort(o.Courier.BackgroundEndpoint, out _, out _))
+            p.Add($"{g}:Courier:BackgroundEndpoint: '{o.Courier.BackgroundEndpoint}' is not host:port; fix: e.g. bg.example.org:25, the delivery listener peer couriers send ARMs to, or leave it empty (the same as Courier:Endpoint).");
         if (!(o.Courier.InvitationDays > 0) || o.Courier.InvitationDays > 365)
             p.Add($"{g}:Courier:InvitationDays: {o.Courier.InvitationDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 14.");
         if (o.Courier.PeerCrlMaxAgeSeconds is < 1 or > 7 * 86400)
@@ -177,6 +179,13 @@ public static partial class GatewayOptionsValidator
     /// <summary>The announced port of the first listener with this role and TLS mode, or <paramref name="fallback"/>.</summary>
     public static int AnnouncedPort(GatewayOptions o, ListenerRole role, TlsMode tls, int fallback) =>
         o.Listeners.FirstOrDefault(l => l.Role == role && l.Tls == tls) is { } l && AnnouncedPort(l) is > 0 and var port ? port : fallback;
+
+    /// <summary>Where peer couriers reach this courier's <paramref name="element"/>: for the Background Courier:BackgroundEndpoint
+    /// when set; else Courier:Endpoint, or the host name and the first delivery listener's port.</summary>
+    public static string CourierEndpoint(GatewayOptions o, Crypto.CourierElement element) =>
+        element == Crypto.CourierElement.Background && !string.IsNullOrWhiteSpace(o.Courier.BackgroundEndpoint)
+            ? o.Courier.BackgroundEndpoint.Trim()
+            : CourierEndpoint(o);
 
     /// <summary>Where peer couriers reach this courier's elements: Courier:Endpoint, or the host name and the first delivery listener's port.</summary>
     public static string CourierEndpoint(GatewayOptions o)

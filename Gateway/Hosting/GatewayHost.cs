@@ -142,7 +142,6 @@ public static class GatewayHost
         services.AddSingleton(sp => new NonDeliveryNotice(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<IUserStore>(), options.Hostname,
             sp.GetRequiredService<ILogger<NonDeliveryNotice>>()));
         // Federation: each element has its own peer table, router, outbound queue and transport.
-        var courierEndpoint = GatewayOptionsValidator.CourierEndpoint(options);
         services.AddSingleton(sp => new PeerCrlFetcher(sp.GetRequiredService<CertificateDirectory>(), () => sp.GetRequiredService<CourierAuthority>().CrlUrl,
             TimeSpan.FromSeconds(options.Courier.PeerCrlMaxAgeSeconds), sp.GetRequiredService<ILogger<PeerCrlFetcher>>()));
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
@@ -158,7 +157,7 @@ public static class GatewayHost
                     () => options.Courier.Invite ?? authority.Role == CourierRole.Public, d => options.Courier.OutsideDomains.ContainsKey(d));
                 var keys = element == CourierElement.Foreground ? ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()) : ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>());
                 return new ElementRelay(element, keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), peers,
-                    sp.GetRequiredKeyedService<PeerOutbox>(element), router, courierEndpoint,
+                    sp.GetRequiredKeyedService<PeerOutbox>(element), router, GatewayOptionsValidator.CourierEndpoint(options, element),
                     () => authority.OwnChain(),
                     () => options.Domains, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
             });
