@@ -51,7 +51,7 @@ public sealed partial class FederationNetworkFixture : IAsyncLifetime
         // X, the Root of another network, records R by hand from R's exported introduction.
         var rIntroduction = Path.Combine(R.DataDirectory, "..", "r-introduction.pem");
         await R.CliAsync(null, "peer", "export", "--out", rIntroduction);
-        await X.CliAsync(null, "peer", "add", rIntroduction, "--endpoint", R.Endpoint);
+        await X.CliAsync(null, "peer", "add", rIntroduction, "--endpoint", R.Endpoint, "--background-endpoint", $"127.0.0.1:{R.BackgroundPort}");
 
         await Task.WhenAll(
             Root.AddUserAsync("ruth@root.test", Password),

@@ -238,6 +238,8 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
         Assert.Equal(250, reply.Code);
         var refusal = await net.R.WaitForLogAsync(60, "Foreground refused an Inter-Courier message", "not trusted");
         output.WriteLine(refusal);
+        // X recorded R's Background at its own listener ('peer add --background-endpoint'): the ARM was refused there.
+        await net.R.WaitForLogAsync(60, "listener=delivery-bg", "Background refused an Inter-Courier message", "not trusted");
         var (dsn, text) = await net.X.WaitForMessageAsync("xavier@x.test", Password, t => t.Contains("Undelivered") && t.Contains(QueueId(reply)), 60);
         Assert.Contains("bob@r.test", text);
         Assert.Contains("not trusted", text);

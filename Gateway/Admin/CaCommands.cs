@@ -55,13 +55,20 @@ public static class CaCommands
 
         var chainFile = new Argument<string>("chain") { Description = "The PEM chain the superior courier sent back." };
         var superiorOption = new Option<string?>("--superior") { Description = "host:port where the superior courier takes Inter-Courier mail (its delivery listener); both elements of this courier defer to it." };
-        var install = new Command("install", "Install the certificate chain the superior courier signed for this courier, and record the superior as the courier to defer to.") { chainFile, superiorOption };
+        var superiorBackgroundOption = new Option<string?>("--superior-background") { Description = "host:port of the superior's Background, when it is not at --superior (its Courier:BackgroundEndpoint)." };
+        var install = new Command("install", "Install the certificate chain the superior courier signed for this courier, and record the superior as the courier to defer to.") { chainFile, superiorOption, superiorBackgroundOption };
         install.SetAction(parse => CourierStores.Run(loadOptions(parse), s =>
         {
             var endpoint = parse.GetValue(superiorOption);
             if (endpoint is not null && !GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _))
             {
                 Console.Error.WriteLine($"gateway: --superior '{endpoint}' is not host:port (e.g. root.example.org:25).");
+                return 1;
+            }
+            var superiorBackground = parse.GetValue(superiorBackgroundOption);
+            if (superiorBackground is not null && !GatewayOptionsValidator.TryParseHostPort(superiorBackground, out _, out _))
+            {
+                Console.Error.WriteLine($"gateway: --superior-background '{superiorBackground}' is not host:port (e.g. bg.root.example.org:25).");
                 return 1;
             }
             var cert = s.Authority.InstallChain(File.ReadAllText(parse.GetValue(chainFile)!));
@@ -77,7 +84,7 @@ public static class CaCommands
                 Console.Error.WriteLine("No --superior endpoint given: record the superior with 'gateway peer add --superior' before parts can be deferred.");
                 return 0;
             }
-            PeerCommands.RecordPeers(s.Options, s.Authority.SuperiorIntroductions, superiorCa, endpoint, superior: true);
+            PeerCommands.RecordPeers(s.Options, s.Authority.SuperiorIntroductions, superiorCa, endpoint, superior: true, superiorBackground);
             return 0;
         }));
 

@@ -61,14 +61,18 @@ public static class PeerCommands
 
         var pemFile = new Argument<string>("introduction") { Description = "PEM file with the peer's introduction certificates and its CA chain ('gateway peer export' on the peer)." };
         var endpointOption = new Option<string>("--endpoint") { Description = "host:port where the peer courier takes Inter-Courier mail (its delivery listener).", Required = true };
+        var backgroundEndpointOption = new Option<string?>("--background-endpoint") { Description = "host:port where the peer's Background takes Inter-Courier mail, when not at --endpoint (its Courier:BackgroundEndpoint)." };
         var superiorOption = new Option<bool>("--superior") { Description = "The peer is this courier's superior: parts nobody else serves are deferred to it." };
-        var add = new Command("add", "Record a peer courier by hand (both elements), from the PEM its operator exported; normally peers are learnt by Introduction.") { pemFile, endpointOption, superiorOption };
+        var add = new Command("add", "Record a peer courier by hand (both elements), from the PEM its operator exported; normally peers are learnt by Introduction.") { pemFile, endpointOption, backgroundEndpointOption, superiorOption };
         add.SetAction(parse =>
         {
             var options = loadOptions(parse);
             if (options is null) return 2;
             var endpoint = parse.GetValue(endpointOption)!;
             if (!GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _)) { Console.Error.WriteLine($"gateway: --endpoint '{endpoint}' is not host:port."); return 1; }
+            var backgroundEndpoint = parse.GetValue(backgroundEndpointOption);
+            if (backgroundEndpoint is not null && !GatewayOptionsValidator.TryParseHostPort(backgroundEndpoint, out _, out _))
+            { Console.Error.WriteLine($"gateway: --background-endpoint '{backgroundEndpoint}' is not host:port."); return 1; }
             List<X509Certificate> certificates;
             try
             {
@@ -78,7 +82,7 @@ public static class PeerCommands
             var introductions = certificates.Where(c => InterCourierMessage.IntroductionOf(c) is not null).ToList();
             var ca = certificates.FirstOrDefault(c => c.GetBasicConstraints() >= 0 && introductions.Any(i => i.IssuerDN.Equivalent(c.SubjectDN)));
             if (introductions.Count == 0) { Console.Error.WriteLine("gateway: the file holds no introduction certificate ('gateway peer export' writes one)."); return 1; }
-            RecordPeers(options, introductions, ca, endpoint, parse.GetValue(superiorOption));
+            RecordPeers(options, introductions, ca, endpoint, parse.GetValue(superiorOption), backgroundEndpoint);
             return 0;
         });
 
@@ -101,8 +105,10 @@ public static class PeerCommands
         return peer;
     }
 
-    /// <summary>Records a peer courier in both elements' tables from its introduction certificates (one per element).</summary>
-    internal static void RecordPeers(GatewayOptions options, IReadOnlyList<X509Certificate> introductions, X509Certificate? courierCa, string endpoint, bool superior)
+    /// <summary>Records a peer courier in both elements' tables from its introduction certificates (one per element);
+    /// its Background at <paramref name="backgroundEndpoint"/> when given, else at <paramref name="endpoint"/> too.</summary>
+    internal static void RecordPeers(GatewayOptions options, IReadOnlyList<X509Certificate> introductions, X509Certificate? courierCa, string endpoint, bool superior,
+        string? backgroundEndpoint = null)
     {
         var data = new DataDirectory(options.DataDirectory);
         data.EnsureCreated();
@@ -115,7 +121,8 @@ public static class PeerCommands
             var record = table.Record(new PeerRecord
             {
                 Id = id, Role = courierCa is not null ? CourierAuthority.RoleOf(courierCa) ?? CourierRole.Public : CourierRole.Public,
-                Domains = courierCa is not null ? ElementRelay.ConstraintDomains(courierCa) : new(), Endpoint = endpoint,
+                Domains = courierCa is not null ? ElementRelay.ConstraintDomains(courierCa) : new(),
+                Endpoint = element == CourierElement.Background && backgroundEndpoint is not null ? backgroundEndpoint : endpoint,
                 IntroductionCertificate = introduction.GetEncoded(), Above = superior, LearntFrom = PeerSource.Admin,
             }, DateTime.UtcNow);
             Console.WriteLine($"{Name(element)}: recorded {record.Id} ({record.Role.ToString().ToLowerInvariant()}{(superior ? ", our superior" : "")}) at {record.Endpoint}");
