@@ -42,6 +42,15 @@ public sealed class CourierRouterTests : IDisposable
     }
 
     [Fact]
+    public void A_public_courier_behind_a_gateway_courier_defers_instead_of_inviting_past_it()
+    {
+        _peers.Record(new PeerRecord { Id = "gw.test", Role = CourierRole.Gateway, Above = true, Endpoint = "127.0.0.1:2600", LearntFrom = PeerSource.Admin }, Now);
+        Assert.IsType<CourierRoute.Defer>(Router(CourierRole.Public).Decide("bob@elsewhere.test"));
+        // Its own domain is its own business: a newcomer there is still invited (by it, to itself).
+        Assert.IsType<CourierRoute.Invite>(Router(CourierRole.Public).Decide("newcomer@corp.test"));
+    }
+
+    [Fact]
     public void Without_a_superior_or_invitations_unknown_recipients_are_outside_and_configured_outside_domains_always_are()
     {
         Assert.IsType<CourierRoute.Outside>(Router(CourierRole.Private).Decide("bob@elsewhere.test"));

@@ -29,7 +29,8 @@ public abstract record CourierRoute
 /// <item>a domain configured as outside (Courier:OutsideDomains): not for the courier network;</item>
 /// <item>one of our own domains, not a user: a courier that invites does; another holds it (no one else serves our domains);</item>
 /// <item>a Private or Gateway courier with a superior defers to it; so does a Public courier for a part deferred from
-/// below (the hierarchy above may know the recipient's courier; the topmost courier that invites does so);</item>
+/// below (the hierarchy above may know the recipient's courier; the topmost courier that invites does so), and one
+/// behind a Gateway courier (which handles its introductions);</item>
 /// <item>a courier that invites (Public by default, the Root when configured) invites;</item>
 /// <item>anything else is outside the courier network (a standalone courier's mail to the Internet).</item>
 /// </list>
@@ -61,8 +62,11 @@ public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyColle
         var role = ownRole();
         if (ownDomains.Contains(domain, StringComparer.OrdinalIgnoreCase))
             return Invites ? new CourierRoute.Invite() : new CourierRoute.Hold($"{address} is in our domain {domain} but is no user here");
-        var hasSuperior = peers.Superior() is not null;
-        if (hasSuperior && (role is CourierRole.Private or CourierRole.Gateway || deferredFromBelow)) return new CourierRoute.Defer();
+        var superior = peers.Superior();
+        // Behind a Gateway courier even a Public courier defers what it does not know: an Invitation would introduce
+        // it to the invitee's courier, past the Gateway that handles its introductions.
+        if (superior is not null && (role is CourierRole.Private or CourierRole.Gateway || deferredFromBelow || superior.Role == CourierRole.Gateway))
+            return new CourierRoute.Defer();
         if (Invites) return new CourierRoute.Invite();
         return new CourierRoute.Outside();
     }
