@@ -36,7 +36,8 @@ public sealed class CourierNode : IAsyncDisposable
 
     /// <summary>Writes the configuration: its own domain, loopback listeners, static routes to the other couriers' domains.</summary>
     /// <param name="backgroundPort">Gives the Background its own delivery listener on this port, announced to peers.</param>
-    public void Configure(IReadOnlyDictionary<string, int> routes, string courierExtra = "", int? backgroundPort = null)
+    /// <param name="gatewayExtra">More keys of the Gateway section, as JSON members ending with a comma (e.g. Roles).</param>
+    public void Configure(IReadOnlyDictionary<string, int> routes, string courierExtra = "", int? backgroundPort = null, string gatewayExtra = "")
     {
         BackgroundPort = backgroundPort;
         var backgroundListener = backgroundPort is { } bp
@@ -48,7 +49,7 @@ public sealed class CourierNode : IAsyncDisposable
             {
               "Gateway": {
                 "Hostname": "{{Name}}",
-                "Domains": [ "{{Name}}" ],
+                "Domains": [ "{{Name}}" ],{{gatewayExtra}}
                 "Listeners": [
                   { "Name": "delivery", "Endpoint": "127.0.0.1:{{DeliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
                   { "Name": "submissions", "Endpoint": "127.0.0.1:{{SubmissionPort}}", "Role": "Submission", "Tls": "Implicit" },

@@ -34,14 +34,21 @@ public sealed class HeldPartAudit : IDisposable
         _snapshot = TempDirectory.Create("held-audit");
         foreach (var source in keySources)
         {
-            var from = new DataDirectory(source);
-            var copy = new DataDirectory(Path.Combine(_snapshot, "keys-" + _keys.Count));
-            Directory.CreateDirectory(Path.GetDirectoryName(copy.MasterKeyPath)!);
-            File.Copy(from.MasterKeyPath, copy.MasterKeyPath);
-            CopyDatabase(from.KeyStorePath, copy.KeyStorePath);
-            using var store = new KeyStore(copy.KeyStorePath, MasterKey.Load(copy));
-            foreach (var (id, certificate) in store.Certificates()) _keys.Add((certificate, store.GetPrivateKey(id)));
+            using var store = OpenKeyStoreCopy(source, Path.Combine(_snapshot, "keys-" + _keys.Count));
+            foreach (var (id, certificate) in store.Certificates())
+                if (store.HasPrivateKey(id)) _keys.Add((certificate, store.GetPrivateKey(id)));
         }
+    }
+
+    /// <summary>A copy of a running gateway's key store (and its master key) in <paramref name="into"/>, opened.</summary>
+    public static KeyStore OpenKeyStoreCopy(string dataDirectory, string into)
+    {
+        var from = new DataDirectory(dataDirectory);
+        var copy = new DataDirectory(into);
+        Directory.CreateDirectory(Path.GetDirectoryName(copy.MasterKeyPath)!);
+        File.Copy(from.MasterKeyPath, copy.MasterKeyPath);
+        CopyDatabase(from.KeyStorePath, copy.KeyStorePath);
+        return new KeyStore(copy.KeyStorePath, MasterKey.Load(copy));
     }
 
     /// <summary>Every item the Foreground holds (its inbox, pending, outbound queue, and the users' mailbox blobs), by file, with what it contains.</summary>

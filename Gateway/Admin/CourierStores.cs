@@ -23,7 +23,7 @@ public sealed class CourierStores : IDisposable
     public static CourierStores Open(GatewayOptions options)
     {
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
+        data.EnsureCreated(options);
         var keys = new KeyStore(data.KeyStorePath, MasterKey.Load(data));
         return new CourierStores(options, keys, new CertificateDirectory(data.CertificateDirectoryPath));
     }

@@ -71,8 +71,13 @@ public static class MessageCommands
     {
         var options = loadOptions(parse);
         if (options is null) return 2;
+        if (!options.Runs(GatewayOptions.BackgroundRole))
+        {
+            Console.Error.WriteLine("gateway: the Background runs on another host (Gateway:Roles); run this there.");
+            return 1;
+        }
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
+        data.EnsureCreated(options);
         using var store = new BackgroundStore(BackgroundStore.PathIn(data));
         return action(store);
     }

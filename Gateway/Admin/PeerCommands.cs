@@ -111,8 +111,10 @@ public static class PeerCommands
         string? backgroundEndpoint = null)
     {
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
-        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+        data.EnsureCreated(options);
+        // Each element's table is where that element runs (a split courier records the peer on both hosts).
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background }
+                     .Where(e => options.Runs(e == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole)))
         {
             var introduction = introductions.FirstOrDefault(c => InterCourierMessage.IntroductionOf(c)?.Element == element);
             if (introduction is null) { Console.Error.WriteLine($"{Name(element)}: no {Name(element)} introduction certificate in the file; not recorded"); continue; }
@@ -138,7 +140,7 @@ public static class PeerCommands
         var options = loadOptions(parse);
         if (options is null) return 2;
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
+        data.EnsureCreated(options);
         var which = parse.GetValue(element) switch
         {
             "foreground" => new[] { CourierElement.Foreground },

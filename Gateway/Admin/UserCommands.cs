@@ -93,7 +93,7 @@ public static class UserCommands
         var options = loadOptions(parse);
         if (options is null) return 2;
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
+        data.EnsureCreated(options);
         using var store = new LiteDbUserStore(data.UserDatabasePath);
         return action(options, store);
     }

@@ -19,6 +19,20 @@ public sealed class GatewayOptions
 
     public List<ListenerOptions> Listeners { get; set; } = new();
 
+    /// <summary>
+    /// The courier roles this process runs: "agent", "foreground", "background". Empty: all three (one process). A
+    /// split courier runs "agent" and "foreground" on one host and "background" on another; the two reach each other
+    /// only over SMTP and HTTPS, with S/MIME, as two couriers do.
+    /// </summary>
+    public List<string> Roles { get; set; } = new();
+
+    public const string AgentRole = "agent";
+    public const string ForegroundRole = "foreground";
+    public const string BackgroundRole = "background";
+
+    /// <summary>Whether this process runs <paramref name="role"/> (<see cref="AgentRole"/>, ...).</summary>
+    public bool Runs(string role) => Roles.Count == 0 || Roles.Contains(role, StringComparer.OrdinalIgnoreCase);
+
     public TlsOptions Tls { get; set; } = new();
 
     public SmtpLimitsOptions Limits { get; set; } = new();
@@ -259,6 +273,11 @@ public sealed class CourierOptions
     /// Empty: the same as <see cref="Endpoint"/>.
     /// </summary>
     public string? BackgroundEndpoint { get; set; }
+    /// <summary>
+    /// With the Background on another host (Roles without "background"): the https:// address of its web listener,
+    /// where the Agent asks for recipients' ARMs (<c>/courier/key-release</c>).
+    /// </summary>
+    public string? BackgroundUrl { get; set; }
     /// <summary>Whether unknown addresses are invited (Invitation). Empty: a Public courier invites, the Root and others do not.</summary>
     public bool? Invite { get; set; }
     /// <summary>Days a registration link in an Invitation stays valid.</summary>

@@ -126,6 +126,7 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:Endpoint: '{o.Courier.Endpoint}' is not host:port; fix: e.g. mx.example.org:25, the delivery listener as peer couriers reach it.");
         if (!string.IsNullOrWhiteSpace(o.Courier.BackgroundEndpoint) && !TryParseHostPort(o.Courier.BackgroundEndpoint, out _, out _))
             p.Add($"{g}:Courier:BackgroundEndpoint: '{o.Courier.BackgroundEndpoint}' is not host:port; fix: e.g. bg.example.org:25, the delivery listener peer couriers send ARMs to, or leave it empty (the same as Courier:Endpoint).");
+        ValidateRoles(o, p, g);
         if (!(o.Courier.InvitationDays > 0) || o.Courier.InvitationDays > 365)
             p.Add($"{g}:Courier:InvitationDays: {o.Courier.InvitationDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 14.");
         if (o.Courier.PeerCrlMaxAgeSeconds is < 1 or > 7 * 86400)
@@ -149,6 +150,37 @@ public static partial class GatewayOptionsValidator
         if (!text.TrimEnd().EndsWith(":" + parsed.Port, StringComparison.Ordinal)) return false;
         endpoint = parsed;
         return true;
+    }
+
+    /// <summary>The roles this process runs, and what a split courier needs to reach the part that runs elsewhere.</summary>
+    static void ValidateRoles(GatewayOptions o, List<string> p, string g)
+    {
+        var known = new[] { GatewayOptions.AgentRole, GatewayOptions.ForegroundRole, GatewayOptions.BackgroundRole };
+        for (var i = 0; i < o.Roles.Count; i++)
+            if (!known.Contains(o.Roles[i], StringComparer.OrdinalIgnoreCase))
+                p.Add($"{g}:Roles:{i}: '{o.Roles[i]}' is not a role; fix: use agent, foreground or background (or leave Roles empty for all three).");
+        if (o.Roles.Count == 0 || o.Roles.Any(r => !known.Contains(r, StringComparer.OrdinalIgnoreCase))) return;
+        var (agent, foreground, background) = (o.Runs(GatewayOptions.AgentRole), o.Runs(GatewayOptions.ForegroundRole), o.Runs(GatewayOptions.BackgroundRole));
+        if (agent && foreground && background) return;
+        if (agent && foreground && !background)
+        {
+            if (string.IsNullOrWhiteSpace(o.Courier.BackgroundEndpoint))
+                p.Add($"{g}:Courier:BackgroundEndpoint: empty, but the Background runs elsewhere (Roles); fix: set the host:port of the Background's delivery listener.");
+            if (!(Uri.TryCreate(o.Courier.BackgroundUrl, UriKind.Absolute, out var url) && url.Scheme == "https"))
+                p.Add($"{g}:Courier:BackgroundUrl: '{o.Courier.BackgroundUrl}' is not an https:// URL, but the Background runs elsewhere (Roles); fix: set the address of the Background's web listener, e.g. https://bg.example.org:8443.");
+            return;
+        }
+        if (background && !agent && !foreground)
+        {
+            for (var i = 0; i < o.Listeners.Count; i++)
+                if (o.Listeners[i].Role is ListenerRole.Submission or ListenerRole.Imap)
+                    p.Add($"{g}:Listeners:{i}:Role: {o.Listeners[i].Role} on a Background-only process (Roles); fix: users submit and read at the Agent's host; keep only Delivery listeners here.");
+            // Receipts and reports to local users leave through the queue: they must go to the Agent's host.
+            foreach (var domain in o.Domains.Where(d => !o.Routes.Any(r => string.Equals(r.Domain, d, StringComparison.OrdinalIgnoreCase))))
+                p.Add($"{g}:Routes: no route for {domain} on a Background-only process (Roles); fix: route it to the Agent's host, e.g. {{ \"Domain\": \"{domain}\", \"Host\": \"agent.example.org\", \"Port\": 25 }}.");
+            return;
+        }
+        p.Add($"{g}:Roles: [{string.Join(", ", o.Roles)}] is not a supported split; fix: leave Roles empty (all three in one process), or run [agent, foreground] on one host and [background] on another.");
     }
 
     static void Positive(List<string> p, string key, long value, string example)

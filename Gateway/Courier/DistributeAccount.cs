@@ -8,18 +8,21 @@ namespace Gateway.Courier;
 /// Distribute Account: the Foreground tells the Background that an account now exists (after a Registration). One of
 /// the only two Foreground-to-Background messages: one-way, never answered, signed by the Foreground's introduction
 /// key and sealed to the Background's, so that the Background can trust it wherever it runs. It carries the address
-/// only; the Background then releases the ARMs it held for it.
+/// and the user's certificate (a Background on its own host re-wraps ARMs to it); the Background then releases the
+/// ARMs it held for it.
 /// </summary>
 public static class DistributeAccount
 {
     public const string MediaType = "application/vnd.gateway.distribute-account+json";
     public const string Prefix = "acct-";
 
-    public sealed record Body(string Address, DateTimeOffset CreatedUtc);
+    /// <param name="Certificate">The user's S/MIME certificate (DER), when the Foreground knows it.</param>
+    public sealed record Body(string Address, DateTimeOffset CreatedUtc, byte[]? Certificate = null);
 
-    public static (string Name, byte[] Bytes) Build(CourierSecureMimeContext context, IKeyRing foregroundKeys, CourierIdentity identity, string address)
+    public static (string Name, byte[] Bytes) Build(CourierSecureMimeContext context, IKeyRing foregroundKeys, CourierIdentity identity, string address,
+        Org.BouncyCastle.X509.X509Certificate? certificate = null)
     {
-        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow);
+        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded());
         var signer = PartEnvelope.Signer(foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, "Distribute Account",
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));

@@ -7,7 +7,7 @@ namespace Gateway.Courier;
 /// own directory, written durably and at most once per name, so a part handed on twice (after a crash) is still
 /// one part, and the first one written wins. The element removes a file only after it has stored the result.
 /// </summary>
-public sealed class ElementInbox
+public sealed class ElementInbox : IElementDrop
 {
     readonly string _directory;
     readonly SemaphoreSlim _signal = new(0);
@@ -26,6 +26,8 @@ public sealed class ElementInbox
     string PathOf(string name) => Path.Combine(_directory, Checked(name) + ".part");
 
     /// <summary>Writes the part unless one of that name is already waiting; returns whether it was written.</summary>
+    void IElementDrop.Drop(string name, byte[] message) => Put(name, message);
+
     public bool Put(string name, ReadOnlySpan<byte> part)
     {
         var path = PathOf(name);

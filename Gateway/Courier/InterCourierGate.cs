@@ -12,15 +12,55 @@ namespace Gateway.Courier;
 /// part signed by its sender likewise), so that a refused courier learns it at once and reports to its own sender;
 /// and hands accepted messages to the element's inbox. It also recognises Invitations a local user received.
 /// </summary>
+/// <param name="foregroundInbox">The Foreground's inbox, or null when it runs on another host (its mail is then not taken here).</param>
+/// <param name="backgroundInbox">Likewise for the Background.</param>
+/// <param name="ownCourierCa">This courier's CA certificate: on a Background-only host, the Agent's ARMs must be signed by a user it issued.</param>
 public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregroundKeys, IKeyRing backgroundKeys, CertificateDirectory directory,
-    ElementInbox foregroundInbox, ElementInbox backgroundInbox, ILogger<InterCourierGate> logger)
+    ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null)
 {
-    /// <summary>The element an address belongs to, if it is one of ours.</summary>
+    /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
     public CourierElement? ElementOf(string address)
     {
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
-            if (identity.ElementAddress(element) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase)) return element;
+            if ((element == CourierElement.Foreground ? foregroundInbox : backgroundInbox) is not null
+                && identity.ElementAddress(element) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase)) return element;
         return null;
+    }
+
+    /// <summary>A Background on its own host also takes this courier's own traffic over SMTP: the Agent's ARMs and the
+    /// Foreground's Distribute Account (in one process they are handed over directly, and never accepted from outside).</summary>
+    bool TakesOwnCourierTraffic => foregroundInbox is null && backgroundInbox is not null;
+
+    enum OwnTraffic { None, AgentPart, Account }
+
+    /// <summary>What a message to our Background is, by its sender: the Foreground's address (Distribute Account), a
+    /// user's address (the Agent's ARM), or another courier's element (Inter-Courier). Signatures decide later.</summary>
+    OwnTraffic OwnTrafficOf(MimeMessage message)
+    {
+        if (!TakesOwnCourierTraffic) return OwnTraffic.None;
+        var from = message.From.Mailboxes.FirstOrDefault()?.Address ?? "";
+        if (string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase)) return OwnTraffic.Account;
+        var local = from.Split('@')[0];
+        return local is "foreground" or "background" ? OwnTraffic.None : OwnTraffic.AgentPart;
+    }
+
+    static string? AgentPartName(MimeMessage message) =>
+        message.Subject is { } subject && subject.StartsWith("ARM ", StringComparison.Ordinal) && subject[4..] is var id
+        && id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit) ? id : null;
+
+    void CheckOwnCourierTraffic(CourierSecureMimeContext context, MimeMessage message, OwnTraffic kind)
+    {
+        if (kind == OwnTraffic.Account)
+        {
+            DistributeAccount.Read(context, identity, message);
+            return;
+        }
+        var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+        if (ownCourierCa?.Invoke() is not { } ca || !opened.Signer.IssuerDN.Equivalent(ca.SubjectDN))
+            throw new PartRejectedException($"the part is signed by <{opened.SignerAddress}>, who is not a user of this courier");
+        var arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
+        if (!string.Equals(arm.Sender, opened.SignerAddress, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the ARM names <{arm.Sender}> as its sender but is signed by <{opened.SignerAddress}>");
     }
 
     /// <summary>Checks an Inter-Courier message for <paramref name="element"/>; returns why it is refused (and whether only
@@ -31,6 +71,11 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         {
             var message = MimeMessage.Load(content);
             using var context = new CourierSecureMimeContext(element == CourierElement.Foreground ? foregroundKeys : backgroundKeys, directory);
+            if (element == CourierElement.Background && OwnTrafficOf(message) is var own && own != OwnTraffic.None)
+            {
+                CheckOwnCourierTraffic(context, message, own);
+                return null;
+            }
             var received = InterCourierMessage.Read(context, message, element);
             if (received.Header.Kind != InterCourierKind.Introduction)
             {
@@ -48,9 +93,25 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         }
     }
 
-    /// <summary>Hands an accepted Inter-Courier message to the element (durably; the same name twice is one part).</summary>
-    public void Accept(CourierElement element, string queueId, byte[] message) =>
-        (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox).Put(ForegroundElement.InterCourierPrefix + queueId, message);
+    /// <summary>Hands an accepted message to the element (durably; the same name twice is one part): an Inter-Courier
+    /// message, or on a Background-only host the Agent's ARM or the Foreground's Distribute Account.</summary>
+    public void Accept(CourierElement element, string queueId, byte[] message)
+    {
+        var inbox = (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox)
+                    ?? throw new InvalidOperationException($"the {element} does not run in this process");
+        var parsed = element == CourierElement.Background ? MimeMessage.Load(new MemoryStream(message, writable: false)) : null;
+        var name = parsed is not null
+            ? OwnTrafficOf(parsed) switch
+            {
+                OwnTraffic.Account => DistributeAccount.Prefix + queueId,
+                // The Agent names its ARM by the courier message id ("ARM <id>"), as it does in one process; the
+                // Background checks the ARM inside is that message's.
+                OwnTraffic.AgentPart => AgentPartName(parsed) ?? queueId,
+                _ => ForegroundElement.InterCourierPrefix + queueId,
+            }
+            : ForegroundElement.InterCourierPrefix + queueId;
+        inbox.Put(name, message);
+    }
 
     /// <summary>Whether mail for a local user is another courier's Invitation with a valid signature (then both elements reject it).</summary>
     public bool IsInvitation(byte[] message)
@@ -75,7 +136,7 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     /// <summary>Hands a received Invitation to both elements: each introduces itself to the inviter's (Invitation Reject).</summary>
     public void Reject(string queueId, byte[] message)
     {
-        backgroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
-        foregroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        backgroundInbox?.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        foregroundInbox?.Put(ForegroundElement.InvitationPrefix + queueId, message);
     }
 }

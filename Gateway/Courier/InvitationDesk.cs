@@ -50,7 +50,7 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
     readonly CourierAuthority _authority;
     readonly IUserStore _users;
     readonly Func<ElementRelay> _foreground;
-    readonly Func<ElementRelay> _background;
+    readonly Func<string> _backgroundEndpoint;
     readonly Action<string> _distributeAccount;
     readonly string _registrationUrl;
     readonly string _welcomeText;
@@ -61,15 +61,15 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
     readonly Lock _gate = new();
 
     public InvitationDesk(string path, MessageQueue queue, IKeyRing foregroundKeys, CertificateDirectory directory, CourierIdentity identity, CourierAuthority authority,
-        IUserStore users, Func<ElementRelay> foreground, Func<ElementRelay> background, Action<string> distributeAccount, string registrationUrl, string welcomeText,
+        IUserStore users, Func<ElementRelay> foreground, Func<string> backgroundEndpoint, Action<string> distributeAccount, string registrationUrl, string welcomeText,
         TimeSpan lifetime, KeyAlgorithm userKeys, ILogger<InvitationDesk> logger, TimeProvider? time = null)
     {
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
         _invitations = _db.GetCollection<InvitationRecord>("invitations");
         _invitations.EnsureIndex(i => i.Address);
         (_queue, _foregroundKeys, _directory, _identity, _authority, _users) = (queue, foregroundKeys, directory, identity, authority, users);
-        (_foreground, _background, _distributeAccount, _registrationUrl, _welcomeText, _lifetime, _userKeys, _logger) =
-            (foreground, background, distributeAccount, registrationUrl, welcomeText, lifetime, userKeys, logger);
+        (_foreground, _backgroundEndpoint, _distributeAccount, _registrationUrl, _welcomeText, _lifetime, _userKeys, _logger) =
+            (foreground, backgroundEndpoint, distributeAccount, registrationUrl, welcomeText, lifetime, userKeys, logger);
         _time = time ?? TimeProvider.System;
     }
 
@@ -125,7 +125,7 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
         var body = new InvitationBody
         {
             InvitationId = record.Id, Address = record.Address, Courier = courier,
-            ForegroundEndpoint = _foreground().Endpoint, BackgroundEndpoint = _background().Endpoint,
+            ForegroundEndpoint = _foreground().Endpoint, BackgroundEndpoint = _backgroundEndpoint(),
         };
         var certificates = _authority.Introductions().Concat(chain);
         var message = InvitationMessage.Build(context, signer, _identity.ElementAddress(CourierElement.Foreground)!, body, text, certificates);

@@ -32,9 +32,9 @@ public sealed class SubmissionAgent(
     string OutboxDirectory => Path.Combine(data.AgentDirectory, "outbox");
     string OutboxPath(string id) => Path.Combine(OutboxDirectory, id + ".parts");
 
-    /// <summary>The elements' inboxes; set by the host (they belong to the elements, the Agent only drops parts in).</summary>
-    public required ElementInbox ForegroundInbox { get; init; }
-    public required ElementInbox BackgroundInbox { get; init; }
+    /// <summary>Where the parts go; set by the host (the elements' inboxes, or a link to the element's own host).</summary>
+    public required IElementDrop ForegroundInbox { get; init; }
+    public required IElementDrop BackgroundInbox { get; init; }
 
     sealed record Parts(byte[] Arm, byte[] Content);
 
@@ -54,9 +54,9 @@ public sealed class SubmissionAgent(
             return Fail(recipients, "4.7.0", "the message cannot be protected yet: " + ex.Message);
         }
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
-        BackgroundInbox.Put(message.Id, parts.Arm);
+        BackgroundInbox.Drop(message.Id, parts.Arm);
         CrashPoint.Hit("agent-after-arm");
-        ForegroundInbox.Put(message.Id, parts.Content);
+        ForegroundInbox.Drop(message.Id, parts.Content);
         CrashPoint.Hit("agent-after-content");
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
             message.Id, sender, recipients.Count);

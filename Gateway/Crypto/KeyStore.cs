@@ -105,6 +105,19 @@ public sealed class KeyStore : IKeyRing, IDisposable
         }
     }
 
+    /// <summary>
+    /// Records only the certificate under <paramref name="id"/>: the key lives on another host (a courier split over
+    /// hosts keeps each element's key where that element runs, and the others' certificates).
+    /// </summary>
+    public void PutCertificateOnly(string id, KeyAlgorithm algorithm, X509Certificate certificate)
+    {
+        _keys.Upsert(new StoredKey { Id = id, Algorithm = algorithm, SealedPrivateKey = Array.Empty<byte>(), CertificateDer = certificate.GetEncoded(), CreatedUtc = DateTime.UtcNow });
+        Changed();
+    }
+
+    /// <summary>Whether the private key of <paramref name="id"/> is here (not only its certificate).</summary>
+    public bool HasPrivateKey(string id) => _keys.FindById(id) is { SealedPrivateKey.Length: > 0 };
+
     public void SetCertificate(string id, X509Certificate certificate)
     {
         var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
@@ -119,6 +132,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
     public AsymmetricKeyParameter GetPrivateKey(string id)
     {
         var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
+        if (stored.SealedPrivateKey.Length == 0) throw new KeyStoreException($"only the certificate of {id} is in {Path}: its key is on the host that runs it");
         byte[] pkcs8;
         try { pkcs8 = SealedSecret.Open(_key, stored.SealedPrivateKey, Encoding.UTF8.GetBytes(id)); }
         catch (CryptographicException ex) { throw new KeyStoreException($"key {id} in {Path} cannot be opened (damaged, or moved from another record)", ex); }

@@ -54,7 +54,7 @@ public static class GatewayHost
     public static WebApplication Build(GatewayOptions options, IConfiguration? configuration = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated();
+        data.EnsureCreated(options);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Array.Empty<string>(), ContentRootPath = AppContext.BaseDirectory });
         if (configuration is not null) builder.Configuration.AddConfiguration(configuration);
@@ -100,8 +100,14 @@ public static class GatewayHost
         services.AddSingleton<UserAuthenticator>();
         services.AddSingleton<ISmtpAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
         services.AddSingleton<IImapAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
-        services.AddSingleton(_ => new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes,
-            describe: stored => MessageStructure.Parse(stored).ToJson()));
+        services.AddSingleton(_ =>
+        {
+            // A Background-only host never stores mail here (its domains are routed to the Agent's host), but the queue's
+            // local delivery is built with a store all the same.
+            DurableFile.CreatePrivateDirectory(data.MailboxDirectory);
+            return new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes,
+                describe: stored => MessageStructure.Parse(stored).ToJson());
+        });
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
         services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>()));
@@ -162,7 +168,21 @@ public static class GatewayHost
                     () => options.Domains, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
             });
         }
-        services.AddSingleton(sp => new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground).Router.Decide(a) is not CourierRoute.Outside));
+        // Roles (one process by default): a split courier runs the Agent and Foreground on one host and the Background
+        // on another; what runs elsewhere is reached over SMTP (parts) and HTTPS (key release), never in memory.
+        var runsAgent = options.Runs(GatewayOptions.AgentRole);
+        var runsForeground = options.Runs(GatewayOptions.ForegroundRole);
+        var runsBackground = options.Runs(GatewayOptions.BackgroundRole);
+        var localElements = new[] { CourierElement.Foreground, CourierElement.Background }
+            .Where(e => e == CourierElement.Foreground ? runsForeground : runsBackground).ToArray();
+        services.AddSingleton(sp => new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside));
+        // Where parts for our own elements go: their inboxes here, or the SMTP link to the Background's host.
+        services.AddKeyedSingleton<IElementDrop>(CourierElement.Foreground, (sp, _) =>
+            runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : new ElsewhereDrop(CourierElement.Foreground));
+        services.AddSingleton(sp => new ElementLink(new PeerOutbox(Path.Combine(data.AgentDirectory, "background-link")), options.Courier.BackgroundEndpoint ?? "",
+            () => sp.GetRequiredService<CourierIdentity>().ElementAddress(CourierElement.Background)));
+        services.AddKeyedSingleton<IElementDrop>(CourierElement.Background, (sp, _) =>
+            runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : sp.GetRequiredService<ElementLink>());
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
@@ -176,13 +196,14 @@ public static class GatewayHost
         services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
-            () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
+            () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => GatewayOptionsValidator.CourierEndpoint(options, CourierElement.Background),
             address =>
             {
                 var keys = ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>());
                 using var context = new CourierSecureMimeContext(keys, sp.GetRequiredService<CertificateDirectory>());
-                var (name, bytes) = DistributeAccount.Build(context, keys, sp.GetRequiredService<CourierIdentity>(), address);
-                sp.GetRequiredService<BackgroundElement>().Inbox.Put(name, bytes);
+                var (name, bytes) = DistributeAccount.Build(context, keys, sp.GetRequiredService<CourierIdentity>(), address,
+                    sp.GetRequiredService<KeyStore>().GetCertificate(CourierSecureMimeContext.UserKeyId(address)));
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background).Drop(name, bytes);
             },
             PublicUrl(options) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
             sp.GetRequiredService<ILogger<InvitationDesk>>()));
@@ -190,8 +211,9 @@ public static class GatewayHost
         services.AddSingleton<Web.RegistrationPage>();
         services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
-            sp.GetRequiredService<ForegroundElement>().Inbox, sp.GetRequiredService<BackgroundElement>().Inbox, sp.GetRequiredService<ILogger<InterCourierGate>>()));
-        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+            runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : null, runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : null,
+            sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate));
+        foreach (var element in localElements)
         {
             services.AddSingleton<IHostedService>(sp =>
             {
@@ -214,35 +236,52 @@ public static class GatewayHost
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<RestrictionPolicy>(), options, sp.GetRequiredService<ILogger<SubmissionAgent>>())
         {
-            ForegroundInbox = sp.GetRequiredService<ForegroundElement>().Inbox,
-            BackgroundInbox = sp.GetRequiredService<BackgroundElement>().Inbox,
+            ForegroundInbox = sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground),
+            BackgroundInbox = sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background),
         });
         // The Background answers the Agent's key requests: in this process directly, and over HTTPS for an Agent on
         // another host (KeyReleaseEndpoint).
-        services.AddSingleton<IKeyRelease>(sp => sp.GetRequiredService<BackgroundElement>());
+        services.AddSingleton<IKeyRelease>(sp => runsBackground
+            ? sp.GetRequiredService<BackgroundElement>()
+            : new Web.RemoteKeyRelease(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
+                sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<ILogger<Web.RemoteKeyRelease>>()));
         services.AddSingleton(sp => new KeyReleaseDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
         services.AddSingleton<IProtectedMessageReader>(sp => new ReadingAgent(sp.GetRequiredService<MailStore>(), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IKeyRelease>(),
             sp.GetRequiredService<ILogger<ReadingAgent>>()));
         // Added as plain IHostedService: AddHostedService would keep only one of two workers of the same type.
-        services.AddSingleton<IHostedService>(sp =>
+        if (runsBackground)
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var background = sp.GetRequiredService<BackgroundElement>();
+                return new ElementWorker("Background", background.Inbox, background.ProcessAsync,
+                    background.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
+            });
+        else
         {
-            var background = sp.GetRequiredService<BackgroundElement>();
-            return new ElementWorker("Background", background.Inbox, background.ProcessAsync,
-                background.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
-        });
-        services.AddSingleton<IHostedService>(sp =>
-        {
-            var foreground = sp.GetRequiredService<ForegroundElement>();
-            return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
-                foreground.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
-        });
+            // The link to the Background's host, and the accounts it must know (added with 'user add' or registered).
+            services.AddSingleton<IHostedService>(sp => new PeerDeliveryWorker("Background link", sp.GetRequiredService<ElementLink>().Outbox,
+                new SmtpPeerTransport(options.Hostname, TimeSpan.FromSeconds(options.Delivery.ConnectTimeoutSeconds)),
+                TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
+                (entry, reason) => Task.CompletedTask, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.BackgroundLink")));
+            services.AddSingleton<IHostedService>(sp => new AccountDistributor(sp.GetRequiredService<IUserStore>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
+                sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                sp.GetRequiredService<ILogger<AccountDistributor>>()));
+        }
+        if (runsForeground)
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var foreground = sp.GetRequiredService<ForegroundElement>();
+                return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
+                    foreground.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
+            });
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
-        services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>());
+        if (runsAgent) services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>()); // the CA key lives with the Agent
         services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
@@ -282,13 +321,13 @@ public static class GatewayHost
         });
 
         var app = builder.Build();
-        Web.WebEndpoints.Map(app);
+        Web.WebEndpoints.Map(app, options);
         // Fail at start-up, not at the first STARTTLS, if the certificate cannot be made or read.
         app.Services.GetRequiredService<TlsCertificateProvider>();
         app.Services.GetRequiredService<IUserStore>();
         // A missing or wrong master key stops the start-up here, with its own message, not at first use.
         app.Services.GetRequiredService<KeyStore>();
-        app.Services.GetRequiredService<MailStore>();
+        if (runsAgent) app.Services.GetRequiredService<MailStore>();
         var authority = app.Services.GetRequiredService<CourierAuthority>();
         if (options.Courier.CreateRootOnFirstStart && authority.Certificate is null && !authority.HasPendingRequest)
         {
@@ -300,13 +339,13 @@ public static class GatewayHost
         if (authority.Certificate is { } ownCa) app.Services.GetRequiredService<CertificateDirectory>().Add(ownCa, "hierarchy");
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,
         // and the delivery worker exists (and listens for new commits) before the first one can arrive.
-        app.Services.GetRequiredService<OwnCrlRefresher>().RefreshNow();
+        if (runsAgent) app.Services.GetRequiredService<OwnCrlRefresher>().RefreshNow();
         app.Services.GetRequiredService<CertificateDirectory>().CrlSource = app.Services.GetRequiredService<PeerCrlFetcher>();
         var queued = app.Services.GetRequiredService<MessageQueue>().Recover();
-        app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
+        if (runsAgent) app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
         app.Services.GetRequiredService<QueueRunner>();
         // Receipts recorded as owed but not yet queued when the last run ended.
-        app.Services.GetRequiredService<BackgroundElement>().SendOwedReceipts();
+        if (runsBackground) app.Services.GetRequiredService<BackgroundElement>().SendOwedReceipts();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
         app.Lifetime.ApplicationStarted.Register(() =>
         {

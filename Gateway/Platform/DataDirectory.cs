@@ -29,17 +29,21 @@ public sealed class DataDirectory
         Root = Path.GetFullPath(root);
     }
 
-    /// <summary>Creates the directory tree (owner-only) if it is missing.</summary>
-    public void EnsureCreated()
+    /// <summary>Creates the directory tree (owner-only) if it is missing: the parts of the roles this process runs
+    /// (<paramref name="roles"/>; null: all three), so that a split courier's hosts hold only their own.</summary>
+    public void EnsureCreated(Configuration.GatewayOptions? roles = null)
     {
         DurableFile.CreatePrivateDirectory(Root);
         DurableFile.CreatePrivateDirectory(Path.Combine(Root, "keys"));
         DurableFile.CreatePrivateDirectory(TlsDirectory);
         DurableFile.CreatePrivateDirectory(QueueDirectory);
-        DurableFile.CreatePrivateDirectory(MailboxDirectory);
-        DurableFile.CreatePrivateDirectory(AgentDirectory);
-        DurableFile.CreatePrivateDirectory(ForegroundDirectory);
-        DurableFile.CreatePrivateDirectory(BackgroundDirectory);
+        if (roles?.Runs(Configuration.GatewayOptions.AgentRole) != false)
+        {
+            DurableFile.CreatePrivateDirectory(MailboxDirectory);
+            DurableFile.CreatePrivateDirectory(AgentDirectory);
+        }
+        if (roles?.Runs(Configuration.GatewayOptions.ForegroundRole) != false) DurableFile.CreatePrivateDirectory(ForegroundDirectory);
+        if (roles?.Runs(Configuration.GatewayOptions.BackgroundRole) != false) DurableFile.CreatePrivateDirectory(BackgroundDirectory);
     }
 
     /// <summary>Derives a purpose-specific secret from the master key (HKDF-SHA256); see <see cref="Crypto.MasterKey"/>.</summary>

@@ -10,16 +10,24 @@ namespace Gateway.Web;
 /// (<see cref="KeyReleaseEndpoint"/>).</summary>
 public static class WebEndpoints
 {
-    public static void Map(WebApplication app)
+    /// <summary>Maps what the roles this process runs serve (the CA and the user pages with the Agent and Foreground,
+    /// the status page and key release with the Background).</summary>
+    public static void Map(WebApplication app, Configuration.GatewayOptions options)
     {
         app.MapGet("/health", () => Results.Text("ok\n"));
-        app.MapGet("/crl/courier.crl", (CourierAuthority authority) =>
-            authority.Certificate is null
-                ? Results.NotFound("this courier has no CA certificate yet\n")
-                : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
-        AutoconfigEndpoints.Map(app);
-        StatusPage.Map(app);
-        RegistrationPage.Map(app);
-        KeyReleaseEndpoint.Map(app);
+        if (options.Runs(Configuration.GatewayOptions.AgentRole))
+        {
+            app.MapGet("/crl/courier.crl", (CourierAuthority authority) =>
+                authority.Certificate is null
+                    ? Results.NotFound("this courier has no CA certificate yet\n")
+                    : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
+            AutoconfigEndpoints.Map(app);
+        }
+        if (options.Runs(Configuration.GatewayOptions.ForegroundRole)) RegistrationPage.Map(app);
+        if (options.Runs(Configuration.GatewayOptions.BackgroundRole))
+        {
+            StatusPage.Map(app);
+            KeyReleaseEndpoint.Map(app);
+        }
     }
 }

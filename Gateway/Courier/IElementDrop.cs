@@ -1,0 +1,39 @@
+namespace Gateway.Courier;
+
+/// <summary>
+/// Where a part for one of this courier's own elements is put: the element's inbox when it runs in this process
+/// (<see cref="ElementInbox"/>), or an SMTP link to the host it runs on (<see cref="ElementLink"/>).
+/// </summary>
+public interface IElementDrop
+{
+    /// <summary>Hands the message on durably; the same name twice is one message.</summary>
+    void Drop(string name, byte[] message);
+}
+
+/// <summary>
+/// The way to this courier's own Background on another host: the message (an ARM from the Agent, a Distribute
+/// Account from the Foreground; already signed and sealed to the Background) is queued durably and sent over SMTP to
+/// <c>background@COURIER</c> at the Background's delivery listener, by a <see cref="PeerDeliveryWorker"/> with retries.
+/// </summary>
+public sealed class ElementLink(PeerOutbox outbox, string endpoint, Func<string?> elementAddress) : IElementDrop
+{
+    public PeerOutbox Outbox => outbox;
+
+    public void Drop(string name, byte[] message)
+    {
+        var to = elementAddress() ?? throw new PartRejectedException("the Background's certificate is not known here");
+        var from = MimeKit.MimeMessage.Load(new MemoryStream(message, writable: false)).From.Mailboxes.FirstOrDefault()?.Address ?? "";
+        outbox.Enqueue(new OutboundEntry
+        {
+            Id = name, Endpoint = endpoint, Peer = "own Background", From = from, To = to, Kind = InterCourierKind.Arm, MessageId = name,
+            CreatedUtc = DateTime.UtcNow, NextAttemptUtc = DateTime.UtcNow,
+        }, message);
+    }
+}
+
+/// <summary>An element that runs on another host and is not reached from here (a Background-only host has no Agent
+/// whose parts would go to the Foreground): anything dropped is refused.</summary>
+public sealed class ElsewhereDrop(Gateway.Crypto.CourierElement element) : IElementDrop
+{
+    public void Drop(string name, byte[] message) => throw new PartRejectedException($"the {element} does not run in this process");
+}
