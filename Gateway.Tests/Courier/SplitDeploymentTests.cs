@@ -13,8 +13,10 @@ namespace Gateway.Tests.Courier;
 public sealed class SplitDeploymentTests : IAsyncLifetime
 {
     const string Password = "split-deploy-pass";
-    static readonly int[] AllPorts = Ports.Free(6);
+    static readonly int[] AllPorts = Ports.Free(10);
     readonly CourierNode _main = new("s.test", AllPorts[0..4]);
+    /// <summary>Another courier, T (Public, under S), whose elements exchange parts with S's two hosts.</summary>
+    readonly CourierNode _peer = new("t.test", AllPorts[6..10]);
     readonly string _backgroundData = TempDirectory.Create("courier-s-background");
     int BackgroundDeliveryPort => AllPorts[4];
     int BackgroundWebPort => AllPorts[5];
@@ -24,12 +26,20 @@ public sealed class SplitDeploymentTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // Made as one courier first, as an operator would, then split.
-        _main.Configure(new Dictionary<string, int>(),
+        _main.Configure(new Dictionary<string, int> { ["t.test"] = _peer.DeliveryPort },
             courierExtra: $", \"BackgroundEndpoint\": \"127.0.0.1:{BackgroundDeliveryPort}\", \"BackgroundUrl\": \"https://127.0.0.1:{BackgroundWebPort}\"",
             gatewayExtra: "\n    \"Roles\": [ \"agent\", \"foreground\" ],");
         await _main.CliAsync(null, "ca", "init", "--root");
         await _main.AddUserAsync("alice@s.test", Password);
         await _main.AddUserAsync("bob@s.test", Password);
+        // T joins under S; its Background is told where S's Background listens.
+        _peer.Configure(new Dictionary<string, int> { ["s.test"] = _main.DeliveryPort });
+        var request = Path.Combine(_peer.DataDirectory, "..", "t.req");
+        var chain = Path.Combine(_peer.DataDirectory, "..", "t.chain");
+        await _peer.CliAsync(null, "ca", "request", "--out", request);
+        await _main.CliAsync(null, "ca", "sign", request, "--role", "public", "--out", chain);
+        await _peer.CliAsync(null, "ca", "install", chain, "--superior", _main.Endpoint, "--superior-background", $"127.0.0.1:{BackgroundDeliveryPort}");
+        await _peer.AddUserAsync("tina@t.test", Password);
         Directory.Delete(_backgroundData);
         var export = await _main.CliAsync(null, "roles", "export", "background", "--out", _backgroundData);
         Assert.Contains("The Background now lives in", export.StdOut);
@@ -54,10 +64,13 @@ public sealed class SplitDeploymentTests : IAsyncLifetime
         await _background.WaitForPortAsync(BackgroundWebPort, 60);
         _main.Start();
         await _main.WaitUntilListeningAsync();
+        _peer.Start();
+        await _peer.WaitUntilListeningAsync();
     }
 
     public async Task DisposeAsync()
     {
+        await _peer.DisposeAsync();
         await _main.DisposeAsync();
         if (_background is not null) await _background.DisposeAsync();
     }
@@ -90,6 +103,30 @@ public sealed class SplitDeploymentTests : IAsyncLifetime
         var (again, _) = await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("can no longer be opened"), 30);
         Assert.Contains("cannot be opened", again.Subject);
         await BackgroundLogAsync(30, "Background refused the key", "bob@s.test", "may be opened 1 time");
+    }
+
+    [Fact]
+    public async Task Another_courier_exchanges_mail_with_the_split_courier_each_part_with_the_host_of_its_element()
+    {
+        // T introduced itself to S's Foreground (the main host) and to S's Background (its own host).
+        await _main.WaitForLogAsync(60, "Foreground recorded peer t.test");
+        await BackgroundLogAsync(60, "Background recorded peer t.test");
+
+        var token = Guid.NewGuid().ToString("N");
+        var inbound = $"From: <tina@t.test>\r\nTo: <bob@s.test>\r\nSubject: from t {token}\r\n\r\nBody {token}\r\n";
+        Assert.Equal(250, (await _peer.SubmitAsync("tina@t.test", Password, "bob@s.test", inbound)).Code);
+        // T, a Public courier, invites bob (it does not know who serves s.test); S answers with both elements, its
+        // Background from its own host (the main host passes the Invitation on), and T hands over the held parts.
+        await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + token), 60);
+        await _main.WaitForLogAsync(30, "Foreground stored content part", "(from t.test, hop 1)");
+        await BackgroundLogAsync(30, "Background stored", "(from t.test, hop 1)");
+
+        var answer = Guid.NewGuid().ToString("N");
+        var outbound = $"From: <bob@s.test>\r\nTo: <tina@t.test>\r\nSubject: from s {answer}\r\n\r\nBody {answer}\r\n";
+        Assert.Equal(250, (await _main.SubmitAsync("bob@s.test", Password, "tina@t.test", outbound)).Code);
+        await _peer.WaitForMessageAsync("tina@t.test", Password, t => t.Contains("Body " + answer), 60);
+        await _main.WaitForLogAsync(30, "Foreground relays ContentPart", "to t.test");
+        await BackgroundLogAsync(30, "Background relays Arm", "to t.test");
     }
 
     [Fact]

@@ -292,7 +292,7 @@ public sealed class ElementRelay(
         // an address it could not have.
         if (body.Address is not { } address || !peer.Addresses.Contains(address.ToLowerInvariant()))
             throw new PartRejectedException($"{peer.Id} hands up an Invitation for {body.Address}, an address it does not serve");
-        InvitationMessage.Reject(context, this, MimeMessage.Load(new MemoryStream(body.Invitation, writable: false)));
+        InvitationMessage.Reject(context, this, MimeMessage.Load(new MemoryStream(body.Invitation, writable: false)), forCourierBelow: true);
         logger.LogInformation("{Element} answers the Invitation {InvitationId} for {Address} in place of {Peer}, a courier below this Gateway courier",
             Name, body.InvitationId, body.Address, peer.Id);
         return true;

@@ -14,9 +14,11 @@ namespace Gateway.Courier;
 /// </summary>
 /// <param name="foregroundInbox">The Foreground's inbox, or null when it runs on another host (its mail is then not taken here).</param>
 /// <param name="backgroundInbox">Likewise for the Background.</param>
+/// <param name="remoteBackground">With the Background on its own host: the link to it (an Invitation a user received goes there too).</param>
 /// <param name="ownCourierCa">This courier's CA certificate: on a Background-only host, the Agent's ARMs must be signed by a user it issued.</param>
 public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregroundKeys, IKeyRing backgroundKeys, CertificateDirectory directory,
-    ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null)
+    ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
+    IElementDrop? remoteBackground = null)
 {
     /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
     public CourierElement? ElementOf(string address)
@@ -31,13 +33,14 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     /// Foreground's Distribute Account (in one process they are handed over directly, and never accepted from outside).</summary>
     bool TakesOwnCourierTraffic => foregroundInbox is null && backgroundInbox is not null;
 
-    enum OwnTraffic { None, AgentPart, Account }
+    enum OwnTraffic { None, AgentPart, Account, Invitation }
 
     /// <summary>What a message to our Background is, by its sender: the Foreground's address (Distribute Account), a
     /// user's address (the Agent's ARM), or another courier's element (Inter-Courier). Signatures decide later.</summary>
     OwnTraffic OwnTrafficOf(MimeMessage message)
     {
         if (!TakesOwnCourierTraffic) return OwnTraffic.None;
+        if (message.Headers[InvitationMessage.HeaderName] is not null) return OwnTraffic.Invitation;
         var from = message.From.Mailboxes.FirstOrDefault()?.Address ?? "";
         if (string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase)) return OwnTraffic.Account;
         var local = from.Split('@')[0];
@@ -53,6 +56,12 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         if (kind == OwnTraffic.Account)
         {
             DistributeAccount.Read(context, identity, message);
+            return;
+        }
+        if (kind == OwnTraffic.Invitation)
+        {
+            // Answered only for an address of a user here (InvitationMessage.Reject checks it again).
+            InvitationMessage.Open(context, message);
             return;
         }
         var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
@@ -104,6 +113,7 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
             ? OwnTrafficOf(parsed) switch
             {
                 OwnTraffic.Account => DistributeAccount.Prefix + queueId,
+                OwnTraffic.Invitation => ForegroundElement.InvitationPrefix + queueId,
                 // The Agent names its ARM by the courier message id ("ARM <id>"), as it does in one process; the
                 // Background checks the ARM inside is that message's.
                 OwnTraffic.AgentPart => AgentPartName(parsed) ?? queueId,
@@ -136,7 +146,8 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     /// <summary>Hands a received Invitation to both elements: each introduces itself to the inviter's (Invitation Reject).</summary>
     public void Reject(string queueId, byte[] message)
     {
-        backgroundInbox?.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        if (backgroundInbox is not null) backgroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        else remoteBackground?.Drop(ForegroundElement.InvitationPrefix + queueId, message);
         foregroundInbox?.Put(ForegroundElement.InvitationPrefix + queueId, message);
     }
 }

@@ -87,9 +87,14 @@ public static class InvitationMessage
     /// Invitation Reject, done by each element for itself: the invited address is a user here, so this element
     /// records the inviting courier's element and introduces itself to it, naming the invitation and the address.
     /// </summary>
-    public static void Reject(CourierSecureMimeContext context, ElementRelay relay, MimeMessage message)
+    /// <param name="forCourierBelow">A Gateway courier answering for a courier below it (which checked its user, and
+    /// whose address the Gateway checked against that courier's domains).</param>
+    public static void Reject(CourierSecureMimeContext context, ElementRelay relay, MimeMessage message, bool forCourierBelow = false)
     {
         var invitation = Open(context, message);
+        // Only for a user of ours: answering claims the address for this courier.
+        if (!forCourierBelow && relay.Router.Decide(invitation.Body.Address) is not CourierRoute.Deliver)
+            throw new PartRejectedException($"an Invitation for {invitation.Body.Address}, who is no user here, is not answered");
         if (relay.BehindGateway && relay.Peers.Superior() is { IntroductionCertificate.Length: > 0 } gateway)
         {
             // Behind a Gateway courier we introduce ourselves to no one else: the Gateway answers the Invitation for us

@@ -212,7 +212,8 @@ public static class GatewayHost
         services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : null, runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : null,
-            sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate));
+            sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate,
+            runsBackground ? null : sp.GetRequiredService<ElementLink>()));
         foreach (var element in localElements)
         {
             services.AddSingleton<IHostedService>(sp =>
