@@ -49,6 +49,7 @@ public class ConfigurationTests
     [InlineData("Gateway:Courier:Endpoint", "no port here", "Gateway:Courier:Endpoint")]
     [InlineData("Gateway:Courier:BackgroundEndpoint", "bg.example.org", "Gateway:Courier:BackgroundEndpoint")]
     [InlineData("Gateway:Courier:PeerFirstRetrySeconds", "0", "Gateway:Courier:PeerFirstRetrySeconds")]
+    [InlineData("Gateway:Roles:0", "relay", "Gateway:Roles:0")]
     public void Bad_values_stop_with_a_line_naming_the_key_and_the_fix(string key, string value, string expectedKey)
     {
         var pairs = new List<(string, string)> { (key, value) };
@@ -62,6 +63,33 @@ public class ConfigurationTests
         Assert.StartsWith(expectedKey, line);
         Assert.Contains("fix:", line);
         Assert.DoesNotContain('\n', line);
+    }
+
+    [Theory]
+    [InlineData(new[] { "agent", "foreground", "background" }, null)]
+    [InlineData(new[] { "background" }, "Gateway:Routes: no route for gateway.test")]
+    [InlineData(new[] { "agent", "foreground" }, "Gateway:Courier:BackgroundEndpoint: empty")]
+    [InlineData(new[] { "foreground" }, "is not a supported split")]
+    [InlineData(new[] { "agent", "background" }, "is not a supported split")]
+    public void A_split_courier_names_what_it_needs(string[] roles, string? expected)
+    {
+        var options = new GatewayOptions { Hostname = "mx.gateway.test", Domains = { "gateway.test" } };
+        options.Roles.AddRange(roles);
+        var problems = GatewayOptionsValidator.Validate(options);
+        if (expected is null) Assert.DoesNotContain(problems, p => p.Contains("Roles") || p.Contains("Background"));
+        else Assert.Contains(problems, p => p.Contains(expected));
+    }
+
+    [Fact]
+    public void A_background_only_process_takes_no_submission_or_imap_listener_and_the_split_host_needs_the_background_url()
+    {
+        var background = new GatewayOptions { Hostname = "bg.gateway.test", Domains = { "gateway.test" }, Roles = { "background" },
+            Routes = { new RouteOptions { Domain = "gateway.test", Host = "agent.gateway.test", Port = 25 } },
+            Listeners = { new ListenerOptions { Name = "imaps", Endpoint = "127.0.0.1:2993", Role = ListenerRole.Imap, Tls = TlsMode.Implicit } } };
+        Assert.Contains(GatewayOptionsValidator.Validate(background), p => p.StartsWith("Gateway:Listeners:0:Role: Imap on a Background-only process"));
+        var main = new GatewayOptions { Hostname = "mx.gateway.test", Domains = { "gateway.test" }, Roles = { "agent", "foreground" },
+            Courier = { BackgroundEndpoint = "bg.gateway.test:25", BackgroundUrl = "http://bg.gateway.test" } };
+        Assert.Contains(GatewayOptionsValidator.Validate(main), p => p.StartsWith("Gateway:Courier:BackgroundUrl: 'http://bg.gateway.test' is not an https:// URL"));
     }
 
     [Fact]
