@@ -147,6 +147,13 @@ public static class PeerCommands
             "background" => new[] { CourierElement.Background },
             _ => new[] { CourierElement.Foreground, CourierElement.Background },
         };
+        // A split courier keeps each element's table on the host that runs it.
+        which = which.Where(e => options.Runs(e == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole)).ToArray();
+        if (which.Length == 0)
+        {
+            Console.Error.WriteLine("gateway: that element runs on another host (Gateway:Roles); run this there.");
+            return 1;
+        }
         var codes = new List<int>();
         foreach (var e in which)
         {

@@ -2,9 +2,9 @@
 # Builds the example courier network of compose.yaml with the gateway's own CLI, as an operator would:
 #   root.test  the Root (self-signed courier CA; invites unknown addresses)
 #   p.test     a Public courier under the Root
-#   q.test     a Private courier under p.test, serving q.test only
+#   q.test     a Private courier under p.test, serving q.test only, split over two hosts (its Background apart)
 # and one user on each (password from USER_PASSWORD). Run once before the couriers start; a second run does
-# nothing. Each courier has its own data directory: $DATA/root, $DATA/p, $DATA/q; requests and signed chains
+# nothing. Each courier has its own data directory: $DATA/root, $DATA/p, $DATA/q (and $DATA/q-bg); requests and signed chains
 # pass through $DATA/exchange, as they would by mail or on a USB stick between operators.
 #
 # In compose.yaml the 'setup' service runs it. Without containers, e.g.:
@@ -19,7 +19,7 @@ if [ -f "$DATA/exchange/network-ready" ]; then
     echo "setup: the network was built before ($DATA/exchange/network-ready); nothing to do"
     exit 0
 fi
-mkdir -p "$DATA/root" "$DATA/p" "$DATA/q" "$DATA/exchange"
+mkdir -p "$DATA/root" "$DATA/p" "$DATA/q" "$DATA/q-bg" "$DATA/exchange"
 
 # cli COURIER ARGS...: the gateway CLI on one courier's configuration and data directory.
 cli() {
@@ -46,7 +46,12 @@ for pair in root:ruth@root.test p:paul@p.test q:alice@q.test; do
     printf '%s\n' "$USER_PASSWORD" | cli "${pair%%:*}" user add "${pair#*:}" --password-stdin
 done
 
+# q.test runs split over two hosts: its Background moves to a data directory of its own (service q-bg). The q
+# service sets Gateway:Roles and where the Background is in its environment (compose.yaml); the set-up above ran
+# with all roles, as an operator sets a courier up before splitting it.
+cli q roles export background --out "$DATA/q-bg"
+
 # The gateway image runs as an unprivileged user; this script may run as root to create the volumes' contents.
-if [ "$(id -u)" = 0 ] && [ -n "${APP_UID:-}" ]; then chown -R "$APP_UID" "$DATA/root" "$DATA/p" "$DATA/q"; fi
+if [ "$(id -u)" = 0 ] && [ -n "${APP_UID:-}" ]; then chown -R "$APP_UID" "$DATA/root" "$DATA/p" "$DATA/q" "$DATA/q-bg"; fi
 touch "$DATA/exchange/network-ready"
-echo "setup: network built: root.test (Root), p.test (Public under root.test), q.test (Private under p.test)"
+echo "setup: network built: root.test (Root), p.test (Public under root.test), q.test (Private under p.test; its Background in $DATA/q-bg)"
