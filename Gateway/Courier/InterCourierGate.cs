@@ -61,7 +61,11 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         if (kind == OwnTraffic.Invitation)
         {
             // Answered only for an address of a user here (InvitationMessage.Reject checks it again).
-            InvitationMessage.Open(context, message);
+            try { InvitationMessage.Open(context, message); }
+            catch (Exception ex) when (ex is CertificateNotFoundException or Org.BouncyCastle.Cms.CmsException or NotSupportedException)
+            {
+                throw new PartRejectedException("the Invitation does not check out: " + ex.Message, ex);
+            }
             return;
         }
         var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
