@@ -269,7 +269,8 @@ public static class GatewayHost
                 (entry, reason) => Task.CompletedTask, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.BackgroundLink")));
             services.AddSingleton<IHostedService>(sp => new AccountDistributor(sp.GetRequiredService<IUserStore>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
                 sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), Path.Combine(data.ForegroundDirectory, "accounts-told.json"),
+                TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                 sp.GetRequiredService<ILogger<AccountDistributor>>()));
         }
         if (runsForeground)
