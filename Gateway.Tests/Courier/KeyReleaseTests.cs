@@ -128,9 +128,7 @@ public sealed class KeyReleaseTests : IAsyncLifetime
     {
         using var context = new CourierSecureMimeContext(AgentKeys, Directory);
         var cms = PartEnvelope.Signer(AgentKeys, CourierSecureMimeContext.UserKeyId(signer));
-        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(request, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)
-            { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } });
-        var signed = MimeKit.Cryptography.ApplicationPkcs7Mime.Sign(context, cms, CourierMime.Part(KeyReleaseRequest.MediaType, json));
+        var signed = MimeKit.Cryptography.ApplicationPkcs7Mime.Sign(context, cms, CourierMime.Part(KeyReleaseRequest.MediaType, request.ToJson()));
         using var buffer = new MemoryStream();
         signed.WriteTo(buffer);
         return buffer.ToArray();

@@ -75,16 +75,7 @@ public sealed class SplitDeploymentTests : IAsyncLifetime
         if (_background is not null) await _background.DisposeAsync();
     }
 
-    async Task<string> BackgroundLogAsync(int timeoutSeconds, params string[] parts)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (_background!.Output.Split('\n').FirstOrDefault(l => parts.All(p => l.Contains(p, StringComparison.Ordinal))) is { } line) return line;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"Background: no log line with {string.Join(" + ", parts)}:\n{_background!.Output}\n--- main:\n{_main.Output}");
-    }
+    Task<string> BackgroundLogAsync(int timeoutSeconds, params string[] parts) => _background!.WaitForLogAsync("s.test Background", timeoutSeconds, parts);
 
     static string Message(string token, string headers = "") =>
         $"From: <alice@s.test>\r\nTo: <bob@s.test>\r\nSubject: split {token}\r\nMessage-ID: <{token}@test>\r\n{headers}\r\nBody {token}\r\n";

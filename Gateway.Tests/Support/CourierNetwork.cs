@@ -88,17 +88,7 @@ public sealed class CourierNode : IAsyncDisposable
     }
 
     /// <summary>Waits until the process output has a line containing every one of <paramref name="parts"/>.</summary>
-    public async Task<string> WaitForLogAsync(int timeoutSeconds, params string[] parts)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (DateTime.UtcNow < deadline)
-        {
-            var line = Output.Split('\n').FirstOrDefault(l => parts.All(p => l.Contains(p, StringComparison.Ordinal)));
-            if (line is not null) return line;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"{Name}: no log line with {string.Join(" + ", parts)} within {timeoutSeconds}s:\n{Output}");
-    }
+    public Task<string> WaitForLogAsync(int timeoutSeconds, params string[] parts) => Process!.WaitForLogAsync(Name, timeoutSeconds, parts);
 
     public Task<WireReply> SubmitAsync(string from, string password, string to, string message) =>
         TestGateway.SubmitAsync(SubmissionPort, from, password, from, new[] { to }, message);

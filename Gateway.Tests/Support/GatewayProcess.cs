@@ -57,6 +57,19 @@ public sealed class GatewayProcess : IAsyncDisposable
         return await ExternalTool.RunAsync("dotnet", new[] { GatewayDll }.Concat(args), stdin, 60, env);
     }
 
+    /// <summary>Waits until the output has a line containing every one of <paramref name="parts"/>; returns it.</summary>
+    public async Task<string> WaitForLogAsync(string name, int timeoutSeconds, params string[] parts)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            var line = Output.Split('\n').FirstOrDefault(l => parts.All(p => l.Contains(p, StringComparison.Ordinal)));
+            if (line is not null) return line;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{name}: no log line with {string.Join(" + ", parts)} within {timeoutSeconds}s:\n{Output}");
+    }
+
     public async Task WaitForPortAsync(int port, int timeoutSeconds = 30)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);

@@ -114,7 +114,7 @@ public static class PeerCommands
         data.EnsureCreated(options);
         // Each element's table is where that element runs (a split courier records the peer on both hosts).
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background }
-                     .Where(e => options.Runs(e == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole)))
+                     .Where(e => options.Runs(e)))
         {
             var introduction = introductions.FirstOrDefault(c => InterCourierMessage.IntroductionOf(c)?.Element == element);
             if (introduction is null) { Console.Error.WriteLine($"{Name(element)}: no {Name(element)} introduction certificate in the file; not recorded"); continue; }
@@ -148,7 +148,7 @@ public static class PeerCommands
             _ => new[] { CourierElement.Foreground, CourierElement.Background },
         };
         // A split courier keeps each element's table on the host that runs it.
-        which = which.Where(e => options.Runs(e == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole)).ToArray();
+        which = which.Where(e => options.Runs(e)).ToArray();
         if (which.Length == 0)
         {
             Console.Error.WriteLine("gateway: that element runs on another host (Gateway:Roles); run this there.");

@@ -68,7 +68,7 @@ public static class RolesCommands
         Console.WriteLine($"... the list of {list.Count} user(s), without passwords");
         using var copied = new LiteDbUserStore(data.UserDatabasePath);
         foreach (var user in list)
-            copied.Add(user.Address, PasswordHasher.Hash(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
+            copied.Add(user.Address, PasswordHasher.HashOfUnknownPassword());
 
         if (System.IO.Directory.Exists(source.BackgroundDirectory))
         {

@@ -33,6 +33,9 @@ public sealed class GatewayOptions
     /// <summary>Whether this process runs <paramref name="role"/> (<see cref="AgentRole"/>, ...).</summary>
     public bool Runs(string role) => Roles.Count == 0 || Roles.Contains(role, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Whether this process runs that element.</summary>
+    public bool Runs(Gateway.Crypto.CourierElement element) => Runs(element == Gateway.Crypto.CourierElement.Foreground ? ForegroundRole : BackgroundRole);
+
     public TlsOptions Tls { get; set; } = new();
 
     public SmtpLimitsOptions Limits { get; set; } = new();

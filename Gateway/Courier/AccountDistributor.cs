@@ -26,10 +26,7 @@ public sealed class AccountDistributor(IUserStore users, IKeyRing foregroundKeys
         var sent = 0;
         foreach (var user in users.List().Where(u => !_told.Contains(u.Address)))
         {
-            using var context = new CourierSecureMimeContext(foregroundKeys, directory);
-            var (name, bytes) = DistributeAccount.Build(context, foregroundKeys, identity, user.Address,
-                keys.GetCertificate(CourierSecureMimeContext.UserKeyId(user.Address.ToLowerInvariant())));
-            background.Drop(name, bytes);
+            DistributeAccount.Send(foregroundKeys, keys, directory, identity, background, user.Address);
             _told.Add(user.Address);
             sent++;
         }

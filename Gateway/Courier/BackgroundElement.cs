@@ -102,7 +102,7 @@ public sealed class BackgroundElement(
             directory.Add(certificate, "account");
         }
         if (users.Find(account.Address) is null)
-            users.Add(account.Address, PasswordHasher.Hash(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
+            users.Add(account.Address, PasswordHasher.HashOfUnknownPassword());
     }
 
     public Task SweepPendingAsync(CancellationToken cancellationToken)

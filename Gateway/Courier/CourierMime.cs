@@ -32,6 +32,12 @@ public static class CourierMime
         return message;
     }
 
+    /// <summary>The first address in a header's From field, lower-cased, or "" (reading the header only, not the body).</summary>
+    public static string FromAddress(HeaderList headers) =>
+        headers[HeaderId.From] is { } from && InternetAddressList.TryParse(from, out var list)
+            ? list.Mailboxes.FirstOrDefault()?.Address.ToLowerInvariant() ?? ""
+            : "";
+
     public static byte[] Bytes(MimeMessage message)
     {
         using var buffer = new MemoryStream();

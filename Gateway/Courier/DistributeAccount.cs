@@ -30,6 +30,15 @@ public static class DistributeAccount
         return (name, CourierMime.Bytes(message));
     }
 
+    /// <summary>Builds one for <paramref name="address"/>, with the user's certificate from <paramref name="keys"/>, and
+    /// hands it to the Background (its inbox here, or the link to its host).</summary>
+    public static void Send(IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop background, string address)
+    {
+        using var context = new CourierSecureMimeContext(foregroundKeys, directory);
+        var (name, bytes) = Build(context, foregroundKeys, identity, address, keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())));
+        background.Drop(name, bytes);
+    }
+
     /// <summary>Opens one with the Background's keys; it must be signed by this courier's own Foreground.</summary>
     public static Body Read(CourierSecureMimeContext context, CourierIdentity identity, MimeMessage message)
     {

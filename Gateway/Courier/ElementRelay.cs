@@ -54,6 +54,9 @@ public sealed class ElementRelay(
         ownDomains().Concat(IsGateway ? peers.All().Where(p => p.Below).SelectMany(p => p.Domains) : Enumerable.Empty<string>())
             .Select(d => d.ToLowerInvariant()).Distinct().ToList();
 
+    /// <summary>This element's introduction certificate and our CA chain: how a Deferral names us as its originator.</summary>
+    List<X509Certificate> OwnOriginChain() => new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList();
+
     CmsSignerFactory Signer => () => PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(element), ownChain());
     delegate MimeKit.Cryptography.CmsSigner CmsSignerFactory();
 
@@ -77,8 +80,7 @@ public sealed class ElementRelay(
         {
             // A Gateway courier stands in for the couriers below it: the recipient's courier introduces itself to us,
             // and learns that we answer for their domains; a part going down arrives from us, whom they know.
-            (originCourier, originEndpoint, originChain, originDomains) =
-                (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList(), AnsweredDomains());
+            (originCourier, originEndpoint, originChain, originDomains) = (own, ownEndpoint, OwnOriginChain(), AnsweredDomains());
         }
         else if (received is not null)
         {
@@ -91,8 +93,7 @@ public sealed class ElementRelay(
         else if (deferral)
         {
             // A Deferral of our own user's part: it carries our certificate so that the recipient's courier introduces itself back.
-            (originCourier, originEndpoint, originChain, originDomains) =
-                (own, ownEndpoint, new[] { identity.ElementCertificate(element)! }.Concat(ownChain()).ToList(), AnsweredDomains());
+            (originCourier, originEndpoint, originChain, originDomains) = (own, ownEndpoint, OwnOriginChain(), AnsweredDomains());
         }
 
         var header = new InterCourierHeader

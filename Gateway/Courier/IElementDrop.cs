@@ -22,7 +22,7 @@ public sealed class ElementLink(PeerOutbox outbox, string endpoint, Func<string?
     public void Drop(string name, byte[] message)
     {
         var to = elementAddress() ?? throw new PartRejectedException("the Background's certificate is not known here");
-        var from = MimeKit.MimeMessage.Load(new MemoryStream(message, writable: false)).From.Mailboxes.FirstOrDefault()?.Address ?? "";
+        var from = CourierMime.FromAddress(MimeKit.HeaderList.Load(new MemoryStream(message, writable: false)));
         outbox.Enqueue(new OutboundEntry
         {
             Id = name, Endpoint = endpoint, Peer = "own Background", From = from, To = to, Kind = InterCourierKind.Arm, MessageId = name,

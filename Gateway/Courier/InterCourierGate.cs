@@ -37,18 +37,18 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
 
     /// <summary>What a message to our Background is, by its sender: the Foreground's address (Distribute Account), a
     /// user's address (the Agent's ARM), or another courier's element (Inter-Courier). Signatures decide later.</summary>
-    OwnTraffic OwnTrafficOf(MimeMessage message)
+    OwnTraffic OwnTrafficOf(HeaderList headers)
     {
         if (!TakesOwnCourierTraffic) return OwnTraffic.None;
-        if (message.Headers[InvitationMessage.HeaderName] is not null) return OwnTraffic.Invitation;
-        var from = message.From.Mailboxes.FirstOrDefault()?.Address ?? "";
+        if (headers[InvitationMessage.HeaderName] is not null) return OwnTraffic.Invitation;
+        var from = CourierMime.FromAddress(headers);
         if (string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase)) return OwnTraffic.Account;
         var local = from.Split('@')[0];
         return local is "foreground" or "background" ? OwnTraffic.None : OwnTraffic.AgentPart;
     }
 
-    static string? AgentPartName(MimeMessage message) =>
-        message.Subject is { } subject && subject.StartsWith("ARM ", StringComparison.Ordinal) && subject[4..] is var id
+    static string? AgentPartName(HeaderList headers) =>
+        headers[HeaderId.Subject]?.Trim() is { } subject && subject.StartsWith("ARM ", StringComparison.Ordinal) && subject[4..] is var id
         && id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit) ? id : null;
 
     void CheckOwnCourierTraffic(CourierSecureMimeContext context, MimeMessage message, OwnTraffic kind)
@@ -84,7 +84,7 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         {
             var message = MimeMessage.Load(content);
             using var context = new CourierSecureMimeContext(element == CourierElement.Foreground ? foregroundKeys : backgroundKeys, directory);
-            if (element == CourierElement.Background && OwnTrafficOf(message) is var own && own != OwnTraffic.None)
+            if (element == CourierElement.Background && OwnTrafficOf(message.Headers) is var own && own != OwnTraffic.None)
             {
                 CheckOwnCourierTraffic(context, message, own);
                 return null;
@@ -112,7 +112,8 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     {
         var inbox = (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox)
                     ?? throw new InvalidOperationException($"the {element} does not run in this process");
-        var parsed = element == CourierElement.Background ? MimeMessage.Load(new MemoryStream(message, writable: false)) : null;
+        // The header suffices to name it (the element opens and checks the whole message).
+        var parsed = element == CourierElement.Background ? HeaderList.Load(new MemoryStream(message, writable: false)) : null;
         var name = parsed is not null
             ? OwnTrafficOf(parsed) switch
             {

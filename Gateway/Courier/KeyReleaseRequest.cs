@@ -24,12 +24,14 @@ public sealed record KeyReleaseRequest
     public string Nonce { get; init; } = "";
     public DateTimeOffset CreatedUtc { get; init; }
 
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
     /// <summary>The request as the Agent sends it: MIME, application/pkcs7-mime signed-data by the recipient's key.</summary>
     public byte[] Sign(IKeyRing agentKeys, CertificateDirectory directory)
     {
         using var context = new CourierSecureMimeContext(agentKeys, directory);
         var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(Recipient));
-        var signed = ApplicationPkcs7Mime.Sign(context, signer, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(this, Json)));
+        var signed = ApplicationPkcs7Mime.Sign(context, signer, CourierMime.Part(MediaType, ToJson()));
         using var buffer = new MemoryStream();
         signed.WriteTo(buffer);
         return buffer.ToArray();

@@ -86,7 +86,7 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         if (myRole == CourierRole.Private) throw new CourierAuthorityException("a Private courier cannot sign couriers below it (its certificate has a path length of 0).");
         var issued = Authority().SignSubordinate(request, role, domains, CaValidity);
         directory.Add(issued, "issued");
-        return Pem(new object[] { issued, Certificate! }.Concat(ChainToRoot(Certificate!)).Concat(Introductions()).ToArray());
+        return Pem(new object[] { issued }.Concat(OwnChain()).Concat(Introductions()).ToArray());
     }
 
     /// <summary>This courier's introduction certificates (Foreground, Background), those that exist.</summary>
@@ -95,7 +95,7 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
 
     /// <summary>Our introduction certificates followed by our CA chain up to the Root (what a peer needs to record us).</summary>
     public string ExportIntroduction() =>
-        Pem(Introductions().Cast<object>().Concat(Certificate is { } ca ? new object[] { ca }.Concat(ChainToRoot(ca)) : Array.Empty<object>()).ToArray());
+        Pem(Introductions().Cast<object>().Concat(OwnChain()).ToArray());
 
     /// <summary>Installs the chain the superior sent back. It must be for our pending key and must validate to the root it ends with.</summary>
     public X509Certificate InstallChain(string chainPem)

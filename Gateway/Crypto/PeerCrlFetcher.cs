@@ -24,11 +24,7 @@ public sealed class PeerCrlFetcher(CertificateDirectory directory, Func<string?>
     static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(10);
     readonly ConcurrentDictionary<string, DateTime> _fetched = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, DateTime> _failed = new(StringComparer.Ordinal);
-    readonly HttpClient _http = new(new SocketsHttpHandler
-    {
-        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true, EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13 },
-        ConnectTimeout = TimeSpan.FromSeconds(5),
-    }) { Timeout = TimeSpan.FromSeconds(10) };
+    readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(10));
 
     public void Refresh(IReadOnlyList<X509Certificate> path)
     {

@@ -173,8 +173,7 @@ public static class GatewayHost
         var runsAgent = options.Runs(GatewayOptions.AgentRole);
         var runsForeground = options.Runs(GatewayOptions.ForegroundRole);
         var runsBackground = options.Runs(GatewayOptions.BackgroundRole);
-        var localElements = new[] { CourierElement.Foreground, CourierElement.Background }
-            .Where(e => e == CourierElement.Foreground ? runsForeground : runsBackground).ToArray();
+        var localElements = new[] { CourierElement.Foreground, CourierElement.Background }.Where(options.Runs).ToArray();
         services.AddSingleton(sp => new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside));
         // Where parts for our own elements go: their inboxes here, or the SMTP link to the Background's host.
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Foreground, (sp, _) =>
@@ -197,14 +196,9 @@ public static class GatewayHost
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
             () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => GatewayOptionsValidator.CourierEndpoint(options, CourierElement.Background),
-            address =>
-            {
-                var keys = ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>());
-                using var context = new CourierSecureMimeContext(keys, sp.GetRequiredService<CertificateDirectory>());
-                var (name, bytes) = DistributeAccount.Build(context, keys, sp.GetRequiredService<CourierIdentity>(), address,
-                    sp.GetRequiredService<KeyStore>().GetCertificate(CourierSecureMimeContext.UserKeyId(address)));
-                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background).Drop(name, bytes);
-            },
+            address => DistributeAccount.Send(ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<KeyStore>(),
+                sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
             PublicUrl(options) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
             sp.GetRequiredService<ILogger<InvitationDesk>>()));
         services.AddSingleton<IInvitationDesk>(sp => sp.GetRequiredService<InvitationDesk>());

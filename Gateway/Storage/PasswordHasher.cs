@@ -11,6 +11,11 @@ namespace Gateway.Storage;
 /// </summary>
 public static class PasswordHasher
 {
+    /// <summary>The hash of a random password nobody knows: an account that exists on a host where nobody logs in
+    /// (a split courier's Background keeps its users without their passwords).</summary>
+    public static string HashOfUnknownPassword() =>
+        Hash(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+
     public const int DefaultMemoryKiB = 19456;
     public const int DefaultIterations = 2;
     public const int DefaultParallelism = 1;

@@ -17,11 +17,7 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
     TimeProvider? time = null) : IKeyRelease, IDisposable
 {
     readonly TimeProvider _time = time ?? TimeProvider.System;
-    readonly HttpClient _http = new(new SocketsHttpHandler
-    {
-        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true, EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13 },
-        ConnectTimeout = TimeSpan.FromSeconds(5),
-    }) { Timeout = TimeSpan.FromSeconds(15) };
+    readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(15));
 
     public KeyRelease Release(string messageId, string recipient, ReleasePurpose purpose)
     {
