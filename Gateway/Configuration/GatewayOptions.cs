@@ -21,8 +21,8 @@ public sealed class GatewayOptions
 
     /// <summary>
     /// The courier roles this process runs: "agent", "foreground", "background". Empty: all three (one process). A
-    /// split courier runs "agent" and "foreground" on one host and "background" on another; the two reach each other
-    /// only over SMTP and HTTPS, with S/MIME, as two couriers do.
+    /// split courier runs "agent" and "foreground" on one host and "background" on another, or each of the three on a
+    /// host of its own; they reach each other only over SMTP and HTTPS, with S/MIME, as two couriers do.
     /// </summary>
     public List<string> Roles { get; set; } = new();
 
@@ -281,6 +281,22 @@ public sealed class CourierOptions
     /// where the Agent asks for recipients' ARMs (<c>/courier/key-release</c>).
     /// </summary>
     public string? BackgroundUrl { get; set; }
+    /// <summary>
+    /// With the Foreground on another host (Roles with "agent" but without "foreground"): the https:// address of its web
+    /// listener, where the Agent asks which addresses the courier network serves (<c>/courier/reach</c>) and where the
+    /// registration page checks and claims Invitation links (<c>/courier/registration</c>).
+    /// </summary>
+    public string? ForegroundUrl { get; set; }
+    /// <summary>
+    /// With the Agent on another host (Roles with "foreground" but without "agent"): host:port of the Agent's host's
+    /// delivery listener, where the Foreground delivers the content parts it re-wrapped for local users.
+    /// </summary>
+    public string? AgentEndpoint { get; set; }
+    /// <summary>
+    /// With the Agent on another host: the https:// address of its web listener, where invited people register (the
+    /// link in an Invitation points there).
+    /// </summary>
+    public string? AgentUrl { get; set; }
     /// <summary>Whether unknown addresses are invited (Invitation). Empty: a Public courier invites, the Root and others do not.</summary>
     public bool? Invite { get; set; }
     /// <summary>Days a registration link in an Invitation stays valid.</summary>

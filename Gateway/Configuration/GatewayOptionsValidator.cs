@@ -162,25 +162,51 @@ public static partial class GatewayOptionsValidator
         if (o.Roles.Count == 0 || o.Roles.Any(r => !known.Contains(r, StringComparer.OrdinalIgnoreCase))) return;
         var (agent, foreground, background) = (o.Runs(GatewayOptions.AgentRole), o.Runs(GatewayOptions.ForegroundRole), o.Runs(GatewayOptions.BackgroundRole));
         if (agent && foreground && background) return;
-        if (agent && foreground && !background)
+        // The supported splits: [agent, foreground] + [background], and [agent] + [foreground] + [background].
+        if ((agent && background) || (foreground && background))
         {
-            if (string.IsNullOrWhiteSpace(o.Courier.BackgroundEndpoint))
-                p.Add($"{g}:Courier:BackgroundEndpoint: empty, but the Background runs elsewhere (Roles); fix: set the host:port of the Background's delivery listener.");
-            if (!(Uri.TryCreate(o.Courier.BackgroundUrl, UriKind.Absolute, out var url) && url.Scheme == "https"))
-                p.Add($"{g}:Courier:BackgroundUrl: '{o.Courier.BackgroundUrl}' is not an https:// URL, but the Background runs elsewhere (Roles); fix: set the address of the Background's web listener, e.g. https://bg.example.org:8443.");
+            p.Add($"{g}:Roles: [{string.Join(", ", o.Roles)}] is not a supported split; fix: leave Roles empty (all three in one process), run [agent, foreground] on one host and [background] on another, or each role on a host of its own.");
             return;
         }
-        if (background && !agent && !foreground)
+        void Https(string key, string? value, string what)
+        {
+            if (!(Uri.TryCreate(value, UriKind.Absolute, out var url) && url.Scheme == "https"))
+                p.Add($"{g}:Courier:{key}: '{value}' is not an https:// URL, but {what} runs elsewhere (Roles); fix: set the address of its host's web listener, e.g. https://{what.ToLowerInvariant().Replace("the ", "")}.example.org:8443.");
+        }
+        void Endpoint(string key, string? value, string what)
+        {
+            if (string.IsNullOrWhiteSpace(value) || !TryParseHostPort(value, out _, out _))
+                p.Add($"{g}:Courier:{key}: '{value}' is not host:port, but {what} runs elsewhere (Roles); fix: set the host:port of its host's delivery listener.");
+        }
+        void OnlyDelivery(string process)
         {
             for (var i = 0; i < o.Listeners.Count; i++)
                 if (o.Listeners[i].Role is ListenerRole.Submission or ListenerRole.Imap)
-                    p.Add($"{g}:Listeners:{i}:Role: {o.Listeners[i].Role} on a Background-only process (Roles); fix: users submit and read at the Agent's host; keep only Delivery listeners here.");
-            // Receipts and reports to local users leave through the queue: they must go to the Agent's host.
+                    p.Add($"{g}:Listeners:{i}:Role: {o.Listeners[i].Role} on a {process} process (Roles); fix: users submit and read at the Agent's host; keep only Delivery listeners here.");
+            // Receipts, reports and invitations to local users leave through the queue: they must go to the Agent's host.
             foreach (var domain in o.Domains.Where(d => !o.Routes.Any(r => string.Equals(r.Domain, d, StringComparison.OrdinalIgnoreCase))))
-                p.Add($"{g}:Routes: no route for {domain} on a Background-only process (Roles); fix: route it to the Agent's host, e.g. {{ \"Domain\": \"{domain}\", \"Host\": \"agent.example.org\", \"Port\": 25 }}.");
-            return;
+                p.Add($"{g}:Routes: no route for {domain} on a {process} process (Roles); fix: route it to the Agent's host, e.g. {{ \"Domain\": \"{domain}\", \"Host\": \"agent.example.org\", \"Port\": 25 }}.");
         }
-        p.Add($"{g}:Roles: [{string.Join(", ", o.Roles)}] is not a supported split; fix: leave Roles empty (all three in one process), or run [agent, foreground] on one host and [background] on another.");
+        if (!background)
+        {
+            Endpoint("BackgroundEndpoint", o.Courier.BackgroundEndpoint, "the Background");
+            if (agent) Https("BackgroundUrl", o.Courier.BackgroundUrl, "the Background");
+        }
+        if (agent && !foreground)
+        {
+            if (string.IsNullOrWhiteSpace(o.Courier.Endpoint))
+                p.Add($"{g}:Courier:Endpoint: empty, but the Foreground runs elsewhere (Roles); fix: set the host:port of the Foreground's delivery listener (the Agent hands content parts there).");
+            Https("ForegroundUrl", o.Courier.ForegroundUrl, "the Foreground");
+            if (!o.Listeners.Any(l => l.Role == ListenerRole.Delivery))
+                p.Add($"{g}:Listeners: no Delivery listener on the Agent's own host (Roles); fix: add one: the Foreground delivers users' mail to it.");
+        }
+        if (foreground && !agent)
+        {
+            Endpoint("AgentEndpoint", o.Courier.AgentEndpoint, "the Agent");
+            Https("AgentUrl", o.Courier.AgentUrl, "the Agent");
+            OnlyDelivery("Foreground-only");
+        }
+        if (background && !agent && !foreground) OnlyDelivery("Background-only");
     }
 
     static void Positive(List<string> p, string key, long value, string example)

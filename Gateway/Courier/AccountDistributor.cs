@@ -2,18 +2,21 @@ using Gateway.Crypto;
 using Gateway.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using MimeKit;
 
 namespace Gateway.Courier;
 
 /// <summary>
-/// With the Background on its own host, the Foreground sends it a Distribute Account for every user it does not
-/// know to have told it about (at start, then at each pass): users added with <c>gateway user add</c> as well as
-/// registered ones. Who was told is kept in <paramref name="toldPath"/>, so a restart does not tell everyone again;
-/// the Background takes the same account twice without harm.
+/// With an element on another host, the host that has the courier's accounts tells it of every user it does not know
+/// to have told (at start, then at each pass): users added with <c>gateway user add</c> as well as registered ones.
+/// The Foreground tells the Background's host; the Agent's own host tells the Foreground's (which then tells the
+/// Background). Who was told is kept in <paramref name="toldPath"/>, so a restart does not tell everyone again; an
+/// element takes the same account twice without harm.
 /// </summary>
-public sealed class AccountDistributor(IUserStore users, IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity,
-    IElementDrop background, string toldPath, TimeSpan interval, ILogger<AccountDistributor> logger) : BackgroundService
+/// <param name="tell">Builds and queues one Distribute Account for the address (durably, for the link to that host).</param>
+/// <param name="ready">Whether the receiving element's certificate is known yet.</param>
+/// <param name="direction">For logs, e.g. "Foreground -> Background's host".</param>
+public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Action<string> tell, string direction, string toldPath, TimeSpan interval,
+    ILogger<AccountDistributor> logger) : BackgroundService
 {
     readonly HashSet<string> _told = File.Exists(toldPath)
         ? new(System.Text.Json.JsonSerializer.Deserialize<List<string>>(File.ReadAllBytes(toldPath)) ?? new(), StringComparer.OrdinalIgnoreCase)
@@ -22,11 +25,11 @@ public sealed class AccountDistributor(IUserStore users, IKeyRing foregroundKeys
     /// <summary>One pass: a Distribute Account for each user not told yet; returns how many were sent.</summary>
     public int DistributeNew()
     {
-        if (identity.ElementCertificate(CourierElement.Background) is null) return 0;
+        if (!ready()) return 0;
         var sent = 0;
         foreach (var user in users.List().Where(u => !_told.Contains(u.Address)))
         {
-            DistributeAccount.Send(foregroundKeys, keys, directory, identity, background, user.Address);
+            tell(user.Address);
             _told.Add(user.Address);
             sent++;
         }
@@ -34,7 +37,7 @@ public sealed class AccountDistributor(IUserStore users, IKeyRing foregroundKeys
         {
             // Recorded after the accounts are queued (durably) for the link: a crash in between tells some twice.
             Gateway.Platform.DurableFile.WriteAllBytesAtomic(toldPath, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(_told.Order(StringComparer.Ordinal).ToList()));
-            logger.LogInformation("Foreground distributed {Count} account(s) to the Background's host", sent);
+            logger.LogInformation("Distributed {Count} account(s) ({Direction})", sent, direction);
         }
         return sent;
     }
@@ -47,7 +50,7 @@ public sealed class AccountDistributor(IUserStore users, IKeyRing foregroundKeys
             try { DistributeNew(); }
             catch (Exception ex) when (ex is PartRejectedException or KeyStoreException or IOException)
             {
-                logger.LogWarning("Foreground could not distribute accounts to the Background's host: {Reason}", ex.Message);
+                logger.LogWarning("Could not distribute accounts ({Direction}): {Reason}", direction, ex.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));

@@ -46,7 +46,7 @@ public sealed class BackgroundElement(
                 using var context = Context();
                 var account = DistributeAccount.Read(context, identity, MimeMessage.Load(new MemoryStream(bytes, writable: false)));
                 logger.LogInformation("Background: the Foreground distributed the account {Address}; releasing what is held for it", account.Address);
-                Record(account);
+                DistributeAccount.Record(account, directory, users);
                 inbox.Remove(name);
                 await SweepHeldAsync(cancellationToken);
             }
@@ -88,23 +88,6 @@ public sealed class BackgroundElement(
 
     /// <summary>Tries held ARMs again for recipients who have become local users; drops them when held too long (the
     /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
-    /// <summary>
-    /// On its own host the Background keeps its own list of the courier's users (no passwords: nobody logs in here)
-    /// and their certificates, from Distribute Account; in one process the list is the shared one and this adds nothing.
-    /// </summary>
-    void Record(DistributeAccount.Body account)
-    {
-        if (account.Certificate is { } der)
-        {
-            var certificate = new Org.BouncyCastle.X509.X509Certificate(der);
-            if (!string.Equals(Certificates.EmailOf(certificate), account.Address, StringComparison.OrdinalIgnoreCase))
-                throw new PartRejectedException($"the certificate in the Distribute Account is not {account.Address}'s");
-            directory.Add(certificate, "account");
-        }
-        if (users.Find(account.Address) is null)
-            users.Add(account.Address, PasswordHasher.HashOfUnknownPassword());
-    }
-
     public Task SweepPendingAsync(CancellationToken cancellationToken)
     {
         using (var context = Context()) relay.IntroduceToSuperior(context);

@@ -9,7 +9,8 @@ namespace Gateway.Courier;
 /// the only two Foreground-to-Background messages: one-way, never answered, signed by the Foreground's introduction
 /// key and sealed to the Background's, so that the Background can trust it wherever it runs. It carries the address
 /// and the user's certificate (a Background on its own host re-wraps ARMs to it); the Background then releases the
-/// ARMs it held for it.
+/// ARMs it held for it. With the Agent on a host of its own, the Agent's host (where accounts and the CA are) tells
+/// the Foreground the same way, signed by the new user's own key: a certificate only this courier's CA can have issued.
 /// </summary>
 public static class DistributeAccount
 {
@@ -24,10 +25,9 @@ public static class DistributeAccount
     {
         var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded());
         var signer = PartEnvelope.Signer(foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
-        var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, "Distribute Account",
+        var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        var name = Prefix + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(body.Address)), 0, 12).ToLowerInvariant();
-        return (name, CourierMime.Bytes(message));
+        return (NameOf(body.Address), CourierMime.Bytes(message));
     }
 
     /// <summary>Builds one for <paramref name="address"/>, with the user's certificate from <paramref name="keys"/>, and
@@ -35,8 +35,43 @@ public static class DistributeAccount
     public static void Send(IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop background, string address)
     {
         using var context = new CourierSecureMimeContext(foregroundKeys, directory);
-        var (name, bytes) = Build(context, foregroundKeys, identity, address, keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())));
+        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
+                          ?? directory.ForAddress(address).Select(c => c.Certificate).OrderByDescending(c => c.NotAfter).FirstOrDefault();
+        var (name, bytes) = Build(context, foregroundKeys, identity, address, certificate);
         background.Drop(name, bytes);
+    }
+
+    /// <summary>From the Agent's host to the Foreground's: signed by the user's own key (issued by this courier's CA),
+    /// sealed to the Foreground, carrying the user's certificate.</summary>
+    public static void SendToForeground(IKeyRing agentKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop foreground, string address)
+    {
+        address = address.ToLowerInvariant();
+        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) ?? throw new PartRejectedException($"{address} has no certificate yet");
+        using var context = new CourierSecureMimeContext(agentKeys, directory);
+        var body = new Body(address, DateTimeOffset.UtcNow, certificate.GetEncoded());
+        var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(address));
+        var message = CourierMime.Message(address, identity.ElementAddress(CourierElement.Foreground)!, Subject,
+            PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
+        foreground.Drop(NameOf(address), CourierMime.Bytes(message));
+    }
+
+    public const string Subject = "Distribute Account";
+
+    static string NameOf(string address) =>
+        Prefix + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(address)), 0, 12).ToLowerInvariant();
+
+    /// <summary>Opens one from the Agent's host with the Foreground's keys: signed by the very user it names, whose
+    /// certificate this courier's CA (<paramref name="ownCa"/>) issued.</summary>
+    public static Body ReadFromAgent(CourierSecureMimeContext context, Org.BouncyCastle.X509.X509Certificate? ownCa, MimeMessage message)
+    {
+        var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+        if (ownCa is null || !opened.Signer.IssuerDN.Equivalent(ownCa.SubjectDN))
+            throw new PartRejectedException($"the Distribute Account is signed by <{opened.SignerAddress}>, who is not a user of this courier");
+        if (opened.Entity is not MimePart { ContentType.MimeType: MediaType } part) throw new PartRejectedException("not a Distribute Account message");
+        var body = JsonSerializer.Deserialize<Body>(CourierMime.Decode(part)) ?? throw new PartRejectedException("empty Distribute Account message");
+        if (!string.Equals(body.Address, opened.SignerAddress, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the Distribute Account for <{body.Address}> is signed by <{opened.SignerAddress}>");
+        return body;
     }
 
     /// <summary>Opens one with the Background's keys; it must be signed by this courier's own Foreground.</summary>
@@ -45,5 +80,22 @@ public static class DistributeAccount
         var opened = PartEnvelope.Open(context, message.Body, expectedSigner: identity.ElementAddress(CourierElement.Foreground));
         if (opened.Entity is not MimePart { ContentType.MimeType: MediaType } part) throw new PartRejectedException("not a Distribute Account message");
         return JsonSerializer.Deserialize<Body>(CourierMime.Decode(part)) ?? throw new PartRejectedException("empty Distribute Account message");
+    }
+
+    /// <summary>
+    /// On a host of its own an element keeps its own list of the courier's users (no passwords: nobody logs in there)
+    /// and their certificates, from Distribute Account; in one process the list is the shared one and this adds nothing.
+    /// </summary>
+    public static void Record(Body account, CertificateDirectory directory, Gateway.Storage.IUserStore users)
+    {
+        if (account.Certificate is { } der)
+        {
+            var certificate = new Org.BouncyCastle.X509.X509Certificate(der);
+            if (!string.Equals(Certificates.EmailOf(certificate), account.Address, StringComparison.OrdinalIgnoreCase))
+                throw new PartRejectedException($"the certificate in the Distribute Account is not {account.Address}'s");
+            directory.Add(certificate, "account");
+        }
+        if (users.Find(account.Address) is null)
+            users.Add(account.Address, Gateway.Storage.PasswordHasher.HashOfUnknownPassword());
     }
 }

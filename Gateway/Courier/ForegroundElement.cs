@@ -20,14 +20,15 @@ public sealed class ForegroundElement(
     CertificateDirectory directory,
     CourierIdentity identity,
     IUserStore users,
-    MailStore mailboxes,
+    IAgentDrop agent,
     PendingParts pending,
     TimeSpan pendingLifetime,
     NonDeliveryNotice notices,
     ElementRelay relay,
     IInvitationDesk? invitations,
     ILogger<ForegroundElement> logger,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null)
 {
     public ElementRelay Relay => relay;
 
@@ -36,6 +37,8 @@ public sealed class ForegroundElement(
     public ElementInbox Inbox => inbox;
 
     public const string ProtectedSubject = "Protected message";
+    /// <summary>The header that names the courier message a stored (re-wrapped) content part belongs to.</summary>
+    public const string MessageIdHeader = "X-Gateway-Message-Id";
 
     public static string DeliveryKey(string messageId, string recipient) => "courier:" + messageId + "/" + recipient.ToLowerInvariant();
 
@@ -44,6 +47,25 @@ public sealed class ForegroundElement(
     {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
+        if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
+        {
+            // Only on a Foreground-only host: the Agent's host tells it of accounts (users log in there).
+            try
+            {
+                using var context = new CourierSecureMimeContext(keys, directory);
+                var account = DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+                DistributeAccount.Record(account, directory, users);
+                logger.LogInformation("Foreground: the Agent's host distributed the account {Address}; releasing what is held for it", account.Address);
+                inbox.Remove(name);
+                await SweepHeldAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
+            {
+                logger.LogWarning("Foreground rejected a Distribute Account message {Part}: {Reason}", name, ex.Message);
+                inbox.Reject(name);
+            }
+            return;
+        }
         switch (await HandleAsync(name, bytes, only: null, cancellationToken))
         {
             case PartResult.Done done:
@@ -201,7 +223,7 @@ public sealed class ForegroundElement(
         if (local.Count == 0) return null;
         var manifest = opened.Manifest;
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
-        var requests = new List<AppendRequest>();
+        var deliveries = new List<ProtectedDelivery>();
         foreach (var recipient in local)
         {
             var user = users.Find(recipient);
@@ -216,21 +238,18 @@ public sealed class ForegroundElement(
             copy.Headers.Clear();
             foreach (var (field, value) in manifest.Headers) copy.Headers.Add(field, value);
             copy.Headers.Add(HeaderId.Subject, ProtectedSubject);
-            copy.Headers.Add("X-Gateway-Message-Id", manifest.MessageId);
+            copy.Headers.Add(MessageIdHeader, manifest.MessageId);
             if (opened.Received is { } received)
                 copy.Headers.Add("X-Gateway-Courier-Hops", $"{received.Header.Hops} (from {received.Header.OriginCourier ?? received.Header.FromCourier} via {received.Header.FromCourier})");
             copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
-            var octets = CourierMime.Bytes(copy);
-            requests.Add(new AppendRequest(user.Address, "INBOX", () => new MemoryStream(octets, writable: false),
-                DeliveryKey: DeliveryKey(manifest.MessageId, recipient), ProtectedId: manifest.MessageId));
+            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, CourierMime.Bytes(copy)));
         }
-        var results = await mailboxes.AppendManyAsync(requests, cancellationToken);
-        var failed = results.Where(r => r.Error is not null).ToList();
-        foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f.Error!.Message);
+        var failed = await agent.PutAsync(deliveries, cancellationToken);
+        foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f);
         if (failed.Count > 0) return new PartResult.Retry(); // the stored ones are not stored again (delivery keys); the rest retry
         Gateway.Platform.CrashPoint.Hit("foreground-after-store");
         logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s){From}", manifest.MessageId, manifest.Sender,
-            requests.Count, opened.Received is { } r ? $" (from {r.Header.FromCourier}, hop {r.Header.Hops})" : "");
+            deliveries.Count, opened.Received is { } r ? $" (from {r.Header.FromCourier}, hop {r.Header.Hops})" : "");
         return null;
     }
 

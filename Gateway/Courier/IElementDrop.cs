@@ -11,21 +11,25 @@ public interface IElementDrop
 }
 
 /// <summary>
-/// The way to this courier's own Background on another host: the message (an ARM from the Agent, a Distribute
-/// Account from the Foreground; already signed and sealed to the Background) is queued durably and sent over SMTP to
-/// <c>background@COURIER</c> at the Background's delivery listener, by a <see cref="PeerDeliveryWorker"/> with retries.
+/// The way to one of this courier's own elements on another host: the message (from the Agent an ARM for the
+/// Background or a content part for the Foreground, from the Foreground a Distribute Account; already signed and
+/// sealed to that element) is queued durably and sent over SMTP to <c>background@COURIER</c> or
+/// <c>foreground@COURIER</c> at that host's delivery listener, by a <see cref="PeerDeliveryWorker"/> with retries.
 /// </summary>
-public sealed class ElementLink(PeerOutbox outbox, string endpoint, Func<string?> elementAddress) : IElementDrop
+public sealed class ElementLink(PeerOutbox outbox, string endpoint, Gateway.Crypto.CourierElement element, Func<string?> elementAddress) : IElementDrop
 {
     public PeerOutbox Outbox => outbox;
 
+    public Gateway.Crypto.CourierElement Element => element;
+
     public void Drop(string name, byte[] message)
     {
-        var to = elementAddress() ?? throw new PartRejectedException("the Background's certificate is not known here");
+        var to = elementAddress() ?? throw new PartRejectedException($"the {element}'s certificate is not known here");
         var from = CourierMime.FromAddress(MimeKit.HeaderList.Load(new MemoryStream(message, writable: false)));
         outbox.Enqueue(new OutboundEntry
         {
-            Id = name, Endpoint = endpoint, Peer = "own Background", From = from, To = to, Kind = InterCourierKind.Arm, MessageId = name,
+            Id = name, Endpoint = endpoint, Peer = "own " + element, From = from, To = to,
+            Kind = element == Gateway.Crypto.CourierElement.Foreground ? InterCourierKind.ContentPart : InterCourierKind.Arm, MessageId = name,
             CreatedUtc = DateTime.UtcNow, NextAttemptUtc = DateTime.UtcNow,
         }, message);
     }

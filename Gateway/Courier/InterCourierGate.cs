@@ -15,10 +15,12 @@ namespace Gateway.Courier;
 /// <param name="foregroundInbox">The Foreground's inbox, or null when it runs on another host (its mail is then not taken here).</param>
 /// <param name="backgroundInbox">Likewise for the Background.</param>
 /// <param name="remoteBackground">With the Background on its own host: the link to it (an Invitation a user received goes there too).</param>
-/// <param name="ownCourierCa">This courier's CA certificate: on a Background-only host, the Agent's ARMs must be signed by a user it issued.</param>
+/// <param name="ownCourierCa">This courier's CA certificate: on an element's own host, the Agent's parts must be signed by a user it issued.</param>
+/// <param name="remoteForeground">With the Foreground on its own host: the link to it, likewise.</param>
+/// <param name="agentElsewhere">The Agent runs on another host: the elements here take its parts (and accounts) over SMTP.</param>
 public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregroundKeys, IKeyRing backgroundKeys, CertificateDirectory directory,
     ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
-    IElementDrop? remoteBackground = null)
+    IElementDrop? remoteBackground = null, IElementDrop? remoteForeground = null, bool agentElsewhere = false)
 {
     /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
     public CourierElement? ElementOf(string address)
@@ -29,33 +31,44 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         return null;
     }
 
-    /// <summary>A Background on its own host also takes this courier's own traffic over SMTP: the Agent's ARMs and the
-    /// Foreground's Distribute Account (in one process they are handed over directly, and never accepted from outside).</summary>
-    bool TakesOwnCourierTraffic => foregroundInbox is null && backgroundInbox is not null;
+    /// <summary>An element whose Agent runs on another host also takes this courier's own traffic over SMTP: the Agent's
+    /// parts, accounts (the Foreground's Distribute Account for the Background, the Agent's host's for the Foreground)
+    /// and Invitations a user received. In one process these are handed over directly, and never accepted from outside.</summary>
+    bool TakesOwnCourierTraffic(CourierElement element) =>
+        (agentElsewhere || foregroundInbox is null) && (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox) is not null;
 
     enum OwnTraffic { None, AgentPart, Account, Invitation }
 
-    /// <summary>What a message to our Background is, by its sender: the Foreground's address (Distribute Account), a
-    /// user's address (the Agent's ARM), or another courier's element (Inter-Courier). Signatures decide later.</summary>
-    OwnTraffic OwnTrafficOf(HeaderList headers)
+    /// <summary>What a message to our element is, by its sender: the Foreground's address (Distribute Account for the
+    /// Background), a user's address (the Agent's part, or for the Foreground the Agent's host's Distribute Account), or
+    /// another courier's element (Inter-Courier). Signatures decide later.</summary>
+    OwnTraffic OwnTrafficOf(CourierElement element, HeaderList headers)
     {
-        if (!TakesOwnCourierTraffic) return OwnTraffic.None;
+        if (!TakesOwnCourierTraffic(element)) return OwnTraffic.None;
         if (headers[InvitationMessage.HeaderName] is not null) return OwnTraffic.Invitation;
         var from = CourierMime.FromAddress(headers);
-        if (string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase)) return OwnTraffic.Account;
+        if (element == CourierElement.Background && string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase))
+            return OwnTraffic.Account;
         var local = from.Split('@')[0];
-        return local is "foreground" or "background" ? OwnTraffic.None : OwnTraffic.AgentPart;
+        if (local is "foreground" or "background") return OwnTraffic.None;
+        return element == CourierElement.Foreground && headers[HeaderId.Subject]?.Trim() == DistributeAccount.Subject ? OwnTraffic.Account : OwnTraffic.AgentPart;
     }
 
-    static string? AgentPartName(HeaderList headers) =>
-        headers[HeaderId.Subject]?.Trim() is { } subject && subject.StartsWith("ARM ", StringComparison.Ordinal) && subject[4..] is var id
-        && id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit) ? id : null;
+    /// <summary>The Agent names its part by the courier message id ("ARM id", "Content id"), as it does in one process;
+    /// the element checks the part inside is that message's.</summary>
+    static string? AgentPartName(CourierElement element, HeaderList headers)
+    {
+        var prefix = element == CourierElement.Foreground ? "Content " : "ARM ";
+        return headers[HeaderId.Subject]?.Trim() is { } subject && subject.StartsWith(prefix, StringComparison.Ordinal) && subject[prefix.Length..] is var id
+               && id.Length is > 0 and <= 64 && id.All(char.IsAsciiLetterOrDigit) ? id : null;
+    }
 
-    void CheckOwnCourierTraffic(CourierSecureMimeContext context, MimeMessage message, OwnTraffic kind)
+    void CheckOwnCourierTraffic(CourierElement element, CourierSecureMimeContext context, MimeMessage message, OwnTraffic kind)
     {
         if (kind == OwnTraffic.Account)
         {
-            DistributeAccount.Read(context, identity, message);
+            if (element == CourierElement.Background) DistributeAccount.Read(context, identity, message);
+            else DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
             return;
         }
         if (kind == OwnTraffic.Invitation)
@@ -71,9 +84,11 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
         if (ownCourierCa?.Invoke() is not { } ca || !opened.Signer.IssuerDN.Equivalent(ca.SubjectDN))
             throw new PartRejectedException($"the part is signed by <{opened.SignerAddress}>, who is not a user of this courier");
-        var arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
-        if (!string.Equals(arm.Sender, opened.SignerAddress, StringComparison.OrdinalIgnoreCase))
-            throw new PartRejectedException($"the ARM names <{arm.Sender}> as its sender but is signed by <{opened.SignerAddress}>");
+        var (what, sender) = element == CourierElement.Background
+            ? ("ARM", AccessRestrictionsMessage.FromEntity(opened.Entity).Sender)
+            : ("content part", ForegroundElement.Read(opened.Entity).Manifest.Sender);
+        if (!string.Equals(sender, opened.SignerAddress, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the {what} names <{sender}> as its sender but is signed by <{opened.SignerAddress}>");
     }
 
     /// <summary>Checks an Inter-Courier message for <paramref name="element"/>; returns why it is refused (and whether only
@@ -84,9 +99,9 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         {
             var message = MimeMessage.Load(content);
             using var context = new CourierSecureMimeContext(element == CourierElement.Foreground ? foregroundKeys : backgroundKeys, directory);
-            if (element == CourierElement.Background && OwnTrafficOf(message.Headers) is var own && own != OwnTraffic.None)
+            if (OwnTrafficOf(element, message.Headers) is var own && own != OwnTraffic.None)
             {
-                CheckOwnCourierTraffic(context, message, own);
+                CheckOwnCourierTraffic(element, context, message, own);
                 return null;
             }
             var received = InterCourierMessage.Read(context, message, element);
@@ -107,24 +122,20 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     }
 
     /// <summary>Hands an accepted message to the element (durably; the same name twice is one part): an Inter-Courier
-    /// message, or on a Background-only host the Agent's ARM or the Foreground's Distribute Account.</summary>
+    /// message, or on an element's own host the Agent's part and the accounts it is told of.</summary>
     public void Accept(CourierElement element, string queueId, byte[] message)
     {
         var inbox = (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox)
                     ?? throw new InvalidOperationException($"the {element} does not run in this process");
         // The header suffices to name it (the element opens and checks the whole message).
-        var parsed = element == CourierElement.Background ? HeaderList.Load(new MemoryStream(message, writable: false)) : null;
-        var name = parsed is not null
-            ? OwnTrafficOf(parsed) switch
-            {
-                OwnTraffic.Account => DistributeAccount.Prefix + queueId,
-                OwnTraffic.Invitation => ForegroundElement.InvitationPrefix + queueId,
-                // The Agent names its ARM by the courier message id ("ARM <id>"), as it does in one process; the
-                // Background checks the ARM inside is that message's.
-                OwnTraffic.AgentPart => AgentPartName(parsed) ?? queueId,
-                _ => ForegroundElement.InterCourierPrefix + queueId,
-            }
-            : ForegroundElement.InterCourierPrefix + queueId;
+        var parsed = HeaderList.Load(new MemoryStream(message, writable: false));
+        var name = OwnTrafficOf(element, parsed) switch
+        {
+            OwnTraffic.Account => DistributeAccount.Prefix + queueId,
+            OwnTraffic.Invitation => ForegroundElement.InvitationPrefix + queueId,
+            OwnTraffic.AgentPart => AgentPartName(element, parsed) ?? queueId,
+            _ => ForegroundElement.InterCourierPrefix + queueId,
+        };
         inbox.Put(name, message);
     }
 
@@ -153,6 +164,7 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     {
         if (backgroundInbox is not null) backgroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
         else remoteBackground?.Drop(ForegroundElement.InvitationPrefix + queueId, message);
-        foregroundInbox?.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        if (foregroundInbox is not null) foregroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
+        else remoteForeground?.Drop(ForegroundElement.InvitationPrefix + queueId, message);
     }
 }

@@ -39,7 +39,7 @@ public sealed class RegistrationException(string message) : Exception(message);
 /// sends the welcome mail, and both elements release the held parts at their next look (done at once here).
 /// An Invitation Reject from the courier serving the address closes the invitation instead.
 /// </summary>
-public sealed class InvitationDesk : IInvitationDesk, IDisposable
+public sealed class InvitationDesk : IInvitationDesk, IRegistrationDesk, IDisposable
 {
     readonly LiteDatabase _db;
     readonly ILiteCollection<InvitationRecord> _invitations;
@@ -173,6 +173,23 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
         };
     }
 
+    /// <summary>With the Agent on its own host: the person registers there, and the invitation is closed here (the
+    /// account reaches this Foreground as a Distribute Account from the Agent's host).</summary>
+    public InvitationRecord Claim(string token)
+    {
+        InvitationRecord record;
+        lock (_gate)
+        {
+            record = Check(token);
+            record.State = InvitationState.Registered;
+            record.ClosedUtc = _time.GetUtcNow().UtcDateTime;
+            _invitations.Update(record);
+            _db.Checkpoint();
+        }
+        _logger.LogInformation("Registration: {Address} registered through invitation {InvitationId} at the Agent's host", record.Address, record.Id);
+        return record;
+    }
+
     /// <summary>Registration: creates the account and certificate, distributes the account to the Background, sends the welcome mail.</summary>
     public async Task<InvitationRecord> RegisterAsync(string token, string password, CancellationToken cancellationToken)
     {
@@ -194,17 +211,21 @@ public sealed class InvitationDesk : IInvitationDesk, IDisposable
         return record;
     }
 
-    async Task SendWelcomeAsync(string address, CancellationToken cancellationToken)
+    Task SendWelcomeAsync(string address, CancellationToken cancellationToken) =>
+        QueueWelcomeAsync(_queue, _identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", address, _welcomeText, _time, cancellationToken);
+
+    /// <summary>Queues the welcome mail with the client settings (<paramref name="welcomeText"/>, {address} filled in).</summary>
+    public static async Task QueueWelcomeAsync(MessageQueue queue, string from, string address, string welcomeText, TimeProvider time, CancellationToken cancellationToken)
     {
         var message = new MimeMessage();
-        message.From.Add(new MailboxAddress("Gateway", _identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid"));
+        message.From.Add(new MailboxAddress("Gateway", from));
         message.To.Add(MailboxAddress.Parse(address));
         message.Subject = "Welcome: your mailbox is ready";
-        message.Date = _time.GetUtcNow();
-        message.Body = new TextPart("plain") { Text = _welcomeText.Replace("{address}", address) };
+        message.Date = time.GetUtcNow();
+        message.Body = new TextPart("plain") { Text = welcomeText.Replace("{address}", address) };
         using var buffer = new MemoryStream(CourierMime.Bytes(message), writable: false);
         var to = SmtpMailbox.TryParse(address, out var mailbox) ? mailbox : throw new FormatException("bad address " + address);
-        await _queue.EnqueueAsync(buffer, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", cancellationToken);
+        await queue.EnqueueAsync(buffer, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", cancellationToken);
     }
 
     static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

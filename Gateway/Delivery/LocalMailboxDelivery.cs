@@ -16,10 +16,12 @@ public sealed class LocalMailboxDelivery(IUserStore users, MessageQueue queue, M
 
     /// <summary>
     /// Delivers to every local recipient of the message in one store transaction (one checkpoint however many
-    /// recipients), each with its own Delivered-To: header and its own outcome.
+    /// recipients), each with its own Delivered-To: header and its own outcome. A content part our Foreground
+    /// re-wrapped on another host (<paramref name="protectedId"/>, checked before 250) is stored as it came, as a
+    /// protected message, once per courier message and recipient.
     /// </summary>
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, string? protectedId = null)
     {
         var outcomes = new RecipientOutcome?[recipients.Count];
         var requests = new List<AppendRequest>();
@@ -33,9 +35,15 @@ public sealed class LocalMailboxDelivery(IUserStore users, MessageQueue queue, M
                 outcomes[i] = RecipientOutcome.Permanent(recipient.Address, "5.1.1", $"local user <{recipient.Address}> does not exist");
                 continue;
             }
-            var header = Encoding.UTF8.GetBytes($"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n");
-            requests.Add(new AppendRequest(user.Address, "INBOX", () => new PrefixedReadStream(header, queue.OpenContent(message)),
-                InternalDateUtc: message.ArrivedUtc.UtcDateTime, DeliveryKey: DeliveryKey(message, recipient)));
+            if (protectedId is not null)
+                requests.Add(new AppendRequest(user.Address, "INBOX", () => queue.OpenContent(message), InternalDateUtc: message.ArrivedUtc.UtcDateTime,
+                    DeliveryKey: Courier.ForegroundElement.DeliveryKey(protectedId, recipient.Address), ProtectedId: protectedId));
+            else
+            {
+                var header = Encoding.UTF8.GetBytes($"Return-Path: <{message.Sender}>\r\nDelivered-To: {recipient.Address}\r\n");
+                requests.Add(new AppendRequest(user.Address, "INBOX", () => new PrefixedReadStream(header, queue.OpenContent(message)),
+                    InternalDateUtc: message.ArrivedUtc.UtcDateTime, DeliveryKey: DeliveryKey(message, recipient)));
+            }
             positions.Add(i);
         }
         if (requests.Count > 0)

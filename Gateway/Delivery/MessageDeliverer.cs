@@ -27,6 +27,7 @@ public sealed class MessageDeliverer(
     Courier.InterCourierGate interCourier,
     Courier.CourierReach reach,
     Storage.IUserStore users,
+    Courier.ForegroundDelivery foregroundDelivery,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -43,10 +44,21 @@ public sealed class MessageDeliverer(
         var toElements = due.Where(r => interCourier.ElementOf(r.Address) is not null).ToList();
         if (toElements.Count > 0)
             Apply(message, await HandToElementsAsync(message, toElements, cancellationToken), _time.GetUtcNow());
-        var split = options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null
-            ? due.Except(toElements).Where(r => HopOf(r) is not NextHop.LocalMailbox && reach.Serves(r.Address)).ToList()
-            : new List<QueuedRecipient>();
-        var groups = due.Except(toElements).Except(split).GroupBy(HopOf)
+        var split = new List<QueuedRecipient>();
+        var unsure = new List<RecipientOutcome>();
+        if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
+            foreach (var r in due.Except(toElements).Where(r => HopOf(r) is not NextHop.LocalMailbox))
+            {
+                // With the Foreground on another host the answer comes from there; without it the message waits.
+                try { if (reach.Serves(r.Address)) split.Add(r); }
+                catch (Courier.PartRejectedException ex)
+                {
+                    logger.LogWarning("Message {QueueId}: cannot tell whether a courier serves {Recipient}: {Reason}; it waits", message.Id, r.Address, ex.Message);
+                    unsure.Add(RecipientOutcome.Transient(r.Address, "4.4.0", ex.Message));
+                }
+            }
+        if (unsure.Count > 0) Apply(message, unsure, _time.GetUtcNow());
+        var groups = due.Except(toElements).Except(split).Where(r => !unsure.Any(u => u.Address == r.Address)).GroupBy(HopOf)
             .Select(g => (Hop: g.Key, Recipients: g.ToList())).ToList();
         if (split.Count > 0)
         {
@@ -115,6 +127,8 @@ public sealed class MessageDeliverer(
                 // another courier's Invitation to a user registered here: the elements answer it (Invitation Reject).
                 if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
                     return await agent.SplitAsync(message, recipients, cancellationToken);
+                if (message.AuthenticatedUser is null && foregroundDelivery.Active && await ProtectedIdAsync(message, cancellationToken) is { } protectedId)
+                    return await local.DeliverAsync(message, recipients, cancellationToken, protectedId);
                 if (message.AuthenticatedUser is null && await ReadIfInvitationAsync(message, cancellationToken) is { } invitation)
                 {
                     interCourier.Reject(message.Id, invitation);
@@ -159,6 +173,14 @@ public sealed class MessageDeliverer(
         foreach (var element in recipients.Select(r => interCourier.ElementOf(r.Address)!.Value).Distinct())
             interCourier.Accept(element, message.Id, bytes);
         return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "handed to the element")).ToList();
+    }
+
+    /// <summary>The courier message id of a part our Foreground delivered from its own host (checked before 250).</summary>
+    async Task<string?> ProtectedIdAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        await using var content = queue.OpenContent(message);
+        var headers = await HeaderList.LoadAsync(content, cancellationToken);
+        return foregroundDelivery.Claims(headers) ? headers[Courier.ForegroundElement.MessageIdHeader]!.Trim() : null;
     }
 
     async Task<byte[]?> ReadIfInvitationAsync(QueuedMessage message, CancellationToken cancellationToken)

@@ -110,7 +110,8 @@ public static class GatewayHost
         });
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
-        services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>()));
+        services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>(),
+            sp.GetRequiredService<ForegroundDelivery>()));
         services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
         services.AddSingleton(new AuthThrottle(options.Limits.MaxAuthFailures, TimeSpan.FromSeconds(options.Limits.AuthLockoutSeconds),
             TimeSpan.FromMilliseconds(options.Limits.AuthFailureDelayMilliseconds)));
@@ -169,19 +170,37 @@ public static class GatewayHost
             });
         }
         // Roles (one process by default): a split courier runs the Agent and Foreground on one host and the Background
-        // on another; what runs elsewhere is reached over SMTP (parts) and HTTPS (key release), never in memory.
+        // on another, or each role on a host of its own; what runs elsewhere is reached over SMTP (parts, accounts,
+        // re-wrapped content for local users) and HTTPS (key release, routing questions, registration), never in memory.
         var runsAgent = options.Runs(GatewayOptions.AgentRole);
         var runsForeground = options.Runs(GatewayOptions.ForegroundRole);
         var runsBackground = options.Runs(GatewayOptions.BackgroundRole);
         var localElements = new[] { CourierElement.Foreground, CourierElement.Background }.Where(options.Runs).ToArray();
-        services.AddSingleton(sp => new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside));
-        // Where parts for our own elements go: their inboxes here, or the SMTP link to the Background's host.
+        // Whether the courier network serves an address: the Foreground's router here, or asked of the Foreground's host.
+        services.AddSingleton(sp => new Web.RemoteCourierReach(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
+            sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
+        services.AddSingleton(sp => localElements.Length > 0
+            ? new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside)
+            : new CourierReach(sp.GetRequiredService<Web.RemoteCourierReach>().Serves));
+        // The SMTP links to our own elements on other hosts: from the Agent (and the Foreground, for Distribute Account)
+        // to the Background, from the Agent to the Foreground.
+        foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
+            services.AddKeyedSingleton(element, (sp, _) => new ElementLink(
+                new PeerOutbox(Path.Combine(runsAgent ? data.AgentDirectory : data.ForegroundDirectory, element == CourierElement.Background ? "background-link" : "foreground-link")),
+                element == CourierElement.Background ? options.Courier.BackgroundEndpoint ?? "" : GatewayOptionsValidator.CourierEndpoint(options), element,
+                () => sp.GetRequiredService<CourierIdentity>().ElementAddress(element)));
+        // Where parts for our own elements go: their inboxes here, or the SMTP link to the host they run on.
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Foreground, (sp, _) =>
-            runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : new ElsewhereDrop(CourierElement.Foreground));
-        services.AddSingleton(sp => new ElementLink(new PeerOutbox(Path.Combine(data.AgentDirectory, "background-link")), options.Courier.BackgroundEndpoint ?? "",
-            () => sp.GetRequiredService<CourierIdentity>().ElementAddress(CourierElement.Background)));
+            runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox
+            : runsAgent ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : new ElsewhereDrop(CourierElement.Foreground));
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Background, (sp, _) =>
-            runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : sp.GetRequiredService<ElementLink>());
+            runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background));
+        // Where the Foreground puts content re-wrapped for local users: their mailboxes here, or the Agent's host over SMTP.
+        services.AddSingleton(sp => new AgentLink(new PeerOutbox(Path.Combine(data.ForegroundDirectory, "agent-link")), options.Courier.AgentEndpoint ?? "",
+            () => sp.GetRequiredService<CourierIdentity>().ElementAddress(CourierElement.Foreground)));
+        services.AddSingleton<IAgentDrop>(sp => runsAgent ? new MailboxAgentDrop(sp.GetRequiredService<MailStore>()) : sp.GetRequiredService<AgentLink>());
+        services.AddSingleton(sp => new ForegroundDelivery(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
+            sp.GetRequiredService<CourierIdentity>(), active: runsAgent && !runsForeground));
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
@@ -189,9 +208,10 @@ public static class GatewayHost
             sp.GetRequiredService<ILogger<BackgroundElement>>()));
         services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MailStore>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
+            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<IAgentDrop>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
-            sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>()));
+            sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
+            ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate));
         services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
@@ -199,15 +219,22 @@ public static class GatewayHost
             address => DistributeAccount.Send(ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<KeyStore>(),
                 sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
                 sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
-            PublicUrl(options) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
+            (runsAgent ? PublicUrl(options) : options.Courier.AgentUrl!.TrimEnd('/')) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
             sp.GetRequiredService<ILogger<InvitationDesk>>()));
         services.AddSingleton<IInvitationDesk>(sp => sp.GetRequiredService<InvitationDesk>());
+        services.AddSingleton<IRegistrationDesk>(sp => runsForeground
+            ? sp.GetRequiredService<InvitationDesk>()
+            : new Web.RemoteRegistrationDesk(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<KeyStore>(),
+                sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<CourierAuthority>(),
+                sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MessageQueue>(), sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground),
+                WelcomeText(options), options.Crypto.UserKeyAlgorithm, sp.GetRequiredService<ILogger<Web.RemoteRegistrationDesk>>()));
         services.AddSingleton<Web.RegistrationPage>();
         services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : null, runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : null,
             sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate,
-            runsBackground ? null : sp.GetRequiredService<ElementLink>()));
+            runsBackground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background),
+            runsForeground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground), agentElsewhere: !runsAgent));
         foreach (var element in localElements)
         {
             services.AddSingleton<IHostedService>(sp =>
@@ -254,19 +281,42 @@ public static class GatewayHost
                     background.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
             });
-        else
-        {
-            // The link to the Background's host, and the accounts it must know (added with 'user add' or registered).
-            services.AddSingleton<IHostedService>(sp => new PeerDeliveryWorker("Background link", sp.GetRequiredService<ElementLink>().Outbox,
-                new SmtpPeerTransport(options.Hostname, TimeSpan.FromSeconds(options.Delivery.ConnectTimeoutSeconds)),
-                TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
-                (entry, reason) => Task.CompletedTask, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.BackgroundLink")));
-            services.AddSingleton<IHostedService>(sp => new AccountDistributor(sp.GetRequiredService<IUserStore>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
-                sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), Path.Combine(data.ForegroundDirectory, "accounts-told.json"),
-                TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                sp.GetRequiredService<ILogger<AccountDistributor>>()));
-        }
+        // The links to elements on other hosts, and the accounts they must know (added with 'user add' or registered).
+        PeerDeliveryWorker Link(IServiceProvider sp, string name, PeerOutbox outbox) => new(name, outbox,
+            new SmtpPeerTransport(options.Hostname, TimeSpan.FromSeconds(options.Delivery.ConnectTimeoutSeconds)),
+            TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
+            (entry, reason) => Task.CompletedTask, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + name.Replace(" link", "Link")));
+        if (!runsBackground)
+            services.AddSingleton<IHostedService>(sp => Link(sp, "Background link", sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background).Outbox));
+        if (runsAgent && !runsForeground)
+            services.AddSingleton<IHostedService>(sp => Link(sp, "Foreground link", sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground).Outbox));
+        if (runsForeground && !runsAgent)
+            services.AddSingleton<IHostedService>(sp => Link(sp, "Agent link", sp.GetRequiredService<AgentLink>().Outbox));
+        if (runsForeground && !runsBackground)
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var (keys, identity) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CourierIdentity>());
+                return new AccountDistributor(sp.GetRequiredService<IUserStore>(), () => identity.ElementCertificate(CourierElement.Background) is not null,
+                    address => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
+                        sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
+                    "Foreground -> Background's host", Path.Combine(data.ForegroundDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                    sp.GetRequiredService<ILogger<AccountDistributor>>());
+            });
+        if (runsAgent && !runsForeground)
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var (keys, identity, authority) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<CourierAuthority>());
+                return new AccountDistributor(sp.GetRequiredService<IUserStore>(), () => identity.ElementCertificate(CourierElement.Foreground) is not null && authority.Certificate is not null,
+                    address =>
+                    {
+                        // The account travels with its certificate, the proof that this courier's CA made it.
+                        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())) is null) authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
+                        DistributeAccount.SendToForeground(ScopedKeyRing.Agent(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
+                            sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address);
+                    },
+                    "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                    sp.GetRequiredService<ILogger<AccountDistributor>>());
+            });
         if (runsForeground)
             services.AddSingleton<IHostedService>(sp =>
             {

@@ -8,7 +8,8 @@ namespace Gateway.Routing;
 /// Who may send and receive through this courier. On the delivery port only the served domains are accepted
 /// (no open relay); on the submission port an authenticated user may send anywhere, but only as themselves.
 /// </summary>
-public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.InterCourierGate? interCourier = null) : ISmtpPolicy
+public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.InterCourierGate? interCourier = null,
+    Courier.ForegroundDelivery? foregroundDelivery = null) : ISmtpPolicy
 {
     public ValueTask<SmtpReply?> CheckSenderAsync(SmtpSessionInfo session, SmtpMailbox? sender, CancellationToken cancellationToken)
     {
@@ -47,7 +48,9 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
     /// </summary>
     public async ValueTask<SmtpReply?> CheckMessageAsync(SmtpSessionInfo session, IReadOnlyList<SmtpRecipient> recipients, Stream content, CancellationToken cancellationToken)
     {
-        if (interCourier is null || session.Role != ListenerRole.Delivery) return null;
+        if (session.Role != ListenerRole.Delivery) return null;
+        if (foregroundDelivery is { Active: true }) return await CheckForegroundDeliveryAsync(foregroundDelivery, recipients, content, cancellationToken);
+        if (interCourier is null) return null;
         var elements = recipients.Select(r => interCourier.ElementOf(r.Mailbox.Address)).ToList();
         if (elements.All(e => e is null)) return null;
         if (elements.Any(e => e is null) || elements.Distinct().Count() > 1)
@@ -58,6 +61,26 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
         return r.Transient
             ? new SmtpReply(451, "4.7.5", "Inter-Courier message not checked yet, try again later: " + Sanitize(r.Reason))
             : new SmtpReply(554, "5.7.1", "Inter-Courier message refused: " + Sanitize(r.Reason));
+    }
+
+    /// <summary>On the Agent's own host: a protected part claimed to come from our Foreground is checked before 250.</summary>
+    static async ValueTask<SmtpReply?> CheckForegroundDeliveryAsync(Courier.ForegroundDelivery check, IReadOnlyList<SmtpRecipient> recipients, Stream content,
+        CancellationToken cancellationToken)
+    {
+        var start = content.CanSeek ? content.Position : 0;
+        var headers = await MimeKit.HeaderList.LoadAsync(content, cancellationToken);
+        if (!check.Claims(headers)) return null;
+        if (content.CanSeek) content.Position = start;
+        var message = await MimeKit.MimeMessage.LoadAsync(content, cancellationToken);
+        try
+        {
+            await Task.Run(() => check.Check(message, recipients.Select(r => r.Mailbox.Address).ToList()), cancellationToken);
+            return null;
+        }
+        catch (Courier.PartRejectedException ex)
+        {
+            return new SmtpReply(554, "5.7.1", "protected part refused: " + Sanitize(ex.Message));
+        }
     }
 
     static string Sanitize(string text)

@@ -14,7 +14,7 @@ namespace Gateway.Web;
 /// an HMAC of the cookie and the invitation; both must match. The link itself is one-time and expires
 /// (<see cref="InvitationDesk"/>).
 /// </summary>
-public sealed class RegistrationPage(InvitationDesk desk, Gateway.Configuration.GatewayOptions options)
+public sealed class RegistrationPage(IRegistrationDesk desk, Gateway.Configuration.GatewayOptions options)
 {
     public const string Path = "/register";
     const string CookieName = "gateway-registration";

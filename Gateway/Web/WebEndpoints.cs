@@ -6,8 +6,9 @@ namespace Gateway.Web;
 
 /// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point), a health probe and
 /// client autoconfiguration (<see cref="AutoconfigEndpoints"/>), the sender's status page (<see cref="StatusPage"/>), the
-/// registration page (<see cref="RegistrationPage"/>) and the Background's key release for an Agent on another host
-/// (<see cref="KeyReleaseEndpoint"/>).</summary>
+/// registration page (<see cref="RegistrationPage"/>), the Background's key release for an Agent on another host
+/// (<see cref="KeyReleaseEndpoint"/>), and the Foreground's answers to an Agent on another host (<see cref="ReachEndpoint"/>,
+/// <see cref="RegistrationClaimEndpoint"/>).</summary>
 public static class WebEndpoints
 {
     /// <summary>Maps what the roles this process runs serve (the CA and the user pages with the Agent and Foreground,
@@ -23,7 +24,14 @@ public static class WebEndpoints
                     : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
             AutoconfigEndpoints.Map(app);
         }
-        if (options.Runs(Configuration.GatewayOptions.ForegroundRole)) RegistrationPage.Map(app);
+        // The registration page is where accounts are made (with the Agent); a Foreground on its own host answers the
+        // Agent's host's questions: where an address is served, and whether an Invitation's link works.
+        if (options.Runs(Configuration.GatewayOptions.AgentRole)) RegistrationPage.Map(app);
+        if (options.Runs(Configuration.GatewayOptions.ForegroundRole) && !options.Runs(Configuration.GatewayOptions.AgentRole))
+        {
+            ReachEndpoint.Map(app);
+            RegistrationClaimEndpoint.Map(app);
+        }
         if (options.Runs(Configuration.GatewayOptions.BackgroundRole))
         {
             StatusPage.Map(app);

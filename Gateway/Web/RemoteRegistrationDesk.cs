@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using Gateway.Courier;
+using Gateway.Crypto;
+using Gateway.Queue;
+using Gateway.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Web;
+
+/// <summary>
+/// The registration page's desk on the Agent's own host: the link is checked and claimed at the Foreground's host
+/// (<see cref="RegistrationClaimEndpoint"/>), the account, password and certificate are made here, where users log in
+/// and the CA is. The account is added before the link is claimed and taken back if the claim fails, so a crash in
+/// between leaves an account (which the Foreground learns of and releases the held mail to), never a closed
+/// invitation without one. Then the Foreground is told (Distribute Account) and the welcome mail is sent.
+/// </summary>
+public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity,
+    CourierAuthority authority, IUserStore users, MessageQueue queue, IElementDrop foreground, string welcomeText, KeyAlgorithm userKeys,
+    ILogger<RemoteRegistrationDesk> logger, TimeProvider? time = null) : IRegistrationDesk, IDisposable
+{
+    readonly TimeProvider _time = time ?? TimeProvider.System;
+    readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(15));
+
+    public InvitationRecord Check(string? token) => Ask(token ?? "", claim: false);
+
+    public async Task<InvitationRecord> RegisterAsync(string token, string password, CancellationToken cancellationToken)
+    {
+        var record = Ask(token, claim: false);
+        if (!users.Add(record.Address, PasswordHasher.Hash(password)))
+            throw new RegistrationException($"{record.Address} exists already; sign in with your mail program.");
+        try { record = Ask(token, claim: true); }
+        catch
+        {
+            users.Remove(record.Address);
+            throw;
+        }
+        var certificate = authority.IssueUser(record.Address, userKeys);
+        logger.LogInformation("Registration: {Address} registered through invitation {InvitationId}; certificate {Serial} issued", record.Address, record.Id,
+            certificate.SerialNumber.ToString(16));
+        DistributeAccount.SendToForeground(agentKeys, keys, directory, identity, foreground, record.Address);
+        await InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", record.Address, welcomeText, _time,
+            cancellationToken);
+        return record;
+    }
+
+    InvitationRecord Ask(string token, bool claim)
+    {
+        var foregroundCertificate = identity.ElementCertificate(CourierElement.Foreground)
+                                    ?? throw new RegistrationException("Registration is not possible at the moment; try again later.");
+        var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        using var context = new CourierSecureMimeContext(agentKeys, directory);
+        var question = RegistrationClaim.Seal(new RegistrationClaim.Question(token, claim, nonce), context, foregroundCertificate);
+        RegistrationClaim.Answer answer;
+        try
+        {
+            var content = new ByteArrayContent(question);
+            content.Headers.ContentType = new("application/pkcs7-mime");
+            using var response = _http.Send(new HttpRequestMessage(HttpMethod.Post, new Uri(foregroundUrl, RegistrationClaimEndpoint.Path)) { Content = content });
+            using var body = new MemoryStream();
+            response.Content.ReadAsStream().CopyTo(body);
+            if (!response.IsSuccessStatusCode) throw new PartRejectedException($"the Foreground answered {(int)response.StatusCode}");
+            answer = SignedJson.Open<RegistrationClaim.Answer>(context, body.ToArray(), RegistrationClaim.AnswerMediaType, Certificates.EmailOf(foregroundCertificate)!);
+            if (answer.Nonce != nonce) throw new PartRejectedException("the answer is for another question (a replay?)");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or PartRejectedException)
+        {
+            logger.LogError("Registration: the Foreground at {Url} could not {What} a link: {Reason}", foregroundUrl, claim ? "claim" : "check", ex.Message);
+            throw new RegistrationException("Registration is not possible at the moment; try again later.");
+        }
+        if (answer.Refusal is { } refusal) throw new RegistrationException(refusal);
+        return new InvitationRecord
+        {
+            Id = answer.InvitationId ?? "", Address = answer.Address ?? throw new RegistrationException("Registration is not possible at the moment; try again later."),
+            ExpiresUtc = answer.ExpiresUtc, State = claim ? InvitationState.Registered : InvitationState.Open,
+        };
+    }
+
+    public void Dispose() => _http.Dispose();
+}
