@@ -68,9 +68,13 @@ public class ConfigurationTests
     [Theory]
     [InlineData(new[] { "agent", "foreground", "background" }, null)]
     [InlineData(new[] { "background" }, "Gateway:Routes: no route for gateway.test")]
-    [InlineData(new[] { "agent", "foreground" }, "Gateway:Courier:BackgroundEndpoint: empty")]
-    [InlineData(new[] { "foreground" }, "is not a supported split")]
+    [InlineData(new[] { "agent", "foreground" }, "Gateway:Courier:BackgroundEndpoint: '' is not host:port")]
+    [InlineData(new[] { "foreground" }, "Gateway:Courier:AgentEndpoint: '' is not host:port")]
+    [InlineData(new[] { "foreground" }, "Gateway:Courier:AgentUrl: '' is not an https:// URL")]
+    [InlineData(new[] { "agent" }, "Gateway:Courier:ForegroundUrl: '' is not an https:// URL")]
+    [InlineData(new[] { "agent" }, "Gateway:Courier:Endpoint: empty, but the Foreground runs elsewhere")]
     [InlineData(new[] { "agent", "background" }, "is not a supported split")]
+    [InlineData(new[] { "foreground", "background" }, "is not a supported split")]
     public void A_split_courier_names_what_it_needs(string[] roles, string? expected)
     {
         var options = new GatewayOptions { Hostname = "mx.gateway.test", Domains = { "gateway.test" } };

@@ -74,7 +74,8 @@ public static class InvitationMessage
         var certificates = CourierAuthority.ReadAllPem<X509Certificate>(System.Text.Encoding.ASCII.GetString(CourierMime.Decode(pem)));
         var chain = certificates.Where(c => c.GetBasicConstraints() >= 0).ToList();
         var validation = context.ValidateCertificate(signer, chain);
-        if (!validation.IsValid) throw new PartRejectedException("the Invitation's signer is not trusted: " + validation.Reason);
+        if (!validation.IsValid)
+            throw new PartRejectedException("the Invitation's signer is not trusted: " + validation.Reason) { Transient = validation.MissingRevocationData };
         if (InterCourierMessage.IntroductionOf(signer) is not { Element: CourierElement.Foreground } named || !string.Equals(named.Courier, body.Courier, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"the Invitation is not signed by the Foreground of {body.Courier}");
         X509Certificate Element(CourierElement e) => certificates.FirstOrDefault(c => InterCourierMessage.IntroductionOf(c) is { } n && n.Element == e

@@ -234,7 +234,7 @@ public static class GatewayHost
             runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : null, runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : null,
             sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate,
             runsBackground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background),
-            runsForeground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground), agentElsewhere: !runsAgent));
+            runsAgent && !runsForeground ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : null, agentElsewhere: !runsAgent));
         foreach (var element in localElements)
         {
             services.AddSingleton<IHostedService>(sp =>

@@ -38,6 +38,8 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
             default:
                 if (session.Role == ListenerRole.Submission && session.AuthenticatedUser is not null)
                     return Accept();
+                // A registered user of an address outside our domains (an invited user) is delivered here too.
+                if (users.Find(recipient.Address) is not null) return Accept();
                 return Refuse(550, "5.7.1", $"Relaying denied: {recipient.Domain} is not served here; authenticate on the submission port to send elsewhere");
         }
     }

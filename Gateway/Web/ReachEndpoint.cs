@@ -20,11 +20,14 @@ public static class ReachEndpoint
 
     public sealed record Question(string Nonce, List<string> Addresses);
 
+    /// <summary>As the Agent writes it (camelCase, System.Net.Http.Json).</summary>
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, IServiceProvider services) =>
     {
         if (http.Request.ContentLength is > 64 * 1024) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
         Question? question;
-        try { question = await JsonSerializer.DeserializeAsync<Question>(http.Request.Body, cancellationToken: http.RequestAborted); }
+        try { question = await JsonSerializer.DeserializeAsync<Question>(http.Request.Body, Json, http.RequestAborted); }
         catch (JsonException) { return Results.BadRequest("not a reach question\n"); }
         if (question is null || question.Nonce is not { Length: >= 16 and <= 64 } || question.Addresses is null || question.Addresses.Count > MaxAddresses)
             return Results.BadRequest("not a reach question\n");
