@@ -230,6 +230,44 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
         Assert.Contains("protected part refused", reply.Text);
     }
 
+    [Fact]
+    public async Task The_senders_status_page_at_the_agents_host_shows_the_backgrounds_records_and_revokes_there()
+    {
+        var (opened, unread) = ("seen-" + Guid.NewGuid().ToString("N")[..8], "unseen-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.Equal(250, (await _agent.SubmitAsync("alice@s.test", Password, "bob@s.test", Message("alice@s.test", "bob@s.test", opened))).Code);
+        await _agent.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + opened), 60);
+        Assert.Equal(250, (await _agent.SubmitAsync("alice@s.test", Password, "bob@s.test", Message("alice@s.test", "bob@s.test", unread))).Code);
+        await BackgroundLogAsync(60, "Background stored ARM", "from alice@s.test");
+
+        using var http = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, AllowAutoRedirect = false });
+        var url = $"https://127.0.0.1:{_agent.WebPort}/status";
+        HttpRequestMessage As(string user, string password, HttpMethod method, string target, HttpContent? content = null) => new(method, target)
+        {
+            Headers = { Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(user + ":" + password))) }, Content = content,
+        };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(url)).StatusCode);
+        string page = "";
+        for (var i = 0; i < 60 && !page.Contains(unread); i++)
+        {
+            // The unread message's ARM may still be on its way to the Background's host.
+            page = await (await http.SendAsync(As("alice@s.test", Password, HttpMethod.Get, url))).Content.ReadAsStringAsync();
+            if (!page.Contains(unread)) await Task.Delay(500);
+        }
+        var seen = page[page.IndexOf($"&lt;{opened}@test&gt;", StringComparison.Ordinal)..];
+        Assert.Matches("<td>bob@s.test</td><td>opened</td>", seen);
+        var unseen = page[page.IndexOf($"&lt;{unread}@test&gt;", StringComparison.Ordinal)..];
+        Assert.StartsWith("<td>bob@s.test</td><td>delivered</td>", unseen[unseen.IndexOf("<td>bob@s.test</td>", StringComparison.Ordinal)..]);
+        Assert.DoesNotContain(opened, await (await http.SendAsync(As("bob@s.test", Password, HttpMethod.Get, url))).Content.ReadAsStringAsync());
+
+        var form = Regex.Match(unseen, "name=\"id\" value=\"([^\"]+)\".*?name=\"token\" value=\"([0-9A-F]+)\"", RegexOptions.Singleline);
+        Assert.True(form.Success, "no revoke form for the unread message");
+        var revoke = await http.SendAsync(As("alice@s.test", Password, HttpMethod.Post, url + "/revoke",
+            new FormUrlEncodedContent(new Dictionary<string, string> { ["id"] = form.Groups[1].Value, ["token"] = form.Groups[2].Value })));
+        Assert.Equal(HttpStatusCode.SeeOther, revoke.StatusCode);
+        await BackgroundLogAsync(30, "Background revoked", "at the request of alice@s.test");
+        await _agent.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("revoked") && !t.Contains("Body " + unread), 30);
+    }
+
     [GeneratedRegex(@"https://127\.0\.0\.1:\d+/register\?token=[A-Za-z0-9._-]+")]
     private static partial Regex RegistrationLink();
 

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gateway.Crypto;
-using MimeKit;
-using MimeKit.Cryptography;
 
 namespace Gateway.Courier;
 
@@ -27,30 +25,17 @@ public sealed record KeyReleaseRequest
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 
     /// <summary>The request as the Agent sends it: MIME, application/pkcs7-mime signed-data by the recipient's key.</summary>
-    public byte[] Sign(IKeyRing agentKeys, CertificateDirectory directory)
-    {
-        using var context = new CourierSecureMimeContext(agentKeys, directory);
-        var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(Recipient));
-        var signed = ApplicationPkcs7Mime.Sign(context, signer, CourierMime.Part(MediaType, ToJson()));
-        using var buffer = new MemoryStream();
-        signed.WriteTo(buffer);
-        return buffer.ToArray();
-    }
+    public byte[] Sign(IKeyRing agentKeys, CertificateDirectory directory) => UserSignedRequest.Sign(agentKeys, directory, Recipient, MediaType, ToJson());
 
     /// <summary>Checks the signature (chain to our anchors, unrevoked) and that the signer is the recipient named inside.</summary>
     public static (KeyReleaseRequest Request, Org.BouncyCastle.X509.X509Certificate Signer) Open(CourierSecureMimeContext context, byte[] signed)
     {
-        MimeEntity entity;
-        try { entity = MimeEntity.Load(new MemoryStream(signed, writable: false)); }
-        catch (FormatException ex) { throw new PartRejectedException("the key request is not MIME: " + ex.Message, ex); }
-        var opened = PartEnvelope.Verify(context, entity, expectedSigner: null);
-        if (opened.Entity is not MimePart { ContentType.MimeType: MediaType } part)
-            throw new PartRejectedException("the signed entity is not a key request");
+        var (json, signer, signerAddress) = UserSignedRequest.Open(context, signed, MediaType);
         KeyReleaseRequest request;
-        try { request = JsonSerializer.Deserialize<KeyReleaseRequest>(CourierMime.Decode(part), Json) ?? throw new PartRejectedException("the key request is empty"); }
+        try { request = JsonSerializer.Deserialize<KeyReleaseRequest>(json, Json) ?? throw new PartRejectedException("the key request is empty"); }
         catch (JsonException ex) { throw new PartRejectedException("the key request is not valid: " + ex.Message, ex); }
-        if (!string.Equals(opened.SignerAddress, request.Recipient, StringComparison.OrdinalIgnoreCase))
-            throw new PartRejectedException($"the key request for <{request.Recipient}> is signed by <{opened.SignerAddress}>");
-        return (request, opened.Signer);
+        if (!string.Equals(signerAddress, request.Recipient, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the key request for <{request.Recipient}> is signed by <{signerAddress}>");
+        return (request, signer);
     }
 }

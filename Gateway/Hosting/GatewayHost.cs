@@ -35,6 +35,14 @@ public static class GatewayHost
         return $"https://{options.Hostname}:{port}";
     }
 
+    /// <summary>The senders' status page receipts link to: with the Agent (users log in there), on this host or, for a
+    /// Background on its own host, at Courier:AgentUrl; null when neither is known.</summary>
+    static string? StatusPageUrl(GatewayOptions options)
+    {
+        var agent = options.Runs(GatewayOptions.AgentRole) ? options.Web.PublicUrl : options.Courier.AgentUrl;
+        return string.IsNullOrWhiteSpace(agent) ? null : agent.TrimEnd('/') + Web.StatusPage.Path;
+    }
+
     static string WelcomeText(GatewayOptions options)
     {
         int Port(ListenerRole role, TlsMode tls, int fallback) => GatewayOptionsValidator.AnnouncedPort(options, role, tls, fallback);
@@ -143,7 +151,7 @@ public static class GatewayHost
         services.AddSingleton<RestrictionPolicy>(_ => new RestrictionPolicy(options.Courier));
         services.AddSingleton(_ => new BackgroundStore(BackgroundStore.PathIn(data)));
         services.AddSingleton(sp => new ReceiptMailer(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<ILogger<ReceiptMailer>>(),
-            string.IsNullOrWhiteSpace(options.Web.PublicUrl) ? null : options.Web.PublicUrl.TrimEnd('/') + Web.StatusPage.Path,
+            StatusPageUrl(options),
             a => sp.GetRequiredService<IUserStore>().Find(a) is not null));
         var pendingLifetime = TimeSpan.FromDays(options.Courier.PendingDays);
         services.AddSingleton(sp => new NonDeliveryNotice(sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<IUserStore>(), options.Hostname,
@@ -267,8 +275,18 @@ public static class GatewayHost
             ? sp.GetRequiredService<BackgroundElement>()
             : new Web.RemoteKeyRelease(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
                 sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<ILogger<Web.RemoteKeyRelease>>()));
+        services.AddSingleton(sp => new SignedRequestGuard(sp.GetRequiredService<CourierAuthority>()));
         services.AddSingleton(sp => new KeyReleaseDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
-            sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
+            sp.GetRequiredService<SignedRequestGuard>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
+        // The sender's status page is where users log in (with the Agent); the records are the Background's, asked
+        // over HTTPS when it runs on another host.
+        services.AddSingleton<ISentMessages>(sp => runsBackground
+            ? new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>())
+            : new Web.RemoteSentMessages(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
+                sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
+        services.AddSingleton(sp => new StatusDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
+            sp.GetRequiredService<SignedRequestGuard>(), new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>()),
+            sp.GetRequiredService<ILogger<StatusDesk>>()));
         services.AddSingleton<IProtectedMessageReader>(sp => new ReadingAgent(sp.GetRequiredService<MailStore>(), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IKeyRelease>(),
             sp.GetRequiredService<ILogger<ReadingAgent>>()));

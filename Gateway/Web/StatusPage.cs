@@ -16,7 +16,7 @@ namespace Gateway.Web;
 /// and IMAP logins; the revoke form carries a token bound to the user and the message (HMAC under a per-process key),
 /// so another site cannot make a logged-in browser revoke anything.
 /// </summary>
-public sealed class StatusPage(BackgroundStore store, BackgroundElement background, UserAuthenticator authenticator, AuthThrottle throttle)
+public sealed class StatusPage(ISentMessages sent, UserAuthenticator authenticator, AuthThrottle throttle)
 {
     public const string Path = "/status";
     public const string RevokePath = "/status/revoke";
@@ -34,7 +34,7 @@ public sealed class StatusPage(BackgroundStore store, BackgroundElement backgrou
     {
         if (await AuthenticateAsync(http) is not { } user) return;
         var notice = http.Request.Query["revoked"].ToString();
-        var html = Render(user, store.SentBy(user, MaxMessages).Select(m => SentMessageStatus.Of(store, m)).ToList(), notice);
+        var html = Render(user, sent.SentBy(user, MaxMessages), notice);
         Secure(http.Response);
         http.Response.ContentType = "text/html; charset=utf-8";
         await http.Response.WriteAsync(html, http.RequestAborted);
@@ -49,7 +49,7 @@ public sealed class StatusPage(BackgroundStore store, BackgroundElement backgrou
         var id = form["id"].ToString();
         var token = form["token"].ToString();
         if (id.Length is 0 or > 200 || !TokenMatches(user, id, token)) { await Plain(http, 403, "this form has expired or was not made for you; reload the status page and try again\n"); return; }
-        if (!background.Revoke(id, user)) { await Plain(http, 404, "no such message of yours\n"); return; }
+        if (!sent.Revoke(id, user)) { await Plain(http, 404, "no such message of yours\n"); return; }
         http.Response.Redirect(Path + "?revoked=" + Uri.EscapeDataString(id), permanent: false);
         http.Response.StatusCode = StatusCodes.Status303SeeOther;
     }

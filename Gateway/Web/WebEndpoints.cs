@@ -7,7 +7,7 @@ namespace Gateway.Web;
 /// <summary>What the HTTPS listener serves: the courier's CRL (RFC 5280 distribution point), a health probe and
 /// client autoconfiguration (<see cref="AutoconfigEndpoints"/>), the sender's status page (<see cref="StatusPage"/>), the
 /// registration page (<see cref="RegistrationPage"/>), the Background's key release for an Agent on another host
-/// (<see cref="KeyReleaseEndpoint"/>), and the Foreground's answers to an Agent on another host (<see cref="ReachEndpoint"/>,
+/// (<see cref="KeyReleaseEndpoint"/>) and its records for the status page there (<see cref="StatusEndpoint"/>), and the Foreground's answers to an Agent on another host (<see cref="ReachEndpoint"/>,
 /// <see cref="RegistrationClaimEndpoint"/>).</summary>
 public static class WebEndpoints
 {
@@ -23,6 +23,7 @@ public static class WebEndpoints
                     ? Results.NotFound("this courier has no CA certificate yet\n")
                     : Results.Bytes(authority.CurrentCrl().GetEncoded(), "application/pkix-crl"));
             AutoconfigEndpoints.Map(app);
+            StatusPage.Map(app); // users log in where the Agent runs; the records are the Background's
         }
         // The registration page is where accounts are made (with the Agent); a Foreground on its own host answers the
         // Agent's host's questions: where an address is served, and whether an Invitation's link works.
@@ -34,8 +35,8 @@ public static class WebEndpoints
         }
         if (options.Runs(Configuration.GatewayOptions.BackgroundRole))
         {
-            StatusPage.Map(app);
             KeyReleaseEndpoint.Map(app);
+            StatusEndpoint.Map(app);
         }
     }
 }

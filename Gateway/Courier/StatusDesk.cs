@@ -1,0 +1,34 @@
+using Gateway.Crypto;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Courier;
+
+/// <summary>
+/// The Background's side of the status page on the Agent's host (<see cref="StatusRequest"/>): a request signed by a
+/// user of this courier, fresh and not replayed (<see cref="SignedRequestGuard"/>), is answered from the Background's
+/// records, sealed to that user.
+/// </summary>
+public sealed class StatusDesk(IKeyRing backgroundKeys, CertificateDirectory directory, SignedRequestGuard guard, ISentMessages sent, ILogger<StatusDesk> logger)
+{
+    public const int MaxMessages = 500;
+
+    /// <summary>The sealed answer, or why the request is refused.</summary>
+    public (byte[]? Answer, string? Refusal) Handle(byte[] signedRequest)
+    {
+        try
+        {
+            using var context = new CourierSecureMimeContext(backgroundKeys, directory);
+            var (request, signer) = StatusRequest.Open(context, signedRequest);
+            guard.Check(signer, request.User, request.CreatedUtc, request.Nonce);
+            var user = request.User.ToLowerInvariant();
+            var revoked = request.Revoke is { Length: > 0 and <= 200 } id && sent.Revoke(id, user);
+            var messages = request.Revoke is null ? sent.SentBy(user, Math.Clamp(request.Max, 1, MaxMessages)).ToList() : new List<SentMessageStatus>();
+            return (new StatusAnswer(request.Nonce, messages, revoked).Seal(backgroundKeys, directory, signer), null);
+        }
+        catch (PartRejectedException ex)
+        {
+            logger.LogWarning("Background refused a status request: {Reason}", ex.Message);
+            return (null, ex.Message);
+        }
+    }
+}
