@@ -15,20 +15,11 @@ public static class KeyReleaseEndpoint
     public const string Path = "/courier/key-release";
     public const string RequestMediaType = "application/pkcs7-mime";
     public const string ReasonHeader = "X-Gateway-Refusal";
-    const int MaxRequestOctets = 64 * 1024;
 
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, KeyReleaseDesk desk) =>
     {
-        if (http.Request.ContentLength is > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        using var body = new MemoryStream();
-        var buffer = new byte[8192];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0)
-        {
-            body.Write(buffer, 0, read);
-            if (body.Length > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        }
-        var answer = desk.Handle(body.ToArray());
+        if (await RequestBody.ReadAsync(http) is not { } body) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
+        var answer = desk.Handle(body);
         return answer switch
         {
             { Refusal: { } why } => Refuse(http, StatusCodes.Status403Forbidden, why),

@@ -15,21 +15,17 @@ namespace Gateway.Web;
 public static class RegistrationClaimEndpoint
 {
     public const string Path = "/courier/registration";
-    const int MaxRequestOctets = 64 * 1024;
 
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, IServiceProvider services, InvitationDesk desk, ILogger<InvitationDesk> logger) =>
     {
-        if (http.Request.ContentLength is > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        using var body = new MemoryStream();
-        await http.Request.Body.CopyToAsync(body, http.RequestAborted);
-        if (body.Length > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
+        if (await RequestBody.ReadAsync(http) is not { } body) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
         var keys = ScopedKeyRing.Foreground(services.GetRequiredService<KeyStore>());
         var directory = services.GetRequiredService<CertificateDirectory>();
         RegistrationClaim.Question question;
         try
         {
             using var context = new CourierSecureMimeContext(keys, directory);
-            question = RegistrationClaim.Open(context, body.ToArray());
+            question = RegistrationClaim.Open(context, body);
         }
         catch (PartRejectedException ex)
         {

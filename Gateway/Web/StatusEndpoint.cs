@@ -11,15 +11,11 @@ namespace Gateway.Web;
 public static class StatusEndpoint
 {
     public const string Path = "/courier/status";
-    const int MaxRequestOctets = 64 * 1024;
 
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, StatusDesk desk) =>
     {
-        if (http.Request.ContentLength is > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        using var body = new MemoryStream();
-        await http.Request.Body.CopyToAsync(body, http.RequestAborted);
-        if (body.Length > MaxRequestOctets) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        var (answer, refusal) = desk.Handle(body.ToArray());
+        if (await RequestBody.ReadAsync(http) is not { } body) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
+        var (answer, refusal) = desk.Handle(body);
         return answer is not null
             ? Results.Bytes(answer, "application/pkcs7-mime")
             : Results.Text(refusal + "\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status403Forbidden);
