@@ -41,20 +41,11 @@ public sealed class BackgroundElement(
         if (bytes is null) return;
         if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
         {
-            try
+            await DistributeAccount.TakeAsync("Background", "the Foreground", inbox, name, bytes, message =>
             {
                 using var context = Context();
-                var account = DistributeAccount.Read(context, identity, MimeMessage.Load(new MemoryStream(bytes, writable: false)));
-                logger.LogInformation("Background: the Foreground distributed the account {Address}; releasing what is held for it", account.Address);
-                DistributeAccount.Record(account, directory, users);
-                inbox.Remove(name);
-                await SweepHeldAsync(cancellationToken);
-            }
-            catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
-            {
-                logger.LogWarning("Background rejected a Distribute Account message {Part}: {Reason}", name, ex.Message);
-                inbox.Reject(name);
-            }
+                return DistributeAccount.Read(context, identity, message);
+            }, directory, users, () => SweepHeldAsync(cancellationToken), logger);
             return;
         }
         switch (Handle(name, bytes, only: null))

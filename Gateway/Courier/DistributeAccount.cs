@@ -98,4 +98,28 @@ public static class DistributeAccount
         if (users.Find(account.Address) is null)
             users.Add(account.Address, Gateway.Storage.PasswordHasher.HashOfUnknownPassword());
     }
+
+    /// <summary>
+    /// An element takes a Distribute Account from its inbox: <paramref name="read"/> opens and checks it (who may send
+    /// one differs by element), the account is recorded, the message leaves the inbox and what was held for the account
+    /// is released; one that does not check out is moved aside.
+    /// </summary>
+    public static async Task TakeAsync(string element, string from, ElementInbox inbox, string name, byte[] bytes, Func<MimeMessage, Body> read,
+        CertificateDirectory directory, Gateway.Storage.IUserStore users, Func<Task> releaseHeld, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        try
+        {
+            var account = read(MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+            Record(account, directory, users);
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger,
+                "{Element}: {From} distributed the account {Address}; releasing what is held for it", element, from, account.Address);
+            inbox.Remove(name);
+            await releaseHeld();
+        }
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or JsonException)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(logger, "{Element} rejected a Distribute Account message {Part}: {Reason}", element, name, ex.Message);
+            inbox.Reject(name);
+        }
+    }
 }

@@ -50,20 +50,11 @@ public sealed class ForegroundElement(
         if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
         {
             // Only on a Foreground-only host: the Agent's host tells it of accounts (users log in there).
-            try
+            await DistributeAccount.TakeAsync("Foreground", "the Agent's host", inbox, name, bytes, message =>
             {
                 using var context = new CourierSecureMimeContext(keys, directory);
-                var account = DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), MimeMessage.Load(new MemoryStream(bytes, writable: false)));
-                DistributeAccount.Record(account, directory, users);
-                logger.LogInformation("Foreground: the Agent's host distributed the account {Address}; releasing what is held for it", account.Address);
-                inbox.Remove(name);
-                await SweepHeldAsync(cancellationToken);
-            }
-            catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or System.Text.Json.JsonException)
-            {
-                logger.LogWarning("Foreground rejected a Distribute Account message {Part}: {Reason}", name, ex.Message);
-                inbox.Reject(name);
-            }
+                return DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
+            }, directory, users, () => SweepHeldAsync(cancellationToken), logger);
             return;
         }
         switch (await HandleAsync(name, bytes, only: null, cancellationToken))
