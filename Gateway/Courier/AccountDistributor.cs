@@ -15,8 +15,10 @@ namespace Gateway.Courier;
 /// <param name="tell">Builds and queues one Distribute Account for the address (durably, for the link to that host).</param>
 /// <param name="ready">Whether the receiving element's certificate is known yet.</param>
 /// <param name="direction">For logs, e.g. "Foreground -> Background's host".</param>
+/// <param name="certificateOf">The serial number of the user's current certificate (null: none yet): after a Key
+/// Replacement the account is told again, with the new certificate.</param>
 public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Action<string> tell, string direction, string toldPath, TimeSpan interval,
-    ILogger<AccountDistributor> logger) : BackgroundService
+    ILogger<AccountDistributor> logger, Func<string, string?>? certificateOf = null) : BackgroundService
 {
     readonly HashSet<string> _told = File.Exists(toldPath)
         ? new(System.Text.Json.JsonSerializer.Deserialize<List<string>>(File.ReadAllBytes(toldPath)) ?? new(), StringComparer.OrdinalIgnoreCase)
@@ -27,10 +29,12 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
     {
         if (!ready()) return 0;
         var sent = 0;
-        foreach (var user in users.List().Where(u => !_told.Contains(u.Address)))
+        foreach (var user in users.List())
         {
+            var told = user.Address.ToLowerInvariant() + "#" + (certificateOf?.Invoke(user.Address) ?? "");
+            if (_told.Contains(told)) continue;
             tell(user.Address);
-            _told.Add(user.Address);
+            _told.Add(told);
             sent++;
         }
         if (sent > 0)

@@ -81,7 +81,11 @@ public sealed class BackgroundElement(
     /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
     public Task SweepPendingAsync(CancellationToken cancellationToken)
     {
-        using (var context = Context()) relay.IntroduceToSuperior(context);
+        using (var context = Context())
+        {
+            relay.IntroduceToSuperior(context);
+            relay.AnnounceNewCertificate(context);
+        }
         return SweepHeldAsync(cancellationToken);
     }
 

@@ -27,7 +27,7 @@ public static class DistributeAccount
         var signer = PartEnvelope.Signer(foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        return (NameOf(body.Address), CourierMime.Bytes(message));
+        return (NameOf(body.Address, body.Certificate), CourierMime.Bytes(message));
     }
 
     /// <summary>Builds one for <paramref name="address"/>, with the user's certificate from <paramref name="keys"/>, and
@@ -52,13 +52,14 @@ public static class DistributeAccount
         var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(address));
         var message = CourierMime.Message(address, identity.ElementAddress(CourierElement.Foreground)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        foreground.Drop(NameOf(address), CourierMime.Bytes(message));
+        foreground.Drop(NameOf(address, body.Certificate), CourierMime.Bytes(message));
     }
 
     public const string Subject = "Distribute Account";
 
-    static string NameOf(string address) =>
-        Prefix + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(address)), 0, 12).ToLowerInvariant();
+    /// <summary>One name per account and certificate: after a Key Replacement the new certificate is a new message.</summary>
+    static string NameOf(string address, byte[]? certificate) =>
+        Prefix + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(address + "\n" + Convert.ToBase64String(certificate ?? Array.Empty<byte>()))), 0, 12).ToLowerInvariant();
 
     /// <summary>Opens one from the Agent's host with the Foreground's keys: signed by the very user it names, whose
     /// certificate this courier's CA (<paramref name="ownCa"/>) issued.</summary>
@@ -111,8 +112,10 @@ public static class DistributeAccount
         {
             var account = read(MimeMessage.Load(new MemoryStream(bytes, writable: false)));
             Record(account, directory, users);
+            // Told again with a new certificate after a Key Replacement: the element re-wraps to the newest from now on.
             Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger,
-                "{Element}: {From} distributed the account {Address}; releasing what is held for it", element, from, account.Address);
+                "{Element}: {From} distributed the account {Address} (certificate {Serial}); releasing what is held for it", element, from, account.Address,
+                account.Certificate is { } c ? new Org.BouncyCastle.X509.X509Certificate(c).SerialNumber.ToString(16) : "-");
             inbox.Remove(name);
             await releaseHeld();
         }

@@ -190,6 +190,27 @@ public sealed class ElementRelay(
     }
 
     /// <summary>
+    /// After a Key Replacement of the courier (<c>gateway rekey courier</c>, or before expiry): this element introduces
+    /// itself again, with its new certificate, to every peer it knows, which record it in place of the old one. The
+    /// serial last announced is kept in the peer table; the first look only records it.
+    /// </summary>
+    public void AnnounceNewCertificate(CourierSecureMimeContext context)
+    {
+        if (identity.ElementCertificate(element) is not { } current || CourierId is null) return;
+        var serial = current.SerialNumber.ToString(16);
+        var announced = peers.AnnouncedCertificate;
+        if (announced == serial) return;
+        if (announced is not null)
+            foreach (var peer in peers.All().Where(p => p.IntroductionCertificate.Length > 0 && p.Endpoint.Length > 0))
+            {
+                Introduce(context, peer.Id, peer.Endpoint, new X509Certificate(peer.IntroductionCertificate), Describe("rekey"));
+                peers.MarkIntroduced(peer.Id, _time.GetUtcNow().UtcDateTime);
+                logger.LogInformation("{Element} introduces its new certificate (serial {Serial}, was {Old}) to {Peer} (Key Replacement)", Name, serial, announced, peer.Id);
+            }
+        peers.AnnouncedCertificate = serial;
+    }
+
+    /// <summary>
     /// Records a peer from its introduction certificate and the CA chain it came with, after checking both up to the
     /// Root (revocation included). Its role comes from its courier certificate; the domains it may be routed to are its
     /// certificate's name constraints when it has them (a Private courier), else what it claims.

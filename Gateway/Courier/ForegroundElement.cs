@@ -91,7 +91,11 @@ public sealed class ForegroundElement(
     /// </summary>
     public Task SweepPendingAsync(CancellationToken cancellationToken)
     {
-        using (var context = new CourierSecureMimeContext(keys, directory)) relay.IntroduceToSuperior(context);
+        using (var context = new CourierSecureMimeContext(keys, directory))
+        {
+            relay.IntroduceToSuperior(context);
+            relay.AnnounceNewCertificate(context);
+        }
         return SweepHeldAsync(cancellationToken);
     }
 

@@ -43,6 +43,7 @@ public sealed class PeerTable : IDisposable
 {
     readonly LiteDatabase _db;
     readonly ILiteCollection<PeerRecord> _peers;
+    readonly ILiteCollection<BsonDocument> _meta;
 
     public PeerTable(string path)
     {
@@ -50,6 +51,14 @@ public sealed class PeerTable : IDisposable
         _peers = _db.GetCollection<PeerRecord>("peers");
         _peers.EnsureIndex(p => p.Domains);
         _peers.EnsureIndex(p => p.Addresses);
+        _meta = _db.GetCollection("meta");
+    }
+
+    /// <summary>The serial number of this element's introduction certificate that its peers were last told of (null: none yet).</summary>
+    public string? AnnouncedCertificate
+    {
+        get => _meta.FindById("announced-certificate")?["serial"].AsString;
+        set => _meta.Upsert(new BsonDocument { ["_id"] = "announced-certificate", ["serial"] = value });
     }
 
     public static string PathIn(Gateway.Platform.DataDirectory data, CourierElement element) =>

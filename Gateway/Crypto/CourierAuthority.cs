@@ -123,6 +123,25 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return ours;
     }
 
+    /// <summary>
+    /// Key Replacement for the courier: new keys and introduction certificates for the Foreground and the Background,
+    /// the old ones kept (parts peers still encrypt to them open). The elements introduce themselves again to every
+    /// peer they know at their next look (<c>ElementRelay.AnnounceNewCertificate</c>), so peers learn the new ones.
+    /// Both elements' keys must be here. Returns the old and new serial numbers per element.
+    /// </summary>
+    public IReadOnlyList<(CourierElement Element, string Old, string New)> RekeyIntroductions()
+    {
+        var ca = Certificate ?? throw new CourierAuthorityException("this courier has no CA certificate yet; nothing to rekey");
+        var old = new[] { CourierElement.Foreground, CourierElement.Background }
+            .Select(e => (Element: e, Certificate: keys.GetCertificate(IntroductionKeyId(e)))).ToList();
+        foreach (var (element, _) in old)
+            if (!keys.HasPrivateKey(IntroductionKeyId(element)))
+                throw new CourierAuthorityException($"the {element}'s key is not here (it runs on another host); rekey the courier where all its keys are");
+        var courierName = ca.SubjectDN.GetValueList(X509Name.CN).Cast<string>().First().Replace(" Courier CA", "");
+        IssueIntroductions(courierName, keys.AlgorithmOf(IntroductionKeyId(CourierElement.Foreground)));
+        return old.Select(o => (o.Element, o.Certificate?.SerialNumber.ToString(16) ?? "-", keys.GetCertificate(IntroductionKeyId(o.Element))!.SerialNumber.ToString(16))).ToList();
+    }
+
     /// <summary>After <see cref="InstallChain"/>: the superior's introduction certificates that came with the chain.</summary>
     public IReadOnlyList<X509Certificate> SuperiorIntroductions { get; private set; } = Array.Empty<X509Certificate>();
 
@@ -138,15 +157,21 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         var authority = Authority();
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
         {
+            keys.Archive(IntroductionKeyId(element));
             var pair = KeyPairs.Generate(algorithm);
             var certificate = authority.IssueIntroduction(pair.Public, courierDomain, element, CaValidity);
             keys.Put(IntroductionKeyId(element), algorithm, pair.Private, certificate);
         }
     }
 
-    /// <summary>Issues a local user's S/MIME certificate (and key), kept in the key store.</summary>
+    /// <summary>
+    /// Issues a local user's S/MIME certificate (and key), kept in the key store. A key the user had is kept under its
+    /// certificate's serial (Key Replacement): mail encrypted to it still opens.
+    /// </summary>
     public X509Certificate IssueUser(string address, KeyAlgorithm algorithm)
     {
+        address = address.ToLowerInvariant();
+        keys.Archive(CourierSecureMimeContext.UserKeyId(address));
         var pair = KeyPairs.Generate(algorithm);
         var certificate = Authority().IssueUser(pair.Public, address, UserValidity);
         keys.Put(CourierSecureMimeContext.UserKeyId(address), algorithm, pair.Private, certificate);

@@ -35,10 +35,10 @@ public sealed class ScopedKeyRing(KeyStore store, string name, Func<string, bool
         allowed(id) ? store.GetPrivateKey(id) : throw new KeyStoreException($"key {id} is not available to the {Name}");
 
     public static ScopedKeyRing Foreground(KeyStore store) =>
-        new(store, "Foreground", id => id == CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
+        new(store, "Foreground", id => KeyStore.IsKeyOf(id, CourierAuthority.IntroductionKeyId(CourierElement.Foreground)));
 
     public static ScopedKeyRing Background(KeyStore store) =>
-        new(store, "Background", id => id == CourierAuthority.IntroductionKeyId(CourierElement.Background));
+        new(store, "Background", id => KeyStore.IsKeyOf(id, CourierAuthority.IntroductionKeyId(CourierElement.Background)));
 
     public static ScopedKeyRing Agent(KeyStore store) =>
         new(store, "Agent", id => id.StartsWith(CourierSecureMimeContext.UserKeyPrefix, StringComparison.Ordinal));

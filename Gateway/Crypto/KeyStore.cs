@@ -140,6 +140,32 @@ public sealed class KeyStore : IKeyRing, IDisposable
         finally { CryptographicOperations.ZeroMemory(pkcs8); }
     }
 
+    /// <summary>
+    /// Key Replacement: keeps the key and certificate of <paramref name="id"/> under <c>ID#SERIAL</c> (sealed again
+    /// under that name), so that what was encrypted to it still opens after a new key takes <paramref name="id"/>.
+    /// Returns the archive's id, or null when there is no private key to keep.
+    /// </summary>
+    public string? Archive(string id)
+    {
+        var stored = _keys.FindById(id);
+        if (stored is not { SealedPrivateKey.Length: > 0, CertificateDer: { } der }) return null;
+        var archived = ArchivedId(id, new X509Certificate(der));
+        if (!Contains(archived)) Put(archived, stored.Algorithm, GetPrivateKey(id), new X509Certificate(der));
+        return archived;
+    }
+
+    /// <summary>Where <see cref="Archive"/> keeps the key of <paramref name="id"/> with that certificate.</summary>
+    public static string ArchivedId(string id, X509Certificate certificate) => id + ArchiveSeparator + certificate.SerialNumber.ToString(16);
+
+    public const char ArchiveSeparator = '#';
+
+    /// <summary>Whether <paramref name="candidate"/> is <paramref name="id"/> itself or one of its archived keys.</summary>
+    public static bool IsKeyOf(string candidate, string id) =>
+        candidate == id || (candidate.Length > id.Length + 1 && candidate.StartsWith(id, StringComparison.Ordinal) && candidate[id.Length] == ArchiveSeparator);
+
+    /// <summary>The algorithm the key of <paramref name="id"/> uses.</summary>
+    public KeyAlgorithm AlgorithmOf(string id) => (_keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}")).Algorithm;
+
     public bool Remove(string id)
     {
         var removed = _keys.Delete(id);

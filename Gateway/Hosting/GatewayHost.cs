@@ -318,7 +318,9 @@ public static class GatewayHost
                     address => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
                         sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
                     "Foreground -> Background's host", Path.Combine(data.ForegroundDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILogger<AccountDistributor>>());
+                    sp.GetRequiredService<ILogger<AccountDistributor>>(),
+                    address => (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
+                                ?? sp.GetRequiredService<CertificateDirectory>().ForAddress(address).Select(c => c.Certificate).MaxBy(c => c.NotBefore))?.SerialNumber.ToString(16));
             });
         if (runsAgent && !runsForeground)
             services.AddSingleton<IHostedService>(sp =>
@@ -333,7 +335,8 @@ public static class GatewayHost
                             sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address);
                     },
                     "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILogger<AccountDistributor>>());
+                    sp.GetRequiredService<ILogger<AccountDistributor>>(),
+                    address => keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))?.SerialNumber.ToString(16));
             });
         if (runsForeground)
             services.AddSingleton<IHostedService>(sp =>
