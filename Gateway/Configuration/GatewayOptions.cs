@@ -303,6 +303,11 @@ public sealed class CourierOptions
     public double InvitationDays { get; set; } = 14;
     /// <summary>Seconds a peer courier's CRL is used before it is fetched again from its distribution point.</summary>
     public int PeerCrlMaxAgeSeconds { get; set; } = 3600;
+    /// <summary>
+    /// Key Replacement before expiry: a user's certificate, or the elements' introduction certificates, with fewer days
+    /// left than this are replaced (the old keys kept). 0: only by hand (<c>gateway rekey</c>).
+    /// </summary>
+    public double RekeyDaysBeforeExpiry { get; set; } = 30;
     /// <summary>Seconds before the first retry of an Inter-Courier message a peer did not take; doubled each time up to an hour.</summary>
     public int PeerFirstRetrySeconds { get; set; } = 5;
 }

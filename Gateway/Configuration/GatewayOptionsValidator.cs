@@ -120,6 +120,8 @@ public static partial class GatewayOptionsValidator
 
         if (!(o.Courier.PendingDays > 0) || o.Courier.PendingDays > 365)
             p.Add($"{g}:Courier:PendingDays: {o.Courier.PendingDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 7.");
+        if (o.Courier.RekeyDaysBeforeExpiry is < 0 or > 365 || double.IsNaN(o.Courier.RekeyDaysBeforeExpiry))
+            p.Add($"{g}:Courier:RekeyDaysBeforeExpiry: {o.Courier.RekeyDaysBeforeExpiry} is out of range; fix: use 0 (replace keys only with 'gateway rekey') to 365, e.g. 30.");
         if (o.Courier.PendingCheckSeconds is < 1 or > 86400)
             p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
         if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint) && !TryParseHostPort(o.Courier.Endpoint, out _, out _))

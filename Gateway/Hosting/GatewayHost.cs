@@ -349,6 +349,10 @@ public static class GatewayHost
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
         if (runsAgent) services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>()); // the CA key lives with the Agent
+        if (runsAgent)
+            services.AddSingleton<IHostedService>(sp => new KeyRenewal(sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<KeyStore>(),
+                sp.GetRequiredService<IUserStore>(), options.Crypto.UserKeyAlgorithm, TimeSpan.FromDays(options.Courier.RekeyDaysBeforeExpiry),
+                sp.GetRequiredService<ILogger<KeyRenewal>>()));
         services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
