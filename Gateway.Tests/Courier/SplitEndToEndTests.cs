@@ -200,6 +200,42 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_user_rekey_mail_sent_before_and_after_both_open_and_the_old_key_is_kept()
+    {
+        var keys = _gw.App.Services.GetRequiredService<KeyStore>();
+        var before = await SubmitAndWaitAsync(Message("before-rekey")); // the Agent issues bob's first certificate for it
+        var old = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Bob))!;
+
+        var rekey = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "user", Bob);
+        Assert.True(rekey.ExitCode == 0, rekey.All);
+        Assert.Contains($"the old one (serial {old.SerialNumber.ToString(16)}) is kept", rekey.StdOut);
+        var current = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Bob))!;
+        Assert.NotEqual(old.SerialNumber, current.SerialNumber);
+        Assert.True(keys.HasPrivateKey(KeyStore.ArchivedId(CourierSecureMimeContext.UserKeyId(Bob), old)));
+        Assert.NotEqual(0, (await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "user", "nobody@gateway.test")).ExitCode);
+
+        var after = await SubmitAndWaitAsync(Message("after-rekey"));
+        // The part stored after the rekey is sealed to the new certificate, the one before to the old.
+        Assert.Equal(current.SerialNumber, RecipientSerial(after));
+        Assert.Equal(old.SerialNumber, RecipientSerial(before));
+        using var client = await ConnectAsync(Bob);
+        Assert.Contains("4711-before-rekey", Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(before.Uid))));
+        Assert.Contains("4711-after-rekey", Encoding.UTF8.GetString(await BodyAsync(client, new UniqueId(after.Uid))));
+        await client.DisconnectAsync(true);
+    }
+
+    /// <summary>The serial number in the (only) recipient info of a stored protected message.</summary>
+    Org.BouncyCastle.Math.BigInteger RecipientSerial(MessageRecord stored)
+    {
+        using var file = _gw.MailStore.Blobs.Open(stored.BlobId);
+        var body = (MimeKit.Cryptography.ApplicationPkcs7Mime)MimeMessage.Load(file).Body;
+        using var der = new MemoryStream();
+        body.Content.DecodeTo(der);
+        var recipient = new Org.BouncyCastle.Cms.CmsEnvelopedData(der.ToArray()).GetRecipientInfos().GetRecipients().Single();
+        return recipient.RecipientID.SerialNumber ?? throw new InvalidOperationException("the recipient is not named by issuer and serial");
+    }
+
+    [Fact]
     public async Task The_senders_status_page_shows_each_recipient_and_revokes_with_its_form()
     {
         ExternalTool.Require("curl");
