@@ -68,6 +68,7 @@ public static class Program
             PeerCommands.Create(parse => Load(parse)?.Options),
             RolesCommands.Create(parse => Load(parse)?.Options),
             RekeyCommands.Create(parse => Load(parse)?.Options),
+            TransferCommands.Create(parse => Load(parse)?.Options),
         };
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)

@@ -45,7 +45,8 @@ public sealed class BackgroundElement(
             {
                 using var context = Context();
                 return DistributeAccount.Read(context, identity, message);
-            }, directory, users, () => SweepHeldAsync(cancellationToken), logger);
+            }, directory, users, () => SweepHeldAsync(cancellationToken), logger,
+                (address, courier) => relay.Peers.AddAddress(courier, address, _time.GetUtcNow().UtcDateTime));
             return;
         }
         switch (Handle(name, bytes, only: null))

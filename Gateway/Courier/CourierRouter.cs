@@ -23,8 +23,9 @@ public abstract record CourierRoute
 /// The routing decision each element makes for itself, from its own peer table, identically in the Foreground and
 /// the Background (so the two parts of a message take the same way without the elements talking to each other):
 /// <list type="number">
+/// <item>an address an Invitation Reject or a Registration Transfer said is served elsewhere: relay there (the most
+/// specific knowledge first);</item>
 /// <item>a local user: deliver here;</item>
-/// <item>an address an Invitation Reject said is served elsewhere: relay there (the most specific knowledge first);</item>
 /// <item>a domain served by a known courier (introduced, or a courier below us): relay to it;</item>
 /// <item>a domain configured as outside (Courier:OutsideDomains): not for the courier network;</item>
 /// <item>one of our own domains, not a user: a courier that invites does; another holds it (no one else serves our domains);</item>
@@ -53,8 +54,10 @@ public sealed class CourierRouter(Func<string, bool> isLocalUser, IReadOnlyColle
         if (at <= 0 || at == address.Length - 1) throw new ArgumentException($"'{recipient}' is not an address", nameof(recipient));
         var domain = address[(at + 1)..];
 
+        // An address known to be served by another courier (Invitation Reject, or a user transferred there) goes there,
+        // even while a transferred user's account is still being let go here.
+        if (peers.ServingAddress(address) is { } servedAt) return new CourierRoute.Relay(servedAt, $"{address} is served by {servedAt.Id}");
         if (isLocalUser(address)) return new CourierRoute.Deliver();
-        if (peers.ServingAddress(address) is { } servedAt) return new CourierRoute.Relay(servedAt, $"{address} is served by {servedAt.Id} (Invitation Reject)");
         if (peers.ServingDomain(domain) is { } peer)
             return new CourierRoute.Relay(peer, peer.Below ? $"{domain} is served by {peer.Id}, a courier below this one" : $"{domain} is served by {peer.Id} (introduced)");
         if (isOutsideDomain?.Invoke(domain) == true) return new CourierRoute.Outside();

@@ -18,26 +18,29 @@ public static class DistributeAccount
     public const string Prefix = "acct-";
 
     /// <param name="Certificate">The user's S/MIME certificate (DER), when the Foreground knows it.</param>
-    public sealed record Body(string Address, DateTimeOffset CreatedUtc, byte[]? Certificate = null);
+    /// <param name="ServedBy">After a Registration Transfer: the courier that serves the address now (the account is
+    /// gone here; the element routes the address there).</param>
+    public sealed record Body(string Address, DateTimeOffset CreatedUtc, byte[]? Certificate = null, string? ServedBy = null);
 
     public static (string Name, byte[] Bytes) Build(CourierSecureMimeContext context, IKeyRing foregroundKeys, CourierIdentity identity, string address,
-        Org.BouncyCastle.X509.X509Certificate? certificate = null)
+        Org.BouncyCastle.X509.X509Certificate? certificate = null, string? servedBy = null)
     {
-        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded());
+        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded(), servedBy?.ToLowerInvariant());
         var signer = PartEnvelope.Signer(foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        return (NameOf(body.Address, body.Certificate), CourierMime.Bytes(message));
+        return (NameOf(body.Address + (servedBy is null ? "" : "\n" + servedBy), body.Certificate), CourierMime.Bytes(message));
     }
 
     /// <summary>Builds one for <paramref name="address"/>, with the user's certificate from <paramref name="keys"/>, and
     /// hands it to the Background (its inbox here, or the link to its host).</summary>
-    public static void Send(IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop background, string address)
+    public static void Send(IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop background, string address,
+        string? servedBy = null)
     {
         using var context = new CourierSecureMimeContext(foregroundKeys, directory);
         var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
                           ?? directory.ForAddress(address).Select(c => c.Certificate).OrderByDescending(c => c.NotAfter).FirstOrDefault();
-        var (name, bytes) = Build(context, foregroundKeys, identity, address, certificate);
+        var (name, bytes) = Build(context, foregroundKeys, identity, address, servedBy is null ? certificate : null, servedBy);
         background.Drop(name, bytes);
     }
 
@@ -87,8 +90,14 @@ public static class DistributeAccount
     /// On a host of its own an element keeps its own list of the courier's users (no passwords: nobody logs in there)
     /// and their certificates, from Distribute Account; in one process the list is the shared one and this adds nothing.
     /// </summary>
-    public static void Record(Body account, CertificateDirectory directory, Gateway.Storage.IUserStore users)
+    public static void Record(Body account, CertificateDirectory directory, Gateway.Storage.IUserStore users, Action<string, string>? servedElsewhere = null)
     {
+        if (account.ServedBy is { } courier)
+        {
+            users.Remove(account.Address);
+            servedElsewhere?.Invoke(account.Address, courier);
+            return;
+        }
         if (account.Certificate is { } der)
         {
             var certificate = new Org.BouncyCastle.X509.X509Certificate(der);
@@ -106,12 +115,19 @@ public static class DistributeAccount
     /// is released; one that does not check out is moved aside.
     /// </summary>
     public static async Task TakeAsync(string element, string from, ElementInbox inbox, string name, byte[] bytes, Func<MimeMessage, Body> read,
-        CertificateDirectory directory, Gateway.Storage.IUserStore users, Func<Task> releaseHeld, Microsoft.Extensions.Logging.ILogger logger)
+        CertificateDirectory directory, Gateway.Storage.IUserStore users, Func<Task> releaseHeld, Microsoft.Extensions.Logging.ILogger logger,
+        Action<string, string>? servedElsewhere = null)
     {
         try
         {
             var account = read(MimeMessage.Load(new MemoryStream(bytes, writable: false)));
-            Record(account, directory, users);
+            Record(account, directory, users, servedElsewhere);
+            if (account.ServedBy is { } by)
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "{Element}: {Address} is served by {Courier} now (Registration Transfer)", element, account.Address, by);
+                inbox.Remove(name);
+                return;
+            }
             // Told again with a new certificate after a Key Replacement: the element re-wraps to the newest from now on.
             Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger,
                 "{Element}: {From} distributed the account {Address} (certificate {Serial}); releasing what is held for it", element, from, account.Address,

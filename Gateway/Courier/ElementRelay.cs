@@ -177,6 +177,27 @@ public sealed class ElementRelay(
             logger.LogInformation("{Element} introduces itself to {Peer} at {Endpoint} ({Reason})", Name, peerId, endpoint, body.Reason);
     }
 
+    /// <summary>An element-to-element message of this courier's own making (Registration Transfer), signed by this
+    /// element and sealed to the peer's same element, queued durably for its endpoint.</summary>
+    public void SendToPeer(CourierSecureMimeContext context, PeerRecord peer, InterCourierKind kind, string id, MimeEntity payload)
+    {
+        var own = CourierId ?? throw new PartRejectedException("this courier has no introduction certificate yet");
+        if (peer.IntroductionCertificate.Length == 0 || peer.Endpoint.Length == 0)
+            throw new PartRejectedException($"peer {peer.Id} has no introduction certificate or endpoint on record");
+        var peerCertificate = new X509Certificate(peer.IntroductionCertificate);
+        var header = new InterCourierHeader
+        {
+            Kind = kind, MessageId = id, FromCourier = own, FromElement = element, FromEndpoint = ownEndpoint, CreatedUtc = _time.GetUtcNow(),
+        };
+        var message = InterCourierMessage.Build(context, Signer(), identity.ElementAddress(element)!, peerCertificate, header, payload);
+        outbox.Enqueue(new OutboundEntry
+        {
+            Id = OutboxId(kind.ToString(), id, peer.Id), Endpoint = peer.Endpoint, Peer = peer.Id, From = identity.ElementAddress(element)!,
+            To = Certificates.EmailOf(peerCertificate)!, Kind = kind, MessageId = id, CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
+        }, CourierMime.Bytes(message));
+        logger.LogInformation("{Element} sends {Kind} {Id} to {Peer} at {Endpoint}", Name, kind, id, peer.Id, peer.Endpoint);
+    }
+
     /// <summary>What this courier says of itself in an Introduction: its domains (as its certificate allows them).</summary>
     public IntroductionBody Describe(string reason, string? invitationId = null, string? address = null) =>
         new() { Domains = AnsweredDomains(), Reason = reason, InvitationId = invitationId, Address = address };

@@ -28,7 +28,8 @@ public sealed class ForegroundElement(
     IInvitationDesk? invitations,
     ILogger<ForegroundElement> logger,
     TimeProvider? time = null,
-    Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null)
+    Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
+    Func<TransferDesk?>? transfers = null)
 {
     public ElementRelay Relay => relay;
 
@@ -95,6 +96,7 @@ public sealed class ForegroundElement(
         {
             relay.IntroduceToSuperior(context);
             relay.AnnounceNewCertificate(context);
+            transfers?.Invoke()?.Advance(context);
         }
         return SweepHeldAsync(cancellationToken);
     }
@@ -163,6 +165,12 @@ public sealed class ForegroundElement(
                         var (peer, body) = relay.Accept(context, received);
                         if (relay.AnswerInvitationFromBelow(context, peer, body)) return new PartResult.Handled();
                         if (body.InvitationId is not null) invitations?.Answered(body.InvitationId, body.Address, peer.Id);
+                        return new PartResult.Handled();
+                    }
+                    if (TransferDesk.IsTransfer(received.Header.Kind))
+                    {
+                        if (transfers?.Invoke() is not { } desk) return new PartResult.Rejected("this courier takes no Registration Transfer", null);
+                        await desk.HandleAsync(context, received, cancellationToken);
                         return new PartResult.Handled();
                     }
                     if (received.Header.Kind != InterCourierKind.ContentPart)

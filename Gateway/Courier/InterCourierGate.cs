@@ -20,7 +20,8 @@ namespace Gateway.Courier;
 /// <param name="agentElsewhere">The Agent runs on another host: the elements here take its parts (and accounts) over SMTP.</param>
 public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregroundKeys, IKeyRing backgroundKeys, CertificateDirectory directory,
     ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
-    IElementDrop? remoteBackground = null, IElementDrop? remoteForeground = null, bool agentElsewhere = false)
+    IElementDrop? remoteBackground = null, IElementDrop? remoteForeground = null, bool agentElsewhere = false,
+    Func<string, string, bool>? transferAuthorised = null)
 {
     /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
     public CourierElement? ElementOf(string address)
@@ -105,6 +106,18 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
                 return null;
             }
             var received = InterCourierMessage.Read(context, message, element);
+            if (TransferDesk.IsTransfer(received.Header.Kind))
+            {
+                // Registration Transfer is between Foregrounds; a subscription only when pre-authorised here (no slamming).
+                if (element != CourierElement.Foreground) return ($"a {received.Header.Kind} is not for the {element}", false);
+                if (received.Header.Kind == InterCourierKind.TransferSubscription
+                    && TransferBody.From(received.Payload) is var body && transferAuthorised?.Invoke(body.Address, received.Header.FromCourier) != true)
+                {
+                    logger.LogWarning("Foreground refused a Transfer Subscription of {Address} from {Courier}: not accepted here", body.Address, received.Header.FromCourier);
+                    return ($"no transfer of {body.Address} from {received.Header.FromCourier} was accepted here", false);
+                }
+                return null;
+            }
             if (received.Header.Kind != InterCourierKind.Introduction)
             {
                 var expected = element == CourierElement.Foreground ? InterCourierKind.ContentPart : InterCourierKind.Arm;

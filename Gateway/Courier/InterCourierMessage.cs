@@ -17,6 +17,12 @@ public enum InterCourierKind
     Arm,
     /// <summary>An Introduction: the sending element's courier, its addresses and certificates.</summary>
     Introduction,
+    /// <summary>Registration Transfer, old Foreground to new: the user's subscription and key (<see cref="TransferBody"/>).</summary>
+    TransferSubscription,
+    /// <summary>Registration Transfer, new Foreground to old: the new courier's addresses and the user's new certificate.</summary>
+    ConfigurationUpdate,
+    /// <summary>Registration Transfer, new Foreground to old: the account is in service here; the old courier lets the user go.</summary>
+    TransferComplete,
 }
 
 /// <summary>What an Introduction says about its courier (the payload of an Introduction message).</summary>

@@ -105,6 +105,16 @@ public sealed class PeerTable : IDisposable
 
     public bool Forget(string id) => _peers.Delete(id.ToLowerInvariant());
 
+    /// <summary>Notes that a known peer serves <paramref name="address"/> (a user transferred there); false if the peer is unknown.</summary>
+    public bool AddAddress(string id, string address, DateTime nowUtc)
+    {
+        if (_peers.FindById(id.ToLowerInvariant()) is not { } peer) return false;
+        if (!peer.Addresses.Contains(address.ToLowerInvariant())) peer.Addresses = peer.Addresses.Append(address.ToLowerInvariant()).Order(StringComparer.Ordinal).ToList();
+        peer.UpdatedUtc = nowUtc;
+        _peers.Update(peer);
+        return true;
+    }
+
     /// <summary>The peer an address is known to be served by (Invitation Reject), if any.</summary>
     public PeerRecord? ServingAddress(string address)
     {

@@ -28,6 +28,7 @@ public sealed class MessageDeliverer(
     Courier.CourierReach reach,
     Storage.IUserStore users,
     Courier.ForegroundDelivery foregroundDelivery,
+    Courier.ServedElsewhere servedElsewhere,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -164,6 +165,11 @@ public sealed class MessageDeliverer(
     NextHop HopOf(QueuedRecipient recipient)
     {
         var hop = routes.Resolve(recipient.Domain);
+        // Mail from elsewhere for a user another courier serves now goes to that courier's delivery listener (a local
+        // user's mail to them is protected and routed by the elements instead).
+        if (hop is NextHop.LocalMailbox && users.Find(recipient.Address) is null && servedElsewhere.EndpointOf(recipient.Address) is { } endpoint
+            && GatewayOptionsValidator.TryParseHostPort(endpoint, out var host, out var port))
+            return new NextHop.Static(new RouteOptions { Domain = recipient.Domain, Host = host, Port = port });
         return hop is not NextHop.LocalMailbox && !routes.IsServed(recipient.Domain) && users.Find(recipient.Address) is not null ? new NextHop.LocalMailbox() : hop;
     }
 

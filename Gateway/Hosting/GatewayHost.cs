@@ -119,7 +119,8 @@ public static class GatewayHost
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
         services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>(),
-            sp.GetRequiredService<ForegroundDelivery>()));
+            sp.GetRequiredService<ForegroundDelivery>(), sp.GetRequiredService<ServedElsewhere>()));
+        services.AddSingleton(sp => new ServedElsewhere(() => options.Runs(CourierElement.Foreground) ? sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground).Peers : null));
         services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
         services.AddSingleton(new AuthThrottle(options.Limits.MaxAuthFailures, TimeSpan.FromSeconds(options.Limits.AuthLockoutSeconds),
             TimeSpan.FromMilliseconds(options.Limits.AuthFailureDelayMilliseconds)));
@@ -184,6 +185,7 @@ public static class GatewayHost
         var runsForeground = options.Runs(GatewayOptions.ForegroundRole);
         var runsBackground = options.Runs(GatewayOptions.BackgroundRole);
         var localElements = new[] { CourierElement.Foreground, CourierElement.Background }.Where(options.Runs).ToArray();
+        var takesTransfers = runsAgent && runsForeground;
         // Whether the courier network serves an address: the Foreground's router here, or asked of the Foreground's host.
         services.AddSingleton(sp => new Web.RemoteCourierReach(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
@@ -219,7 +221,8 @@ public static class GatewayHost
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<IAgentDrop>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
-            ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate));
+            ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
+            transfers: () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null));
         services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
@@ -242,7 +245,26 @@ public static class GatewayHost
             runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox : null, runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : null,
             sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate,
             runsBackground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background),
-            runsAgent && !runsForeground ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : null, agentElsewhere: !runsAgent));
+            runsAgent && !runsForeground ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : null, agentElsewhere: !runsAgent,
+            transferAuthorised: (address, courier) => takesTransfers && sp.GetRequiredService<TransferDesk>().IsAuthorised(address, courier)));
+        // Registration Transfer: where the Foreground runs with the Agent (the account, keys, CA and mailbox are there).
+        services.AddSingleton(_ => new TransferStore(TransferStore.PathIn(data)));
+        services.AddSingleton(sp => new MailboxMove(sp.GetRequiredService<MailStore>(), sp.GetRequiredService<IProtectedMessageReader>(), sp.GetRequiredService<MessageQueue>()));
+        services.AddSingleton(sp =>
+        {
+            var (keys, directory, identity, queue) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+                sp.GetRequiredService<MessageQueue>());
+            void Tell(string address, string? servedBy) => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, directory, identity,
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address, servedBy);
+            return new TransferDesk(sp.GetRequiredService<TransferStore>(), keys, directory, sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
+                () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => GatewayOptionsValidator.CourierEndpoint(options, CourierElement.Background),
+                address => Tell(address, null), (address, courier) => Tell(address, courier),
+                (address, ct) => sp.GetRequiredService<MailboxMove>().QueueAsync(address, ct), queue.Contains,
+                address => sp.GetRequiredService<MailStore>().DeleteUser(address),
+                (address, ct) => InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", address, WelcomeText(options),
+                    TimeProvider.System, ct),
+                options.Crypto.UserKeyAlgorithm, sp.GetRequiredService<ILogger<TransferDesk>>());
+        });
         foreach (var element in localElements)
         {
             services.AddSingleton<IHostedService>(sp =>
@@ -254,7 +276,10 @@ public static class GatewayHost
                     TimeSpan.FromSeconds(options.Courier.PeerFirstRetrySeconds), TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
                     async (entry, reason) =>
                     {
-                        // The Foreground reports a refused or undeliverable part to its sender (the Background's refusal is the same event).
+                        // A refused Transfer Subscription ends the transfer (nothing changed); the Foreground reports a refused or
+                        // undeliverable part to its sender (the Background's refusal is the same event).
+                        if (element == CourierElement.Foreground && entry.Kind == InterCourierKind.TransferSubscription && takesTransfers)
+                            sp.GetRequiredService<TransferDesk>().Refused(entry.MessageId, reason);
                         if (element != CourierElement.Foreground || entry.Kind != InterCourierKind.ContentPart || entry.Sender.Length == 0) return;
                         await notices.SendAsync("Foreground", entry.Sender, entry.MessageId, entry.InternetMessageId,
                             entry.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.1", $"courier {entry.Peer} did not take the message: {reason}")).ToList(),

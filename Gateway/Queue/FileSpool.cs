@@ -27,7 +27,8 @@ internal sealed class FileSpool : IMessageSpool
             envelope.Size, envelope.PrependedHeaders, envelope.Session, cancellationToken);
 
     internal async Task<QueuedMessage> CommitInternalAsync(SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, DsnReturn ret,
-        string? envelopeId, BodyType body, bool smtpUtf8, long size, string prependedHeaders, SmtpSessionInfo? session, CancellationToken cancellationToken)
+        string? envelopeId, BodyType body, bool smtpUtf8, long size, string prependedHeaders, SmtpSessionInfo? session, CancellationToken cancellationToken,
+        string? authenticatedUser = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_committed) throw new InvalidOperationException("spool already committed");
@@ -42,7 +43,7 @@ internal sealed class FileSpool : IMessageSpool
             Body = body,
             SmtpUtf8 = smtpUtf8,
             Size = size,
-            AuthenticatedUser = session?.AuthenticatedUser,
+            AuthenticatedUser = session?.AuthenticatedUser ?? authenticatedUser,
             ClientAddress = session?.RemoteAddress.ToString(),
             ClientHelo = session?.Helo,
             Listener = session?.ListenerName,

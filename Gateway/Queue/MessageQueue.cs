@@ -116,6 +116,9 @@ public sealed class MessageQueue : IMessageSpoolFactory
     /// deletes. The removal is not fsync'd: if a crash undoes it the message is delivered again, which is the
     /// at-least-once side of the trade (Postfix makes the same one); nothing can be lost this way.
     /// </summary>
+    /// <summary>Whether the message is still queued (not yet finished and removed).</summary>
+    public bool Contains(string id) => File.Exists(EnvelopePath(id));
+
     public void Remove(string id)
     {
         File.Delete(EnvelopePath(id));
@@ -129,13 +132,15 @@ public sealed class MessageQueue : IMessageSpoolFactory
         return new PrefixedReadStream(Encoding.UTF8.GetBytes(message.PrependedHeaders), file);
     }
 
-    /// <summary>Queues a message generated here (a DSN), durably, from the given stream.</summary>
-    public async Task<QueuedMessage> EnqueueAsync(Stream content, SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, string prependedHeaders, CancellationToken cancellationToken)
+    /// <summary>Queues a message generated here (a DSN), durably, from the given stream; with
+    /// <paramref name="asUser"/>, as that local user's own submission (the Agent protects it: a mailbox move).</summary>
+    public async Task<QueuedMessage> EnqueueAsync(Stream content, SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, string prependedHeaders, CancellationToken cancellationToken,
+        string? asUser = null)
     {
         await using var spool = (FileSpool)CreateSpool();
         await content.CopyToAsync(spool.Content, cancellationToken);
         return await spool.CommitInternalAsync(sender, recipients, DsnReturn.Unspecified, null, BodyType.EightBitMime, false,
-            spool.Content.Length, prependedHeaders, null, cancellationToken);
+            spool.Content.Length, prependedHeaders, null, cancellationToken, asUser);
     }
 
     internal string ContentPath(string id) => Path.Combine(MessagesDirectory, id + ".eml");

@@ -9,7 +9,7 @@ namespace Gateway.Routing;
 /// (no open relay); on the submission port an authenticated user may send anywhere, but only as themselves.
 /// </summary>
 public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.InterCourierGate? interCourier = null,
-    Courier.ForegroundDelivery? foregroundDelivery = null) : ISmtpPolicy
+    Courier.ForegroundDelivery? foregroundDelivery = null, Courier.ServedElsewhere? servedElsewhere = null) : ISmtpPolicy
 {
     public ValueTask<SmtpReply?> CheckSenderAsync(SmtpSessionInfo session, SmtpMailbox? sender, CancellationToken cancellationToken)
     {
@@ -30,7 +30,8 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
         switch (hop)
         {
             case NextHop.LocalMailbox:
-                return users.Find(recipient.Address) is not null
+                // A user who moved to another courier (Registration Transfer) still gets mail sent here: it is passed on.
+                return users.Find(recipient.Address) is not null || servedElsewhere?.EndpointOf(recipient.Address) is not null
                     ? Accept()
                     : Refuse(550, "5.1.1", $"Recipient <{recipient.Address}> does not exist here");
             case NextHop.Static when routes.IsServed(recipient.Domain):

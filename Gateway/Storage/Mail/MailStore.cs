@@ -173,6 +173,37 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>
+    /// Removes every mailbox of <paramref name="user"/> with its messages, subscriptions and unshared blobs (a user
+    /// who moved to another courier, after the mailbox was moved there). Returns how many messages were removed.
+    /// </summary>
+    public int DeleteUser(string user)
+    {
+        var key = user.ToLowerInvariant();
+        List<MessageRecord> removed;
+        List<int> ids;
+        lock (_gate)
+        {
+            var mailboxes = _mailboxes.Find(m => m.User == key).ToList();
+            ids = mailboxes.Select(m => m.Id).ToList();
+            removed = ids.SelectMany(id => _messages.Find(m => m.MailboxId == id)).ToList();
+            _db.BeginTrans();
+            foreach (var id in ids)
+            {
+                _messages.DeleteMany(m => m.MailboxId == id);
+                _expunged.DeleteMany(e => e.MailboxId == id);
+                _mailboxes.Delete(id);
+            }
+            _subscriptions.DeleteMany(x => x.User == key);
+            _db.Commit();
+            _db.Checkpoint();
+            _usage.Remove(key);
+            DeleteUnreferencedBlobs(removed);
+        }
+        foreach (var id in ids) MailboxChanged?.Invoke(id);
+        return removed.Count;
+    }
+
+    /// <summary>
     /// RENAME (RFC 3501 6.3.5): children move with their parent; renaming INBOX moves its messages to the new
     /// mailbox and leaves INBOX empty. Renamed mailboxes keep their UIDs, so their UIDVALIDITY is kept too.
     /// </summary>

@@ -1,0 +1,167 @@
+using System.Text;
+using Gateway.Crypto;
+using Gateway.Tests.Support;
+using MailKit;
+
+namespace Gateway.Tests.Courier;
+
+/// <summary>
+/// Registration Transfer between two couriers on loopback, S (the Root) and T (Public, under S), each its own process:
+/// a user with a full mailbox moves from S to T with both operators' consent; attempts without it change nothing.
+/// </summary>
+public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
+{
+    const string Password = "transfer-pass-1";
+    const int Messages = 100;
+    static readonly int[] AllPorts = Ports.Free(8);
+    readonly CourierNode _s = new("s.test", AllPorts[0..4]);
+    readonly CourierNode _t = new("t.test", AllPorts[4..8]);
+
+    public async Task InitializeAsync()
+    {
+        _s.Configure(new Dictionary<string, int> { ["t.test"] = _t.DeliveryPort });
+        await _s.CliAsync(null, "ca", "init", "--root");
+        foreach (var user in new[] { "alice", "sam", "bob", "carol", "dave" }) await _s.AddUserAsync($"{user}@s.test", Password);
+        _t.Configure(new Dictionary<string, int> { ["s.test"] = _s.DeliveryPort });
+        var request = Path.Combine(_t.DataDirectory, "..", "t-transfer.req");
+        var chain = Path.Combine(_t.DataDirectory, "..", "t-transfer.chain");
+        await _t.CliAsync(null, "ca", "request", "--out", request);
+        await _s.CliAsync(null, "ca", "sign", request, "--role", "public", "--out", chain);
+        await _t.CliAsync(null, "ca", "install", chain, "--superior", _s.Endpoint);
+        _s.Start();
+        _t.Start();
+        await _s.WaitUntilListeningAsync();
+        await _t.WaitUntilListeningAsync();
+        await _s.WaitForLogAsync(60, "Foreground recorded peer t.test");
+        await _s.WaitForLogAsync(60, "Background recorded peer t.test");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _t.DisposeAsync();
+        await _s.DisposeAsync();
+    }
+
+    static string Message(string to, string token) => $"From: <sam@s.test>\r\nTo: <{to}>\r\nSubject: transfer {token}\r\n\r\nBody {token}\r\n";
+
+    async Task<string> StatusAsync(CourierNode node, string address) => (await node.CliAsync(null, "transfer", "status", address)).StdOut;
+
+    async Task WaitForStatusAsync(CourierNode node, string address, string state, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        string status;
+        while (!(status = await StatusAsync(node, address)).Contains("\t" + state + "\t") && DateTime.UtcNow < deadline) await Task.Delay(500);
+        Assert.True(status.Contains("\t" + state + "\t"), $"{node.Name}: {address} is not {state}:\n{status}");
+    }
+
+    async Task<IReadOnlyList<string>> ReadAllAsync(CourierNode node, string user)
+    {
+        using var client = await ImapClients.ConnectAsync(node.ImapsPort, user, Password);
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var texts = new List<string>();
+        for (var i = 0; i < client.Inbox.Count; i++)
+        {
+            using var buffer = new MemoryStream();
+            await (await client.Inbox.GetMessageAsync(i)).WriteToAsync(buffer);
+            texts.Add(Encoding.UTF8.GetString(buffer.ToArray()));
+        }
+        await client.DisconnectAsync(true);
+        return texts;
+    }
+
+    async Task<bool> IsUserAsync(CourierNode node, string address) => (await node.CliAsync(null, "user", "list")).StdOut.Contains(address + "\t");
+
+    [Fact]
+    public async Task A_user_with_a_hundred_messages_moves_with_both_consents_and_mail_to_the_old_address_follows()
+    {
+        var tokens = Enumerable.Range(0, Messages).Select(i => $"{i:000}-{Guid.NewGuid():N}").ToList();
+        foreach (var token in tokens)
+            Assert.Equal(250, (await _s.SubmitAsync("sam@s.test", Password, "alice@s.test", Message("alice@s.test", token))).Code);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while ((await _s.StoredHeadersAsync("alice@s.test", Password)).Count < Messages && DateTime.UtcNow < deadline) await Task.Delay(500);
+        Assert.Equal(Messages, (await _s.StoredHeadersAsync("alice@s.test", Password)).Count);
+
+        Assert.Contains("accepted", (await _t.CliAsync(null, "transfer", "accept", "alice@s.test", "--from", "s.test")).StdOut);
+        var started = DateTime.UtcNow;
+        var start = await _s.CliAsync(null, "transfer", "start", "alice@s.test", "--to", "t.test", "--wait");
+        Assert.Contains("completed", start.StdOut);
+        Assert.Contains("moving the mailbox", start.StdErr);
+        var moved = DateTime.UtcNow - started;
+
+        // Both sides record every step with its time.
+        var old = await StatusAsync(_s, "alice@s.test");
+        foreach (var step in new[] { "Transfer Subscription sent to t.test", "Configuration Update from t.test", "Transfer Complete from t.test", "mailbox moved" })
+            Assert.Contains(step, old);
+        Assert.Contains("Completed", await StatusAsync(_t, "alice@s.test"));
+
+        // The user logs in at T with the same password and finds every message, readable, and the new settings.
+        var texts = new List<string>();
+        deadline = DateTime.UtcNow.AddSeconds(120);
+        while (DateTime.UtcNow < deadline)
+        {
+            texts = (await ReadAllAsync(_t, "alice@s.test")).ToList();
+            if (tokens.All(t => texts.Any(x => x.Contains("Body " + t)))) break;
+            await Task.Delay(1000);
+        }
+        Assert.All(tokens, t => Assert.Contains(texts, x => x.Contains("Body " + t)));
+        Assert.Contains(texts, x => x.Contains("Subject: Welcome"));
+
+        // Mail sent to the old courier now goes to the new one.
+        var after = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _s.SubmitAsync("sam@s.test", Password, "alice@s.test", Message("alice@s.test", after))).Code);
+        await _t.WaitForMessageAsync("alice@s.test", Password, t => t.Contains("Body " + after), 60);
+        await _s.WaitForLogAsync(30, "Foreground relays ContentPart", "to t.test");
+
+        // Mail from outside the courier network that still reaches the old courier is passed on too.
+        var outside = Guid.NewGuid().ToString("N");
+        await using (var c = await SmtpWire.ConnectAsync(_s.DeliveryPort))
+        {
+            await c.ReadReplyAsync();
+            await c.CommandAsync("EHLO outside.test");
+            Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<someone@outside.test>")).Code);
+            Assert.Equal(250, (await c.CommandAsync("RCPT TO:<alice@s.test>")).Code);
+            Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
+            Assert.Equal(250, (await c.CommandAsync($"From: <someone@outside.test>\r\nTo: <alice@s.test>\r\nSubject: plain\r\n\r\nBody {outside}\r\n.")).Code);
+        }
+        await _t.WaitForMessageAsync("alice@s.test", Password, t => t.Contains("Body " + outside), 60);
+
+        // The old courier holds no account, key or mail of hers.
+        Assert.False(await IsUserAsync(_s, "alice@s.test"));
+        using (var keys = HeldPartAudit.OpenKeyStoreCopy(_s.DataDirectory, TempDirectory.Create("transfer-keys-s")))
+            Assert.DoesNotContain(keys.List(), k => KeyStore.IsKeyOf(k.Id, "user:alice@s.test"));
+        Assert.Contains($"{Messages} message(s) and", old);
+        await Assert.ThrowsAnyAsync<Exception>(() => ImapClients.ConnectAsync(_s.ImapsPort, "alice@s.test", Password));
+        output.WriteLine($"transfer of {Messages} messages: {moved.TotalSeconds:0.0} s from 'transfer start' to completed");
+    }
+
+    [Fact]
+    public async Task Transfers_without_both_consents_are_refused_and_change_nothing()
+    {
+        // The old courier starts, the new one never accepted: refused, bob stays.
+        await _s.CliAsync(null, "transfer", "start", "bob@s.test", "--to", "t.test");
+        await WaitForStatusAsync(_s, "bob@s.test", "Refused");
+        Assert.Contains("was accepted here", await StatusAsync(_s, "bob@s.test"));
+        // The new courier accepted carol from another courier, not from S: refused as well.
+        await _t.CliAsync(null, "transfer", "accept", "carol@s.test", "--from", "x.test");
+        await _s.CliAsync(null, "transfer", "start", "carol@s.test", "--to", "t.test");
+        await WaitForStatusAsync(_s, "carol@s.test", "Refused");
+        // The new courier accepts dave, the old one never starts: nothing moves.
+        await _t.CliAsync(null, "transfer", "accept", "dave@s.test", "--from", "s.test");
+        await Task.Delay(3000);
+        Assert.Contains("Authorised", await StatusAsync(_t, "dave@s.test"));
+
+        foreach (var user in new[] { "bob@s.test", "carol@s.test", "dave@s.test" })
+        {
+            Assert.True(await IsUserAsync(_s, user), $"{user} is no longer at S");
+            Assert.False(await IsUserAsync(_t, user), $"{user} is at T");
+        }
+        await _t.WaitForLogAsync(10, "Foreground refused a Transfer Subscription of bob@s.test from s.test");
+        // Still served at S: mail to bob arrives there.
+        var token = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _s.SubmitAsync("sam@s.test", Password, "bob@s.test", Message("bob@s.test", token))).Code);
+        await _s.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + token), 60);
+        // An operator cannot start what the other side must do, or twice.
+        Assert.NotEqual(0, (await GatewayProcess.RunCliAsync(_s.DataDirectory, null, "transfer", "start", "nobody@s.test", "--to", "t.test", "--config", _s.ConfigPath)).ExitCode);
+        Assert.NotEqual(0, (await GatewayProcess.RunCliAsync(_s.DataDirectory, null, "transfer", "start", "sam@s.test", "--to", "unknown.test", "--config", _s.ConfigPath)).ExitCode);
+    }
+}
