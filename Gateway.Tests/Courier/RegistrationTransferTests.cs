@@ -150,6 +150,18 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
         await Task.Delay(3000);
         Assert.Contains("Authorised", await StatusAsync(_t, "dave@s.test"));
 
+        // A forged Transfer Subscription (not sealed to T's Foreground, not signed by a courier of the network) is refused at once.
+        await using (var c = await SmtpWire.ConnectAsync(_t.DeliveryPort))
+        {
+            await c.ReadReplyAsync();
+            await c.CommandAsync("EHLO forger.test");
+            Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<foreground@s.test>")).Code);
+            Assert.Equal(250, (await c.CommandAsync("RCPT TO:<foreground@t.test>")).Code);
+            Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
+            var forged = "From: <foreground@s.test>\r\nTo: <foreground@t.test>\r\nSubject: Inter-Courier TransferSubscription x\r\nContent-Type: application/vnd.gateway.transfer+json\r\n\r\n" +
+                         "{\"TransferId\":\"x\",\"Address\":\"dave@s.test\",\"PasswordHash\":\"forged\"}\r\n.";
+            Assert.Equal(554, (await c.CommandAsync(forged)).Code);
+        }
         foreach (var user in new[] { "bob@s.test", "carol@s.test", "dave@s.test" })
         {
             Assert.True(await IsUserAsync(_s, user), $"{user} is no longer at S");

@@ -80,6 +80,13 @@ public sealed class CourierNode : IAsyncDisposable
         Process = GatewayProcess.Start(DataDirectory, ConfigPath, "run");
     }
 
+    /// <summary>Starts the gateway with extra environment (e.g. GATEWAY_CRASH_POINT); a running one must have ended.</summary>
+    public async Task StartAsync(IDictionary<string, string> environment)
+    {
+        if (Process is not null) await Process.DisposeAsync();
+        Process = GatewayProcess.Start(DataDirectory, ConfigPath, environment, "run");
+    }
+
     public async Task WaitUntilListeningAsync()
     {
         await Process!.WaitForPortAsync(DeliveryPort, 60);

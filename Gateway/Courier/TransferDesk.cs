@@ -27,6 +27,8 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
     Func<string, CancellationToken, Task<(IReadOnlyList<string> Queued, int Skipped)>> moveMailbox, Func<string, bool> stillQueued,
     Func<string, int> deleteMailbox, Func<string, CancellationToken, Task> welcome, KeyAlgorithm userKeys, ILogger<TransferDesk> logger)
 {
+    const string AccountCreated = "Transfer Subscription from";
+
     public static bool IsTransfer(InterCourierKind kind) =>
         kind is InterCourierKind.TransferSubscription or InterCourierKind.ConfigurationUpdate or InterCourierKind.TransferComplete;
 
@@ -125,21 +127,32 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
         var incoming = store.Open(address, TransferDirection.Incoming);
         if (incoming is not { State: TransferState.Authorised } || !string.Equals(incoming.Peer, from, StringComparison.OrdinalIgnoreCase))
             throw new PartRejectedException($"no transfer of {address} from {from} was accepted here ('gateway transfer accept {address} --from {from}')");
-        if (users.Find(address) is not null) throw new PartRejectedException($"{address} is a user here already");
         var relay = foreground();
         var peer = relay.Peers.Find(from)
                    ?? relay.Learn(context, received.Signer, received.SignerChain, received.Header.FromEndpoint, PeerSource.Introduction, Array.Empty<string>(), Array.Empty<string>());
-        users.Add(address, body.PasswordHash ?? PasswordHasher.HashOfUnknownPassword());
-        if (body.PrivateKey is { } pkcs8 && body.Certificate is { } der)
+        X509Certificate issued;
+        if (!incoming.Steps.Any(s => s.Step.StartsWith(AccountCreated, StringComparison.Ordinal)))
         {
-            // The old key is kept, as after a Key Replacement: what was sealed to it still opens here.
-            var old = new X509Certificate(der);
-            keys.Put(KeyStore.ArchivedId(CourierSecureMimeContext.UserKeyId(address), old), body.KeyAlgorithm ?? KeyAlgorithm.EcP256, PrivateKeyFactory.CreateKey(pkcs8), old);
-            directory.Add(old, "transfer");
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(pkcs8);
+            if (users.Find(address) is not null) throw new PartRejectedException($"{address} is a user here already");
+            users.Add(address, body.PasswordHash ?? PasswordHasher.HashOfUnknownPassword());
+            if (body.PrivateKey is { } pkcs8 && body.Certificate is { } der)
+            {
+                // The old key is kept, as after a Key Replacement: what was sealed to it still opens here.
+                var old = new X509Certificate(der);
+                keys.Put(KeyStore.ArchivedId(CourierSecureMimeContext.UserKeyId(address), old), body.KeyAlgorithm ?? KeyAlgorithm.EcP256, PrivateKeyFactory.CreateKey(pkcs8), old);
+                directory.Add(old, "transfer");
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(pkcs8);
+            }
+            issued = authority.IssueUser(address, userKeys);
+            store.Advance(incoming, TransferState.Authorised, $"{AccountCreated} {from}: account created, old key kept, new certificate {issued.SerialNumber.ToString(16)}");
+            Gateway.Platform.CrashPoint.Hit("transfer-after-account");
         }
-        var issued = authority.IssueUser(address, userKeys);
-        store.Advance(incoming, TransferState.Authorised, $"Transfer Subscription from {from}: account created, old key kept, new certificate {issued.SerialNumber.ToString(16)}");
+        else
+        {
+            // Taken again after a crash: the account exists; the answers are sent (again: the peer takes them once).
+            issued = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) ?? throw new PartRejectedException($"{address} has no certificate here");
+            logger.LogInformation("Registration Transfer of {Address}: resuming after the account was created", address);
+        }
         distributeAccount(address);
         relay.SendToPeer(context, peer, InterCourierKind.ConfigurationUpdate, incoming.Id + "-configuration", new TransferBody
         {
@@ -157,6 +170,7 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
         if (!relay.Peers.AddAddress(transfer.Peer, transfer.Address, DateTime.UtcNow))
             throw new PartRejectedException($"{transfer.Peer} is not in the Foreground's peer table any more");
         servedElsewhere(transfer.Address, transfer.Peer);
+        Gateway.Platform.CrashPoint.Hit("transfer-after-route");
         var (queued, skipped) = await moveMailbox(transfer.Address, cancellationToken);
         transfer.Moving = queued.ToList();
         transfer.Moved = queued.Count;
