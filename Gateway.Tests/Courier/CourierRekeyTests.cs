@@ -17,15 +17,8 @@ public sealed partial class CourierRekeyTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _s.Configure(new Dictionary<string, int> { ["t.test"] = _t.DeliveryPort });
-        await _s.CliAsync(null, "ca", "init", "--root");
+        await CourierNode.JoinAsync(_s, _t);
         await _s.AddUserAsync("sam@s.test", Password);
-        _t.Configure(new Dictionary<string, int> { ["s.test"] = _s.DeliveryPort });
-        var request = Path.Combine(_t.DataDirectory, "..", "t-rekey.req");
-        var chain = Path.Combine(_t.DataDirectory, "..", "t-rekey.chain");
-        await _t.CliAsync(null, "ca", "request", "--out", request);
-        await _s.CliAsync(null, "ca", "sign", request, "--role", "public", "--out", chain);
-        await _t.CliAsync(null, "ca", "install", chain, "--superior", _s.Endpoint);
         await _t.AddUserAsync("tina@t.test", Password);
         _s.Start();
         _t.Start();

@@ -19,15 +19,8 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
 
     public async Task InitializeAsync()
     {
-        _s.Configure(new Dictionary<string, int> { ["t.test"] = _t.DeliveryPort });
-        await _s.CliAsync(null, "ca", "init", "--root");
+        await CourierNode.JoinAsync(_s, _t);
         foreach (var user in new[] { "alice", "sam", "bob", "carol", "dave" }) await _s.AddUserAsync($"{user}@s.test", Password);
-        _t.Configure(new Dictionary<string, int> { ["s.test"] = _s.DeliveryPort });
-        var request = Path.Combine(_t.DataDirectory, "..", "t-transfer.req");
-        var chain = Path.Combine(_t.DataDirectory, "..", "t-transfer.chain");
-        await _t.CliAsync(null, "ca", "request", "--out", request);
-        await _s.CliAsync(null, "ca", "sign", request, "--role", "public", "--out", chain);
-        await _t.CliAsync(null, "ca", "install", chain, "--superior", _s.Endpoint);
         _s.Start();
         _t.Start();
         await _s.WaitUntilListeningAsync();
@@ -114,15 +107,8 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
 
         // Mail from outside the courier network that still reaches the old courier is passed on too.
         var outside = Guid.NewGuid().ToString("N");
-        await using (var c = await SmtpWire.ConnectAsync(_s.DeliveryPort))
-        {
-            await c.ReadReplyAsync();
-            await c.CommandAsync("EHLO outside.test");
-            Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<someone@outside.test>")).Code);
-            Assert.Equal(250, (await c.CommandAsync("RCPT TO:<alice@s.test>")).Code);
-            Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
-            Assert.Equal(250, (await c.CommandAsync($"From: <someone@outside.test>\r\nTo: <alice@s.test>\r\nSubject: plain\r\n\r\nBody {outside}\r\n.")).Code);
-        }
+        Assert.Equal(250, (await _s.SendAsync("someone@outside.test", "alice@s.test",
+            $"From: <someone@outside.test>\r\nTo: <alice@s.test>\r\nSubject: plain\r\n\r\nBody {outside}\r\n")).Code);
         await _t.WaitForMessageAsync("alice@s.test", Password, t => t.Contains("Body " + outside), 60);
 
         // The old courier holds no account, key or mail of hers.
@@ -151,17 +137,9 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
         Assert.Contains("Authorised", await StatusAsync(_t, "dave@s.test"));
 
         // A forged Transfer Subscription (not sealed to T's Foreground, not signed by a courier of the network) is refused at once.
-        await using (var c = await SmtpWire.ConnectAsync(_t.DeliveryPort))
-        {
-            await c.ReadReplyAsync();
-            await c.CommandAsync("EHLO forger.test");
-            Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<foreground@s.test>")).Code);
-            Assert.Equal(250, (await c.CommandAsync("RCPT TO:<foreground@t.test>")).Code);
-            Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
-            var forged = "From: <foreground@s.test>\r\nTo: <foreground@t.test>\r\nSubject: Inter-Courier TransferSubscription x\r\nContent-Type: application/vnd.gateway.transfer+json\r\n\r\n" +
-                         "{\"TransferId\":\"x\",\"Address\":\"dave@s.test\",\"PasswordHash\":\"forged\"}\r\n.";
-            Assert.Equal(554, (await c.CommandAsync(forged)).Code);
-        }
+        var forged = "From: <foreground@s.test>\r\nTo: <foreground@t.test>\r\nSubject: Inter-Courier TransferSubscription x\r\nContent-Type: application/vnd.gateway.transfer+json\r\n\r\n" +
+                     "{\"TransferId\":\"x\",\"Address\":\"dave@s.test\",\"PasswordHash\":\"forged\"}\r\n";
+        Assert.Equal(554, (await _t.SendAsync("foreground@s.test", "foreground@t.test", forged)).Code);
         foreach (var user in new[] { "bob@s.test", "carol@s.test", "dave@s.test" })
         {
             Assert.True(await IsUserAsync(_s, user), $"{user} is no longer at S");

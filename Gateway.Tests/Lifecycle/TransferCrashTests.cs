@@ -16,16 +16,9 @@ public sealed class TransferCrashTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _s.Configure(new Dictionary<string, int> { ["t.test"] = _t.DeliveryPort });
-        await _s.CliAsync(null, "ca", "init", "--root");
+        await CourierNode.JoinAsync(_s, _t);
         await _s.AddUserAsync("alice@s.test", Password);
         await _s.AddUserAsync("sam@s.test", Password);
-        _t.Configure(new Dictionary<string, int> { ["s.test"] = _s.DeliveryPort });
-        var request = Path.Combine(_t.DataDirectory, "..", "t-crash.req");
-        var chain = Path.Combine(_t.DataDirectory, "..", "t-crash.chain");
-        await _t.CliAsync(null, "ca", "request", "--out", request);
-        await _s.CliAsync(null, "ca", "sign", request, "--role", "public", "--out", chain);
-        await _t.CliAsync(null, "ca", "install", chain, "--superior", _s.Endpoint);
     }
 
     public async Task DisposeAsync()

@@ -75,6 +75,34 @@ public sealed class CourierNode : IAsyncDisposable
 
     public Task AddUserAsync(string address, string password) => CliAsync(password + "\n", "user", "add", address, "--password-stdin");
 
+    /// <summary>
+    /// Two couriers as operators set them up: <paramref name="root"/> starts a network of its own, <paramref name="below"/>
+    /// joins under it with <paramref name="role"/> (request, signature, installation); each routes the other's domain to it.
+    /// </summary>
+    public static async Task JoinAsync(CourierNode root, CourierNode below, string role = "public")
+    {
+        root.Configure(new Dictionary<string, int> { [below.Name] = below.DeliveryPort });
+        await root.CliAsync(null, "ca", "init", "--root");
+        below.Configure(new Dictionary<string, int> { [root.Name] = root.DeliveryPort });
+        var request = Path.Combine(below.DataDirectory, "..", Path.GetFileName(below.DataDirectory) + ".req");
+        var chain = Path.Combine(below.DataDirectory, "..", Path.GetFileName(below.DataDirectory) + ".chain");
+        await below.CliAsync(null, "ca", "request", "--out", request);
+        await root.CliAsync(null, "ca", "sign", request, "--role", role, "--out", chain);
+        await below.CliAsync(null, "ca", "install", chain, "--superior", root.Endpoint);
+    }
+
+    /// <summary>One unauthenticated SMTP transaction on the delivery listener, as another MTA would make it; the reply to the data.</summary>
+    public async Task<WireReply> SendAsync(string from, string to, string data)
+    {
+        await using var c = await SmtpWire.ConnectAsync(DeliveryPort);
+        await c.ReadReplyAsync();
+        await c.CommandAsync("EHLO sender.test");
+        if ((await c.CommandAsync($"MAIL FROM:<{from}>")) is { Code: not 250 } mail) return mail;
+        if ((await c.CommandAsync($"RCPT TO:<{to}>")) is { Code: not 250 } rcpt) return rcpt;
+        if ((await c.CommandAsync("DATA")) is { Code: not 354 } dataReply) return dataReply;
+        return await c.CommandAsync(data.Replace("\r\n.", "\r\n..") + ".");
+    }
+
     public void Start()
     {
         Process = GatewayProcess.Start(DataDirectory, ConfigPath, "run");
