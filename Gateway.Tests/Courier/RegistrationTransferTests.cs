@@ -31,6 +31,11 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
 
     public async Task DisposeAsync()
     {
+        if (Environment.GetEnvironmentVariable("TRANSFER_LOGS") is { } dir)
+        {
+            File.WriteAllText(Path.Combine(dir, "s.log"), _s.Output);
+            File.WriteAllText(Path.Combine(dir, "t.log"), _t.Output);
+        }
         await _t.DisposeAsync();
         await _s.DisposeAsync();
     }
@@ -47,16 +52,23 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
         Assert.True(status.Contains("\t" + state + "\t"), $"{node.Name}: {address} is not {state}:\n{status}");
     }
 
+    /// <summary>Every message in every folder, as "FOLDER [flags] text".</summary>
     async Task<IReadOnlyList<string>> ReadAllAsync(CourierNode node, string user)
     {
         using var client = await ImapClients.ConnectAsync(node.ImapsPort, user, Password);
-        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
         var texts = new List<string>();
-        for (var i = 0; i < client.Inbox.Count; i++)
+        foreach (var folder in await client.GetFoldersAsync(client.PersonalNamespaces[0]))
         {
-            using var buffer = new MemoryStream();
-            await (await client.Inbox.GetMessageAsync(i)).WriteToAsync(buffer);
-            texts.Add(Encoding.UTF8.GetString(buffer.ToArray()));
+            await folder.OpenAsync(FolderAccess.ReadOnly);
+            // Messages may still be arriving: what the fetch saw is what is read.
+            var summaries = folder.Count == 0 ? new List<IMessageSummary>() : (await folder.FetchAsync(0, -1, MessageSummaryItems.Flags | MessageSummaryItems.UniqueId)).ToList();
+            foreach (var summary in summaries)
+            {
+                using var buffer = new MemoryStream();
+                await (await folder.GetMessageAsync(summary.UniqueId)).WriteToAsync(buffer);
+                texts.Add($"{folder.FullName} [{summary.Flags}] " + Encoding.UTF8.GetString(buffer.ToArray()));
+            }
+            await folder.CloseAsync();
         }
         await client.DisconnectAsync(true);
         return texts;
@@ -73,6 +85,18 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
         var deadline = DateTime.UtcNow.AddSeconds(120);
         while ((await _s.StoredHeadersAsync("alice@s.test", Password)).Count < Messages && DateTime.UtcNow < deadline) await Task.Delay(500);
         Assert.Equal(Messages, (await _s.StoredHeadersAsync("alice@s.test", Password)).Count);
+
+        // Her folders and flags: the first ten messages filed in Projects, the first of them flagged.
+        string flagged;
+        using (var client = await ImapClients.ConnectAsync(_s.ImapsPort, "alice@s.test", Password))
+        {
+            var projects = await client.GetFolder(client.PersonalNamespaces[0]).CreateAsync("Projects", true);
+            await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+            flagged = tokens.Single(t => (client.Inbox.GetMessage(0).TextBody ?? "").Contains("Body " + t));
+            await client.Inbox.AddFlagsAsync(0, MessageFlags.Flagged, true);
+            await client.Inbox.MoveToAsync(Enumerable.Range(0, 10).ToList(), projects);
+            await client.DisconnectAsync(true);
+        }
 
         Assert.Contains("accepted", (await _t.CliAsync(null, "transfer", "accept", "alice@s.test", "--from", "s.test")).StdOut);
         var started = DateTime.UtcNow;
@@ -97,7 +121,14 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
             await Task.Delay(1000);
         }
         Assert.All(tokens, t => Assert.Contains(texts, x => x.Contains("Body " + t)));
+        Assert.Equal(10, texts.Count(x => x.StartsWith("Projects ", StringComparison.Ordinal)));
+        Assert.Contains(texts, x => x.StartsWith("Projects [", StringComparison.Ordinal) && x.Contains("Flagged") && x.Contains("Body " + flagged));
+        Assert.Single(texts, x => x.Contains("Flagged"));
         Assert.Contains(texts, x => x.Contains("Subject: Welcome"));
+        // The moved mail travelled protected (content part and ARM, split by S's Agent), never in clear: T's Foreground
+        // stored a content part from alice for each message.
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(_t.Output, @"Foreground stored content part \S+ from alice@s\.test").Count >= Messages,
+            "T did not store every moved message as a protected part");
 
         // Mail sent to the old courier now goes to the new one.
         var after = Guid.NewGuid().ToString("N");

@@ -89,7 +89,12 @@ public static class TransferCommands
                 progress = t.Moved - t.Moving.Count;
                 CaCommands.Progress($"moving the mailbox: {progress} of {t.Moved} message(s) sent on");
             }
-            if (t.State is TransferState.Completed) { Console.WriteLine("completed"); return 0; }
+            if (t.State is TransferState.Completed)
+            {
+                if (t.Moved > 0 && progress != t.Moved) CaCommands.Progress($"moving the mailbox: {t.Moved} of {t.Moved} message(s) sent on");
+                Console.WriteLine("completed");
+                return 0;
+            }
             if (t.State is TransferState.Refused) { Console.Error.WriteLine("gateway: the transfer was refused: " + t.LastError); return 1; }
             Thread.Sleep(500);
         }

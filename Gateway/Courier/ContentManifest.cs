@@ -17,6 +17,10 @@ public sealed record ContentManifest
     public required IReadOnlyList<string> Recipients { get; init; }
     /// <summary>Routing header fields as name/value pairs, in the original order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = Array.Empty<KeyValuePair<string, string>>();
+    /// <summary>A mailbox move: the folder and flags the sender's own message had. Honoured only for mail a user sends
+    /// to themselves (their own signature), never for anyone else's mailbox.</summary>
+    public string? Mailbox { get; init; }
+    public IReadOnlyList<string>? Flags { get; init; }
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 

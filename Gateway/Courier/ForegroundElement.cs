@@ -245,7 +245,9 @@ public sealed class ForegroundElement(
             if (opened.Received is { } received)
                 copy.Headers.Add("X-Gateway-Courier-Hops", $"{received.Header.Hops} (from {received.Header.OriginCourier ?? received.Header.FromCourier} via {received.Header.FromCourier})");
             copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
-            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, CourierMime.Bytes(copy)));
+            // A moved mailbox keeps its folders and flags: only for the user's own mail to themselves.
+            var own = string.Equals(manifest.Sender, user.Address, StringComparison.OrdinalIgnoreCase);
+            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, CourierMime.Bytes(copy), own ? manifest.Mailbox : null, own ? manifest.Flags : null));
         }
         var failed = await agent.PutAsync(deliveries, cancellationToken);
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f);

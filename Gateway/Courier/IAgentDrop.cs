@@ -4,7 +4,8 @@ namespace Gateway.Courier;
 
 /// <summary>A content part the Foreground re-wrapped for one local recipient (signed by the Foreground, sealed to the
 /// recipient), ready for the recipient's INBOX.</summary>
-public sealed record ProtectedDelivery(string Recipient, string MessageId, byte[] Octets);
+/// <param name="Mailbox">The folder to file it in (a moved mailbox); null: INBOX.</param>
+public sealed record ProtectedDelivery(string Recipient, string MessageId, byte[] Octets, string? Mailbox = null, IReadOnlyList<string>? Flags = null);
 
 /// <summary>
 /// Where the Foreground puts what it re-wrapped for local recipients: their INBOX when the Agent runs in this process
@@ -22,7 +23,12 @@ public sealed class MailboxAgentDrop(MailStore mailboxes) : IAgentDrop
 {
     public async Task<IReadOnlyList<string>> PutAsync(IReadOnlyList<ProtectedDelivery> deliveries, CancellationToken cancellationToken)
     {
-        var requests = deliveries.Select(d => new AppendRequest(d.Recipient, "INBOX", () => new MemoryStream(d.Octets, writable: false),
+        foreach (var d in deliveries.Where(d => d.Mailbox is not null && mailboxes.Mailboxes(d.Recipient).All(m => m.Name != d.Mailbox)))
+        {
+            try { mailboxes.Create(d.Recipient, d.Mailbox!); }
+            catch (MailboxException) { } // made meanwhile, or not a valid name: the append says which
+        }
+        var requests = deliveries.Select(d => new AppendRequest(d.Recipient, d.Mailbox ?? "INBOX", () => new MemoryStream(d.Octets, writable: false), d.Flags,
             DeliveryKey: ForegroundElement.DeliveryKey(d.MessageId, d.Recipient), ProtectedId: d.MessageId)).ToList();
         var results = await mailboxes.AppendManyAsync(requests, cancellationToken);
         return results.Where(r => r.Error is not null).Select(r => r.Error!.Message).ToList();

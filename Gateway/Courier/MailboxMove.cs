@@ -37,8 +37,10 @@ public sealed class MailboxMove(MailStore mailboxes, IProtectedMessageReader rea
                     await blob.CopyToAsync(buffer, cancellationToken);
                     original = buffer.ToArray();
                 }
+                // The folder and flags go along (\Recent is the session's, not the message's).
                 var entry = await queue.EnqueueAsync(new MemoryStream(original, writable: false), to, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "",
-                    cancellationToken, asUser: user);
+                    cancellationToken, asUser: user, fileInto: folder.Name,
+                    flags: message.Flags.Where(f => !string.Equals(f, "\\Recent", StringComparison.OrdinalIgnoreCase)).ToList());
                 queued.Add(entry.Id);
             }
         return (queued, skipped);

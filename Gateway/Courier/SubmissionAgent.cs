@@ -119,6 +119,7 @@ public sealed class SubmissionAgent(
             MessageId = id, Sender = sender, Recipients = recipientList,
             Headers = headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase))
                 .Select(h => new KeyValuePair<string, string>(h.Field, h.Value)).ToList(),
+            Mailbox = message.FileInto, Flags = message.Flags,
         };
 
         // The sender's signature travels with both parts to the recipient's courier, which may know nothing of ours

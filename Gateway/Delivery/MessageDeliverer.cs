@@ -48,7 +48,7 @@ public sealed class MessageDeliverer(
         var split = new List<QueuedRecipient>();
         var unsure = new List<RecipientOutcome>();
         if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
-            foreach (var r in due.Except(toElements).Where(r => HopOf(r) is not NextHop.LocalMailbox))
+            foreach (var r in due.Except(toElements).Where(r => HopOf(message, r) is not NextHop.LocalMailbox))
             {
                 // With the Foreground on another host the answer comes from there; without it the message waits.
                 try { if (reach.Serves(r.Address)) split.Add(r); }
@@ -59,7 +59,7 @@ public sealed class MessageDeliverer(
                 }
             }
         if (unsure.Count > 0) Apply(message, unsure, _time.GetUtcNow());
-        var groups = due.Except(toElements).Except(split).Where(r => !unsure.Any(u => u.Address == r.Address)).GroupBy(HopOf)
+        var groups = due.Except(toElements).Except(split).Where(r => !unsure.Any(u => u.Address == r.Address)).GroupBy(r => HopOf(message, r))
             .Select(g => (Hop: g.Key, Recipients: g.ToList())).ToList();
         if (split.Count > 0)
         {
@@ -162,12 +162,13 @@ public sealed class MessageDeliverer(
 
     /// <summary>The route table's next hop, except that a registered user of an address outside our domains (an
     /// invited user) is local too.</summary>
-    NextHop HopOf(QueuedRecipient recipient)
+    NextHop HopOf(QueuedMessage message, QueuedRecipient recipient)
     {
         var hop = routes.Resolve(recipient.Domain);
-        // Mail from elsewhere for a user another courier serves now goes to that courier's delivery listener (a local
-        // user's mail to them is protected and routed by the elements instead).
-        if (hop is NextHop.LocalMailbox && users.Find(recipient.Address) is null && servedElsewhere.EndpointOf(recipient.Address) is { } endpoint
+        // Mail from elsewhere for a user another courier serves now goes to that courier's delivery listener. A local
+        // user's mail to them is protected by the Agent and routed by the elements instead: it never leaves in clear.
+        if (hop is NextHop.LocalMailbox && message.AuthenticatedUser is null && users.Find(recipient.Address) is null
+            && servedElsewhere.EndpointOf(recipient.Address) is { } endpoint
             && GatewayOptionsValidator.TryParseHostPort(endpoint, out var host, out var port))
             return new NextHop.Static(new RouteOptions { Domain = recipient.Domain, Host = host, Port = port });
         return hop is not NextHop.LocalMailbox && !routes.IsServed(recipient.Domain) && users.Find(recipient.Address) is not null ? new NextHop.LocalMailbox() : hop;

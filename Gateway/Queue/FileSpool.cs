@@ -28,7 +28,7 @@ internal sealed class FileSpool : IMessageSpool
 
     internal async Task<QueuedMessage> CommitInternalAsync(SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, DsnReturn ret,
         string? envelopeId, BodyType body, bool smtpUtf8, long size, string prependedHeaders, SmtpSessionInfo? session, CancellationToken cancellationToken,
-        string? authenticatedUser = null)
+        string? authenticatedUser = null, string? fileInto = null, IReadOnlyList<string>? flags = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_committed) throw new InvalidOperationException("spool already committed");
@@ -44,6 +44,8 @@ internal sealed class FileSpool : IMessageSpool
             SmtpUtf8 = smtpUtf8,
             Size = size,
             AuthenticatedUser = session?.AuthenticatedUser ?? authenticatedUser,
+            FileInto = fileInto,
+            Flags = flags?.ToList(),
             ClientAddress = session?.RemoteAddress.ToString(),
             ClientHelo = session?.Helo,
             Listener = session?.ListenerName,

@@ -135,12 +135,12 @@ public sealed class MessageQueue : IMessageSpoolFactory
     /// <summary>Queues a message generated here (a DSN), durably, from the given stream; with
     /// <paramref name="asUser"/>, as that local user's own submission (the Agent protects it: a mailbox move).</summary>
     public async Task<QueuedMessage> EnqueueAsync(Stream content, SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, string prependedHeaders, CancellationToken cancellationToken,
-        string? asUser = null)
+        string? asUser = null, string? fileInto = null, IReadOnlyList<string>? flags = null)
     {
         await using var spool = (FileSpool)CreateSpool();
         await content.CopyToAsync(spool.Content, cancellationToken);
         return await spool.CommitInternalAsync(sender, recipients, DsnReturn.Unspecified, null, BodyType.EightBitMime, false,
-            spool.Content.Length, prependedHeaders, null, cancellationToken, asUser);
+            spool.Content.Length, prependedHeaders, null, cancellationToken, asUser, fileInto, flags);
     }
 
     internal string ContentPath(string id) => Path.Combine(MessagesDirectory, id + ".eml");

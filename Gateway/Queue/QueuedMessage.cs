@@ -56,6 +56,10 @@ public sealed class QueuedMessage
     /// <summary>Header lines (CRLF-terminated) delivered in front of the received octets: Received:, and any Message-ID:/Date: added on submission.</summary>
     public string PrependedHeaders { get; init; } = "";
     public required List<QueuedRecipient> Recipients { get; init; }
+    /// <summary>A mailbox move (Registration Transfer): the folder and flags the user's message had; the recipient's
+    /// courier files it there (only for the user's own mail to themselves).</summary>
+    public string? FileInto { get; init; }
+    public List<string>? Flags { get; init; }
 
     [JsonIgnore] public bool IsFinished => Recipients.All(r => r.State != RecipientState.Pending);
 
