@@ -216,6 +216,29 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_user_removed_at_the_agents_host_is_removed_from_both_element_hosts_lists()
+    {
+        string Config(string data) => Path.Combine(data, "..", Path.GetFileName(data) + ".json");
+        async Task<bool> ListsAsync(string data, string address) =>
+            (await GatewayProcess.RunCliAsync(data, null, "user", "list", "--config", Config(data))).StdOut.Contains(address + "\t");
+        // Both element hosts learnt the accounts at start (Distribute Account, Agent's host -> Foreground's -> Background's).
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!(await ListsAsync(_backgroundData, "bob@s.test")) && DateTime.UtcNow < deadline) await Task.Delay(500);
+        Assert.True(await ListsAsync(_foregroundData, "bob@s.test"));
+        Assert.True(await ListsAsync(_backgroundData, "bob@s.test"));
+
+        await _agent.CliAsync(null, "user", "remove", "bob@s.test");
+        deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await ListsAsync(_backgroundData, "bob@s.test") || await ListsAsync(_foregroundData, "bob@s.test")) && DateTime.UtcNow < deadline)
+            await Task.Delay(500);
+        Assert.False(await ListsAsync(_foregroundData, "bob@s.test"), "the Foreground's host still lists bob");
+        Assert.False(await ListsAsync(_backgroundData, "bob@s.test"), "the Background's host still lists bob");
+        Assert.True(await ListsAsync(_backgroundData, "alice@s.test"));
+        await ForegroundLogAsync(10, "the Agent's host removed the account bob@s.test");
+        await BackgroundLogAsync(10, "the Foreground removed the account bob@s.test");
+    }
+
+    [Fact]
     public async Task Mail_that_claims_to_come_from_the_foreground_is_refused_at_the_agents_host()
     {
         var forged = "From: <foreground@s.test>\r\nTo: <bob@s.test>\r\nSubject: Protected message\r\nX-Gateway-Message-Id: 0123456789abcdef\r\n\r\nnot a part\r\n";

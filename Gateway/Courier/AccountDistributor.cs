@@ -18,7 +18,7 @@ namespace Gateway.Courier;
 /// <param name="certificateOf">The serial number of the user's current certificate (null: none yet): after a Key
 /// Replacement the account is told again, with the new certificate.</param>
 public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Action<string> tell, string direction, string toldPath, TimeSpan interval,
-    ILogger<AccountDistributor> logger, Func<string, string?>? certificateOf = null) : BackgroundService
+    ILogger<AccountDistributor> logger, Func<string, string?>? certificateOf = null, Action<string>? tellRemoved = null) : BackgroundService
 {
     readonly HashSet<string> _told = File.Exists(toldPath)
         ? new(System.Text.Json.JsonSerializer.Deserialize<List<string>>(File.ReadAllBytes(toldPath)) ?? new(), StringComparer.OrdinalIgnoreCase)
@@ -35,6 +35,15 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
             if (_told.Contains(told)) continue;
             tell(user.Address);
             _told.Add(told);
+            sent++;
+        }
+        // Accounts told before and removed since ('gateway user remove', a transfer): the element drops them too.
+        var present = users.List().Select(u => u.Address.ToLowerInvariant()).ToHashSet();
+        foreach (var gone in _told.Select(t => t.Split('#')[0]).Distinct().Where(a => !present.Contains(a)).ToList())
+        {
+            if (tellRemoved is null) break;
+            tellRemoved(gone);
+            _told.RemoveWhere(t => t.Split('#')[0] == gone);
             sent++;
         }
         if (sent > 0)

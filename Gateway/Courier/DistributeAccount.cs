@@ -20,42 +20,44 @@ public static class DistributeAccount
     /// <param name="Certificate">The user's S/MIME certificate (DER), when the Foreground knows it.</param>
     /// <param name="ServedBy">After a Registration Transfer: the courier that serves the address now (the account is
     /// gone here; the element routes the address there).</param>
-    public sealed record Body(string Address, DateTimeOffset CreatedUtc, byte[]? Certificate = null, string? ServedBy = null);
+    /// <param name="Removed">The account was removed (<c>gateway user remove</c>): the element drops it from its list.</param>
+    public sealed record Body(string Address, DateTimeOffset CreatedUtc, byte[]? Certificate = null, string? ServedBy = null, bool Removed = false);
 
     public static (string Name, byte[] Bytes) Build(CourierSecureMimeContext context, IKeyRing foregroundKeys, CourierIdentity identity, string address,
-        Org.BouncyCastle.X509.X509Certificate? certificate = null, string? servedBy = null)
+        Org.BouncyCastle.X509.X509Certificate? certificate = null, string? servedBy = null, bool removed = false)
     {
-        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded(), servedBy?.ToLowerInvariant());
+        var body = new Body(address.ToLowerInvariant(), DateTimeOffset.UtcNow, certificate?.GetEncoded(), servedBy?.ToLowerInvariant(), removed);
         var signer = PartEnvelope.Signer(foregroundKeys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var message = CourierMime.Message(identity.ElementAddress(CourierElement.Foreground)!, identity.ElementAddress(CourierElement.Background)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Background)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        return (NameOf(body.Address + (servedBy is null ? "" : "\n" + servedBy), body.Certificate), CourierMime.Bytes(message));
+        return (NameOf(body.Address + (servedBy is null ? "" : "\n" + servedBy) + (removed ? "\nremoved" : ""), body.Certificate), CourierMime.Bytes(message));
     }
 
     /// <summary>Builds one for <paramref name="address"/>, with the user's certificate from <paramref name="keys"/>, and
     /// hands it to the Background (its inbox here, or the link to its host).</summary>
     public static void Send(IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop background, string address,
-        string? servedBy = null)
+        string? servedBy = null, bool removed = false)
     {
         using var context = new CourierSecureMimeContext(foregroundKeys, directory);
         var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
                           ?? directory.ForAddress(address).Select(c => c.Certificate).OrderByDescending(c => c.NotAfter).FirstOrDefault();
-        var (name, bytes) = Build(context, foregroundKeys, identity, address, servedBy is null ? certificate : null, servedBy);
+        var (name, bytes) = Build(context, foregroundKeys, identity, address, servedBy is null && !removed ? certificate : null, servedBy, removed);
         background.Drop(name, bytes);
     }
 
     /// <summary>From the Agent's host to the Foreground's: signed by the user's own key (issued by this courier's CA),
     /// sealed to the Foreground, carrying the user's certificate.</summary>
-    public static void SendToForeground(IKeyRing agentKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop foreground, string address)
+    public static void SendToForeground(IKeyRing agentKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity, IElementDrop foreground, string address,
+        bool removed = false)
     {
         address = address.ToLowerInvariant();
         var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) ?? throw new PartRejectedException($"{address} has no certificate yet");
         using var context = new CourierSecureMimeContext(agentKeys, directory);
-        var body = new Body(address, DateTimeOffset.UtcNow, certificate.GetEncoded());
+        var body = new Body(address, DateTimeOffset.UtcNow, certificate.GetEncoded(), Removed: removed);
         var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(address));
         var message = CourierMime.Message(address, identity.ElementAddress(CourierElement.Foreground)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        foreground.Drop(NameOf(address, body.Certificate), CourierMime.Bytes(message));
+        foreground.Drop(NameOf(address + (removed ? "\nremoved" : ""), body.Certificate), CourierMime.Bytes(message));
     }
 
     public const string Subject = "Distribute Account";
@@ -92,6 +94,11 @@ public static class DistributeAccount
     /// </summary>
     public static void Record(Body account, CertificateDirectory directory, Gateway.Storage.IUserStore users, Action<string, string>? servedElsewhere = null)
     {
+        if (account.Removed)
+        {
+            users.Remove(account.Address);
+            return;
+        }
         if (account.ServedBy is { } courier)
         {
             users.Remove(account.Address);
@@ -122,6 +129,12 @@ public static class DistributeAccount
         {
             var account = read(MimeMessage.Load(new MemoryStream(bytes, writable: false)));
             Record(account, directory, users, servedElsewhere);
+            if (account.Removed)
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "{Element}: {From} removed the account {Address}", element, from, account.Address);
+                inbox.Remove(name);
+                return;
+            }
             if (account.ServedBy is { } by)
             {
                 Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "{Element}: {Address} is served by {Courier} now (Registration Transfer)", element, account.Address, by);

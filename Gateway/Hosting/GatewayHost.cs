@@ -345,7 +345,9 @@ public static class GatewayHost
                     "Foreground -> Background's host", Path.Combine(data.ForegroundDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
                     address => (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
-                                ?? sp.GetRequiredService<CertificateDirectory>().ForAddress(address).Select(c => c.Certificate).MaxBy(c => c.NotBefore))?.SerialNumber.ToString(16));
+                                ?? sp.GetRequiredService<CertificateDirectory>().ForAddress(address).Select(c => c.Certificate).MaxBy(c => c.NotBefore))?.SerialNumber.ToString(16),
+                    address => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
+                        sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address, removed: true));
             });
         if (runsAgent && !runsForeground)
             services.AddSingleton<IHostedService>(sp =>
@@ -361,7 +363,14 @@ public static class GatewayHost
                     },
                     "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
-                    address => keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))?.SerialNumber.ToString(16));
+                    address => keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))?.SerialNumber.ToString(16),
+                    address =>
+                    {
+                        // Signed by the removed user's own key, the proof that it comes from where the accounts are.
+                        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) is not null)
+                            DistributeAccount.SendToForeground(ScopedKeyRing.Agent(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
+                                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address, removed: true);
+                    });
             });
         if (runsForeground)
             services.AddSingleton<IHostedService>(sp =>
