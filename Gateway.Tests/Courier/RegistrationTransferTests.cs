@@ -31,11 +31,6 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
 
     public async Task DisposeAsync()
     {
-        if (Environment.GetEnvironmentVariable("TRANSFER_LOGS") is { } dir)
-        {
-            File.WriteAllText(Path.Combine(dir, "s.log"), _s.Output);
-            File.WriteAllText(Path.Combine(dir, "t.log"), _t.Output);
-        }
         await _t.DisposeAsync();
         await _s.DisposeAsync();
     }

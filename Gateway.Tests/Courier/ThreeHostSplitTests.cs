@@ -28,7 +28,6 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
     int ForegroundWebPort => AllPorts[10];
     int BackgroundDeliveryPort => AllPorts[11];
     readonly int _backgroundWebPort = Ports.Free(1)[0];
-    readonly string _run = DateTime.UtcNow.ToString("HHmmss");
     GatewayProcess? _foreground;
     GatewayProcess? _background;
 
@@ -99,13 +98,6 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (Environment.GetEnvironmentVariable("THREE_HOST_LOGS") is { } dir)
-        {
-            File.WriteAllText(Path.Combine(dir, _run + "-fg.log"), _foreground?.Output ?? "");
-            File.WriteAllText(Path.Combine(dir, _run + "-bg.log"), _background?.Output ?? "");
-            File.WriteAllText(Path.Combine(dir, _run + "-agent.log"), _agent.Output);
-            File.WriteAllText(Path.Combine(dir, _run + "-peer.log"), _peer.Output);
-        }
         await _peer.DisposeAsync();
         await _agent.DisposeAsync();
         if (_foreground is not null) await _foreground.DisposeAsync();

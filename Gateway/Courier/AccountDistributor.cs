@@ -29,7 +29,8 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
     {
         if (!ready()) return 0;
         var sent = 0;
-        foreach (var user in users.List())
+        var list = users.List();
+        foreach (var user in list)
         {
             var told = user.Address.ToLowerInvariant() + "#" + (certificateOf?.Invoke(user.Address) ?? "");
             if (_told.Contains(told)) continue;
@@ -38,7 +39,7 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
             sent++;
         }
         // Accounts told before and removed since ('gateway user remove', a transfer): the element drops them too.
-        var present = users.List().Select(u => u.Address.ToLowerInvariant()).ToHashSet();
+        var present = list.Select(u => u.Address.ToLowerInvariant()).ToHashSet();
         foreach (var gone in _told.Select(t => t.Split('#')[0]).Distinct().Where(a => !present.Contains(a)).ToList())
         {
             if (tellRemoved is null) break;

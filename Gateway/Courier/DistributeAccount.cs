@@ -39,11 +39,16 @@ public static class DistributeAccount
         string? servedBy = null, bool removed = false)
     {
         using var context = new CourierSecureMimeContext(foregroundKeys, directory);
-        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
-                          ?? directory.ForAddress(address).Select(c => c.Certificate).OrderByDescending(c => c.NotAfter).FirstOrDefault();
+        var certificate = CertificateOf(keys, directory, address);
         var (name, bytes) = Build(context, foregroundKeys, identity, address, servedBy is null && !removed ? certificate : null, servedBy, removed);
         background.Drop(name, bytes);
     }
+
+    /// <summary>The user's current certificate: the one stored with their key where the Agent is, else (an element on a
+    /// host of its own) the newest the directory learnt.</summary>
+    public static Org.BouncyCastle.X509.X509Certificate? CertificateOf(KeyStore keys, CertificateDirectory directory, string address) =>
+        keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
+        ?? directory.ForAddress(address).Select(c => c.Certificate).OrderByDescending(c => c.NotAfter).FirstOrDefault();
 
     /// <summary>From the Agent's host to the Foreground's: signed by the user's own key (issued by this courier's CA),
     /// sealed to the Foreground, carrying the user's certificate.</summary>

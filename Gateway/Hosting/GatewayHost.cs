@@ -178,6 +178,20 @@ public static class GatewayHost
                     () => options.Domains, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
             });
         }
+        // Distribute Account from the Foreground to our Background (its inbox here, or the link to its host), and from the
+        // Agent's own host to our Foreground (signed by the user's key).
+        void TellBackground(IServiceProvider sp, string address, string? servedBy = null, bool removed = false)
+        {
+            var keys = sp.GetRequiredService<KeyStore>();
+            DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address, servedBy, removed);
+        }
+        void TellForeground(IServiceProvider sp, string address, bool removed = false)
+        {
+            var keys = sp.GetRequiredService<KeyStore>();
+            DistributeAccount.SendToForeground(ScopedKeyRing.Agent(keys), keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
+                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address, removed);
+        }
         // Roles (one process by default): a split courier runs the Agent and Foreground on one host and the Background
         // on another, or each role on a host of its own; what runs elsewhere is reached over SMTP (parts, accounts,
         // re-wrapped content for local users) and HTTPS (key release, routing questions, registration), never in memory.
@@ -227,17 +241,15 @@ public static class GatewayHost
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
             () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => GatewayOptionsValidator.CourierEndpoint(options, CourierElement.Background),
-            address => DistributeAccount.Send(ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<KeyStore>(),
-                sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
+            address => TellBackground(sp, address),
             (runsAgent ? PublicUrl(options) : options.Courier.AgentUrl!.TrimEnd('/')) + Web.RegistrationPage.Path, WelcomeText(options), TimeSpan.FromDays(options.Courier.InvitationDays), options.Crypto.UserKeyAlgorithm,
             sp.GetRequiredService<ILogger<InvitationDesk>>()));
         services.AddSingleton<IInvitationDesk>(sp => sp.GetRequiredService<InvitationDesk>());
         services.AddSingleton<IRegistrationDesk>(sp => runsForeground
             ? sp.GetRequiredService<InvitationDesk>()
-            : new Web.RemoteRegistrationDesk(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<KeyStore>(),
+            : new Web.RemoteRegistrationDesk(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
                 sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<CourierAuthority>(),
-                sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MessageQueue>(), sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground),
+                sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<MessageQueue>(), address => TellForeground(sp, address),
                 WelcomeText(options), options.Crypto.UserKeyAlgorithm, sp.GetRequiredService<ILogger<Web.RemoteRegistrationDesk>>()));
         services.AddSingleton<Web.RegistrationPage>();
         services.AddSingleton(sp => new InterCourierGate(sp.GetRequiredService<CourierIdentity>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
@@ -254,11 +266,9 @@ public static class GatewayHost
         {
             var (keys, directory, identity, queue) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
                 sp.GetRequiredService<MessageQueue>());
-            void Tell(string address, string? servedBy) => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, directory, identity,
-                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address, servedBy);
             return new TransferDesk(sp.GetRequiredService<TransferStore>(), keys, directory, sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
                 () => sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground), () => GatewayOptionsValidator.CourierEndpoint(options, CourierElement.Background),
-                address => Tell(address, null), (address, courier) => Tell(address, courier),
+                address => TellBackground(sp, address), (address, courier) => TellBackground(sp, address, courier),
                 (address, ct) => sp.GetRequiredService<MailboxMove>().QueueAsync(address, ct), queue.Contains,
                 address => sp.GetRequiredService<MailStore>().DeleteUser(address),
                 (address, ct) => InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", address, WelcomeText(options),
@@ -305,24 +315,37 @@ public static class GatewayHost
             sp.GetRequiredService<SignedRequestGuard>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
         // The sender's status page is where users log in (with the Agent); the records are the Background's, asked
         // over HTTPS when it runs on another host.
+        services.AddSingleton(sp => new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>()));
         services.AddSingleton<ISentMessages>(sp => runsBackground
-            ? new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>())
+            ? sp.GetRequiredService<LocalSentMessages>()
             : new Web.RemoteSentMessages(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
                 sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
         services.AddSingleton(sp => new StatusDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
-            sp.GetRequiredService<SignedRequestGuard>(), new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>()),
+            sp.GetRequiredService<SignedRequestGuard>(), sp.GetRequiredService<LocalSentMessages>(),
             sp.GetRequiredService<ILogger<StatusDesk>>()));
         services.AddSingleton<IProtectedMessageReader>(sp => new ReadingAgent(sp.GetRequiredService<MailStore>(), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IKeyRelease>(),
             sp.GetRequiredService<ILogger<ReadingAgent>>()));
-        // Added as plain IHostedService: AddHostedService would keep only one of two workers of the same type.
-        if (runsBackground)
+        // Each element here works through its inbox and looks at what it holds. Added as plain IHostedService:
+        // AddHostedService would keep only one of two workers of the same type.
+        foreach (var element in localElements)
             services.AddSingleton<IHostedService>(sp =>
             {
-                var background = sp.GetRequiredService<BackgroundElement>();
-                return new ElementWorker("Background", background.Inbox, background.ProcessAsync,
-                    background.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Background"));
+                ElementInbox inbox;
+                Func<string, CancellationToken, Task> process;
+                Func<CancellationToken, Task> sweep;
+                if (element == CourierElement.Foreground)
+                {
+                    var foreground = sp.GetRequiredService<ForegroundElement>();
+                    (inbox, process, sweep) = (foreground.Inbox, foreground.ProcessAsync, foreground.SweepPendingAsync);
+                }
+                else
+                {
+                    var background = sp.GetRequiredService<BackgroundElement>();
+                    (inbox, process, sweep) = (background.Inbox, background.ProcessAsync, background.SweepPendingAsync);
+                }
+                return new ElementWorker(element.ToString(), inbox, process, sweep, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
             });
         // The links to elements on other hosts, and the accounts they must know (added with 'user add' or registered).
         PeerDeliveryWorker Link(IServiceProvider sp, string name, PeerOutbox outbox) => new(name, outbox,
@@ -338,16 +361,13 @@ public static class GatewayHost
         if (runsForeground && !runsBackground)
             services.AddSingleton<IHostedService>(sp =>
             {
-                var (keys, identity) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CourierIdentity>());
+                var (keys, directory, identity) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>());
                 return new AccountDistributor(sp.GetRequiredService<IUserStore>(), () => identity.ElementCertificate(CourierElement.Background) is not null,
-                    address => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
-                        sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address),
+                    address => TellBackground(sp, address),
                     "Foreground -> Background's host", Path.Combine(data.ForegroundDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
-                    address => (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))
-                                ?? sp.GetRequiredService<CertificateDirectory>().ForAddress(address).Select(c => c.Certificate).MaxBy(c => c.NotBefore))?.SerialNumber.ToString(16),
-                    address => DistributeAccount.Send(ScopedKeyRing.Foreground(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
-                        sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), address, removed: true));
+                    address => DistributeAccount.CertificateOf(keys, directory, address)?.SerialNumber.ToString(16),
+                    address => TellBackground(sp, address, removed: true));
             });
         if (runsAgent && !runsForeground)
             services.AddSingleton<IHostedService>(sp =>
@@ -358,8 +378,7 @@ public static class GatewayHost
                     {
                         // The account travels with its certificate, the proof that this courier's CA made it.
                         if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())) is null) authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
-                        DistributeAccount.SendToForeground(ScopedKeyRing.Agent(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
-                            sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address);
+                        TellForeground(sp, address);
                     },
                     "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
@@ -367,18 +386,8 @@ public static class GatewayHost
                     address =>
                     {
                         // Signed by the removed user's own key, the proof that it comes from where the accounts are.
-                        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) is not null)
-                            DistributeAccount.SendToForeground(ScopedKeyRing.Agent(keys), keys, sp.GetRequiredService<CertificateDirectory>(), identity,
-                                sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), address, removed: true);
+                        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address)) is not null) TellForeground(sp, address, removed: true);
                     });
-            });
-        if (runsForeground)
-            services.AddSingleton<IHostedService>(sp =>
-            {
-                var foreground = sp.GetRequiredService<ForegroundElement>();
-                return new ElementWorker("Foreground", foreground.Inbox, foreground.ProcessAsync,
-                    foreground.SweepPendingAsync, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier.Foreground"));
             });
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();

@@ -26,22 +26,18 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
             MessageId = messageId, Recipient = recipient.ToLowerInvariant(), Purpose = purpose,
             Nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)), CreatedUtc = _time.GetUtcNow(),
         };
-        var content = new ByteArrayContent(request.Sign(agentKeys, directory));
-        content.Headers.ContentType = new(KeyReleaseEndpoint.RequestMediaType);
         try
         {
-            using var response = _http.Send(new HttpRequestMessage(HttpMethod.Post, new Uri(backgroundUrl, KeyReleaseEndpoint.Path)) { Content = content });
-            using var body = new MemoryStream();
-            response.Content.ReadAsStream().CopyTo(body);
-            var reason = response.Headers.TryGetValues(KeyReleaseEndpoint.ReasonHeader, out var values) ? values.FirstOrDefault() : null;
-            switch ((int)response.StatusCode)
+            var (status, body, headers) = _http.PostMime(new Uri(backgroundUrl, KeyReleaseEndpoint.Path), request.Sign(agentKeys, directory));
+            var reason = headers.TryGetValues(KeyReleaseEndpoint.ReasonHeader, out var values) ? values.FirstOrDefault() : null;
+            switch ((int)status)
             {
-                case 200: return new KeyRelease.Released(body.ToArray());
+                case 200: return new KeyRelease.Released(body);
                 case 404: return new KeyRelease.NotArrived();
                 case 409: return new KeyRelease.Refused(reason ?? "the Background refused it");
                 default:
                     logger.LogError("Agent: the Background at {Url} refused the key request for {MessageId} to {Recipient}: {Status} {Reason}",
-                        backgroundUrl, messageId, recipient, (int)response.StatusCode, reason);
+                        backgroundUrl, messageId, recipient, (int)status, reason);
                     return new KeyRelease.NotArrived();
             }
         }

@@ -14,8 +14,9 @@ namespace Gateway.Web;
 /// between leaves an account (which the Foreground learns of and releases the held mail to), never a closed
 /// invitation without one. Then the Foreground is told (Distribute Account) and the welcome mail is sent.
 /// </summary>
-public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity,
-    CourierAuthority authority, IUserStore users, MessageQueue queue, IElementDrop foreground, string welcomeText, KeyAlgorithm userKeys,
+/// <param name="distributeAccount">Tells the Foreground's host of the new account (Distribute Account).</param>
+public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys, CertificateDirectory directory, CourierIdentity identity,
+    CourierAuthority authority, IUserStore users, MessageQueue queue, Action<string> distributeAccount, string welcomeText, KeyAlgorithm userKeys,
     ILogger<RemoteRegistrationDesk> logger, TimeProvider? time = null) : IRegistrationDesk, IDisposable
 {
     readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -37,7 +38,7 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
         var certificate = authority.IssueUser(record.Address, userKeys);
         logger.LogInformation("Registration: {Address} registered through invitation {InvitationId}; certificate {Serial} issued", record.Address, record.Id,
             certificate.SerialNumber.ToString(16));
-        DistributeAccount.SendToForeground(agentKeys, keys, directory, identity, foreground, record.Address);
+        distributeAccount(record.Address);
         await InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", record.Address, welcomeText, _time,
             cancellationToken);
         return record;
@@ -53,13 +54,9 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
         RegistrationClaim.Answer answer;
         try
         {
-            var content = new ByteArrayContent(question);
-            content.Headers.ContentType = new("application/pkcs7-mime");
-            using var response = _http.Send(new HttpRequestMessage(HttpMethod.Post, new Uri(foregroundUrl, RegistrationClaimEndpoint.Path)) { Content = content });
-            using var body = new MemoryStream();
-            response.Content.ReadAsStream().CopyTo(body);
-            if (!response.IsSuccessStatusCode) throw new PartRejectedException($"the Foreground answered {(int)response.StatusCode}");
-            answer = SignedJson.Open<RegistrationClaim.Answer>(context, body.ToArray(), RegistrationClaim.AnswerMediaType, Certificates.EmailOf(foregroundCertificate)!);
+            var (status, body, _) = _http.PostMime(new Uri(foregroundUrl, RegistrationClaimEndpoint.Path), question);
+            if ((int)status is < 200 or > 299) throw new PartRejectedException($"the Foreground answered {(int)status}");
+            answer = SignedJson.Open<RegistrationClaim.Answer>(context, body, RegistrationClaim.AnswerMediaType, Certificates.EmailOf(foregroundCertificate)!);
             if (answer.Nonce != nonce) throw new PartRejectedException("the answer is for another question (a replay?)");
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or PartRejectedException)

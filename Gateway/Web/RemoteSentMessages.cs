@@ -25,16 +25,12 @@ public sealed class RemoteSentMessages(Uri backgroundUrl, IKeyRing agentKeys, Ce
         {
             User = user.ToLowerInvariant(), Revoke = revoke, Max = max, Nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)), CreatedUtc = _time.GetUtcNow(),
         };
-        var content = new ByteArrayContent(request.Sign(agentKeys, directory));
-        content.Headers.ContentType = new("application/pkcs7-mime");
-        using var response = _http.Send(new HttpRequestMessage(HttpMethod.Post, new Uri(backgroundUrl, StatusEndpoint.Path)) { Content = content });
-        using var body = new MemoryStream();
-        response.Content.ReadAsStream().CopyTo(body);
-        if (!response.IsSuccessStatusCode)
-            throw new PartRejectedException($"the Background at {backgroundUrl} refused the status request: {(int)response.StatusCode} {System.Text.Encoding.UTF8.GetString(body.ToArray()).Trim()}");
+        var (status, body, _) = _http.PostMime(new Uri(backgroundUrl, StatusEndpoint.Path), request.Sign(agentKeys, directory));
+        if ((int)status is < 200 or > 299)
+            throw new PartRejectedException($"the Background at {backgroundUrl} refused the status request: {(int)status} {System.Text.Encoding.UTF8.GetString(body).Trim()}");
         using var context = new CourierSecureMimeContext(agentKeys, directory);
         var background = identity.ElementAddress(CourierElement.Background) ?? throw new PartRejectedException("the Background's certificate is not known here");
-        return StatusAnswer.Open(context, body.ToArray(), background, request.Nonce);
+        return StatusAnswer.Open(context, body, background, request.Nonce);
     }
 
     public void Dispose() => _http.Dispose();
