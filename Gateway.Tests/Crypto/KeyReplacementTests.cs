@@ -25,11 +25,15 @@ public sealed class KeyReplacementTests : IDisposable
     readonly CertificateDirectory _directory;
     readonly CourierAuthority _authority;
     readonly LiteDbUserStore _users;
+    readonly DataDirectory _data;
+    readonly KeyReplacementStore _store;
 
     public KeyReplacementTests()
     {
-        var data = new DataDirectory(TempDirectory.Create("rekey"));
+        var data = _data = new DataDirectory(TempDirectory.Create("rekey"));
         data.EnsureCreated();
+        Directory.CreateDirectory(data.ForegroundDirectory);
+        _store = new KeyReplacementStore(KeyReplacementStore.PathIn(data));
         _keys = new KeyStore(data.KeyStorePath, MasterKey.Load(data));
         _directory = new CertificateDirectory(data.CertificateDirectoryPath);
         _authority = new CourierAuthority(_keys, _directory, null);
@@ -43,6 +47,7 @@ public sealed class KeyReplacementTests : IDisposable
 
     public void Dispose()
     {
+        _store.Dispose();
         _users.Dispose();
         _keys.Dispose();
         _directory.Dispose();
@@ -95,21 +100,166 @@ public sealed class KeyReplacementTests : IDisposable
         Assert.Equal("to the new foreground", Open(ScopedKeyRing.Foreground(_keys), _directory, SealTo(_keys.GetCertificate(fgId)!, "to the new foreground")));
     }
 
+    /// <summary>Collects what a role hands on (instead of an inbox or a link).</summary>
+    sealed class Captured : IElementDrop
+    {
+        public readonly List<(string Name, byte[] Bytes)> Items = new();
+        public void Drop(string name, byte[] message) => Items.Add((name, message));
+    }
+
+    KeyReplacementDesk Desk(Captured background) => new(_store, ScopedKeyRing.Foreground(_keys), _keys, _directory, new CourierIdentity(_keys, _directory), _users,
+        background, () => _authority.Certificate, NullLogger<KeyReplacementDesk>.Instance);
+
+    KeyReplacementAgent Agent(Captured foreground) => new(new ElementInbox(Path.Combine(_data.AgentDirectory, "key-replacement")), _authority, _keys, _directory,
+        new CourierIdentity(_keys, _directory), _users, foreground, KeyAlgorithm.EcP256, Path.Combine(_data.AgentDirectory, "done.json"), NullLogger<KeyReplacementAgent>.Instance);
+
+    CourierSecureMimeContext Context(IKeyRing ring) => new(ring, _directory);
+
+    static MimeMessage Load(byte[] bytes) => MimeMessage.Load(new MemoryStream(bytes));
+
+    /// <summary>What the Background does with a message from the Foreground: opens its own envelope and returns what it carries to the Agent.</summary>
+    KeyReplacementMessage.AtBackground AtBackground((string Name, byte[] Bytes) message)
+    {
+        using var context = Context(ScopedKeyRing.Background(_keys));
+        return KeyReplacementMessage.OpenAtBackground(context, new CourierIdentity(_keys, _directory), Load(message.Bytes));
+    }
+
+    async Task CarryAsync(KeyReplacementAgent agent, (string Name, byte[] Bytes) message)
+    {
+        var carried = AtBackground(message).ForAgent ?? throw new InvalidOperationException("nothing carried to the Agent");
+        // Sealed to the user: the Background carries what it cannot read.
+        using (var background = Context(ScopedKeyRing.Background(_keys)))
+            Assert.Throws<PartRejectedException>(() => KeyReplacementMessage.OpenAtAgent(background, new CourierIdentity(_keys, _directory), Load(carried)));
+        agent.Inbox.Put(message.Name, carried);
+        await agent.ProcessAsync(message.Name, CancellationToken.None);
+    }
+
+    void Take(KeyReplacementDesk desk, (string Name, byte[] Bytes) message)
+    {
+        using var context = Context(ScopedKeyRing.Foreground(_keys));
+        desk.Take(context, Load(message.Bytes));
+    }
+
     [Fact]
-    public void Renewal_before_expiry_replaces_only_what_runs_out_within_the_window()
+    public async Task A_user_key_replacement_goes_notice_exchange_keys_rekeying_complete_then_background_key_replacement()
+    {
+        var old = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!;
+        var record = _store.Request(Alice, "operator", "asked for by the test");
+        var (toBackground, toForeground) = (new Captured(), new Captured());
+        var (desk, agent) = (Desk(toBackground), Agent(toForeground));
+
+        using (var context = Context(ScopedKeyRing.Foreground(_keys))) desk.Advance(context);
+        Assert.Equal(KeyReplacementState.NoticeSent, _store.Find(record.Id)!.State);
+        var notice = Assert.Single(toBackground.Items);
+        Assert.Equal(KeyReplacementKind.NoticeToRekey, AtBackground(notice).Body.Kind);
+
+        await CarryAsync(agent, notice);
+        var current = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!;
+        Assert.NotEqual(old.SerialNumber, current.SerialNumber);
+        Assert.True(_keys.HasPrivateKey(KeyStore.ArchivedId(CourierSecureMimeContext.UserKeyId(Alice), old)));
+        var exchange = Assert.Single(toForeground.Items);
+        Assert.StartsWith("exk-", exchange.Name);
+
+        Take(desk, exchange);
+        Assert.Equal(KeyReplacementState.KeysExchanged, _store.Find(record.Id)!.State);
+        Assert.Equal(current.SerialNumber.ToString(16), _store.Find(record.Id)!.NewSerial);
+        var foregroundHalf = toBackground.Items[1];
+        // The Background learns what it carries and for whom, nothing of what is inside.
+        Assert.Equal((KeyReplacementKind.ExchangeKeys, Alice), (AtBackground(foregroundHalf).Body.Kind, AtBackground(foregroundHalf).Body.Address));
+        Assert.Empty(AtBackground(foregroundHalf).Body.ElementCertificates);
+
+        await CarryAsync(agent, foregroundHalf);
+        var complete = toForeground.Items[1];
+        Assert.StartsWith("rkc-", complete.Name);
+        Take(desk, complete);
+        var done = _store.Find(record.Id)!;
+        Assert.Equal(KeyReplacementState.Completed, done.State);
+        Assert.Equal(new[] { "asked for by the test", "Notice to Rekey", "Exchange Keys", "Rekeying Complete" },
+            done.Steps.Select(s => new[] { "asked for by the test", "Notice to Rekey", "Exchange Keys", "Rekeying Complete" }.FirstOrDefault(s.Step.StartsWith)).ToArray());
+        Assert.Contains("Background Key Replacement sent", done.Steps[^1].Step);
+        var replacement = AtBackground(toBackground.Items[2]);
+        Assert.Null(replacement.ForAgent);
+        Assert.Equal(KeyReplacementKind.BackgroundKeyReplacement, replacement.Body.Kind);
+        Assert.Equal(current.GetEncoded(), replacement.Body.Certificate);
+        Assert.Equal(3, toBackground.Items.Count);
+
+        // The notice carried again (a crash before it left the inbox) makes no second key, and the Foreground takes
+        // the repeated answer without a step of its own.
+        await CarryAsync(agent, notice);
+        Assert.Equal(current.SerialNumber, _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!.SerialNumber);
+        Take(desk, toForeground.Items[2]);
+        Assert.Equal(done.Steps.Count, _store.Find(record.Id)!.Steps.Count);
+        Assert.Equal(3, toBackground.Items.Count);
+    }
+
+    [Fact]
+    public async Task Forged_or_unasked_key_replacement_messages_change_nothing()
+    {
+        const string Bob = "bob@k.test";
+        _users.Add(Bob, PasswordHasher.Hash("bob-password-1"));
+        _authority.IssueUser(Bob, KeyAlgorithm.EcP256);
+        var alice = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!;
+        var identity = new CourierIdentity(_keys, _directory);
+        var (toBackground, toForeground) = (new Captured(), new Captured());
+        var (desk, agent) = (Desk(toBackground), Agent(toForeground));
+        var agentRing = ScopedKeyRing.Agent(_keys);
+
+        // A Notice to Rekey for alice signed by a user (bob), not by the Foreground: the Agent makes no key.
+        using (var context = Context(agentRing))
+        {
+            var body = new KeyReplacementBody { Kind = KeyReplacementKind.NoticeToRekey, Id = "f0f0", Address = Alice, CreatedUtc = DateTimeOffset.UtcNow };
+            var forged = CourierMime.Message("foreground@k.test", Alice, "Notice to Rekey", PartEnvelope.Seal(context,
+                PartEnvelope.Signer(agentRing, CourierSecureMimeContext.UserKeyId(Bob)), alice, CourierMime.Part(KeyReplacementBody.MediaType, body.ToJson())));
+            forged.Headers.Add(KeyReplacementMessage.NameHeader, "ntr-f0f0");
+            agent.Inbox.Put("ntr-f0f0", CourierMime.Bytes(forged));
+        }
+        await agent.ProcessAsync("ntr-f0f0", CancellationToken.None);
+        Assert.Equal(alice.SerialNumber, _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!.SerialNumber);
+        Assert.Empty(toForeground.Items);
+        Assert.Empty(agent.Inbox.Waiting());
+
+        // Exchange Keys the Foreground never asked for.
+        using (var context = Context(agentRing))
+        {
+            var unasked = KeyReplacementMessage.FromAgent(context, agentRing, identity, new KeyReplacementBody
+                { Kind = KeyReplacementKind.ExchangeKeys, Id = "nope", Address = Alice, Certificate = alice.GetEncoded(), CreatedUtc = DateTimeOffset.UtcNow });
+            Assert.Contains("was asked for", Assert.Throws<PartRejectedException>(() => Take(desk, unasked)).Message);
+        }
+
+        // For an asked one: bob's key signing alice's exchange, and alice's exchange announcing a certificate it is not signed with.
+        var record = _store.Request(Alice, "operator", "asked for by the test");
+        using (var context = Context(ScopedKeyRing.Foreground(_keys))) desk.Advance(context);
+        using (var context = Context(agentRing))
+        {
+            var bob = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Bob))!;
+            var body = new KeyReplacementBody { Kind = KeyReplacementKind.ExchangeKeys, Id = record.Id, Address = Alice, Certificate = bob.GetEncoded(), CreatedUtc = DateTimeOffset.UtcNow };
+            var byBob = CourierMime.Message(Bob, "foreground@k.test", "Exchange Keys", PartEnvelope.Seal(context,
+                PartEnvelope.Signer(agentRing, CourierSecureMimeContext.UserKeyId(Bob)), identity.ElementCertificate(CourierElement.Foreground)!,
+                CourierMime.Part(KeyReplacementBody.MediaType, body.ToJson())));
+            Assert.Contains("signed by <bob@k.test>", Assert.Throws<PartRejectedException>(() => Take(desk, ("exk-x", CourierMime.Bytes(byBob)))).Message);
+            var wrongCertificate = KeyReplacementMessage.FromAgent(context, agentRing, identity, body with { Certificate = bob.GetEncoded() });
+            Assert.Contains("not signed with the key it announces", Assert.Throws<PartRejectedException>(() => Take(desk, wrongCertificate)).Message);
+        }
+        Assert.Equal(KeyReplacementState.NoticeSent, _store.Find(record.Id)!.State);
+        Assert.Null(_store.Find(record.Id)!.NewSerial);
+    }
+
+    [Fact]
+    public void Renewal_before_expiry_asks_only_for_what_runs_out_within_the_window()
     {
         var old = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!;
         var fgSerial = _keys.GetCertificate(CourierAuthority.IntroductionKeyId(CourierElement.Foreground))!.SerialNumber;
-        KeyRenewal At(DateTime when) => new(_authority, _keys, _users, KeyAlgorithm.EcP256, TimeSpan.FromDays(30), NullLogger<KeyRenewal>.Instance,
-            new At(new DateTimeOffset(when, TimeSpan.Zero)));
+        var desk = Desk(new Captured());
+        KeyRenewal At(DateTime when) => new(_authority, _keys, desk, TimeSpan.FromDays(30), NullLogger<KeyRenewal>.Instance, new At(new DateTimeOffset(when, TimeSpan.Zero)));
 
         Assert.Empty(At(old.NotAfter.AddDays(-31)).RenewDue());
         Assert.Equal(new[] { Alice }, At(old.NotAfter.AddDays(-29)).RenewDue());
-        Assert.NotEqual(old.SerialNumber, _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!.SerialNumber);
-        // The courier's introduction certificates last ten years: not due yet, untouched.
+        var asked = Assert.Single(_store.All());
+        Assert.Equal(("expiry", KeyReplacementState.Requested), (asked.Reason, asked.State));
+        // One under way is not asked for twice.
+        Assert.Empty(At(old.NotAfter.AddDays(-28)).RenewDue());
+        // The courier's introduction certificates last ten years: not due yet, untouched; then replaced when due.
         Assert.Equal(fgSerial, _keys.GetCertificate(CourierAuthority.IntroductionKeyId(CourierElement.Foreground))!.SerialNumber);
-        // The new certificate is due only when it in turn runs short.
-        Assert.Empty(At(_keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!.NotAfter.AddDays(-31)).RenewDue());
         Assert.Contains("courier", At(DateTime.UtcNow.AddDays(3650)).RenewDue());
         Assert.NotEqual(fgSerial, _keys.GetCertificate(CourierAuthority.IntroductionKeyId(CourierElement.Foreground))!.SerialNumber);
     }

@@ -15,13 +15,12 @@ namespace Gateway.Courier;
 /// <param name="tell">Builds and queues one Distribute Account for the address (durably, for the link to that host).</param>
 /// <param name="ready">Whether the receiving element's certificate is known yet.</param>
 /// <param name="direction">For logs, e.g. "Foreground -> Background's host".</param>
-/// <param name="certificateOf">The serial number of the user's current certificate (null: none yet): after a Key
-/// Replacement the account is told again, with the new certificate.</param>
 public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Action<string> tell, string direction, string toldPath, TimeSpan interval,
-    ILogger<AccountDistributor> logger, Func<string, string?>? certificateOf = null, Action<string>? tellRemoved = null) : BackgroundService
+    ILogger<AccountDistributor> logger, Action<string>? tellRemoved = null) : BackgroundService
 {
     readonly HashSet<string> _told = File.Exists(toldPath)
-        ? new(System.Text.Json.JsonSerializer.Deserialize<List<string>>(File.ReadAllBytes(toldPath)) ?? new(), StringComparer.OrdinalIgnoreCase)
+        // Lists written by earlier versions name "address#certificate serial": the address is what counts.
+        ? new((System.Text.Json.JsonSerializer.Deserialize<List<string>>(File.ReadAllBytes(toldPath)) ?? new()).Select(t => t.Split('#')[0]), StringComparer.OrdinalIgnoreCase)
         : new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>One pass: a Distribute Account for each user not told yet; returns how many were sent.</summary>
@@ -32,7 +31,7 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
         var list = users.List();
         foreach (var user in list)
         {
-            var told = user.Address.ToLowerInvariant() + "#" + (certificateOf?.Invoke(user.Address) ?? "");
+            var told = user.Address.ToLowerInvariant();
             if (_told.Contains(told)) continue;
             tell(user.Address);
             _told.Add(told);
@@ -40,11 +39,11 @@ public sealed class AccountDistributor(IUserStore users, Func<bool> ready, Actio
         }
         // Accounts told before and removed since ('gateway user remove', a transfer): the element drops them too.
         var present = list.Select(u => u.Address.ToLowerInvariant()).ToHashSet();
-        foreach (var gone in _told.Select(t => t.Split('#')[0]).Distinct().Where(a => !present.Contains(a)).ToList())
+        foreach (var gone in _told.Where(a => !present.Contains(a)).ToList())
         {
             if (tellRemoved is null) break;
             tellRemoved(gone);
-            _told.RemoveWhere(t => t.Split('#')[0] == gone);
+            _told.Remove(gone);
             sent++;
         }
         if (sent > 0)

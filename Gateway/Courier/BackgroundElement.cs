@@ -24,7 +24,8 @@ public sealed class BackgroundElement(
     NonDeliveryNotice notices,
     ElementRelay relay,
     ILogger<BackgroundElement> logger,
-    TimeProvider? time = null) : IKeyRelease
+    TimeProvider? time = null,
+    Func<IElementDrop>? agent = null) : IKeyRelease
 {
     public ElementRelay Relay => relay;
 
@@ -33,6 +34,41 @@ public sealed class BackgroundElement(
     public ElementInbox Inbox => inbox;
 
     CourierSecureMimeContext Context() => new(keys, directory);
+
+    /// <summary>
+    /// A Key Replacement message from our Foreground: a Notice to Rekey or the Foreground's Exchange Keys is carried to
+    /// the user's Agent unopened (it is sealed to the user); a Background Key Replacement names the user's new
+    /// certificate, to which ARMs are re-wrapped from now on (never answered).
+    /// </summary>
+    void TakeKeyReplacement(string name, byte[] bytes)
+    {
+        try
+        {
+            KeyReplacementMessage.AtBackground taken;
+            using (var context = Context())
+                taken = KeyReplacementMessage.OpenAtBackground(context, identity, MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+            var body = taken.Body;
+            if (taken.ForAgent is { } forAgent)
+            {
+                (agent?.Invoke() ?? throw new PartRejectedException("no way to the Agent from here")).Drop(name, forAgent);
+                logger.LogInformation("Background carried a {Kind} for {Address} to the Agent (Key Replacement {Id})", KeyReplacementMessage.Subject(body.Kind), body.Address, body.Id);
+            }
+            else
+            {
+                var certificate = body.Certificate is { } der ? new Org.BouncyCastle.X509.X509Certificate(der) : throw new PartRejectedException("the Background Key Replacement carries no certificate");
+                if (!string.Equals(Certificates.EmailOf(certificate), body.Address, StringComparison.OrdinalIgnoreCase))
+                    throw new PartRejectedException($"the certificate in the Background Key Replacement is not {body.Address}'s");
+                directory.Add(certificate, "account");
+                logger.LogInformation("Background Key Replacement: ARMs for {Address} are re-wrapped to certificate {Serial} from now on", body.Address, certificate.SerialNumber.ToString(16));
+            }
+            inbox.Remove(name);
+        }
+        catch (Exception ex) when (ex is PartRejectedException { Transient: false } or FormatException or ParseException or System.Text.Json.JsonException)
+        {
+            logger.LogWarning("Background rejected Key Replacement message {Part}: {Reason}", name, ex.Message);
+            inbox.Reject(name);
+        }
+    }
 
     /// <summary>Handles one waiting part: stored for every local recipient, held for the others, or moved aside and reported, never half-stored.</summary>
     public async Task ProcessAsync(string name, CancellationToken cancellationToken)
@@ -47,6 +83,11 @@ public sealed class BackgroundElement(
                 return DistributeAccount.Read(context, identity, message);
             }, directory, users, () => SweepHeldAsync(cancellationToken), logger,
                 (address, courier) => relay.Peers.AddAddress(courier, address, _time.GetUtcNow().UtcDateTime));
+            return;
+        }
+        if (KeyReplacementMessage.IsName(name))
+        {
+            TakeKeyReplacement(name, bytes);
             return;
         }
         switch (Handle(name, bytes, only: null))

@@ -29,7 +29,8 @@ public sealed class ForegroundElement(
     ILogger<ForegroundElement> logger,
     TimeProvider? time = null,
     Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
-    Func<TransferDesk?>? transfers = null)
+    Func<TransferDesk?>? transfers = null,
+    Func<KeyReplacementDesk?>? rekeys = null)
 {
     public ElementRelay Relay => relay;
 
@@ -56,6 +57,11 @@ public sealed class ForegroundElement(
                 using var context = new CourierSecureMimeContext(keys, directory);
                 return DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
             }, directory, users, () => SweepHeldAsync(cancellationToken), logger);
+            return;
+        }
+        if (KeyReplacementMessage.IsName(name))
+        {
+            TakeKeyReplacement(name, bytes);
             return;
         }
         switch (await HandleAsync(name, bytes, only: null, cancellationToken))
@@ -86,6 +92,23 @@ public sealed class ForegroundElement(
         }
     }
 
+    /// <summary>Exchange Keys or Rekeying Complete from a user's Agent, for the Key Replacement the Foreground drives.</summary>
+    void TakeKeyReplacement(string name, byte[] bytes)
+    {
+        try
+        {
+            var desk = rekeys?.Invoke() ?? throw new PartRejectedException("this Foreground drives no Key Replacement");
+            using var context = new CourierSecureMimeContext(keys, directory);
+            desk.Take(context, MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+            inbox.Remove(name);
+        }
+        catch (Exception ex) when (ex is PartRejectedException { Transient: false } or FormatException or ParseException or System.Text.Json.JsonException)
+        {
+            logger.LogWarning("Foreground rejected Key Replacement message {Part}: {Reason}", name, ex.Message);
+            inbox.Reject(name);
+        }
+    }
+
     /// <summary>
     /// Tries the held parts again for recipients who have become local users since; reports to the sender the
     /// recipients still unknown when the part has been held for the configured time, then drops it.
@@ -97,6 +120,7 @@ public sealed class ForegroundElement(
             relay.IntroduceToSuperior(context);
             relay.AnnounceNewCertificate(context);
             transfers?.Invoke()?.Advance(context);
+            rekeys?.Invoke()?.Advance(context);
         }
         return SweepHeldAsync(cancellationToken);
     }

@@ -33,12 +33,12 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     }
 
     /// <summary>An element whose Agent runs on another host also takes this courier's own traffic over SMTP: the Agent's
-    /// parts, accounts (the Foreground's Distribute Account for the Background, the Agent's host's for the Foreground)
-    /// and Invitations a user received. In one process these are handed over directly, and never accepted from outside.</summary>
+    /// parts, accounts (the Foreground's Distribute Account for the Background, the Agent's host's for the Foreground),
+    /// Key Replacement messages and Invitations a user received. In one process these are handed over directly, and never accepted from outside.</summary>
     bool TakesOwnCourierTraffic(CourierElement element) =>
         (agentElsewhere || foregroundInbox is null) && (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox) is not null;
 
-    enum OwnTraffic { None, AgentPart, Account, Invitation }
+    enum OwnTraffic { None, AgentPart, Account, Invitation, KeyReplacement }
 
     /// <summary>What a message to our element is, by its sender: the Foreground's address (Distribute Account for the
     /// Background), a user's address (the Agent's part, or for the Foreground the Agent's host's Distribute Account), or
@@ -48,10 +48,12 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         if (!TakesOwnCourierTraffic(element)) return OwnTraffic.None;
         if (headers[InvitationMessage.HeaderName] is not null) return OwnTraffic.Invitation;
         var from = CourierMime.FromAddress(headers);
+        var keyReplacement = KeyReplacementMessage.KindOfSubject(headers[HeaderId.Subject]) is not null;
         if (element == CourierElement.Background && string.Equals(from, identity.ElementAddress(CourierElement.Foreground), StringComparison.OrdinalIgnoreCase))
-            return OwnTraffic.Account;
+            return keyReplacement ? OwnTraffic.KeyReplacement : OwnTraffic.Account;
         var local = from.Split('@')[0];
         if (local is "foreground" or "background") return OwnTraffic.None;
+        if (element == CourierElement.Foreground && keyReplacement) return OwnTraffic.KeyReplacement;
         return element == CourierElement.Foreground && headers[HeaderId.Subject]?.Trim() == DistributeAccount.Subject ? OwnTraffic.Account : OwnTraffic.AgentPart;
     }
 
@@ -70,6 +72,13 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         {
             if (element == CourierElement.Background) DistributeAccount.Read(context, identity, message);
             else DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
+            return;
+        }
+        if (kind == OwnTraffic.KeyReplacement)
+        {
+            // For the Background, from our Foreground; for the Foreground, from a user's Agent (signed with the new key).
+            if (element == CourierElement.Background) KeyReplacementMessage.OpenAtBackground(context, identity, message);
+            else KeyReplacementMessage.OpenFromAgent(context, ownCourierCa?.Invoke(), message);
             return;
         }
         if (kind == OwnTraffic.Invitation)
@@ -146,6 +155,7 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         {
             OwnTraffic.Account => DistributeAccount.Prefix + queueId,
             OwnTraffic.Invitation => ForegroundElement.InvitationPrefix + queueId,
+            OwnTraffic.KeyReplacement => KeyReplacementMessage.NameOf(KeyReplacementMessage.KindOfSubject(parsed[HeaderId.Subject])!.Value, queueId),
             OwnTraffic.AgentPart => AgentPartName(element, parsed) ?? queueId,
             _ => ForegroundElement.InterCourierPrefix + queueId,
         };

@@ -29,6 +29,7 @@ public sealed class MessageDeliverer(
     Storage.IUserStore users,
     Courier.ForegroundDelivery foregroundDelivery,
     Courier.ServedElsewhere servedElsewhere,
+    Courier.KeyReplacementIntake keyReplacement,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -128,6 +129,12 @@ public sealed class MessageDeliverer(
                 // another courier's Invitation to a user registered here: the elements answer it (Invitation Reject).
                 if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
                     return await agent.SplitAsync(message, recipients, cancellationToken);
+                if (message.AuthenticatedUser is null && await ClaimsKeyReplacementAsync(message, cancellationToken))
+                {
+                    // Checked before 250; the Agent opens it again before it acts on it.
+                    keyReplacement.Accept(await ReadAllAsync(message, cancellationToken));
+                    return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "handed to the Agent (Key Replacement)")).ToList();
+                }
                 if (message.AuthenticatedUser is null && foregroundDelivery.Active && await ProtectedIdAsync(message, cancellationToken) is { } protectedId)
                     return await local.DeliverAsync(message, recipients, cancellationToken, protectedId);
                 if (message.AuthenticatedUser is null && await ReadIfInvitationAsync(message, cancellationToken) is { } invitation)
@@ -188,6 +195,13 @@ public sealed class MessageDeliverer(
         await using var content = queue.OpenContent(message);
         var headers = await HeaderList.LoadAsync(content, cancellationToken);
         return foregroundDelivery.Claims(headers) ? headers[Courier.ForegroundElement.MessageIdHeader]!.Trim() : null;
+    }
+
+    /// <summary>Whether the message is a Key Replacement message our Background carried to the Agent here (checked before 250).</summary>
+    async Task<bool> ClaimsKeyReplacementAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        await using var content = queue.OpenContent(message);
+        return keyReplacement.Claims(await HeaderList.LoadAsync(content, cancellationToken));
     }
 
     async Task<byte[]?> ReadIfInvitationAsync(QueuedMessage message, CancellationToken cancellationToken)

@@ -119,7 +119,7 @@ public static class GatewayHost
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();
         services.AddSingleton<ISmtpPolicy>(sp => new RelayPolicy(sp.GetRequiredService<RouteTable>(), sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<InterCourierGate>(),
-            sp.GetRequiredService<ForegroundDelivery>(), sp.GetRequiredService<ServedElsewhere>()));
+            sp.GetRequiredService<ForegroundDelivery>(), sp.GetRequiredService<ServedElsewhere>(), sp.GetRequiredService<KeyReplacementIntake>()));
         services.AddSingleton(sp => new ServedElsewhere(() => options.Runs(CourierElement.Foreground) ? sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground).Peers : null));
         services.AddSingleton(new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerAddress));
         services.AddSingleton(new AuthThrottle(options.Limits.MaxAuthFailures, TimeSpan.FromSeconds(options.Limits.AuthLockoutSeconds),
@@ -229,14 +229,37 @@ public static class GatewayHost
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
-            sp.GetRequiredService<ILogger<BackgroundElement>>()));
+            sp.GetRequiredService<ILogger<BackgroundElement>>(),
+            agent: () => runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : sp.GetRequiredService<AgentMailDrop>()));
         services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<IAgentDrop>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
             ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
-            transfers: () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null));
+            transfers: () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null,
+            rekeys: () => runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null));
+        // Key Replacement: the Foreground drives it, the Background carries its messages to the user's Agent (this
+        // process, or mail to the Agent's host), the Agent makes the new key where the CA is.
+        services.AddSingleton(_ => new KeyReplacementStore(KeyReplacementStore.PathIn(data)));
+        services.AddSingleton(sp => new KeyReplacementDesk(sp.GetRequiredService<KeyReplacementStore>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
+            sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
+            sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), () => sp.GetRequiredService<CourierAuthority>().Certificate,
+            sp.GetRequiredService<ILogger<KeyReplacementDesk>>()));
+        services.AddSingleton(sp => new KeyReplacementAgent(new ElementInbox(Path.Combine(data.AgentDirectory, "key-replacement")), sp.GetRequiredService<CourierAuthority>(),
+            sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
+            sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), options.Crypto.UserKeyAlgorithm, Path.Combine(data.AgentDirectory, "key-replacements-done.json"),
+            sp.GetRequiredService<ILogger<KeyReplacementAgent>>()));
+        services.AddSingleton(sp => new AgentMailDrop(sp.GetRequiredService<MessageQueue>()));
+        services.AddSingleton(sp => new KeyReplacementIntake(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
+            sp.GetRequiredService<CourierIdentity>(), runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : null));
+        if (runsAgent)
+            services.AddSingleton<IHostedService>(sp =>
+            {
+                var agent = sp.GetRequiredService<KeyReplacementAgent>();
+                return new ElementWorker("Agent (Key Replacement)", agent.Inbox, agent.ProcessAsync, _ => Task.CompletedTask, TimeSpan.FromHours(1),
+                    sp.GetRequiredService<ILogger<KeyReplacementAgent>>());
+            });
         services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<IUserStore>(),
@@ -361,12 +384,11 @@ public static class GatewayHost
         if (runsForeground && !runsBackground)
             services.AddSingleton<IHostedService>(sp =>
             {
-                var (keys, directory, identity) = (sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>());
+                var identity = sp.GetRequiredService<CourierIdentity>();
                 return new AccountDistributor(sp.GetRequiredService<IUserStore>(), () => identity.ElementCertificate(CourierElement.Background) is not null,
                     address => TellBackground(sp, address),
                     "Foreground -> Background's host", Path.Combine(data.ForegroundDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
-                    address => DistributeAccount.CertificateOf(keys, directory, address)?.SerialNumber.ToString(16),
                     address => TellBackground(sp, address, removed: true));
             });
         if (runsAgent && !runsForeground)
@@ -382,7 +404,6 @@ public static class GatewayHost
                     },
                     "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
                     sp.GetRequiredService<ILogger<AccountDistributor>>(),
-                    address => keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant()))?.SerialNumber.ToString(16),
                     address =>
                     {
                         // Signed by the removed user's own key, the proof that it comes from where the accounts are.
@@ -392,9 +413,10 @@ public static class GatewayHost
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
         if (runsAgent) services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>()); // the CA key lives with the Agent
-        if (runsAgent)
+        // Key Replacement before expiry: users' keys where the Foreground (which drives it) runs, the elements' where both their keys are.
+        if (runsForeground || (runsAgent && runsBackground))
             services.AddSingleton<IHostedService>(sp => new KeyRenewal(sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<KeyStore>(),
-                sp.GetRequiredService<IUserStore>(), options.Crypto.UserKeyAlgorithm, TimeSpan.FromDays(options.Courier.RekeyDaysBeforeExpiry),
+                runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null, TimeSpan.FromDays(options.Courier.RekeyDaysBeforeExpiry),
                 sp.GetRequiredService<ILogger<KeyRenewal>>()));
         services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
         services.AddSingleton<MessageDeliverer>();

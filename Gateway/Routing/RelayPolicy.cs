@@ -9,7 +9,7 @@ namespace Gateway.Routing;
 /// (no open relay); on the submission port an authenticated user may send anywhere, but only as themselves.
 /// </summary>
 public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.InterCourierGate? interCourier = null,
-    Courier.ForegroundDelivery? foregroundDelivery = null, Courier.ServedElsewhere? servedElsewhere = null) : ISmtpPolicy
+    Courier.ForegroundDelivery? foregroundDelivery = null, Courier.ServedElsewhere? servedElsewhere = null, Courier.KeyReplacementIntake? keyReplacement = null) : ISmtpPolicy
 {
     public ValueTask<SmtpReply?> CheckSenderAsync(SmtpSessionInfo session, SmtpMailbox? sender, CancellationToken cancellationToken)
     {
@@ -52,7 +52,13 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
     public async ValueTask<SmtpReply?> CheckMessageAsync(SmtpSessionInfo session, IReadOnlyList<SmtpRecipient> recipients, Stream content, CancellationToken cancellationToken)
     {
         if (session.Role != ListenerRole.Delivery) return null;
-        if (foregroundDelivery is { Active: true }) return await CheckForegroundDeliveryAsync(foregroundDelivery, recipients, content, cancellationToken);
+        // Messages for the Agent here (a protected part from our Foreground, a Key Replacement message our Background
+        // carried) name themselves in a header and are checked in full; nobody else may send one.
+        if (keyReplacement is not null || foregroundDelivery is { Active: true })
+        {
+            var (claimed, claimRefusal) = await CheckClaimedAsync(recipients, content, cancellationToken);
+            if (claimed || foregroundDelivery is { Active: true }) return claimRefusal;
+        }
         if (interCourier is null) return null;
         var elements = recipients.Select(r => interCourier.ElementOf(r.Mailbox.Address)).ToList();
         if (elements.All(e => e is null)) return null;
@@ -66,23 +72,29 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
             : new SmtpReply(554, "5.7.1", "Inter-Courier message refused: " + Sanitize(r.Reason));
     }
 
-    /// <summary>On the Agent's own host: a protected part claimed to come from our Foreground is checked before 250.</summary>
-    static async ValueTask<SmtpReply?> CheckForegroundDeliveryAsync(Courier.ForegroundDelivery check, IReadOnlyList<SmtpRecipient> recipients, Stream content,
-        CancellationToken cancellationToken)
+    /// <summary>A message that claims to be for the Agent here (a Key Replacement message, or on the Agent's own host a
+    /// protected part from our Foreground) is checked before 250; returns whether it claimed to be one, and the refusal.</summary>
+    async ValueTask<(bool Claimed, SmtpReply? Refusal)> CheckClaimedAsync(IReadOnlyList<SmtpRecipient> recipients, Stream content, CancellationToken cancellationToken)
     {
         var start = content.CanSeek ? content.Position : 0;
         var headers = await MimeKit.HeaderList.LoadAsync(content, cancellationToken);
-        if (!check.Claims(headers)) return null;
+        Action<MimeKit.MimeMessage, IReadOnlyCollection<string>>? check;
+        string what;
+        if (keyReplacement?.Claims(headers) == true) (check, what) = (keyReplacement.Check, "Key Replacement message");
+        else if (foregroundDelivery?.Claims(headers) == true) (check, what) = ((m, r) => foregroundDelivery.Check(m, r), "protected part");
+        else return (false, null);
         if (content.CanSeek) content.Position = start;
         var message = await MimeKit.MimeMessage.LoadAsync(content, cancellationToken);
         try
         {
-            await Task.Run(() => check.Check(message, recipients.Select(r => r.Mailbox.Address).ToList()), cancellationToken);
-            return null;
+            await Task.Run(() => check(message, recipients.Select(r => r.Mailbox.Address).ToList()), cancellationToken);
+            return (true, null);
         }
         catch (Courier.PartRejectedException ex)
         {
-            return new SmtpReply(554, "5.7.1", "protected part refused: " + Sanitize(ex.Message));
+            return (true, ex.Transient
+                ? new SmtpReply(451, "4.7.5", what + " not checked yet, try again later: " + Sanitize(ex.Message))
+                : new SmtpReply(554, "5.7.1", what + " refused: " + Sanitize(ex.Message)));
         }
     }
 
