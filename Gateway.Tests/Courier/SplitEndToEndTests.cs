@@ -23,7 +23,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _gw = await TestGateway.StartAsync();
+        _gw = await TestGateway.StartAsync(o => o.Courier.PendingCheckSeconds = 1); // the Foreground drives Key Replacement at each look
         _gw.AddUser(Alice, Password);
         _gw.AddUser(Bob, Password);
     }
@@ -206,10 +206,15 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         var before = await SubmitAndWaitAsync(Message("before-rekey")); // the Agent issues bob's first certificate for it
         var old = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Bob))!;
 
-        var rekey = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "user", Bob);
+        // The Foreground drives it with bob's Agent: the command waits and shows each step.
+        var rekey = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "user", Bob, "--wait");
         Assert.True(rekey.ExitCode == 0, rekey.All);
-        Assert.Contains($"the old one (serial {old.SerialNumber.ToString(16)}) is kept", rekey.StdOut);
         var current = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Bob))!;
+        foreach (var step in new[] { "Notice to Rekey sent", "Exchange Keys: the Agent's new certificate", "Rekeying Complete from the Agent; Background Key Replacement sent",
+                     $"completed: {Bob}'s certificate {old.SerialNumber.ToString(16)} replaced by {current.SerialNumber.ToString(16)}" })
+            Assert.Contains(step, rekey.StdOut);
+        var status = await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "status", Bob);
+        Assert.Contains($"{Bob}\tCompleted\toperator\tcertificate {old.SerialNumber.ToString(16)} -> {current.SerialNumber.ToString(16)}", status.StdOut);
         Assert.NotEqual(old.SerialNumber, current.SerialNumber);
         Assert.True(keys.HasPrivateKey(KeyStore.ArchivedId(CourierSecureMimeContext.UserKeyId(Bob), old)));
         Assert.NotEqual(0, (await GatewayProcess.RunCliAsync(_gw.DataDirectory, null, "rekey", "user", "nobody@gateway.test")).ExitCode);

@@ -208,6 +208,43 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_user_key_replacement_driven_by_the_foregrounds_host_crosses_all_three_and_old_and_new_mail_both_open()
+    {
+        var before = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _agent.SubmitAsync("alice@s.test", Password, "bob@s.test", Message("alice@s.test", "bob@s.test", before))).Code);
+        await _agent.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + before), 60);
+        var keyId = CourierSecureMimeContext.UserKeyId("bob@s.test");
+        string OldSerial()
+        {
+            using var keys = new KeyStore(new DataDirectory(_agent.DataDirectory).KeyStorePath, MasterKey.Load(new DataDirectory(_agent.DataDirectory)));
+            return keys.GetCertificate(keyId)!.SerialNumber.ToString(16);
+        }
+        var old = OldSerial();
+
+        // Asked of the Foreground's host, which has no user key: the Notice to Rekey crosses to the Background's host,
+        // from there as mail to the Agent's host; Exchange Keys and Rekeying Complete come back over the link.
+        var foregroundConfig = Path.Combine(_foregroundData, "..", Path.GetFileName(_foregroundData) + ".json");
+        Assert.Contains("is driven by the Foreground", (await GatewayProcess.RunCliAsync(_agent.DataDirectory, null, "rekey", "user", "bob@s.test", "--config", _agent.ConfigPath)).All);
+        var rekey = await GatewayProcess.RunCliAsync(_foregroundData, null, "rekey", "user", "bob@s.test", "--wait", "--config", foregroundConfig);
+        Assert.True(rekey.ExitCode == 0, rekey.All + _foreground!.Output);
+        Assert.Contains($"completed: bob@s.test's certificate {old} replaced by", rekey.StdOut);
+        await BackgroundLogAsync(30, "Background carried a Notice to Rekey for bob@s.test to the Agent");
+        await BackgroundLogAsync(30, "Background Key Replacement: ARMs for bob@s.test are re-wrapped to certificate");
+        await _agent.WaitForLogAsync(30, "bob@s.test's Agent sent Rekeying Complete to the Foreground");
+        Assert.NotEqual(old, OldSerial());
+
+        var after = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _agent.SubmitAsync("alice@s.test", Password, "bob@s.test", Message("alice@s.test", "bob@s.test", after))).Code);
+        await _agent.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + after), 60);
+        await _agent.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + before), 10);
+        // The Key Replacement messages went to the Agent, never into the mailbox; and a forged one from outside is refused.
+        Assert.DoesNotContain(await _agent.StoredHeadersAsync("bob@s.test", Password), h => h[MimeKit.HeaderId.Subject]?.Contains("Rekey") == true);
+        var forged = await _agent.SendAsync("mallory@t.test", "bob@s.test",
+            $"From: <foreground@s.test>\r\nTo: <bob@s.test>\r\nSubject: Notice to Rekey\r\n{Gateway.Courier.KeyReplacementMessage.NameHeader}: ntr-0bad\r\n\r\nplease rekey\r\n");
+        Assert.Equal(554, forged.Code);
+    }
+
+    [Fact]
     public async Task A_user_removed_at_the_agents_host_is_removed_from_both_element_hosts_lists()
     {
         string Config(string data) => Path.Combine(data, "..", Path.GetFileName(data) + ".json");

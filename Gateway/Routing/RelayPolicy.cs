@@ -78,12 +78,12 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
     {
         var start = content.CanSeek ? content.Position : 0;
         var headers = await MimeKit.HeaderList.LoadAsync(content, cancellationToken);
+        if (content.CanSeek) content.Position = start; // the other checks read the message from its start
         Action<MimeKit.MimeMessage, IReadOnlyCollection<string>>? check;
         string what;
         if (keyReplacement?.Claims(headers) == true) (check, what) = (keyReplacement.Check, "Key Replacement message");
         else if (foregroundDelivery?.Claims(headers) == true) (check, what) = ((m, r) => foregroundDelivery.Check(m, r), "protected part");
         else return (false, null);
-        if (content.CanSeek) content.Position = start;
         var message = await MimeKit.MimeMessage.LoadAsync(content, cancellationToken);
         try
         {
