@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Gateway.Crypto;
 using Gateway.Platform;
 using Gateway.Tests.Support;
@@ -94,6 +95,30 @@ public sealed class SplitDeploymentTests : IAsyncLifetime
         var (again, _) = await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("can no longer be opened"), 30);
         Assert.Contains("cannot be opened", again.Subject);
         await BackgroundLogAsync(30, "Background refused the key", "bob@s.test", "may be opened 1 time");
+    }
+
+    [Fact]
+    public async Task A_user_key_replacement_goes_through_the_background_host_and_the_arms_follow_the_new_certificate()
+    {
+        var before = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _main.SubmitAsync("alice@s.test", Password, "bob@s.test", Message(before))).Code);
+        await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + before), 60);
+
+        // The Notice to Rekey goes to the Background's host and comes back as mail to bob's Agent, here.
+        var rekey = await _main.CliAsync(null, "rekey", "user", "bob@s.test", "--wait");
+        var serial = Regex.Match(rekey.StdOut, "replaced by ([0-9a-f]+)").Groups[1].Value;
+        Assert.NotEmpty(serial);
+        await BackgroundLogAsync(30, "Background carried the Notice to Rekey for bob@s.test to the Agent");
+        await BackgroundLogAsync(30, "Background carried the Exchange Keys for bob@s.test to the Agent");
+        await BackgroundLogAsync(30, "Background Key Replacement: ARMs for bob@s.test are re-wrapped to certificate " + serial);
+
+        // The ARM of a message sent now is re-wrapped on the Background's host to the new certificate; both messages open.
+        var after = Guid.NewGuid().ToString("N");
+        Assert.Equal(250, (await _main.SubmitAsync("alice@s.test", Password, "bob@s.test", Message(after))).Code);
+        await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + after), 60);
+        await _main.WaitForMessageAsync("bob@s.test", Password, t => t.Contains("Body " + before), 10);
+        var status = await _main.CliAsync(null, "rekey", "status");
+        Assert.Contains("bob@s.test\tCompleted\toperator", status.StdOut);
     }
 
     [Fact]

@@ -228,7 +228,7 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
         var rekey = await GatewayProcess.RunCliAsync(_foregroundData, null, "rekey", "user", "bob@s.test", "--wait", "--config", foregroundConfig);
         Assert.True(rekey.ExitCode == 0, rekey.All + _foreground!.Output);
         Assert.Contains($"completed: bob@s.test's certificate {old} replaced by", rekey.StdOut);
-        await BackgroundLogAsync(30, "Background carried a Notice to Rekey for bob@s.test to the Agent");
+        await BackgroundLogAsync(30, "Background carried the Notice to Rekey for bob@s.test to the Agent");
         await BackgroundLogAsync(30, "Background Key Replacement: ARMs for bob@s.test are re-wrapped to certificate");
         await _agent.WaitForLogAsync(30, "bob@s.test's Agent sent Rekeying Complete to the Foreground");
         Assert.NotEqual(old, OldSerial());

@@ -146,7 +146,7 @@ public static class DistributeAccount
                 inbox.Remove(name);
                 return;
             }
-            // Told again with a new certificate after a Key Replacement: the element re-wraps to the newest from now on.
+            // The element re-wraps to the newest certificate it knows for the account from now on.
             Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger,
                 "{Element}: {From} distributed the account {Address} (certificate {Serial}); releasing what is held for it", element, from, account.Address,
                 account.Certificate is { } c ? new Org.BouncyCastle.X509.X509Certificate(c).SerialNumber.ToString(16) : "-");
