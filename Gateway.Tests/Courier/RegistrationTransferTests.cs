@@ -102,9 +102,19 @@ public sealed class RegistrationTransferTests(Xunit.Abstractions.ITestOutputHelp
 
         // Both sides record every step with its time.
         var old = await StatusAsync(_s, "alice@s.test");
-        foreach (var step in new[] { "Transfer Subscription sent to t.test", "Configuration Update from t.test", "Transfer Complete from t.test", "mailbox moved" })
+        foreach (var step in new[] { "Transfer Subscription sent to t.test", "Configuration Update from t.test", "Exchange Keys from the user's Agent (accepting the new configuration) sent to t.test",
+                     "Transfer Complete from t.test", "mailbox moved" })
             Assert.Contains(step, old);
-        Assert.Contains("Completed", await StatusAsync(_t, "alice@s.test"));
+        var incoming = await StatusAsync(_t, "alice@s.test");
+        foreach (var step in new[] { "Configuration Update to s.test; waiting for the user's Agent", "Exchange Keys from s.test: the user's Agent accepted certificate" })
+            Assert.Contains(step, incoming);
+        Assert.Contains("\tCompleted\t", incoming);
+        // The old courier's side of the key exchange: the Notice to Rekey with the new configuration went through the
+        // Background to alice's Agent, which accepted it with her key.
+        var rekey = (await _s.CliAsync(null, "rekey", "status", "alice@s.test")).StdOut;
+        foreach (var step in new[] { "alice@s.test\tCompleted\ttransfer", "Notice to Rekey with the new configuration (t.test) sent to the user's Agent through the Background",
+                     "Exchange Keys from the user's Agent (signed with certificate" })
+            Assert.Contains(step, rekey);
 
         // The user logs in at T with the same password and finds every message, readable, and the new settings.
         var texts = new List<string>();

@@ -23,6 +23,9 @@ public enum InterCourierKind
     ConfigurationUpdate,
     /// <summary>Registration Transfer, new Foreground to old: the account is in service here; the old courier lets the user go.</summary>
     TransferComplete,
+    /// <summary>Registration Transfer, old Foreground to new: the user's Agent accepts the new configuration, signed with
+    /// the user's key (the one the Transfer Subscription carried); the new courier then completes the transfer.</summary>
+    ExchangeKeys,
 }
 
 /// <summary>What an Introduction says about its courier (the payload of an Introduction message).</summary>

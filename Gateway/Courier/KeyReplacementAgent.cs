@@ -16,7 +16,10 @@ namespace Gateway.Courier;
 /// old key is kept, encrypted like every key, so mail sealed to it still opens; the new certificate goes to the
 /// Foreground in Exchange Keys, signed with the new key;</item>
 /// <item>the Foreground's Exchange Keys: the elements' introduction certificates, checked to be this courier's; the
-/// Agent answers Rekeying Complete.</item>
+/// Agent answers Rekeying Complete;</item>
+/// <item>a Notice to Rekey carrying a new configuration (Registration Transfer): the courier the user moves to made the
+/// new key and certificate; the Agent checks that certificate and accepts it in Exchange Keys, signed with the user's
+/// current key, which the Foreground sends on to that courier.</item>
 /// </list>
 /// A notice taken twice (after a crash) makes one key: the key made for each Key Replacement is remembered in
 /// <paramref name="donePath"/>.
@@ -43,7 +46,17 @@ public sealed class KeyReplacementAgent(ElementInbox inbox, CourierAuthority aut
             var keyId = CourierSecureMimeContext.UserKeyId(address);
             X509Certificate current;
             KeyReplacementKind answer;
-            if (body.Kind == KeyReplacementKind.NoticeToRekey)
+            if (body.Kind == KeyReplacementKind.NoticeToRekey && body.Courier is not null)
+            {
+                // Registration Transfer: the user moves to another courier, which made their new key and certificate.
+                // The Agent accepts that configuration with the user's current key; no key is made here.
+                CheckOffered(context, address, body);
+                current = keys.GetCertificate(keyId) ?? throw new PartRejectedException($"{address} has no key here");
+                answer = KeyReplacementKind.ExchangeKeys;
+                logger.LogInformation("Key Replacement {Id}: {Address} moves to {Courier} (Registration Transfer); the Agent accepts its certificate {New}",
+                    body.Id, address, body.Courier, new X509Certificate(body.NewCertificate!).SerialNumber.ToString(16));
+            }
+            else if (body.Kind == KeyReplacementKind.NoticeToRekey)
             {
                 var done = Done();
                 if (done.TryGetValue(body.Id, out var made) && keys.GetCertificate(keyId) is { } existing && existing.SerialNumber.ToString(16) == made)
@@ -70,6 +83,7 @@ public sealed class KeyReplacementAgent(ElementInbox inbox, CourierAuthority aut
             var (reply, replyBytes) = KeyReplacementMessage.FromAgent(context, ring, identity, new KeyReplacementBody
             {
                 Kind = answer, Id = body.Id, Address = address, Certificate = current.GetEncoded(), CreatedUtc = DateTimeOffset.UtcNow,
+                Courier = body.Courier, NewCertificate = body.Courier is null ? null : body.NewCertificate,
             });
             foreground.Drop(reply, replyBytes);
             inbox.Remove(name);
@@ -82,6 +96,16 @@ public sealed class KeyReplacementAgent(ElementInbox inbox, CourierAuthority aut
             inbox.Reject(name);
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>A transfer's new certificate must be the user's, made under the courier network's Root, valid and unrevoked.</summary>
+    static void CheckOffered(CourierSecureMimeContext context, string address, KeyReplacementBody body)
+    {
+        var offered = body.NewCertificate is { } der ? new X509Certificate(der) : throw new PartRejectedException("the Notice to Rekey for a transfer carries no certificate");
+        if (!string.Equals(Certificates.EmailOf(offered), address, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"the certificate {body.Courier} made is not {address}'s");
+        if (context.ValidateCertificate(offered) is { IsValid: false } result)
+            throw new PartRejectedException($"the certificate {body.Courier} made for {address} is not valid: {result.Reason}") { Transient = result.MissingRevocationData };
     }
 
     /// <summary>The certificates the Foreground sent in its half of Exchange Keys must be this courier's elements', valid and unrevoked.</summary>

@@ -22,7 +22,7 @@ namespace Gateway.Courier;
 /// a crash sends its message again, and the receiver takes it once.
 /// </summary>
 public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foregroundKeys, KeyStore keys, CertificateDirectory directory, CourierIdentity identity,
-    IUserStore users, IElementDrop background, Func<X509Certificate?> ownCa, ILogger<KeyReplacementDesk> logger)
+    IUserStore users, IElementDrop background, Func<X509Certificate?> ownCa, ILogger<KeyReplacementDesk> logger, Func<TransferDesk?>? transfers = null)
 {
     public KeyReplacementStore Store => store;
 
@@ -53,10 +53,13 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
         var (name, bytes) = KeyReplacementMessage.ForAgent(context, foregroundKeys, identity, current, new KeyReplacementBody
         {
             Kind = KeyReplacementKind.NoticeToRekey, Id = record.Id, Address = record.Address, Reason = record.Reason, CreatedUtc = DateTimeOffset.UtcNow,
+            Courier = record.Courier, ForegroundEndpoint = record.ForegroundEndpoint, BackgroundEndpoint = record.BackgroundEndpoint, NewCertificate = record.NewCertificate,
         });
         background.Drop(name, bytes);
         record.OldSerial = current.SerialNumber.ToString(16);
-        store.Advance(record, KeyReplacementState.NoticeSent, $"Notice to Rekey sent to the user's Agent through the Background (certificate {record.OldSerial})");
+        store.Advance(record, KeyReplacementState.NoticeSent, record.Courier is null
+            ? $"Notice to Rekey sent to the user's Agent through the Background (certificate {record.OldSerial})"
+            : $"Notice to Rekey with the new configuration ({record.Courier}) sent to the user's Agent through the Background");
         logger.LogInformation("Key Replacement {Id}: Notice to Rekey for {Address} ({Reason}) sent through the Background", record.Id, record.Address, record.Reason);
     }
 
@@ -64,7 +67,7 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
     /// for one that does not check out or belongs to no Key Replacement under way here.</summary>
     public void Take(CourierSecureMimeContext context, MimeMessage message)
     {
-        var body = KeyReplacementMessage.OpenFromAgent(context, ownCa(), message);
+        var body = KeyReplacementMessage.OpenFromAgent(context, ownCa(), message, out var signed);
         var record = store.Find(body.Id) is { } found && found.Address == body.Address.ToLowerInvariant()
             ? found
             : throw new PartRejectedException($"no Key Replacement {body.Id} of {body.Address} was asked for here");
@@ -73,6 +76,22 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
         if (record.State == KeyReplacementState.Completed)
         {
             logger.LogInformation("Key Replacement {Id} of {Address}: {Kind} again, already complete; nothing to do", record.Id, record.Address, body.Kind);
+            return;
+        }
+        if (record.TransferId is not null)
+        {
+            // Registration Transfer: the user's Agent accepts the new courier's certificate with the user's (current)
+            // key; that is sent on to the new courier, which completes the transfer. Nothing changes here until then.
+            if (body.Kind != KeyReplacementKind.ExchangeKeys || record.State != KeyReplacementState.NoticeSent)
+                throw new PartRejectedException($"Key Replacement {record.Id} of {record.Address} (transfer to {record.Courier}) is not waiting for a {body.Kind}");
+            if (body.NewCertificate is not { } accepted || record.NewCertificate is not { } offered || !accepted.AsSpan().SequenceEqual(offered)
+                || !string.Equals(body.Courier, record.Courier, StringComparison.OrdinalIgnoreCase))
+                throw new PartRejectedException($"the user's Agent did not accept the configuration of {record.Courier} it was sent");
+            (transfers?.Invoke() ?? throw new PartRejectedException("this Foreground takes no Registration Transfer")).SendExchangeKeys(context, record, signed);
+            record.NewSerial = new X509Certificate(accepted).SerialNumber.ToString(16);
+            store.Advance(record, KeyReplacementState.Completed,
+                $"Exchange Keys from the user's Agent (signed with certificate {serial}, accepting certificate {record.NewSerial} of {record.Courier}) sent on to {record.Courier}");
+            logger.LogInformation("Key Replacement {Id}: {Address}'s Agent accepted the configuration of {Courier}; Exchange Keys sent on there", record.Id, record.Address, record.Courier);
             return;
         }
         switch (body.Kind)
@@ -105,12 +124,7 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
             {
                 if (record.State != KeyReplacementState.KeysExchanged || record.NewSerial != serial)
                     throw new PartRejectedException($"Key Replacement {record.Id} of {record.Address} is not waiting for Rekeying Complete with certificate {serial}");
-                var (name, bytes) = KeyReplacementMessage.ForBackground(context, foregroundKeys, identity, new KeyReplacementBody
-                {
-                    Kind = KeyReplacementKind.BackgroundKeyReplacement, Id = record.Id, Address = record.Address, Certificate = certificate.GetEncoded(),
-                    CreatedUtc = DateTimeOffset.UtcNow,
-                });
-                background.Drop(name, bytes);
+                TellBackground(context, record.Id, record.Address, certificate);
                 store.Advance(record, KeyReplacementState.Completed, $"Rekeying Complete from the Agent; Background Key Replacement sent (certificate {serial})");
                 logger.LogInformation("Key Replacement {Id} of {Address} complete: certificate {Old} replaced by {New}", record.Id, record.Address, record.OldSerial, serial);
                 break;
@@ -118,6 +132,17 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
             default:
                 throw new PartRejectedException($"a {body.Kind} does not come from the Agent");
         }
+    }
+
+    /// <summary>Background Key Replacement: one-way, never answered; the Background re-wraps ARMs to <paramref name="certificate"/> from now on.</summary>
+    public void TellBackground(CourierSecureMimeContext context, string id, string address, X509Certificate certificate)
+    {
+        var (name, bytes) = KeyReplacementMessage.ForBackground(context, foregroundKeys, identity, new KeyReplacementBody
+        {
+            Kind = KeyReplacementKind.BackgroundKeyReplacement, Id = id, Address = address.ToLowerInvariant(), Certificate = certificate.GetEncoded(),
+            CreatedUtc = DateTimeOffset.UtcNow,
+        });
+        background.Drop(name, bytes);
     }
 
     /// <summary>Asks for a Key Replacement of every user whose certificate ends before <paramref name="limit"/> and has none

@@ -36,6 +36,12 @@ public sealed record KeyReplacementBody
     public byte[]? Certificate { get; init; }
     /// <summary>Exchange Keys from the Foreground: the Foreground's and the Background's introduction certificates (DER).</summary>
     public List<byte[]> ElementCertificates { get; init; } = new();
+    /// <summary>Registration Transfer (Notice to Rekey carrying the new configuration, and the Agent's Exchange Keys
+    /// accepting it): the courier the user moves to, where its elements listen, and the user's certificate made there.</summary>
+    public string? Courier { get; init; }
+    public string? ForegroundEndpoint { get; init; }
+    public string? BackgroundEndpoint { get; init; }
+    public byte[]? NewCertificate { get; init; }
     public DateTimeOffset CreatedUtc { get; init; }
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
@@ -93,7 +99,8 @@ public static class KeyReplacementMessage
 
     static MimeEntity Part(KeyReplacementBody body) => CourierMime.Part(KeyReplacementBody.MediaType, body.ToJson());
 
-    static KeyReplacementBody BodyOf(MimeEntity entity) =>
+    /// <summary>The body of a (decrypted, verified) Key Replacement part.</summary>
+    public static KeyReplacementBody BodyOf(MimeEntity entity) =>
         entity is MimePart { ContentType.MimeType: KeyReplacementBody.MediaType } part
             ? KeyReplacementBody.Parse(CourierMime.Decode(part))
             : throw new PartRejectedException("not a Key Replacement message");
@@ -180,9 +187,15 @@ public static class KeyReplacementMessage
     /// courier's CA (<paramref name="ownCa"/>) issued, which is the certificate it carries: only the holder of the new
     /// key can announce it.
     /// </summary>
-    public static KeyReplacementBody OpenFromAgent(CourierSecureMimeContext context, X509Certificate? ownCa, MimeMessage message)
+    public static KeyReplacementBody OpenFromAgent(CourierSecureMimeContext context, X509Certificate? ownCa, MimeMessage message) =>
+        OpenFromAgent(context, ownCa, message, out _);
+
+    /// <param name="signed">The Agent's signed entity as it is (what a Foreground passes on to another courier unchanged,
+    /// so that it checks the user's signature too).</param>
+    public static KeyReplacementBody OpenFromAgent(CourierSecureMimeContext context, X509Certificate? ownCa, MimeMessage message, out MimeEntity signed)
     {
         var opened = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+        signed = opened.Signed;
         if (ownCa is null || !opened.Signer.IssuerDN.Equivalent(ownCa.SubjectDN))
             throw new PartRejectedException($"the Key Replacement message is signed by <{opened.SignerAddress}>, who is not a user of this courier");
         var body = BodyOf(opened.Entity);

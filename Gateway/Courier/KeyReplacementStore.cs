@@ -26,6 +26,13 @@ public sealed class KeyReplacementRecord
     public string? NewSerial { get; set; }
     public List<TransferStep> Steps { get; set; } = new();
     public string? LastError { get; set; }
+    /// <summary>For a Registration Transfer: the transfer, the courier the user moves to, where its elements listen, and
+    /// the user's certificate made there (the Notice to Rekey carries them to the user's Agent).</summary>
+    public string? TransferId { get; set; }
+    public string? Courier { get; set; }
+    public string? ForegroundEndpoint { get; set; }
+    public string? BackgroundEndpoint { get; set; }
+    public byte[]? NewCertificate { get; set; }
 }
 
 /// <summary>
@@ -57,16 +64,19 @@ public sealed class KeyReplacementStore : IDisposable
         return _records.Find(r => r.Address == key).FirstOrDefault(r => r.State != KeyReplacementState.Completed);
     }
 
-    /// <summary>Asks for a Key Replacement of <paramref name="address"/>; one already under way is returned instead of a second.</summary>
-    public KeyReplacementRecord Request(string address, string reason, string step)
+    /// <summary>Asks for a Key Replacement of <paramref name="address"/>; one already under way is returned instead of a second
+    /// (a Registration Transfer's is always made: the user leaves whatever else was under way).</summary>
+    /// <param name="transfer">For a Registration Transfer: the record's transfer fields (Courier, endpoints, new certificate).</param>
+    public KeyReplacementRecord Request(string address, string reason, string step, Action<KeyReplacementRecord>? transfer = null)
     {
-        if (Open(address) is { } open) return open;
+        if (transfer is null && Open(address) is { } open) return open;
         var record = new KeyReplacementRecord
         {
             Id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12)).ToLowerInvariant(),
             Address = address.ToLowerInvariant(), Reason = reason, State = KeyReplacementState.Requested,
             Steps = { new TransferStep { Step = step, Utc = DateTime.UtcNow } },
         };
+        transfer?.Invoke(record);
         _records.Insert(record);
         _db.Checkpoint();
         return record;

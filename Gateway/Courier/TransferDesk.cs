@@ -1,6 +1,7 @@
 using Gateway.Crypto;
 using Gateway.Storage;
 using Microsoft.Extensions.Logging;
+using MimeKit;
 using Org.BouncyCastle.Pkcs;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.X509;
@@ -14,9 +15,13 @@ namespace Gateway.Courier;
 /// <item>old courier: an operator starts it (<c>gateway transfer start</c>); the Foreground sends the Transfer
 /// Subscription (account and the user's key, sealed to the new Foreground);</item>
 /// <item>new courier: only a pre-authorised subscription from that very courier is taken (anything else is refused
-/// before 250): the account is created with the same password, the old key kept, new keys and certificate issued,
-/// Distribute Account sent to the Background, the welcome mail with the new settings sent, and a Configuration Update
-/// and Transfer Complete go back;</item>
+/// before 250): the account is created with the same password, the old key kept, new keys and certificate made,
+/// Distribute Account sent to the Background, and a Configuration Update (endpoints, new certificate) goes back;</item>
+/// <item>old courier: a Notice to Rekey carrying the new configuration goes through the Background to the user's
+/// Agent, which checks the new certificate and accepts it in Exchange Keys, signed with the user's key; the
+/// Foreground sends that on to the new courier (<see cref="KeyReplacementDesk"/>);</item>
+/// <item>new courier: Exchange Keys must be signed with the key the subscription carried and accept the certificate
+/// made there; then Background Key Replacement, the welcome mail with the new settings, and Transfer Complete;</item>
 /// <item>old courier: mail for the address is routed to the new courier from now on (both elements), the account
 /// stops taking logins, the mailbox is moved there (<see cref="MailboxMove"/>), and once every moved message has left
 /// the queue the user's keys and mail are deleted here.</item>
@@ -25,12 +30,13 @@ namespace Gateway.Courier;
 public sealed class TransferDesk(TransferStore store, KeyStore keys, CertificateDirectory directory, CourierAuthority authority, IUserStore users,
     Func<ElementRelay> foreground, Func<string> backgroundEndpoint, Action<string> distributeAccount, Action<string, string> servedElsewhere,
     Func<string, CancellationToken, Task<(IReadOnlyList<string> Queued, int Skipped)>> moveMailbox, Func<string, bool> stillQueued,
-    Func<string, int> deleteMailbox, Func<string, CancellationToken, Task> welcome, KeyAlgorithm userKeys, ILogger<TransferDesk> logger)
+    Func<string, int> deleteMailbox, Func<string, CancellationToken, Task> welcome, KeyAlgorithm userKeys, ILogger<TransferDesk> logger,
+    Func<KeyReplacementDesk> rekeys)
 {
     const string AccountCreated = "Transfer Subscription from";
 
     public static bool IsTransfer(InterCourierKind kind) =>
-        kind is InterCourierKind.TransferSubscription or InterCourierKind.ConfigurationUpdate or InterCourierKind.TransferComplete;
+        kind is InterCourierKind.TransferSubscription or InterCourierKind.ConfigurationUpdate or InterCourierKind.ExchangeKeys or InterCourierKind.TransferComplete;
 
     /// <summary>Whether a Transfer Subscription for <paramref name="address"/> from <paramref name="fromCourier"/> was pre-authorised here.</summary>
     public bool IsAuthorised(string address, string fromCourier) =>
@@ -93,7 +99,8 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
     /// <summary>A transfer message from another courier's Foreground (its signature and chain checked already).</summary>
     public async Task HandleAsync(CourierSecureMimeContext context, InterCourierEnvelope received, CancellationToken cancellationToken)
     {
-        var body = TransferBody.From(received.Payload);
+        // Exchange Keys carries the transfer's ids and, unchanged, what the user's Agent signed.
+        var body = TransferBody.From(received.Payload is Multipart { Count: > 0 } parts ? parts[0] : received.Payload);
         var from = received.Header.FromCourier;
         switch (received.Header.Kind)
         {
@@ -102,12 +109,24 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
                 break;
             case InterCourierKind.ConfigurationUpdate:
             {
-                var transfer = Outgoing(body, from, TransferState.SubscriptionSent);
-                if (body.Certificate is { } der) directory.Add(new X509Certificate(der), "transfer");
+                var transfer = Outgoing(body, from, TransferState.SubscriptionSent, TransferState.Configured);
+                if (transfer.State == TransferState.Configured) break; // sent again after a crash over there: taken once
+                var certificate = body.Certificate is { } der ? new X509Certificate(der) : throw new PartRejectedException($"the Configuration Update from {from} carries no certificate");
+                directory.Add(certificate, "transfer");
+                // The user's Agent is told the new configuration (Notice to Rekey through the Background) and accepts it.
+                rekeys().Store.Request(transfer.Address, "transfer", $"asked for by Registration Transfer {transfer.Id} to {from}", r =>
+                {
+                    (r.TransferId, r.Courier, r.ForegroundEndpoint, r.BackgroundEndpoint, r.NewCertificate) =
+                        (transfer.Id, from, body.ForegroundEndpoint, body.BackgroundEndpoint, certificate.GetEncoded());
+                });
                 store.Advance(transfer, TransferState.Configured,
-                    $"Configuration Update from {from}: Foreground {body.ForegroundEndpoint}, Background {body.BackgroundEndpoint}, new certificate {(body.Certificate is { } c ? new X509Certificate(c).SerialNumber.ToString(16) : "-")}");
+                    $"Configuration Update from {from}: Foreground {body.ForegroundEndpoint}, Background {body.BackgroundEndpoint}, new certificate {certificate.SerialNumber.ToString(16)}; " +
+                    "Notice to Rekey with the new configuration on its way to the user's Agent");
                 break;
             }
+            case InterCourierKind.ExchangeKeys:
+                await CompleteAsync(context, received, body, cancellationToken);
+                break;
             case InterCourierKind.TransferComplete:
                 await LetGoAsync(Outgoing(body, from, TransferState.SubscriptionSent, TransferState.Configured), cancellationToken);
                 break;
@@ -158,10 +177,56 @@ public sealed class TransferDesk(TransferStore store, KeyStore keys, Certificate
         {
             TransferId = body.TransferId, Address = address, Certificate = issued.GetEncoded(), ForegroundEndpoint = relay.Endpoint, BackgroundEndpoint = backgroundEndpoint(),
         }.ToPart());
+        store.Advance(incoming, TransferState.Configured,
+            $"Distribute Account to the Background, Configuration Update to {from}; waiting for the user's Agent to accept it (Exchange Keys)");
+    }
+
+    /// <summary>
+    /// New courier: the user's Agent accepted the configuration, signed with the user's key that the Transfer
+    /// Subscription carried (its key is kept here): the Background is told the new certificate (Background Key
+    /// Replacement), the user gets the welcome mail with the new settings, and Transfer Complete goes to the old courier.
+    /// </summary>
+    async Task CompleteAsync(CourierSecureMimeContext context, InterCourierEnvelope received, TransferBody body, CancellationToken cancellationToken)
+    {
+        var from = received.Header.FromCourier;
+        var address = body.Address.ToLowerInvariant();
+        var incoming = store.Open(address, TransferDirection.Incoming);
+        if (incoming is not { State: TransferState.Configured } || !string.Equals(incoming.Peer, from, StringComparison.OrdinalIgnoreCase))
+            throw new PartRejectedException($"no transfer of {address} from {from} waits for Exchange Keys here");
+        if (received.Payload is not Multipart { Count: 2 } parts) throw new PartRejectedException("Exchange Keys carries no message from the user's Agent");
+        var opened = PartEnvelope.Verify(context, parts[1], expectedSigner: address);
+        var keyId = CourierSecureMimeContext.UserKeyId(address);
+        if (!keys.HasPrivateKey(KeyStore.ArchivedId(keyId, opened.Signer)))
+            throw new PartRejectedException($"Exchange Keys for {address} is not signed with the key the Transfer Subscription carried");
+        var accepted = KeyReplacementMessage.BodyOf(opened.Entity);
+        var current = keys.GetCertificate(keyId) ?? throw new PartRejectedException($"{address} has no certificate here");
+        if (accepted.Kind != KeyReplacementKind.ExchangeKeys || !string.Equals(accepted.Address, address, StringComparison.OrdinalIgnoreCase)
+            || accepted.NewCertificate is not { } der || !der.AsSpan().SequenceEqual(current.GetEncoded()))
+            throw new PartRejectedException($"the user's Agent did not accept {address}'s certificate made here");
+        var peer = foreground().Peers.Find(from) ?? throw new PartRejectedException($"{from} is not in the Foreground's peer table");
+        rekeys().TellBackground(context, incoming.Id, address, current);
         await welcome(address, cancellationToken);
-        relay.SendToPeer(context, peer, InterCourierKind.TransferComplete, incoming.Id + "-complete", new TransferBody { TransferId = body.TransferId, Address = address }.ToPart());
-        store.Advance(incoming, TransferState.Completed, $"Distribute Account to the Background, welcome mail with the new settings, Configuration Update and Transfer Complete to {from}");
+        foreground().SendToPeer(context, peer, InterCourierKind.TransferComplete, incoming.Id + "-complete", new TransferBody { TransferId = body.TransferId, Address = address }.ToPart());
+        store.Advance(incoming, TransferState.Completed,
+            $"Exchange Keys from {from}: the user's Agent accepted certificate {current.SerialNumber.ToString(16)}; Background Key Replacement, " +
+            $"welcome mail with the new settings and Transfer Complete to {from}");
         logger.LogInformation("Registration Transfer: {Address} now served here (from {From})", address, from);
+    }
+
+    /// <summary>Old courier: the user's Agent accepted the new configuration (<see cref="KeyReplacementDesk"/>); what it
+    /// signed goes to the new courier unchanged, with the transfer's ids.</summary>
+    public void SendExchangeKeys(CourierSecureMimeContext context, KeyReplacementRecord accepted, MimeEntity signed)
+    {
+        var transfer = store.Find(accepted.TransferId ?? "") is { Direction: TransferDirection.Outgoing, State: TransferState.Configured } t
+            ? t
+            : throw new PartRejectedException($"Registration Transfer {accepted.TransferId} of {accepted.Address} is not waiting for the user's Agent");
+        var relay = foreground();
+        var peer = relay.Peers.Find(transfer.Peer) ?? throw new PartRejectedException($"{transfer.Peer} is not in the Foreground's peer table");
+        relay.SendToPeer(context, peer, InterCourierKind.ExchangeKeys, transfer.Id + "-exchange", new Multipart("mixed")
+        {
+            new TransferBody { TransferId = transfer.Id, Address = transfer.Address }.ToPart(), signed,
+        });
+        store.Advance(transfer, TransferState.Configured, $"Exchange Keys from the user's Agent (accepting the new configuration) sent to {transfer.Peer}");
     }
 
     async Task LetGoAsync(TransferRecord transfer, CancellationToken cancellationToken)

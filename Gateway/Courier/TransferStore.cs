@@ -12,7 +12,9 @@ public enum TransferState
     Started,
     /// <summary>Old courier: the Transfer Subscription is on its way, or waits for the new courier's answer.</summary>
     SubscriptionSent,
-    /// <summary>Old courier: the new courier sent its Configuration Update.</summary>
+    /// <summary>Old courier: the new courier sent its Configuration Update; the user's Agent is told it (Notice to Rekey)
+    /// and accepts it (Exchange Keys, sent on). New courier: the account exists and the Configuration Update is sent;
+    /// the user's Agent's Exchange Keys is awaited.</summary>
     Configured,
     /// <summary>Old courier: the new courier said Transfer Complete; the mailbox is moving there.</summary>
     Moving,

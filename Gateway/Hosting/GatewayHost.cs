@@ -245,7 +245,7 @@ public static class GatewayHost
         services.AddSingleton(sp => new KeyReplacementDesk(sp.GetRequiredService<KeyReplacementStore>(), ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
             sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), () => sp.GetRequiredService<CourierAuthority>().Certificate,
-            sp.GetRequiredService<ILogger<KeyReplacementDesk>>()));
+            sp.GetRequiredService<ILogger<KeyReplacementDesk>>(), () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null));
         services.AddSingleton(sp => new KeyReplacementAgent(new ElementInbox(Path.Combine(data.AgentDirectory, "key-replacement")), sp.GetRequiredService<CourierAuthority>(),
             sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
             sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), options.Crypto.UserKeyAlgorithm, Path.Combine(data.AgentDirectory, "key-replacements-done.json"),
@@ -296,7 +296,7 @@ public static class GatewayHost
                 address => sp.GetRequiredService<MailStore>().DeleteUser(address),
                 (address, ct) => InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", address, WelcomeText(options),
                     TimeProvider.System, ct),
-                options.Crypto.UserKeyAlgorithm, sp.GetRequiredService<ILogger<TransferDesk>>());
+                options.Crypto.UserKeyAlgorithm, sp.GetRequiredService<ILogger<TransferDesk>>(), () => sp.GetRequiredService<KeyReplacementDesk>());
         });
         foreach (var element in localElements)
         {
