@@ -69,6 +69,7 @@ public static class Program
             RolesCommands.Create(parse => Load(parse)?.Options),
             RekeyCommands.Create(parse => Load(parse)?.Options),
             TransferCommands.Create(parse => Load(parse)?.Options),
+            QueueCommands.Create(parse => Load(parse)?.Options),
         };
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)

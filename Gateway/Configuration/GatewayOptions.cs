@@ -137,6 +137,11 @@ public sealed class WebOptions
     public string Endpoint { get; set; } = "0.0.0.0:8443";
     /// <summary>The URL others reach it at (goes into certificates as the CRL location). Default: https://HOSTNAME:PORT.</summary>
     public string? PublicUrl { get; set; }
+    /// <summary>Networks (CIDR) whose clients may read <c>/metrics</c>; empty switches it off. Unset: this host only
+    /// (<see cref="MetricsNetworks"/>). Not initialised here: configuration binding would add to the list, not replace it.</summary>
+    public List<string>? MetricsAllowedNetworks { get; set; }
+
+    public IReadOnlyList<string> MetricsNetworks => MetricsAllowedNetworks ?? new List<string> { "127.0.0.0/8", "::1/128" };
 }
 
 public sealed class TlsOptions

@@ -115,6 +115,8 @@ public static partial class GatewayOptionsValidator
             else if (endpoints.Contains(o.Web.Endpoint))
                 p.Add($"{g}:Web:Endpoint: '{o.Web.Endpoint}' is also an SMTP listener's; fix: give HTTPS its own port.");
         }
+        foreach (var network in o.Web.MetricsNetworks.Where(n => !System.Net.IPNetwork.TryParse(n, out _)))
+            p.Add($"{g}:Web:MetricsAllowedNetworks: '{network}' is not a network in CIDR notation; fix: write e.g. 10.0.0.0/8 or 127.0.0.1/32.");
         if (!string.IsNullOrWhiteSpace(o.Web.PublicUrl) && !(Uri.TryCreate(o.Web.PublicUrl, UriKind.Absolute, out var url) && url.Scheme == "https"))
             p.Add($"{g}:Web:PublicUrl: '{o.Web.PublicUrl}' is not an https:// URL; fix: write e.g. https://mx.example.org:8443.");
 

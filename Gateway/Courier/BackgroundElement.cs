@@ -298,6 +298,8 @@ public sealed class BackgroundElement(
         });
         if (receipt is { ReceiptDue: true }) SendReceipts(id);
         if (release is not KeyRelease.NotArrived)
+            Metrics.GatewayInstruments.KeyReleases.Add(1, new KeyValuePair<string, object?>("result", release is KeyRelease.Released ? "released" : "refused"));
+        if (release is not KeyRelease.NotArrived)
             logger.LogInformation("Background {Decision} the key of {MessageId} to {Recipient}{Reason}", release is KeyRelease.Released ? "released" : "refused",
                 messageId, recipient, release is KeyRelease.Refused r ? ": " + r.Reason : "");
         return release;

@@ -118,6 +118,9 @@ public sealed class MessageDeliverer(
         return false;
     }
 
+    /// <summary>Forgets what the Agent kept for a message taken out of the queue by an operator.</summary>
+    public void Discard(string queueId) => agent.Discard(queueId);
+
     async Task<IReadOnlyList<RecipientOutcome>> DeliverGroupAsync(QueuedMessage message, NextHop hop, List<QueuedRecipient> recipients, CancellationToken cancellationToken)
     {
         switch (hop)
@@ -282,9 +285,12 @@ public sealed class MessageDeliverer(
                 case OutcomeKind.Delivered:
                     r.State = RecipientState.Delivered;
                     r.Relayed = outcome.Relayed;
+                    Metrics.GatewayInstruments.Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "delivered"));
+                    Metrics.GatewayInstruments.DeliveryLatency.Record(Math.Max(0, (now - message.ArrivedUtc).TotalSeconds));
                     break;
                 case OutcomeKind.PermanentFailure:
                     r.State = RecipientState.Failed;
+                    Metrics.GatewayInstruments.Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "bounced"));
                     logger.LogWarning("Message {QueueId} to <{Recipient}> failed permanently: {Status} {Diagnostic}", message.Id, r.Address, r.Status, r.Diagnostic);
                     break;
                 default:
@@ -293,11 +299,13 @@ public sealed class MessageDeliverer(
                         r.State = RecipientState.Failed;
                         r.Status = "4.4.7";
                         r.Diagnostic = $"message expired after {retry.MaxAge.TotalHours:0.#} hours in the queue; last error: {outcome.Diagnostic}";
+                        Metrics.GatewayInstruments.Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
                         logger.LogWarning("Message {QueueId} to <{Recipient}> expired: {Diagnostic}", message.Id, r.Address, outcome.Diagnostic);
                     }
                     else
                     {
                         r.NextAttemptUtc = now + retry.DelayAfter(r.Attempts);
+                        Metrics.GatewayInstruments.Deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "deferred"));
                         logger.LogInformation("Message {QueueId} to <{Recipient}> deferred until {Next:u}: {Status} {Diagnostic}",
                             message.Id, r.Address, r.NextAttemptUtc, r.Status, r.Diagnostic);
                     }

@@ -16,13 +16,17 @@ public sealed class QueueRunner : BackgroundService
     readonly MessageQueue queue;
     readonly MessageDeliverer deliverer;
     readonly ILogger<QueueRunner> logger;
+    readonly Platform.DataDirectory? data;
 
-    public QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, TimeProvider? time = null)
+    /// <param name="data">Where operators' requests arrive (<see cref="QueueControl"/>); null: none are taken.</param>
+    public QueueRunner(GatewayOptions options, MessageQueue queue, MessageDeliverer deliverer, ILogger<QueueRunner> logger, Platform.DataDirectory? data = null,
+        TimeProvider? time = null)
     {
         this.options = options;
         this.queue = queue;
         this.deliverer = deliverer;
         this.logger = logger;
+        this.data = data;
         _time = time ?? TimeProvider.System;
         // Subscribe at once: a listener may commit a message before ExecuteAsync runs.
         queue.Committed += OnCommitted;
@@ -38,9 +42,76 @@ public sealed class QueueRunner : BackgroundService
 
     public int QueuedCount { get { lock (_gate) return _live.Count; } }
 
+    /// <summary>The queued messages as the worker holds them: how many, how many were tried before (deferred), how many are being tried now.</summary>
+    public (int Queued, int Deferred, int InFlight) Counts()
+    {
+        lock (_gate)
+            return (_live.Count, _live.Values.Count(m => m.Recipients.Any(r => r.State == RecipientState.Pending && r.Attempts > 0)), _inFlight.Count);
+    }
+
+    /// <summary>
+    /// An operator's request (<c>gateway queue retry|delete</c>): retry makes the pending recipients of one message, or of
+    /// every message, due now; delete takes a message out of the queue without a report. A message being delivered
+    /// at this moment is left alone (the answer says so). Returns the answer for the operator.
+    /// </summary>
+    public string Apply(QueueRequest request)
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (request.Verb == QueueRequest.Retry)
+            {
+                var ids = request.Id is null ? _live.Keys.ToList() : new List<string> { request.Id };
+                var made = 0;
+                var busy = 0;
+                foreach (var id in ids)
+                {
+                    if (!_live.TryGetValue(id, out var message)) return $"no message {id} in the queue";
+                    if (_inFlight.Contains(id)) { busy++; continue; }
+                    foreach (var r in message.Recipients.Where(r => r.State == RecipientState.Pending)) r.NextAttemptUtc = now;
+                    queue.Save(message);
+                    _schedule.Enqueue(id, now);
+                    made++;
+                }
+                _wake.Release();
+                logger.LogInformation("Queue: the operator made {Count} message(s) due now", made);
+                return $"{made} message(s) due now" + (busy > 0 ? $"; {busy} being delivered at this moment" : "");
+            }
+            if (request.Verb == QueueRequest.Delete && request.Id is { } victim)
+            {
+                if (!_live.ContainsKey(victim)) return $"no message {victim} in the queue";
+                if (_inFlight.Contains(victim)) return $"message {victim} is being delivered at this moment; try again";
+                _live.Remove(victim);
+                queue.Remove(victim);
+                deliverer.Discard(victim);
+                logger.LogWarning("Queue: the operator deleted message {QueueId}; no report is sent", victim);
+                return $"deleted {victim}";
+            }
+        }
+        return $"'{request.Verb}' is not a queue request";
+    }
+
+    /// <summary>Takes operators' requests while the gateway runs (every half second).</summary>
+    async Task TakeRequestsAsync(QueueControl control, CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+                foreach (var (name, request) in control.Waiting())
+                {
+                    try { control.Answer(name, Apply(request)); }
+                    catch (IOException ex) { logger.LogError("Queue request {Name} failed: {Reason}", name, ex.Message); }
+                }
+        }
+        catch (OperationCanceledException) { }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         foreach (var message in queue.TakeRecovered()) Schedule(message);
+        using var control = data is null ? null : QueueControl.Claim(data);
+        var requests = control is null ? Task.CompletedTask : TakeRequestsAsync(control, stoppingToken);
         var slots = new SemaphoreSlim(options.Delivery.ConcurrentDeliveries);
         var running = new List<Task>();
         try
@@ -89,6 +160,7 @@ public sealed class QueueRunner : BackgroundService
         {
             queue.Committed -= OnCommitted;
             await Task.WhenAll(running);
+            await requests;
             logger.LogInformation("Delivery worker stopped; {Count} message(s) remain queued", QueuedCount);
         }
     }

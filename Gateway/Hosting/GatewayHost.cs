@@ -421,6 +421,26 @@ public static class GatewayHost
         services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
+        services.AddSingleton(sp =>
+        {
+            var exposition = new Metrics.PrometheusExposition();
+            var runner = sp.GetRequiredService<QueueRunner>();
+            var started = DateTime.UtcNow;
+            exposition.AddGauges(() =>
+            {
+                var (queued, deferred, inFlight) = runner.Counts();
+                using var process = System.Diagnostics.Process.GetCurrentProcess();
+                return new[]
+                {
+                    new Metrics.GaugeReading("gateway_queue_messages", "Messages in the outbound queue: all, those tried before (deferred), those being delivered now",
+                        new[] { ("state=\"queued\"", (double)queued), ("state=\"deferred\"", deferred), ("state=\"in_flight\"", inFlight) }),
+                    new Metrics.GaugeReading("gateway_process_resident_memory_bytes", "Resident memory of the gateway process", new[] { ("", (double)process.WorkingSet64) }),
+                    new Metrics.GaugeReading("gateway_process_managed_heap_bytes", "Managed heap in use", new[] { ("", (double)GC.GetTotalMemory(false)) }),
+                    new Metrics.GaugeReading("gateway_uptime_seconds", "Seconds since the gateway started", new[] { ("", (DateTime.UtcNow - started).TotalSeconds) }),
+                };
+            });
+            return exposition;
+        });
         services.AddHostedService(sp => sp.GetRequiredService<QueueRunner>());
 
         builder.WebHost.UseKestrelHttpsConfiguration();
@@ -480,6 +500,7 @@ public static class GatewayHost
         var queued = app.Services.GetRequiredService<MessageQueue>().Recover();
         if (runsAgent) app.Services.GetRequiredService<SubmissionAgent>().DiscardOrphans(queued.Select(m => m.Id).ToHashSet());
         app.Services.GetRequiredService<QueueRunner>();
+        app.Services.GetRequiredService<Metrics.PrometheusExposition>(); // listens from the start, not from the first scrape
         // Receipts recorded as owed but not yet queued when the last run ended.
         if (runsBackground) app.Services.GetRequiredService<BackgroundElement>().SendOwedReceipts();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");

@@ -43,6 +43,7 @@ public sealed class ImapConnectionHandler(
 
         logger.LogInformation("IMAP session opened");
         var started = DateTime.UtcNow;
+        var secure = false;
         try
         {
             await using var io = new ImapConnection(connection.Transport, settings.Limits.MaxLineLength, settings.Limits.MaxLiteralSize);
@@ -60,6 +61,7 @@ public sealed class ImapConnectionHandler(
             var session = new ImapSession(settings, io, store, authenticator, authThrottle, userSessions, address, logger,
                 lifetime.ApplicationStopping, connection.ConnectionClosed) { ProtectedReader = protectedReader };
             await session.RunAsync();
+            secure = io.IsSecure;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException)
         {
@@ -72,6 +74,7 @@ public sealed class ImapConnectionHandler(
         finally
         {
             limiter.Release(address);
+            Metrics.GatewayInstruments.ImapSessions.Add(1, new KeyValuePair<string, object?>("tls", secure ? "yes" : "no"));
             logger.LogInformation("IMAP session closed after {Seconds:F1}s", (DateTime.UtcNow - started).TotalSeconds);
         }
     }

@@ -107,6 +107,19 @@ public sealed class MessageQueue : IMessageSpoolFactory
         return messages;
     }
 
+    /// <summary>One queued envelope as it is on disk (for the operator's commands), or null when there is none.</summary>
+    public QueuedMessage? Load(string id)
+    {
+        if (id.Length is 0 or > 64 || !id.All(char.IsAsciiHexDigit) || !File.Exists(EnvelopePath(id))) return null;
+        try { return JsonSerializer.Deserialize<QueuedMessage>(File.ReadAllBytes(EnvelopePath(id)), Json); }
+        catch (Exception ex) when (ex is JsonException or IOException) { return null; } // removed or being replaced meanwhile
+    }
+
+    /// <summary>Every queued envelope as it is on disk, oldest first (for the operator's commands; read-only).</summary>
+    public IReadOnlyList<QueuedMessage> List() =>
+        Directory.EnumerateFiles(MessagesDirectory, "*.json").Select(f => Load(Path.GetFileNameWithoutExtension(f))).OfType<QueuedMessage>()
+            .OrderBy(m => m.ArrivedUtc).ToList();
+
     /// <summary>Saves a changed envelope durably (after a delivery attempt).</summary>
     public void Save(QueuedMessage message) =>
         DurableFile.WriteAllBytesAtomic(EnvelopePath(message.Id), JsonSerializer.SerializeToUtf8Bytes(message, Json));

@@ -139,6 +139,7 @@ public sealed class SmtpSession
         finally
         {
             await ResetTransactionAsync();
+            Metrics.GatewayInstruments.SmtpSessions.Add(1, new("listener", _settings.Listener.Name), new("tls", _info.IsTls ? "yes" : "no"));
         }
     }
 
@@ -541,6 +542,7 @@ public sealed class SmtpSession
         if (refusal is not null)
         {
             _logger.LogWarning("Refused message {QueueId} from <{Sender}> after DATA: {Code} {Text}", spool.Id, _sender?.Address ?? "", refusal.Code, string.Join(" ", refusal.Lines));
+            Metrics.GatewayInstruments.SmtpRefused.Add(1, new("listener", _settings.Listener.Name), new("class", refusal.Code >= 500 ? "5xx" : "4xx"));
             Reply(refusal);
             return;
         }
@@ -555,6 +557,7 @@ public sealed class SmtpSession
         }
         _logger.LogInformation("Accepted message {QueueId} from <{Sender}> for {RecipientCount} recipient(s), {Size} octets",
             spool.Id, _sender?.Address ?? "", envelope.Recipients.Count, size);
+        Metrics.GatewayInstruments.SmtpAccepted.Add(1, new KeyValuePair<string, object?>("listener", _settings.Listener.Name));
         Reply(250, "2.0.0", $"Ok: queued as {spool.Id}");
     }
 

@@ -16,6 +16,7 @@ public static class WebEndpoints
     public static void Map(WebApplication app, Configuration.GatewayOptions options)
     {
         app.MapGet("/health", () => Results.Text("ok\n"));
+        MetricsEndpoint.Map(app, options.Web.MetricsNetworks);
         if (options.Runs(Configuration.GatewayOptions.AgentRole))
         {
             app.MapGet("/crl/courier.crl", (CourierAuthority authority) =>
