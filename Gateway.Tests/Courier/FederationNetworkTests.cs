@@ -137,8 +137,11 @@ public sealed partial class FederationNetworkTests(FederationNetworkFixture net,
             { ["token"] = csrf["token"], ["csrf"] = csrf["csrf"], ["password"] = "dave-secret-1", ["confirm"] = "dave-secret-1" }));
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
         Assert.Contains("is registered", await registered.Content.ReadAsStringAsync());
-        // The link works once.
+        // The link works once: neither shown again nor taken again (a replayed form cannot set another password).
         Assert.Equal(HttpStatusCode.Gone, (await http.GetAsync(link)).StatusCode);
+        var replayed = await http.PostAsync(link.Split('?')[0], new FormUrlEncodedContent(new Dictionary<string, string>
+            { ["token"] = csrf["token"], ["csrf"] = csrf["csrf"], ["password"] = "mallory-pass-1", ["confirm"] = "mallory-pass-1" }));
+        Assert.NotEqual(HttpStatusCode.OK, replayed.StatusCode);
 
         var (message, _) = await net.P.WaitForMessageAsync("dave@newcomer.test", "dave-secret-1", t => t.Contains("Body " + token), 60);
         Assert.Equal("federation " + token, message.Subject);
