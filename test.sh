@@ -2,9 +2,13 @@
 # Runs the whole test suite. First installs, with apt-get, the real SMTP peers the tests talk to
 # (swaks, curl, msmtp, openssl, gpgsm, Postfix and its smtp-source/smtp-sink), the IMAP clients (mbsync, Python imaplib) and the reference IMAP
 # server (Dovecot), if any is missing.
-# Long runs (benchmarks) are separate: see bench/README.md.
+# Long runs are separate: './test.sh --reliability' runs the reliability suite instead (kill -9 under load, a full
+# and a read-only spool; needs root for its tmpfs mounts; RELIABILITY_KILLS sets the number of kills, default 10),
+# and the benchmarks are in bench/ (see bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
+suite="Category!=Reliability"
+if [ "${1:-}" = "--reliability" ]; then suite="Category=Reliability"; fi
 
 need_install=0
 for tool in swaks curl msmtp mbsync python3 openssl gpgsm /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap; do
@@ -37,9 +41,14 @@ dotnet build gateway.sln -c Release -nologo -v quiet
 output=$(mktemp)
 trap 'rm -f "$output"' EXIT
 set +e
-dotnet test gateway.sln -c Release --no-build -nologo 2>&1 | tee "$output"
+if [ "$suite" = "Category=Reliability" ]; then
+  export RELIABILITY_REPORT; RELIABILITY_REPORT=$(mktemp)
+  trap 'rm -f "$output" "$RELIABILITY_REPORT"' EXIT
+fi
+dotnet test gateway.sln -c Release --no-build -nologo --filter "$suite" 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
 set -e
+if [ -n "${RELIABILITY_REPORT:-}" ] && [ -s "$RELIABILITY_REPORT" ]; then echo "reliability:"; sed 's/^/  /' "$RELIABILITY_REPORT"; fi
 # One plain summary line: "tests: N passed, N failed, N skipped".
 summary=$(grep -E "^(Passed|Failed)! +- " "$output" | tail -1 || true)
 if [ -n "$summary" ]; then

@@ -14,7 +14,7 @@ public sealed record QueueRequest(string Verb, string? Id)
 /// <summary>
 /// How <c>gateway queue retry|delete</c> reach the queue of a running gateway, whose delivery worker holds the
 /// queued envelopes in memory and saves them after each attempt (an envelope edited behind its back would be
-/// overwritten). The running gateway holds <c>queue/control/running.lock</c> open exclusively; the command drops a
+/// overwritten). The running gateway holds <c>queue-control/running.lock</c> open exclusively; the command drops a
 /// request file beside it and waits for the answer the worker writes. With no gateway running, the command changes the
 /// files itself.
 /// </summary>
@@ -25,7 +25,8 @@ public sealed class QueueControl : IDisposable
 
     QueueControl(string directory, FileStream held) => (_directory, _lock) = (directory, held);
 
-    public static string DirectoryOf(DataDirectory data) => Path.Combine(data.QueueDirectory, "control");
+    /// <summary>Beside the queue, not in it: nothing stays open under <c>queue/</c>, which may be a file system of its own.</summary>
+    public static string DirectoryOf(DataDirectory data) => Path.Combine(data.Root, "queue-control");
 
     static string LockPath(string directory) => Path.Combine(directory, "running.lock");
 

@@ -380,10 +380,18 @@ public sealed class SmtpSession
         if (!_haveSender) { Reply(503, "5.5.1", "Bad sequence of commands: send MAIL first"); CountBadCommand(); return; }
         if (_recipients.Count == 0) { Reply(554, "5.5.1", "No valid recipients"); return; }
 
+        // The spool file is made before 354: a full or read-only disk is answered 452 here, not with a dropped connection.
+        IMessageSpool created;
+        try { created = _spools.CreateSpool(); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            StorageFailed("(none)", ex);
+            return;
+        }
+        await using var spool = created;
         Reply(354, null, "Start mail input; end with <CRLF>.<CRLF>");
         await _io.FlushAsync(_connectionClosed);
 
-        await using var spool = _spools.CreateSpool();
         var scanner = new HeaderSectionScanner();
         var sink = new GuardedSink(spool.Content);
         DataRead result;
@@ -453,7 +461,14 @@ public sealed class SmtpSession
 
         if (_chunkSpool is null)
         {
-            _chunkSpool = _spools.CreateSpool();
+            try { _chunkSpool = _spools.CreateSpool(); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The chunk is read and dropped, so that the next command is read as a command.
+                if (!await ReadChunkOrTimeoutAsync(size, null, null, idle)) return;
+                StorageFailed("(none)", ex);
+                return;
+            }
             _chunkSink = new GuardedSink(_chunkSpool.Content);
             _chunkScanner = new HeaderSectionScanner();
             _chunkSize = 0;

@@ -1,0 +1,232 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Gateway.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Gateway.Tests.Reliability;
+
+/// <summary>
+/// The reliability suite: not part of the default test run (<c>./test.sh --reliability</c> runs it). A real gateway
+/// process under load, killed with SIGKILL again and again, its queue on a file system that fills up or turns
+/// read-only. Counted each time: every message answered 250 is delivered (duplicates are allowed and reported:
+/// at-least-once), no message answered with an error or cut off before its end is delivered, and the gateway
+/// answers 451/452 (never 250) while it cannot store, recovering by itself when it can again. The figures go to the
+/// test output and to $RELIABILITY_REPORT when set.
+/// </summary>
+[Trait("Category", "Reliability")]
+public sealed partial class ReliabilitySuite(ITestOutputHelper output)
+{
+    static int Setting(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) && v > 0 ? v : fallback;
+
+    void Report(string line)
+    {
+        output.WriteLine(line);
+        if (Environment.GetEnvironmentVariable("RELIABILITY_REPORT") is { Length: > 0 } path) File.AppendAllText(path, line + "\n");
+    }
+
+    /// <summary>How one send ended, as the client saw it.</summary>
+    enum Sent { Acked, Refused, Unanswered, Incomplete }
+
+    [GeneratedRegex(@"Subject: rel-([0-9a-f]{32})")]
+    private static partial Regex TokenOf();
+
+    static string Body(int size) => string.Concat(Enumerable.Repeat("reliability payload line of some length for the body\r\n", Math.Max(1, size / 54)));
+
+    /// <summary>One message per connection; what the client saw is recorded under its token.</summary>
+    static async Task<(string Token, Sent How, int Code)> SendOneAsync(int port, int size, CancellationToken cancellationToken)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var endSent = false;
+        try
+        {
+            await using var c = await SmtpWire.ConnectAsync(port);
+            await c.HelloAsync();
+            if ((await c.CommandAsync("MAIL FROM:<load@example.org>")).Code != 250) return (token, Sent.Incomplete, 0);
+            if ((await c.CommandAsync("RCPT TO:<user@gateway.test>")).Code != 250) return (token, Sent.Incomplete, 0);
+            var data = await c.CommandAsync("DATA");
+            if (data.Code != 354) return (token, data.Code >= 400 ? Sent.Refused : Sent.Incomplete, data.Code);
+            await c.SendRawAsync($"Subject: rel-{token}\r\n\r\n{Body(size)}");
+            endSent = true;
+            var reply = await c.CommandAsync(".");
+            return (token, reply.Code == 250 ? Sent.Acked : Sent.Refused, reply.Code);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException or OperationCanceledException)
+        {
+            return (token, endSent ? Sent.Unanswered : Sent.Incomplete, 0);
+        }
+    }
+
+    static Dictionary<string, int> Delivered(ScriptedSmtpServer sink) =>
+        sink.Messages.Select(m => TokenOf().Match(m.Text)).Where(m => m.Success).GroupBy(m => m.Groups[1].Value).ToDictionary(g => g.Key, g => g.Count());
+
+    static async Task WaitUntilAsync(Func<bool> condition, int seconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(200);
+    }
+
+    [Fact]
+    public async Task Kill_9_under_load_loses_nothing_answered_250_and_delivers_nothing_refused()
+    {
+        var kills = Setting("RELIABILITY_KILLS", 10);
+        var senders = Setting("RELIABILITY_SENDERS", 4);
+        var seed = Setting("RELIABILITY_SEED", Environment.TickCount & 0x7fffffff);
+        var random = new Random(seed);
+        var data = TempDirectory.Create("reliability-kill");
+        var ports = Ports.Free(2);
+        var config = GatewayProcess.WriteConfig(data, ports[0], ports[1]);
+        await using var sink = new ScriptedSmtpServer(ports[1]);
+        var sent = new ConcurrentDictionary<string, Sent>();
+        var clock = Stopwatch.StartNew();
+        GatewayProcess? gateway = null;
+        for (var round = 0; round <= kills; round++)
+        {
+            gateway = GatewayProcess.Start(data, config);
+            await gateway.WaitForPortAsync(ports[0], 60);
+            using var stop = new CancellationTokenSource();
+            var load = Enumerable.Range(0, senders).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var (token, how, _) = await SendOneAsync(ports[0], 2048, stop.Token);
+                    sent[token] = how;
+                }
+            })).ToArray();
+            // Under load for a random while, then SIGKILL at whatever moment that is (the last round stays up).
+            await Task.Delay(random.Next(300, 2500));
+            if (round < kills)
+            {
+                gateway.KillHard();
+                await gateway.WaitForExitAsync(10);
+            }
+            stop.Cancel();
+            await Task.WhenAll(load);
+            if (round < kills) await gateway.DisposeAsync();
+        }
+
+        var acked = sent.Where(s => s.Value == Sent.Acked).Select(s => s.Key).ToHashSet();
+        await WaitUntilAsync(() => Delivered(sink).Keys.Count(acked.Contains) == acked.Count, 120);
+        await Task.Delay(2000); // stragglers: a duplicate on its way
+        await gateway!.DisposeAsync();
+        var delivered = Delivered(sink);
+        var lost = acked.Count(t => !delivered.ContainsKey(t));
+        var duplicated = delivered.Count(d => d.Value > 1);
+        var refusedDelivered = sent.Count(s => s.Value is Sent.Refused && delivered.ContainsKey(s.Key));
+        var incompleteDelivered = sent.Count(s => s.Value is Sent.Incomplete && delivered.ContainsKey(s.Key));
+        var unanswered = sent.Count(s => s.Value == Sent.Unanswered);
+        var unansweredDelivered = sent.Count(s => s.Value == Sent.Unanswered && delivered.ContainsKey(s.Key));
+        Report($"kill -9 under load (seed {seed}, {senders} senders, 2 KB messages): {kills} kills in {clock.Elapsed.TotalSeconds:F0} s; " +
+               $"{acked.Count} answered 250, {lost} of them lost, {duplicated} delivered more than once; " +
+               $"{sent.Count(s => s.Value == Sent.Refused)} refused ({refusedDelivered} delivered); " +
+               $"{unanswered} cut off after their end was sent ({unansweredDelivered} delivered, either is right); " +
+               $"{sent.Count(s => s.Value == Sent.Incomplete)} cut off before their end ({incompleteDelivered} delivered)");
+        Assert.True(acked.Count > 0, "the load produced no accepted message");
+        Assert.Equal(0, lost);
+        Assert.Equal(0, refusedDelivered);
+        Assert.Equal(0, incompleteDelivered);
+    }
+
+    /// <summary>A tmpfs of <paramref name="megabytes"/> mounted on the data directory's queue (the gateway's spool).</summary>
+    static async Task<string> MountQueueAsync(string data, int megabytes)
+    {
+        var queue = Path.Combine(data, "queue");
+        Directory.CreateDirectory(queue);
+        var mounted = await ExternalTool.RunAsync("mount", new[] { "-t", "tmpfs", "-o", $"size={megabytes}m,mode=0700", "tmpfs", queue });
+        Assert.True(mounted.ExitCode == 0, "the reliability suite needs root to mount a tmpfs: " + mounted.All);
+        return queue;
+    }
+
+    static async Task UnmountAsync(string path)
+    {
+        for (var i = 0; i < 20 && (await ExternalTool.RunAsync("umount", new[] { path })).ExitCode != 0; i++) await Task.Delay(250);
+    }
+
+    [Fact]
+    public async Task A_full_disk_gets_452_never_250_and_mail_flows_again_when_space_returns()
+    {
+        var data = TempDirectory.Create("reliability-full");
+        var ports = Ports.Free(2);
+        var queue = await MountQueueAsync(data, 8);
+        try
+        {
+            var config = GatewayProcess.WriteConfig(data, ports[0], ports[1], extraLimits: ", \"Limits\": { \"MaxMessageSize\": 4000000 }");
+            await using var sink = new ScriptedSmtpServer(ports[1]) { RcptReply = _ => "451 4.3.0 not now" };
+            var sent = new List<(string Token, Sent How, int Code)>();
+            await using (var gateway = GatewayProcess.Start(data, config))
+            {
+                await gateway.WaitForPortAsync(ports[0], 60);
+                // The next hop takes nothing: 1 MB messages pile up until the spool's file system is full.
+                var refusedInARow = 0;
+                for (var i = 0; i < 30 && refusedInARow < 3; i++)
+                {
+                    var result = await SendOneAsync(ports[0], 1_000_000, CancellationToken.None);
+                    sent.Add(result);
+                    refusedInARow = result.How == Sent.Acked ? 0 : refusedInARow + 1;
+                }
+                Assert.Equal(3, refusedInARow);
+                var refusals = sent.Where(s => s.How != Sent.Acked).ToList();
+                Assert.All(refusals, r => Assert.True(r.Code is 451 or 452, $"a full disk was answered {r.Code} ({r.How})"));
+
+                // Space returns as the queue drains (the next hop takes mail again); then mail is accepted again.
+                sink.RcptReply = _ => "250 2.1.5 Ok";
+                var acked = sent.Where(s => s.How == Sent.Acked).Select(s => s.Token).ToHashSet();
+                await GatewayProcess.RunCliAsync(data, null, "queue", "retry", "--all", "--config", config);
+                await WaitUntilAsync(() => Delivered(sink).Keys.Count(acked.Contains) == acked.Count, 90);
+                var after = await SendOneAsync(ports[0], 1_000_000, CancellationToken.None);
+                Assert.Equal(Sent.Acked, after.How);
+                await WaitUntilAsync(() => Delivered(sink).ContainsKey(after.Token), 30);
+                var delivered = Delivered(sink);
+                Report($"disk full (8 MB spool, 1 MB messages): {acked.Count} answered 250 before it filled, all {acked.Count(delivered.ContainsKey)} delivered; " +
+                       $"{refusals.Count} refused with {string.Join("/", refusals.Select(r => r.Code).Distinct())}, {refusals.Count(r => delivered.ContainsKey(r.Token))} of them delivered; " +
+                       $"accepted again once space returned: {delivered.ContainsKey(after.Token)}");
+                Assert.All(acked, t => Assert.True(delivered.ContainsKey(t), $"{t} was answered 250 and not delivered"));
+                Assert.DoesNotContain(refusals, r => delivered.ContainsKey(r.Token));
+                Assert.True(delivered.ContainsKey(after.Token));
+            }
+        }
+        finally
+        {
+            await UnmountAsync(queue);
+        }
+    }
+
+    [Fact]
+    public async Task A_read_only_spool_gets_451_or_452_never_250_and_recovers_when_writable_again()
+    {
+        var data = TempDirectory.Create("reliability-readonly");
+        var ports = Ports.Free(2);
+        var queue = await MountQueueAsync(data, 64);
+        try
+        {
+            var config = GatewayProcess.WriteConfig(data, ports[0], ports[1]);
+            await using var sink = new ScriptedSmtpServer(ports[1]);
+            await using var gateway = GatewayProcess.Start(data, config);
+            await gateway.WaitForPortAsync(ports[0], 60);
+            var before = await SendOneAsync(ports[0], 4096, CancellationToken.None);
+            Assert.Equal(Sent.Acked, before.How);
+            await WaitUntilAsync(() => Delivered(sink).ContainsKey(before.Token), 30);
+
+            var readOnly = await ExternalTool.RunAsync("mount", new[] { "-o", "remount,ro", queue });
+            Assert.True(readOnly.ExitCode == 0, readOnly.All);
+            var during = new List<(string Token, Sent How, int Code)>();
+            for (var i = 0; i < 5; i++) during.Add(await SendOneAsync(ports[0], 4096, CancellationToken.None));
+            Assert.All(during, d => Assert.True(d.How == Sent.Refused && d.Code is 451 or 452, $"a read-only spool was answered {d.Code} ({d.How})"));
+
+            Assert.Equal(0, (await ExternalTool.RunAsync("mount", new[] { "-o", "remount,rw", queue })).ExitCode);
+            var after = await SendOneAsync(ports[0], 4096, CancellationToken.None);
+            Assert.Equal(Sent.Acked, after.How);
+            await WaitUntilAsync(() => Delivered(sink).ContainsKey(after.Token), 30);
+            var delivered = Delivered(sink);
+            Report($"read-only spool: {during.Count} sends while read-only answered {string.Join("/", during.Select(d => d.Code).Distinct())}, " +
+                   $"{during.Count(d => delivered.ContainsKey(d.Token))} delivered; accepted and delivered again once writable: {delivered.ContainsKey(after.Token)}");
+            Assert.DoesNotContain(during, d => delivered.ContainsKey(d.Token));
+            Assert.True(delivered.ContainsKey(after.Token));
+        }
+        finally
+        {
+            await UnmountAsync(queue);
+        }
+    }
+}
