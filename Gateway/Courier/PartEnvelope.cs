@@ -46,6 +46,15 @@ public static class PartEnvelope
     }
 
     /// <summary>
+    /// Whether an exception thrown while decoding what someone sent (CMS, ASN.1, certificates and their extensions,
+    /// algorithm identifiers: all attacker-controlled) means the input is bad. BouncyCastle reports malformed input with
+    /// many exception types (Asn1Exception, CertificateParsingException, SecurityUtilityException,
+    /// InvalidOperationException, ...; fuzzing found each); all of them are a refusal, never a crash. Our own
+    /// <see cref="PartRejectedException"/> passes through as it is, and running out of memory is not bad input.
+    /// </summary>
+    static bool IsParsingFailure(Exception ex) => ex is not (PartRejectedException or OutOfMemoryException or OperationCanceledException);
+
+    /// <summary>
     /// Decrypts with the context's keys and verifies. <paramref name="expectedSigner"/>, when given, is the address the
     /// signer's certificate must carry (the sender for parts from an Agent, an element's address for re-wrapped parts).
     /// </summary>
@@ -53,12 +62,13 @@ public static class PartEnvelope
     {
         if (body is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.EnvelopedData } enveloped)
             throw new PartRejectedException("the part is not S/MIME enveloped data");
+        if (enveloped.Content is null) throw new PartRejectedException("the enveloped part is empty"); // found by fuzzing
         MimeEntity decrypted;
         try
         {
             decrypted = enveloped.Decrypt(context);
         }
-        catch (Exception ex) when (ex is Org.BouncyCastle.Cms.CmsException or FormatException or ArgumentException or InvalidOperationException or KeyStoreException or PrivateKeyNotFoundException or NotSupportedException)
+        catch (Exception ex) when (IsParsingFailure(ex))
         {
             throw new PartRejectedException("the part cannot be decrypted with this element's key: " + ex.Message, ex);
         }
@@ -83,6 +93,8 @@ public static class PartEnvelope
         try
         {
             using var der = new MemoryStream();
+            // A signed-data part with no body at all (found by fuzzing) is refused like any other unreadable signature.
+            if (signed.Content is null) throw new PartRejectedException("the signed part is empty");
             signed.Content.DecodeTo(der);
             var cms = new CmsSignedData(der.ToArray());
             if (cms.SignedContent is null) throw new PartRejectedException("the signed part carries no content");
@@ -99,17 +111,22 @@ public static class PartEnvelope
             if (certificate is null) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
             bool matches;
             try { matches = signer.Verify(certificate); }
-            catch (Exception ex) when (ex is Org.BouncyCastle.Security.Certificates.CertificateException or CmsException)
+            catch (Exception ex) when (IsParsingFailure(ex))
             {
                 throw new PartRejectedException("the signature does not verify: " + ex.Message, ex) { Unverified = inner };
             }
             if (!matches) throw new PartRejectedException("the signature does not match the content") { Unverified = inner };
         }
-        catch (Exception ex) when (ex is CmsException or FormatException or ArgumentException or IOException or Org.BouncyCastle.Asn1.Asn1Exception or InvalidCastException)
+        catch (Exception ex) when (IsParsingFailure(ex))
         {
             throw new PartRejectedException("the signature cannot be read: " + ex.Message, ex);
         }
-        var chain = context.ValidateCertificate(certificate, carried);
+        ChainResult chain;
+        try { chain = context.ValidateCertificate(certificate, carried); }
+        catch (Exception ex) when (IsParsingFailure(ex))
+        {
+            throw new PartRejectedException("the signer's certificate cannot be read: " + ex.Message, ex) { Unverified = inner };
+        }
         if (!chain.IsValid)
             throw new PartRejectedException($"the signer's certificate ({certificate.SubjectDN}) is not trusted: {chain.Reason}") { Unverified = inner, Transient = chain.MissingRevocationData };
         var address = Certificates.EmailOf(certificate) ?? "";

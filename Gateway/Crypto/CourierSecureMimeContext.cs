@@ -135,6 +135,17 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     byte[]? OpenWithKeyAgreement(byte[] der)
     {
+        // BouncyCastle's streaming parser (which MimeKit uses) dereferences null on input that is not a CMS ContentInfo
+        // at all (found by fuzzing): such input is refused here first, as the malformed CMS it is.
+        try
+        {
+            if (der.Length == 0 || Org.BouncyCastle.Asn1.Cms.ContentInfo.GetInstance(Org.BouncyCastle.Asn1.Asn1Object.FromByteArray(der)) is null)
+                throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is empty");
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException)
+        {
+            throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is not a CMS structure: " + ex.Message, ex);
+        }
         var own = OwnCertificates().Where(c => c.Certificate.GetPublicKey() is ECPublicKeyParameters).ToList();
         if (own.Count == 0) return null;
         ECPrivateKeyParameters? KeyFor(X509Name issuer, BigInteger serial)
