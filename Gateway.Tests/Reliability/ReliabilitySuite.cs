@@ -236,4 +236,52 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
             await UnmountAsync(queue);
         }
     }
+
+    [Fact]
+    public async Task Mail_for_a_peer_courier_that_is_down_waits_and_is_delivered_when_it_returns()
+    {
+        var ports = Ports.Free(8);
+        var s = new CourierNode("s.test", ports[0..4]);
+        var t = new CourierNode("t.test", ports[4..8]);
+        try
+        {
+            await CourierNode.JoinAsync(s, t);
+            await s.AddUserAsync("sam@s.test", "peer-down-pass");
+            await t.AddUserAsync("tina@t.test", "peer-down-pass");
+            s.Start();
+            t.Start();
+            await s.WaitUntilListeningAsync();
+            await t.WaitUntilListeningAsync();
+            await s.WaitForLogAsync(60, "Foreground recorded peer t.test");
+            await s.WaitForLogAsync(60, "Background recorded peer t.test");
+
+            // T goes down (SIGKILL: no goodbye); S takes mail for it and keeps both parts.
+            t.Process!.KillHard();
+            await t.Process.WaitForExitAsync(10);
+            var tokens = new List<string>();
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < 5; i++)
+            {
+                var token = Guid.NewGuid().ToString("N");
+                tokens.Add(token);
+                Assert.Equal(250, (await s.SubmitAsync("sam@s.test", "peer-down-pass", "tina@t.test",
+                    $"From: <sam@s.test>\r\nTo: <tina@t.test>\r\nSubject: peer down {token}\r\n\r\nBody {token}\r\n")).Code);
+            }
+            await s.WaitForLogAsync(60, "t.test");
+            await Task.Delay(5000); // several retries fail meanwhile
+            var downFor = clock.Elapsed;
+
+            await t.StartAsync(new Dictionary<string, string>());
+            await t.WaitUntilListeningAsync();
+            var back = Stopwatch.StartNew();
+            foreach (var token in tokens) await t.WaitForMessageAsync("tina@t.test", "peer-down-pass", x => x.Contains("Body " + token), 120);
+            Report($"peer courier down: {tokens.Count} messages for it answered 250 while it was down ({downFor.TotalSeconds:F0} s), " +
+                   $"all {tokens.Count} delivered and readable {back.Elapsed.TotalSeconds:F1} s after it returned");
+        }
+        finally
+        {
+            await t.DisposeAsync();
+            await s.DisposeAsync();
+        }
+    }
 }

@@ -63,8 +63,9 @@ public sealed class ImapConnectionHandler(
             await session.RunAsync();
             secure = io.IsSecure;
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException or System.Security.Authentication.AuthenticationException)
         {
+            // A failed STARTTLS handshake (a client or scanner offering only what is refused) ends the session like a dropped connection.
             logger.LogInformation("IMAP connection ended: {Reason}", ex.Message);
         }
         catch (Exception ex)

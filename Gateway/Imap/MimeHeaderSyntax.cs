@@ -187,10 +187,11 @@ internal static class MimeHeaderSyntax
         baseName = name;
         encoded = name.EndsWith('*');
         var end = encoded ? name.Length - 1 : name.Length;
+        if (end <= 0) return -1; // "" or "*" (found by fuzzing: an empty parameter name threw)
         var star = name.LastIndexOf('*', end - 1);
         if (star <= 0 || star == end - 1) return -1;
         var digits = name.AsSpan(star + 1, end - star - 1);
-        if (digits.Length > 4 || !int.TryParse(digits, out var section)) return -1;
+        if (digits.Length > 4 || !int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var section)) return -1;
         baseName = name[..star];
         return section;
     }

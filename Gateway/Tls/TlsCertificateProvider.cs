@@ -35,18 +35,35 @@ public sealed class TlsCertificateProvider : IDisposable
         if (!string.IsNullOrWhiteSpace(options.Tls.CertificatePath)) Watch();
     }
 
-    /// <summary>TLS 1.2 and 1.3 only; the certificate context is read at each handshake so a reload takes effect at once.</summary>
+    /// <summary>
+    /// TLS 1.2 with forward secrecy and authenticated encryption only (ECDHE with AES-GCM or ChaCha20-Poly1305), and
+    /// TLS 1.3. The CBC suites OpenSSL would otherwise also offer for TLS 1.2 are left out: every mail client and MTA of
+    /// the last decade speaks GCM. Where the platform cannot restrict suites (Windows), its own defaults apply.
+    /// </summary>
+    static readonly CipherSuitesPolicy? AeadOnly = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
+        ? new CipherSuitesPolicy(new[]
+        {
+            TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+            TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        })
+        : null;
+
+    /// <summary>TLS 1.2 and 1.3 only, AEAD suites only; the certificate context is read at each handshake so a reload takes effect at once.</summary>
     public SslServerAuthenticationOptions CreateServerOptions()
     {
         lock (_gate)
         {
-            return new SslServerAuthenticationOptions
+            var options = new SslServerAuthenticationOptions
             {
                 ServerCertificateContext = _context,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 ClientCertificateRequired = false,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             };
+            if (AeadOnly is not null) options.CipherSuitesPolicy = AeadOnly;
+            return options;
         }
     }
 
