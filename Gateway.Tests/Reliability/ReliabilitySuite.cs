@@ -135,6 +135,13 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
         Assert.Equal(0, incompleteDelivered);
     }
 
+    static async Task<(string Status, string Body)> HealthAsync(int port)
+    {
+        var result = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "-w", "\n%{http_code}", $"https://127.0.0.1:{port}/health" });
+        var last = result.StdOut.LastIndexOf('\n');
+        return (result.StdOut[(last + 1)..].Trim(), last < 0 ? "" : result.StdOut[..last]);
+    }
+
     /// <summary>A tmpfs of <paramref name="megabytes"/> mounted on the data directory's queue (the gateway's spool).</summary>
     static async Task<string> MountQueueAsync(string data, int megabytes)
     {
@@ -154,16 +161,18 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
     public async Task A_full_disk_gets_452_never_250_and_mail_flows_again_when_space_returns()
     {
         var data = TempDirectory.Create("reliability-full");
-        var ports = Ports.Free(2);
+        var ports = Ports.Free(3);
         var queue = await MountQueueAsync(data, 8);
         try
         {
-            var config = GatewayProcess.WriteConfig(data, ports[0], ports[1], extraLimits: ", \"Limits\": { \"MaxMessageSize\": 4000000 }");
+            var config = GatewayProcess.WriteConfig(data, ports[0], ports[1], extraLimits: ", \"Limits\": { \"MaxMessageSize\": 4000000 }", webPort: ports[2]);
             await using var sink = new ScriptedSmtpServer(ports[1]) { RcptReply = _ => "451 4.3.0 not now" };
             var sent = new List<(string Token, Sent How, int Code)>();
             await using (var gateway = GatewayProcess.Start(data, config))
             {
                 await gateway.WaitForPortAsync(ports[0], 60);
+                await gateway.WaitForPortAsync(ports[2], 60);
+                Assert.Equal("200", (await HealthAsync(ports[2])).Status);
                 // The next hop takes nothing: 1 MB messages pile up until the spool's file system is full.
                 var refusedInARow = 0;
                 for (var i = 0; i < 30 && refusedInARow < 3; i++)
@@ -175,6 +184,9 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
                 Assert.Equal(3, refusedInARow);
                 var refusals = sent.Where(s => s.How != Sent.Acked).ToList();
                 Assert.All(refusals, r => Assert.True(r.Code is 451 or 452, $"a full disk was answered {r.Code} ({r.How})"));
+                var unhealthy = await HealthAsync(ports[2]);
+                Assert.Equal("503", unhealthy.Status);
+                Assert.Contains("unhealthy", unhealthy.Body);
 
                 // Space returns as the queue drains (the next hop takes mail again); then mail is accepted again.
                 sink.RcptReply = _ => "250 2.1.5 Ok";
@@ -183,11 +195,12 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
                 await WaitUntilAsync(() => Delivered(sink).Keys.Count(acked.Contains) == acked.Count, 90);
                 var after = await SendOneAsync(ports[0], 1_000_000, CancellationToken.None);
                 Assert.Equal(Sent.Acked, after.How);
+                Assert.Equal("200", (await HealthAsync(ports[2])).Status);
                 await WaitUntilAsync(() => Delivered(sink).ContainsKey(after.Token), 30);
                 var delivered = Delivered(sink);
                 Report($"disk full (8 MB spool, 1 MB messages): {acked.Count} answered 250 before it filled, all {acked.Count(delivered.ContainsKey)} delivered; " +
                        $"{refusals.Count} refused with {string.Join("/", refusals.Select(r => r.Code).Distinct())}, {refusals.Count(r => delivered.ContainsKey(r.Token))} of them delivered; " +
-                       $"accepted again once space returned: {delivered.ContainsKey(after.Token)}");
+                       $"accepted again once space returned: {delivered.ContainsKey(after.Token)}; /health said 503 while full, 200 before and after: {unhealthy.Body.Trim()}");
                 Assert.All(acked, t => Assert.True(delivered.ContainsKey(t), $"{t} was answered 250 and not delivered"));
                 Assert.DoesNotContain(refusals, r => delivered.ContainsKey(r.Token));
                 Assert.True(delivered.ContainsKey(after.Token));

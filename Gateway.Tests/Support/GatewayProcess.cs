@@ -109,7 +109,8 @@ public sealed class GatewayProcess : IAsyncDisposable
     }
 
     /// <summary>A configuration file for a process test: one delivery listener, the served domain routed to a next hop.</summary>
-    public static string WriteConfig(string directory, int deliveryPort, int nextHopPort, string extraLimits = "")
+    /// <param name="webPort">The HTTPS listener's port (/health, /metrics), or 0 for none.</param>
+    public static string WriteConfig(string directory, int deliveryPort, int nextHopPort, string extraLimits = "", int webPort = 0)
     {
         var path = Path.Combine(directory, "gateway.json");
         File.WriteAllText(path, $$"""
@@ -120,7 +121,7 @@ public sealed class GatewayProcess : IAsyncDisposable
                 "Listeners": [ { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" } ],
                 "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "Tls": "None", "DnsServers": [ "127.0.0.1:9" ] },
                 "Routes": [ { "Domain": "gateway.test", "Host": "127.0.0.1", "Port": {{nextHopPort}} } ],
-                "Web": { "Endpoint": "" }{{extraLimits}}
+                "Web": { "Endpoint": "{{(webPort == 0 ? "" : $"127.0.0.1:{webPort}")}}" }{{extraLimits}}
               }
             }
             """);

@@ -15,7 +15,7 @@ public static class WebEndpoints
     /// the status page and key release with the Background).</summary>
     public static void Map(WebApplication app, Configuration.GatewayOptions options)
     {
-        app.MapGet("/health", () => Results.Text("ok\n"));
+        HealthEndpoint.Map(app, options);
         MetricsEndpoint.Map(app, options.Web.MetricsNetworks);
         if (options.Runs(Configuration.GatewayOptions.AgentRole))
         {
