@@ -38,6 +38,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
         using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(cert.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx), null);
     });
+    /// <summary>The certificate STARTTLS presents; null: a throw-away self-signed one.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; set; }
     /// <summary>Drop the connection (no reply to what follows) after each accepted message, as a server with a short idle timeout would.</summary>
     public bool DropAfterMessage { get; set; }
     public ConcurrentQueue<ScriptedMessage> Messages { get; } = new();
@@ -98,7 +100,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                     {
                         await Send("220 2.0.0 Ready to start TLS");
                         var ssl = new System.Net.Security.SslStream(stream);
-                        await ssl.AuthenticateAsServerAsync(Certificate.Value);
+                        await ssl.AuthenticateAsServerAsync(ServerCertificate ?? Certificate.Value);
                         stream = ssl;
                         reader = new StreamReader(stream, Encoding.Latin1);
                         tls = true;

@@ -5,7 +5,7 @@ using System.Text;
 namespace Gateway.Tests.Support;
 
 /// <summary>
-/// An authoritative-only DNS responder on loopback UDP for MX tests: answers MX, A and AAAA from a table,
+/// An authoritative-only DNS responder on loopback UDP for MX tests: answers MX, A, AAAA and TXT from a table,
 /// NXDOMAIN for names it does not know. Enough of RFC 1035 for DnsClient; nothing more.
 /// </summary>
 public sealed class TestDnsServer : IAsyncDisposable
@@ -36,6 +36,14 @@ public sealed class TestDnsServer : IAsyncDisposable
     public TestDnsServer AddA(string name, string address)
     {
         Add(name, 1, IPAddress.Parse(address).GetAddressBytes());
+        return this;
+    }
+
+    /// <summary>A TXT record of one string (at most 255 octets).</summary>
+    public TestDnsServer AddTxt(string name, string text)
+    {
+        var bytes = Encoding.ASCII.GetBytes(text);
+        Add(name, 16, new[] { (byte)bytes.Length }.Concat(bytes).ToArray());
         return this;
     }
 

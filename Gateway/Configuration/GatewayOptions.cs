@@ -195,6 +195,15 @@ public sealed class DeliveryOptions
     public int DelayWarningSeconds { get; set; } = 4 * 3600;
     public int ConnectTimeoutSeconds { get; set; } = 30;
     public int CommandTimeoutSeconds { get; set; } = 300;
+    /// <summary>Honour recipient domains' MTA-STS policies (RFC 8461) for mail sent by MX: under an enforced policy,
+    /// only the MX hosts it names, over TLS with a verified certificate, or not at all (the message waits).</summary>
+    public bool MtaSts { get; set; } = true;
+    /// <summary>The port MTA-STS policies are fetched from (<c>https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c>);
+    /// RFC 8461 fixes 443, change it only to test.</summary>
+    public int MtaStsPolicyPort { get; set; } = 443;
+    /// <summary>A PEM file of certificate authorities trusted for outbound TLS (Tls = Verify, MTA-STS) besides the
+    /// system's: a private PKI. Empty: the system's only.</summary>
+    public string? TrustedCertificatesPath { get; set; }
 }
 
 public enum OutboundTls

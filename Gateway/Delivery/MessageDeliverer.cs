@@ -30,6 +30,7 @@ public sealed class MessageDeliverer(
     Courier.ForegroundDelivery foregroundDelivery,
     Courier.ServedElsewhere servedElsewhere,
     Courier.KeyReplacementIntake keyReplacement,
+    MtaStsResolver mtaSts,
     ILogger<MessageDeliverer> logger,
     TimeProvider? time = null)
 {
@@ -162,8 +163,23 @@ public sealed class MessageDeliverer(
             case NextHop.Mx m:
             {
                 var hosts = await mx.ResolveMxAsync(m.Domain, options.Delivery.MxPort, cancellationToken);
-                return await RelayAsync(message, recipients, (rs, tls, transform) =>
-                    relay.DeliverAsync(message, rs, hosts, tls, false, null, cancellationToken, transform), options.Delivery.Tls);
+                var tls = options.Delivery.Tls;
+                var policy = await mtaSts.PolicyAsync(m.Domain, cancellationToken);
+                if (policy is { Mode: MtaStsMode.Enforce })
+                {
+                    // RFC 8461 5: only the MX hosts the policy names, over TLS with a verified certificate; else the mail waits.
+                    var allowed = hosts.Where(h => policy.Allows(h.Name)).ToList();
+                    if (allowed.Count == 0)
+                        throw new DeliveryException(false, "4.7.5",
+                            $"MTA-STS: no MX host of {m.Domain} ({string.Join(", ", hosts.Select(h => h.Name))}) is one its policy names ({string.Join(", ", policy.Mx)})");
+                    hosts = allowed;
+                    tls = OutboundTls.Verify;
+                }
+                else if (policy is { Mode: MtaStsMode.Testing } && hosts.Any(h => !policy.Allows(h.Name)))
+                    logger.LogWarning("MTA-STS (testing): MX hosts of {Domain} outside its policy: {Hosts}; delivered as usual", m.Domain,
+                        string.Join(", ", hosts.Where(h => !policy.Allows(h.Name)).Select(h => h.Name)));
+                return await RelayAsync(message, recipients, (rs, t, transform) =>
+                    relay.DeliverAsync(message, rs, hosts, t, false, null, cancellationToken, transform), tls);
             }
             default:
                 throw new InvalidOperationException("unknown next hop " + hop);

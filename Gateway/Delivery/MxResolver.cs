@@ -67,6 +67,16 @@ public sealed class MxResolver
         return hosts;
     }
 
+    /// <summary>The TXT records of a name (each record's strings joined); empty when there are none; null when the
+    /// lookup failed (the answer is unknown, not "none").</summary>
+    public async Task<IReadOnlyList<string>?> ResolveTxtAsync(string name, CancellationToken cancellationToken)
+    {
+        var response = await _dns.QueryAsync(name, QueryType.TXT, cancellationToken: cancellationToken);
+        if (response.Header.ResponseCode == DnsHeaderResponseCode.NotExistentDomain) return Array.Empty<string>();
+        if (response.HasError) return null;
+        return response.Answers.TxtRecords().Select(t => string.Concat(t.Text)).ToList();
+    }
+
     /// <summary>A/AAAA for a host name; literals and localhost are answered without DNS.</summary>
     public async Task<IReadOnlyList<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken)
     {

@@ -18,7 +18,7 @@ namespace Gateway.Delivery;
 /// Hands a queued message to the next hop over SMTP with MailKit: tries each host and address in turn until one
 /// gives an answer, applies the outbound TLS policy, and turns every reply into a per-recipient outcome.
 /// </summary>
-public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue, SmtpConnectionCache connections, ILogger<SmtpRelay> logger)
+public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue, SmtpConnectionCache connections, ILogger<SmtpRelay> logger, OutboundTrust? trust = null)
 {
     [GeneratedRegex(@"^([245])\.(\d{1,3})\.(\d{1,3})\b")]
     private static partial Regex EnhancedCode();
@@ -91,7 +91,8 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
             CheckCertificateRevocation = false,
             SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         };
-        client.ServerCertificateValidationCallback = (_, _, _, errors) => tls != OutboundTls.Verify || errors == SslPolicyErrors.None;
+        client.ServerCertificateValidationCallback = (_, certificate, _, errors) =>
+            tls != OutboundTls.Verify || (trust?.Validates(certificate, errors) ?? errors == SslPolicyErrors.None);
 
         // No Nagle: SMTP is request/response, and a held-back command meets the peer's delayed ACK (~40 ms a message).
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

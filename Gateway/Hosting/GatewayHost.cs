@@ -142,6 +142,8 @@ public static class GatewayHost
         });
         services.AddSingleton<CertificateHarvester>();
         services.AddSingleton<MxResolver>();
+        services.AddSingleton(new OutboundTrust(options.Delivery));
+        services.AddSingleton<MtaStsResolver>();
         services.AddSingleton<SmtpConnectionCache>();
         services.AddSingleton<SmtpRelay>();
         services.AddSingleton<LocalMailboxDelivery>();
