@@ -25,6 +25,8 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     public Func<string> DataReply { get; set; } = () => "250 2.0.0 Ok: queued";
     public string Greeting { get; set; } = "220 sink.test ESMTP scripted";
     public bool AdvertiseDsn { get; set; }
+    /// <summary>Offer REQUIRETLS (RFC 8689) once TLS is up.</summary>
+    public bool AdvertiseRequireTls { get; set; }
     public bool Advertise8BitMime { get; set; } = true;
     public bool AdvertiseSmtpUtf8 { get; set; } = true;
     /// <summary>Offer STARTTLS (a throw-away self-signed certificate), as almost every MTA does.</summary>
@@ -93,6 +95,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         if (Advertise8BitMime) await Send("250-8BITMIME");
                         if (AdvertiseSmtpUtf8) await Send("250-SMTPUTF8");
                         if (AdvertiseStartTls && !tls) await Send("250-STARTTLS");
+                        if (AdvertiseRequireTls && tls) await Send("250-REQUIRETLS");
                         await Send("250 HELP");
                         break;
                     case "HELO": await Send("250 sink.test"); break;

@@ -157,15 +157,21 @@ public sealed class MessageDeliverer(
                 if (addresses.Count == 0) throw new DeliveryException(false, "4.4.3", $"route host {route.Host} has no address");
                 var credentials = string.IsNullOrEmpty(route.Username) ? ((string, string)?)null : (route.Username!, route.Password ?? "");
                 var hosts = new[] { new MailHost(route.Host, addresses, route.Port) };
+                // REQUIRETLS: a configured route vouches for its host; the certificate must verify.
+                var routeTls = message.RequireTls ? OutboundTls.Verify : route.Tls ?? options.Delivery.Tls;
                 return await RelayAsync(message, recipients, (rs, tls, transform) =>
-                    relay.DeliverAsync(message, rs, hosts, tls, route.ImplicitTls, credentials, cancellationToken, transform), route.Tls ?? options.Delivery.Tls);
+                    relay.DeliverAsync(message, rs, hosts, tls, route.ImplicitTls, credentials, cancellationToken, transform), routeTls);
             }
             case NextHop.Mx m:
             {
                 var hosts = await mx.ResolveMxAsync(m.Domain, options.Delivery.MxPort, cancellationToken);
                 var tls = options.Delivery.Tls;
                 var policy = await mtaSts.PolicyAsync(m.Domain, cancellationToken);
-                if (policy is { Mode: MtaStsMode.Enforce })
+                // REQUIRETLS (RFC 8689 4.2.1): the MX hosts must be vouched for; without DNSSEC here, only MTA-STS can.
+                if (message.RequireTls && policy is not { Mode: MtaStsMode.Enforce or MtaStsMode.Testing })
+                    throw new DeliveryException(true, "5.7.30",
+                        $"REQUIRETLS: the MX hosts of {m.Domain} cannot be validated (the domain has no MTA-STS policy); the message was not sent");
+                if (policy is { Mode: MtaStsMode.Enforce } || (message.RequireTls && policy is { Mode: MtaStsMode.Testing }))
                 {
                     // RFC 8461 5: only the MX hosts the policy names, over TLS with a verified certificate; else the mail waits.
                     var allowed = hosts.Where(h => policy.Allows(h.Name)).ToList();

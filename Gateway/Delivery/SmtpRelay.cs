@@ -162,6 +162,9 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
             unsupported = ("5.6.7", "the next hop does not support SMTPUTF8, needed for the non-ASCII addresses of this message");
         else if (message.Body == BodyType.EightBitMime && !client.Capabilities.HasFlag(SmtpCapabilities.EightBitMime))
             unsupported = ("5.6.3", "the next hop does not support 8BITMIME and this 8-bit message may not be converted");
+        else if (message.RequireTls && !client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
+            unsupported = ("5.7.30", "REQUIRETLS support required: the next hop does not offer REQUIRETLS (RFC 8689)");
+        client.RequireTLS = message.RequireTls;
         if (unsupported is { } u)
         {
             connections.Return(key, client);

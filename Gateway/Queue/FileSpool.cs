@@ -24,11 +24,11 @@ internal sealed class FileSpool : IMessageSpool
 
     public async Task CommitAsync(SmtpEnvelope envelope, CancellationToken cancellationToken) =>
         await CommitInternalAsync(envelope.Sender, envelope.Recipients, envelope.Ret, envelope.EnvelopeId, envelope.Body, envelope.SmtpUtf8,
-            envelope.Size, envelope.PrependedHeaders, envelope.Session, cancellationToken);
+            envelope.Size, envelope.PrependedHeaders, envelope.Session, cancellationToken, requireTls: envelope.RequireTls);
 
     internal async Task<QueuedMessage> CommitInternalAsync(SmtpMailbox? sender, IReadOnlyList<SmtpRecipient> recipients, DsnReturn ret,
         string? envelopeId, BodyType body, bool smtpUtf8, long size, string prependedHeaders, SmtpSessionInfo? session, CancellationToken cancellationToken,
-        string? authenticatedUser = null, string? fileInto = null, IReadOnlyList<string>? flags = null)
+        string? authenticatedUser = null, string? fileInto = null, IReadOnlyList<string>? flags = null, bool requireTls = false)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_committed) throw new InvalidOperationException("spool already committed");
@@ -42,6 +42,7 @@ internal sealed class FileSpool : IMessageSpool
             EnvelopeId = envelopeId,
             Body = body,
             SmtpUtf8 = smtpUtf8,
+            RequireTls = requireTls,
             Size = size,
             AuthenticatedUser = session?.AuthenticatedUser ?? authenticatedUser,
             FileInto = fileInto,

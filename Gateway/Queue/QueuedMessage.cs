@@ -48,6 +48,9 @@ public sealed class QueuedMessage
     public string? EnvelopeId { get; init; }
     public BodyType Body { get; init; }
     public bool SmtpUtf8 { get; init; }
+    /// <summary>REQUIRETLS (RFC 8689): relayed only over TLS with a verified certificate, to a next hop that offers
+    /// REQUIRETLS (and, by MX, whose MX hosts an MTA-STS policy vouches for); otherwise returned to the sender.</summary>
+    public bool RequireTls { get; init; }
     public long Size { get; init; }
     public string? AuthenticatedUser { get; init; }
     public string? ClientAddress { get; init; }

@@ -29,6 +29,8 @@ public sealed class SmtpEnvelope
     public string? EnvelopeId { get; init; }
     public BodyType Body { get; init; }
     public bool SmtpUtf8 { get; init; }
+    /// <summary>MAIL FROM carried REQUIRETLS (RFC 8689).</summary>
+    public bool RequireTls { get; init; }
     public long Size { get; init; }
     /// <summary>Header lines (each ending in CRLF) that go in front of the received bytes: Received:, and on submission a missing Message-ID:/Date:.</summary>
     public required string PrependedHeaders { get; init; }

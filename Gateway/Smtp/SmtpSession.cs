@@ -37,6 +37,8 @@ public sealed class SmtpSession
     string? _envelopeId;
     BodyType _body;
     bool _smtpUtf8;
+    /// <summary>MAIL FROM carried REQUIRETLS (RFC 8689): the message may only be relayed over verified TLS to servers that offer it.</summary>
+    bool _requireTls;
     IMessageSpool? _chunkSpool;
     GuardedSink? _chunkSink;
     HeaderSectionScanner? _chunkScanner;
@@ -224,6 +226,7 @@ public sealed class SmtpSession
             "DSN",
         };
         if (_settings.Listener.Tls == TlsMode.StartTls && !_info.IsTls) lines.Add("STARTTLS");
+        if (_info.IsTls) lines.Add("REQUIRETLS"); // RFC 8689: offered only over TLS
         if (IsSubmission && _info.IsTls && _info.AuthenticatedUser is null) lines.Add("AUTH PLAIN LOGIN");
         lines.Add("HELP");
         _io.Write(new SmtpReply(250, null, lines));
@@ -256,6 +259,7 @@ public sealed class SmtpSession
         string? envId = null;
         var body = BodyType.Unspecified;
         var utf8 = false;
+        var requireTls = false;
         foreach (var (name, value) in parsed.Parameters)
         {
             switch (name)
@@ -268,7 +272,12 @@ public sealed class SmtpSession
                 case "RET" when string.Equals(value, "HDRS", StringComparison.OrdinalIgnoreCase): ret = DsnReturn.Headers; break;
                 case "ENVID" when value is not null && value.Length <= 100 && XText.TryDecode(value, out var id): envId = id; break;
                 case "AUTH" when value is not null: break; // RFC 4954 5: accepted, not trusted.
-                case "SIZE" or "BODY" or "RET" or "ENVID" or "SMTPUTF8" or "AUTH":
+                case "REQUIRETLS" when value is null && !_info.IsTls:
+                    Reply(530, "5.7.10", "REQUIRETLS needs a TLS session; use STARTTLS first");
+                    CountBadCommand();
+                    return;
+                case "REQUIRETLS" when value is null: requireTls = true; break;
+                case "SIZE" or "BODY" or "RET" or "ENVID" or "SMTPUTF8" or "AUTH" or "REQUIRETLS":
                     Reply(501, "5.5.4", $"Invalid value for the {name} parameter");
                     CountBadCommand();
                     return;
@@ -290,6 +299,7 @@ public sealed class SmtpSession
         _envelopeId = envId;
         _body = body;
         _smtpUtf8 = utf8;
+        _requireTls = requireTls;
         Reply(250, "2.1.0", $"Sender <{sender?.Address}> ok");
     }
 
@@ -536,6 +546,7 @@ public sealed class SmtpSession
             EnvelopeId = _envelopeId,
             Body = _body,
             SmtpUtf8 = _smtpUtf8,
+            RequireTls = _requireTls,
             Size = size,
             PrependedHeaders = prepend.ToString(),
             Session = _info,
@@ -756,6 +767,7 @@ public sealed class SmtpSession
         _envelopeId = null;
         _body = BodyType.Unspecified;
         _smtpUtf8 = false;
+        _requireTls = false;
         if (_chunkSpool is not null)
         {
             await _chunkSpool.DisposeAsync();
