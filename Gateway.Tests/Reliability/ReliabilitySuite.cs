@@ -297,4 +297,121 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
             await s.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task Kill_9_of_a_courier_under_load_loses_nothing_and_no_plaintext_reaches_disk_or_the_peer()
+    {
+        var kills = Setting("RELIABILITY_COURIER_KILLS", 5);
+        var seed = Setting("RELIABILITY_SEED", Environment.TickCount & 0x7fffffff);
+        var random = new Random(seed);
+        var ports = Ports.Free(8);
+        var s = new CourierNode("s.test", ports[0..4]);
+        var t = new CourierNode("t.test", ports[4..8]);
+        const string Password = "courier-kill-pass";
+        try
+        {
+            await CourierNode.JoinAsync(s, t);
+            await s.AddUserAsync("sam@s.test", Password);
+            await t.AddUserAsync("tina@t.test", Password);
+            s.Start();
+            t.Start();
+            await s.WaitUntilListeningAsync();
+            await t.WaitUntilListeningAsync();
+            await s.WaitForLogAsync(60, "Foreground recorded peer t.test");
+            await s.WaitForLogAsync(60, "Background recorded peer t.test");
+
+            var acked = new ConcurrentDictionary<string, bool>();
+            var refused = new ConcurrentDictionary<string, bool>();
+            var clock = Stopwatch.StartNew();
+            for (var round = 0; round <= kills; round++)
+            {
+                if (round > 0)
+                {
+                    await s.StartAsync(new Dictionary<string, string>());
+                    await s.WaitUntilListeningAsync();
+                }
+                using var stop = new CancellationTokenSource();
+                var load = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+                {
+                    while (!stop.IsCancellationRequested)
+                    {
+                        var token = Guid.NewGuid().ToString("N");
+                        try
+                        {
+                            var reply = await s.SubmitAsync("sam@s.test", Password, "tina@t.test",
+                                $"From: <sam@s.test>\r\nTo: <tina@t.test>\r\nSubject: courier kill\r\n\r\nBody {token}\r\n");
+                            (reply.Code == 250 ? acked : refused)[token] = true;
+                        }
+                        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException
+                                                       or System.Security.Authentication.AuthenticationException)
+                        {
+                            await Task.Delay(100); // cut off, or the courier is restarting: not acknowledged
+                        }
+                    }
+                })).ToArray();
+                await Task.Delay(random.Next(1000, 4000));
+                if (round < kills)
+                {
+                    s.Process!.KillHard();
+                    await s.Process.WaitForExitAsync(10);
+                }
+                stop.Cancel();
+                await Task.WhenAll(load);
+            }
+
+            // Every acknowledged message becomes readable at T (read as a mail program reads it, through T's Agent).
+            var seen = new Dictionary<string, int>();
+            var deadline = DateTime.UtcNow.AddSeconds(180);
+            while (DateTime.UtcNow < deadline)
+            {
+                seen = await BodiesAsync(t, "tina@t.test", Password);
+                if (acked.Keys.All(seen.ContainsKey)) break;
+                await Task.Delay(2000);
+            }
+            var lost = acked.Keys.Count(k => !seen.ContainsKey(k));
+            var duplicated = seen.Count(x => x.Value > 1);
+            var refusedDelivered = refused.Keys.Count(seen.ContainsKey);
+            // No plaintext anywhere on disk: what crossed to T, what T stores, and what S kept are all protected.
+            var leaked = 0;
+            foreach (var file in Directory.EnumerateFiles(s.DataDirectory, "*", SearchOption.AllDirectories)
+                         .Concat(Directory.EnumerateFiles(t.DataDirectory, "*", SearchOption.AllDirectories)))
+            {
+                byte[] bytes;
+                try { bytes = await File.ReadAllBytesAsync(file); }
+                catch (IOException) { continue; }
+                var text = Encoding.Latin1.GetString(bytes);
+                leaked += acked.Keys.Count(k => text.Contains("Body " + k, StringComparison.Ordinal));
+            }
+            Report($"courier kill -9 under load (seed {seed}, 2 senders, S -> T): {kills} kills of S in {clock.Elapsed.TotalSeconds:F0} s; " +
+                   $"{acked.Count} answered 250, {lost} lost, {duplicated} readable more than once; {refused.Count} refused ({refusedDelivered} delivered); " +
+                   $"plaintext found on disk at S or T: {leaked}");
+            Assert.True(acked.Count > 0, "the load produced no accepted message");
+            Assert.Equal(0, lost);
+            Assert.Equal(0, refusedDelivered);
+            Assert.Equal(0, leaked);
+        }
+        finally
+        {
+            await t.DisposeAsync();
+            await s.DisposeAsync();
+        }
+    }
+
+    /// <summary>Every message in the user's INBOX read over IMAPS (protected ones opened): how often each "Body TOKEN" occurs.</summary>
+    static async Task<Dictionary<string, int>> BodiesAsync(CourierNode node, string user, string password)
+    {
+        var counts = new Dictionary<string, int>();
+        using var client = await ImapClients.ConnectAsync(node.ImapsPort, user, password);
+        await client.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly);
+        for (var i = 0; i < client.Inbox.Count; i++)
+        {
+            var text = (await client.Inbox.GetMessageAsync(i)).TextBody ?? "";
+            foreach (Match m in BodyToken().Matches(text)) counts[m.Groups[1].Value] = counts.GetValueOrDefault(m.Groups[1].Value) + 1;
+        }
+        await client.DisconnectAsync(true);
+        return counts;
+    }
+
+    [GeneratedRegex(@"Body ([0-9a-f]{32})")]
+    private static partial Regex BodyToken();
 }
