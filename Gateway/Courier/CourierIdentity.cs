@@ -6,11 +6,35 @@ namespace Gateway.Courier;
 /// <summary>This courier's public face: the element certificates and addresses others sign to and verify against.</summary>
 public sealed class CourierIdentity(KeyStore keys, CertificateDirectory directory)
 {
-    public X509Certificate? ElementCertificate(CourierElement element) => keys.GetCertificate(CourierAuthority.IntroductionKeyId(element));
+    /// <summary>
+    /// How long an element's certificate read from the key store is used before it is read again. The SMTP listener asks
+    /// for the element addresses at every RCPT and every message (is it Inter-Courier mail?), and each read of the shared
+    /// key store opens its file; a courier rekey made by the CLI in another process is seen within this time.
+    /// </summary>
+    static readonly TimeSpan Freshness = TimeSpan.FromSeconds(2);
+
+    sealed record Cached(X509Certificate? Certificate, string? Address, long ReadAt);
+
+    readonly Cached?[] _cache = new Cached?[2];
+
+    Cached Read(CourierElement element)
+    {
+        var index = element == CourierElement.Foreground ? 0 : 1;
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (Volatile.Read(ref _cache[index]) is { } cached && System.Diagnostics.Stopwatch.GetElapsedTime(cached.ReadAt, now) < Freshness) return cached;
+        var certificate = keys.GetCertificate(CourierAuthority.IntroductionKeyId(element));
+        var fresh = new Cached(certificate, certificate is null ? null : Certificates.EmailOf(certificate), now);
+        Volatile.Write(ref _cache[index], fresh);
+        return fresh;
+    }
+
+    /// <summary>Forgets what was read, so the next question reads the key store (after this process replaced the keys).</summary>
+    public void Refresh() => Array.Clear(_cache);
+
+    public X509Certificate? ElementCertificate(CourierElement element) => Read(element).Certificate;
 
     /// <summary>The element's address (<c>foreground@courier</c> / <c>background@courier</c>), from its certificate.</summary>
-    public string? ElementAddress(CourierElement element) =>
-        ElementCertificate(element) is { } c ? Certificates.EmailOf(c) : null;
+    public string? ElementAddress(CourierElement element) => Read(element).Address;
 
     public bool IsReady => ElementCertificate(CourierElement.Foreground) is not null && ElementCertificate(CourierElement.Background) is not null;
 
