@@ -13,8 +13,11 @@ namespace Gateway.Courier;
 /// <param name="agentInbox">The Agent's inbox, or null where the Agent does not run (the header then means nothing here).</param>
 public sealed class KeyReplacementIntake(IKeyRing agentKeys, CertificateDirectory directory, CourierIdentity identity, ElementInbox? agentInbox)
 {
+    /// <summary>Whether the Agent runs here (elsewhere nothing arrives this way, and nothing need be looked at).</summary>
+    public bool Active => agentInbox is not null;
+
     /// <summary>Whether the message claims to be a Key Replacement message for the Agent here.</summary>
-    public bool Claims(HeaderList headers) => agentInbox is not null && headers[KeyReplacementMessage.NameHeader] is not null;
+    public bool Claims(HeaderList headers) => Active && headers[KeyReplacementMessage.NameHeader] is not null;
 
     /// <summary>Checks a claimed message for <paramref name="recipients"/>, or throws <see cref="PartRejectedException"/> naming what is wrong.</summary>
     public void Check(MimeMessage message, IReadOnlyCollection<string> recipients)

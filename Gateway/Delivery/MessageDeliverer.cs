@@ -133,15 +133,18 @@ public sealed class MessageDeliverer(
                 // another courier's Invitation to a user registered here: the elements answer it (Invitation Reject).
                 if (options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
                     return await agent.SplitAsync(message, recipients, cancellationToken);
-                if (message.AuthenticatedUser is null && await ClaimsKeyReplacementAsync(message, cancellationToken))
+                // Mail from elsewhere may name itself in a header (a Key Replacement message or a protected part for the
+                // Agent, an Invitation): the header section is read once for all three.
+                var received = message.AuthenticatedUser is null ? await HeadersAsync(message, cancellationToken) : null;
+                if (received is not null && keyReplacement.Claims(received))
                 {
                     // Checked before 250; the Agent opens it again before it acts on it.
                     keyReplacement.Accept(await ReadAllAsync(message, cancellationToken));
                     return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "handed to the Agent (Key Replacement)")).ToList();
                 }
-                if (message.AuthenticatedUser is null && foregroundDelivery.Active && await ProtectedIdAsync(message, cancellationToken) is { } protectedId)
-                    return await local.DeliverAsync(message, recipients, cancellationToken, protectedId);
-                if (message.AuthenticatedUser is null && await ReadIfInvitationAsync(message, cancellationToken) is { } invitation)
+                if (received is not null && foregroundDelivery.Claims(received))
+                    return await local.DeliverAsync(message, recipients, cancellationToken, received[Courier.ForegroundElement.MessageIdHeader]!.Trim());
+                if (received is not null && received.Contains(Courier.InvitationMessage.HeaderName) && await ReadIfInvitationAsync(message, cancellationToken) is { } invitation)
                 {
                     interCourier.Reject(message.Id, invitation);
                     logger.LogInformation("Message {QueueId} is an Invitation from another courier to {Recipients}, registered here: rejected (the elements introduce themselves to the inviter)",
@@ -214,28 +217,16 @@ public sealed class MessageDeliverer(
         return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "handed to the element")).ToList();
     }
 
-    /// <summary>The courier message id of a part our Foreground delivered from its own host (checked before 250).</summary>
-    async Task<string?> ProtectedIdAsync(QueuedMessage message, CancellationToken cancellationToken)
+    /// <summary>The header section of a queued message as it will be delivered.</summary>
+    async Task<HeaderList> HeadersAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
         await using var content = queue.OpenContent(message);
-        var headers = await HeaderList.LoadAsync(content, cancellationToken);
-        return foregroundDelivery.Claims(headers) ? headers[Courier.ForegroundElement.MessageIdHeader]!.Trim() : null;
+        return await HeaderList.LoadAsync(content, cancellationToken);
     }
 
-    /// <summary>Whether the message is a Key Replacement message our Background carried to the Agent here (checked before 250).</summary>
-    async Task<bool> ClaimsKeyReplacementAsync(QueuedMessage message, CancellationToken cancellationToken)
-    {
-        await using var content = queue.OpenContent(message);
-        return keyReplacement.Claims(await HeaderList.LoadAsync(content, cancellationToken));
-    }
-
+    /// <summary>The whole message, when it is another courier's Invitation with a valid signature (its header was seen).</summary>
     async Task<byte[]?> ReadIfInvitationAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
-        await using (var content = queue.OpenContent(message))
-        {
-            var headers = await HeaderList.LoadAsync(content, cancellationToken);
-            if (!headers.Contains(Courier.InvitationMessage.HeaderName)) return null;
-        }
         var bytes = await ReadAllAsync(message, cancellationToken);
         return interCourier.IsInvitation(bytes) ? bytes : null;
     }

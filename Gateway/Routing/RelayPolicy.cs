@@ -54,7 +54,7 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
         if (session.Role != ListenerRole.Delivery) return null;
         // Messages for the Agent here (a protected part from our Foreground, a Key Replacement message our Background
         // carried) name themselves in a header and are checked in full; nobody else may send one.
-        if (keyReplacement is not null || foregroundDelivery is { Active: true })
+        if (keyReplacement is { Active: true } || foregroundDelivery is { Active: true })
         {
             var (claimed, claimRefusal) = await CheckClaimedAsync(recipients, content, cancellationToken);
             if (claimed || foregroundDelivery is { Active: true }) return claimRefusal;
