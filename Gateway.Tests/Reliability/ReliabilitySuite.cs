@@ -250,6 +250,20 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
         }
     }
 
+    /// <summary>S and T joined under S's Root, with sam@s.test and tina@t.test, both running and S knowing T's elements.</summary>
+    static async Task StartJoinedAsync(CourierNode s, CourierNode t, string password)
+    {
+        await CourierNode.JoinAsync(s, t);
+        await s.AddUserAsync("sam@s.test", password);
+        await t.AddUserAsync("tina@t.test", password);
+        s.Start();
+        t.Start();
+        await s.WaitUntilListeningAsync();
+        await t.WaitUntilListeningAsync();
+        await s.WaitForLogAsync(60, "Foreground recorded peer t.test");
+        await s.WaitForLogAsync(60, "Background recorded peer t.test");
+    }
+
     [Fact]
     public async Task Mail_for_a_peer_courier_that_is_down_waits_and_is_delivered_when_it_returns()
     {
@@ -258,15 +272,7 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
         var t = new CourierNode("t.test", ports[4..8]);
         try
         {
-            await CourierNode.JoinAsync(s, t);
-            await s.AddUserAsync("sam@s.test", "peer-down-pass");
-            await t.AddUserAsync("tina@t.test", "peer-down-pass");
-            s.Start();
-            t.Start();
-            await s.WaitUntilListeningAsync();
-            await t.WaitUntilListeningAsync();
-            await s.WaitForLogAsync(60, "Foreground recorded peer t.test");
-            await s.WaitForLogAsync(60, "Background recorded peer t.test");
+            await StartJoinedAsync(s, t, "peer-down-pass");
 
             // T goes down (SIGKILL: no goodbye); S takes mail for it and keeps both parts.
             t.Process!.KillHard();
@@ -310,15 +316,7 @@ public sealed partial class ReliabilitySuite(ITestOutputHelper output)
         const string Password = "courier-kill-pass";
         try
         {
-            await CourierNode.JoinAsync(s, t);
-            await s.AddUserAsync("sam@s.test", Password);
-            await t.AddUserAsync("tina@t.test", Password);
-            s.Start();
-            t.Start();
-            await s.WaitUntilListeningAsync();
-            await t.WaitUntilListeningAsync();
-            await s.WaitForLogAsync(60, "Foreground recorded peer t.test");
-            await s.WaitForLogAsync(60, "Background recorded peer t.test");
+            await StartJoinedAsync(s, t, Password);
 
             var acked = new ConcurrentDictionary<string, bool>();
             var refused = new ConcurrentDictionary<string, bool>();
