@@ -248,9 +248,15 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
     public async Task A_user_removed_at_the_agents_host_is_removed_from_both_element_hosts_lists()
     {
         string Config(string data) => Path.Combine(data, "..", Path.GetFileName(data) + ".json");
-        async Task<bool> ListsAsync(string data, string address) =>
-            (await GatewayProcess.RunCliAsync(data, null, "user", "list", "--config", Config(data))).StdOut.Contains(address + "\t");
-        // Both element hosts learnt the accounts at start (Distribute Account, Agent's host -> Foreground's -> Background's).
+        async Task<bool> ListsAsync(string data, string address)
+        {
+            var list = await GatewayProcess.RunCliAsync(data, null, "user", "list", "--config", Config(data));
+            // A listing that failed must not read as "not listed".
+            Assert.True(list.ExitCode == 0, $"user list on {Path.GetFileName(data)} failed: {list.All}");
+            return list.StdOut.Contains(address + "\t");
+        }
+        // Both element hosts list the accounts from the export; at start they are told them again (Distribute Account,
+        // Agent's host -> Foreground's -> Background's).
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!(await ListsAsync(_backgroundData, "bob@s.test")) && DateTime.UtcNow < deadline) await Task.Delay(500);
         Assert.True(await ListsAsync(_foregroundData, "bob@s.test"));
@@ -260,6 +266,14 @@ public sealed partial class ThreeHostSplitTests : IAsyncLifetime
         deadline = DateTime.UtcNow.AddSeconds(60);
         while ((await ListsAsync(_backgroundData, "bob@s.test") || await ListsAsync(_foregroundData, "bob@s.test")) && DateTime.UtcNow < deadline)
             await Task.Delay(500);
+        // Every Distribute Account still on its way (the ones told at start among them) has landed and been taken:
+        // none puts bob back, whatever order they arrived in.
+        static int Waiting(string directory, string pattern) => Directory.Exists(directory) ? Directory.GetFiles(directory, pattern).Length : 0;
+        deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((Waiting(Path.Combine(_agent.DataDirectory, "agent", "foreground-link"), "*.json") + Waiting(Path.Combine(_foregroundData, "foreground", "inbox"), "acct-*")
+                + Waiting(Path.Combine(_foregroundData, "foreground", "background-link"), "*.json") + Waiting(Path.Combine(_backgroundData, "background", "inbox"), "acct-*")) > 0
+               && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
         Assert.False(await ListsAsync(_foregroundData, "bob@s.test"), "the Foreground's host still lists bob");
         Assert.False(await ListsAsync(_backgroundData, "bob@s.test"), "the Background's host still lists bob");
         Assert.True(await ListsAsync(_backgroundData, "alice@s.test"));

@@ -18,6 +18,7 @@ public sealed class BackgroundElement(
     CertificateDirectory directory,
     CourierIdentity identity,
     IUserStore users,
+    AccountVersions accountVersions,
     ReceiptMailer receipts,
     PendingParts pending,
     TimeSpan pendingLifetime,
@@ -81,7 +82,7 @@ public sealed class BackgroundElement(
             {
                 using var context = Context();
                 return DistributeAccount.Read(context, identity, message);
-            }, directory, users, () => SweepHeldAsync(cancellationToken), logger,
+            }, directory, users, accountVersions, () => SweepHeldAsync(cancellationToken), logger,
                 (address, courier) => relay.Peers.AddAddress(courier, address, _time.GetUtcNow().UtcDateTime));
             return;
         }

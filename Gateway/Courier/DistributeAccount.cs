@@ -127,13 +127,23 @@ public static class DistributeAccount
     /// is released; one that does not check out is moved aside.
     /// </summary>
     public static async Task TakeAsync(string element, string from, ElementInbox inbox, string name, byte[] bytes, Func<MimeMessage, Body> read,
-        CertificateDirectory directory, Gateway.Storage.IUserStore users, Func<Task> releaseHeld, Microsoft.Extensions.Logging.ILogger logger,
-        Action<string, string>? servedElsewhere = null)
+        CertificateDirectory directory, Gateway.Storage.IUserStore users, AccountVersions versions, Func<Task> releaseHeld,
+        Microsoft.Extensions.Logging.ILogger logger, Action<string, string>? servedElsewhere = null)
     {
         try
         {
             var account = read(MimeMessage.Load(new MemoryStream(bytes, writable: false)));
+            if (versions.IsOvertaken(account.Address, account.CreatedUtc))
+            {
+                // A newer message about this account was applied already (e.g. its removal): this one is out of date.
+                Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger,
+                    "{Element}: a Distribute Account for {Address} sent {Sent:O} by {From} was overtaken by a newer one; dropped",
+                    element, account.Address, account.CreatedUtc, from);
+                inbox.Remove(name);
+                return;
+            }
             Record(account, directory, users, servedElsewhere);
+            versions.Applied(account.Address, account.CreatedUtc);
             if (account.Removed)
             {
                 Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "{Element}: {From} removed the account {Address}", element, from, account.Address);

@@ -20,6 +20,7 @@ public sealed class ForegroundElement(
     CertificateDirectory directory,
     CourierIdentity identity,
     IUserStore users,
+    AccountVersions accountVersions,
     IAgentDrop agent,
     PendingParts pending,
     TimeSpan pendingLifetime,
@@ -56,7 +57,7 @@ public sealed class ForegroundElement(
             {
                 using var context = new CourierSecureMimeContext(keys, directory);
                 return DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
-            }, directory, users, () => SweepHeldAsync(cancellationToken), logger);
+            }, directory, users, accountVersions, () => SweepHeldAsync(cancellationToken), logger);
             return;
         }
         if (KeyReplacementMessage.IsName(name))

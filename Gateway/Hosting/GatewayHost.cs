@@ -229,13 +229,15 @@ public static class GatewayHost
             sp.GetRequiredService<CourierIdentity>(), active: runsAgent && !runsForeground));
         services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<ReceiptMailer>(), new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
+            sp.GetRequiredService<IUserStore>(), new AccountVersions(AccountVersions.PathIn(data.BackgroundDirectory)), sp.GetRequiredService<ReceiptMailer>(),
+            new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
             sp.GetRequiredService<ILogger<BackgroundElement>>(),
             agent: () => runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : sp.GetRequiredService<AgentMailDrop>()));
         services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
-            sp.GetRequiredService<IUserStore>(), sp.GetRequiredService<IAgentDrop>(), new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
+            sp.GetRequiredService<IUserStore>(), new AccountVersions(AccountVersions.PathIn(data.ForegroundDirectory)), sp.GetRequiredService<IAgentDrop>(),
+            new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
             ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
