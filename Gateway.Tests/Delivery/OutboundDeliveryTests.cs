@@ -356,4 +356,78 @@ public class OutboundDeliveryTests
         Assert.Contains("Subject: lost bounce?", bounce);
         await second.WaitForEmptyQueueAsync();
     }
+
+    /// <summary>A message of <paramref name="megabytes"/> MB in 78-octet lines, some starting with a dot.</summary>
+    static string LargeMessage(string subject, int megabytes)
+    {
+        var text = new System.Text.StringBuilder(megabytes * 1024 * 1024 + 1024);
+        text.Append($"From: {Alice}\r\nTo: bob@remote.test\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@client.test>\r\n\r\n");
+        for (var i = 0; text.Length < megabytes * 1024 * 1024; i++)
+            text.Append(i % 97 == 0 ? "." : "x").Append(i.ToString("D8")).Append(new string('y', 67)).Append("\r\n");
+        return text.ToString();
+    }
+
+    [Fact]
+    public async Task A_large_message_goes_byte_exact_over_tls_and_its_connection_then_serves_the_next()
+    {
+        // Over SmtpRelay.BlockingSendBytes the message is written with blocking writes on a thread of its own.
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await Start(o => RouteTo(o, "remote.test", sink.Port));
+        var large = LargeMessage("large", 3);
+        Assert.True(large.Length > Gateway.Delivery.SmtpRelay.BlockingSendBytes);
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "bob@remote.test" }, large)).Code);
+        var received = await sink.WaitForMessageAsync(timeoutSeconds: 60);
+        var text = received.Text;
+        Assert.Equal(large, text[(text.IndexOf("\r\nFrom: ", StringComparison.Ordinal) + 2)..]); // dot-stuffing undone, nothing changed
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "bob@remote.test" }, Message("small after large"))).Code);
+        Assert.Contains("Subject: small after large", (await sink.WaitForMessageAsync()).Text);
+        Assert.Equal(1, sink.Connections);
+        await gw.WaitForEmptyQueueAsync();
+    }
+
+    [Fact]
+    public async Task Stopping_while_a_large_message_is_stuck_on_a_stalled_next_hop_is_prompt_and_keeps_the_message()
+    {
+        // A next hop that takes DATA and then reads nothing more: the blocking writes fill the socket buffers and stop.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Server.ReceiveBufferSize = 4096;
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var dataStarted = new TaskCompletionSource();
+        var stalled = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+            async Task Say(string line) => await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(line + "\r\n"));
+            await Say("220 stalled.test ESMTP");
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (line.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase)) await Say("250-stalled.test\r\n250 8BITMIME");
+                else if (line.StartsWith("DATA", StringComparison.OrdinalIgnoreCase)) { await Say("354 go ahead"); dataStarted.TrySetResult(); break; }
+                else await Say("250 ok");
+            }
+            await Task.Delay(TimeSpan.FromSeconds(90)); // holds the connection without reading
+        });
+
+        // Plain relay (no split, no TLS): the stalled hop offers no STARTTLS.
+        var gw = await Start(o => { RouteTo(o, "remote.test", port); o.Delivery.Tls = OutboundTls.None; o.Courier.Split = false; });
+        gw.KeepData = true;
+        try
+        {
+            Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "bob@remote.test" }, LargeMessage("stalled", 12))).Code);
+            await dataStarted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await Task.Delay(500);
+            var stopping = System.Diagnostics.Stopwatch.StartNew();
+            await gw.DisposeAsync();
+            Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {stopping.Elapsed}");
+            // Not delivered, so still queued: the next start sends it again.
+            Assert.Single(Directory.GetFiles(Path.Combine(gw.DataDirectory, "queue", "messages"), "*.json"));
+        }
+        finally
+        {
+            listener.Stop();
+            try { Directory.Delete(gw.DataDirectory, recursive: true); } catch { }
+        }
+    }
 }

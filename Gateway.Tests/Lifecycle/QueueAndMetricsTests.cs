@@ -105,6 +105,9 @@ public sealed class QueueAndMetricsTests : IAsyncLifetime
         // Two sessions without TLS, and the start-up probe's connection.
         Assert.Equal(3, Value(metrics, "gateway_smtp_sessions_total{listener=\"delivery\",tls=\"no\"}"));
         Assert.Contains("# TYPE gateway_queue_messages gauge", metrics);
+        Assert.True(Value(metrics, "gateway_process_resident_memory_bytes") > 0);
+        var allocated = Value(metrics, "gateway_process_allocated_bytes");
+        Assert.True(allocated > 0);
         // Only the allowed network may read them.
         Assert.EndsWith("403", await MetricsAsync(from: "127.0.0.2"));
 
@@ -128,6 +131,7 @@ public sealed class QueueAndMetricsTests : IAsyncLifetime
         Assert.Equal(2, Value(metrics, "gateway_delivery_latency_seconds_count"));
         Assert.Equal(2, Value(metrics, "gateway_delivery_latency_seconds_bucket{le=\"+Inf\"}"));
         Assert.Equal(0, Value(metrics, "gateway_queue_messages{state=\"queued\"}"));
+        Assert.True(Value(metrics, "gateway_process_allocated_bytes") > allocated, "the allocation count only grows");
         Assert.Contains(_nextHop.Messages, m => m.Text.Contains("body of second"));
     }
 

@@ -440,6 +440,8 @@ public static class GatewayHost
                         new[] { ("state=\"queued\"", (double)queued), ("state=\"deferred\"", deferred), ("state=\"in_flight\"", inFlight) }),
                     new Metrics.GaugeReading("gateway_process_resident_memory_bytes", "Resident memory of the gateway process", new[] { ("", (double)process.WorkingSet64) }),
                     new Metrics.GaugeReading("gateway_process_managed_heap_bytes", "Managed heap in use", new[] { ("", (double)GC.GetTotalMemory(false)) }),
+                    new Metrics.GaugeReading("gateway_process_allocated_bytes", "Bytes allocated on the managed heap since start (only grows: take its rate)",
+                        new[] { ("", (double)GC.GetTotalAllocatedBytes(precise: false)) }),
                     new Metrics.GaugeReading("gateway_uptime_seconds", "Seconds since the gateway started", new[] { ("", (DateTime.UtcNow - started).TotalSeconds) }),
                 };
             });

@@ -36,8 +36,17 @@ public sealed class PrefixedReadStream(byte[] prefix, Stream inner) : Stream
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(Read(buffer.Span));
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Task.FromResult(Read(buffer.AsSpan(offset, count)));
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        // Readers copy in blocks of one size: the task of the last read is reused while the count repeats, as
+        // MemoryStream does, so that a large message read block by block makes no garbage per block.
+        var read = Read(buffer.AsSpan(offset, count));
+        var last = _lastRead;
+        if (last is not null && last.Result == read) return last;
+        return _lastRead = Task.FromResult(read);
+    }
+
+    Task<int>? _lastRead;
 
     public override long Seek(long offset, SeekOrigin origin)
     {
