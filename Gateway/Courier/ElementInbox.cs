@@ -57,6 +57,9 @@ public sealed class ElementInbox : IElementDrop
         new DirectoryInfo(_directory).EnumerateFiles("*.part").OrderBy(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal)
             .Select(f => Path.GetFileNameWithoutExtension(f.Name)).ToList();
 
+    /// <summary>The size in octets of a waiting part (0 when it is gone).</summary>
+    public long SizeOf(string name) => File.Exists(PathOf(name)) ? new FileInfo(PathOf(name)).Length : 0;
+
     public byte[]? Read(string name) => File.Exists(PathOf(name)) ? File.ReadAllBytes(PathOf(name)) : null;
 
     /// <summary>Takes a part out once its result is stored.</summary>

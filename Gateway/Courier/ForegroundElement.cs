@@ -48,6 +48,13 @@ public sealed class ForegroundElement(
     /// <summary>Handles one part from the inbox: stored for every local recipient, held for the others, or rejected and reported.</summary>
     public async Task ProcessAsync(string name, CancellationToken cancellationToken)
     {
+        // A large part is opened and re-wrapped in memory: one at a time, and its copies are given back afterwards.
+        using var passage = await LargePartGate.EnterAsync(inbox.SizeOf(name), cancellationToken);
+        await TakeAsync(name, cancellationToken);
+    }
+
+    async Task TakeAsync(string name, CancellationToken cancellationToken)
+    {
         var bytes = inbox.Read(name);
         if (bytes is null) return;
         if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))

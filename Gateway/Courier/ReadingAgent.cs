@@ -22,6 +22,13 @@ public sealed class ReadingAgent(
 {
     public ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
     {
+        // A large message is opened in memory: one at a time, and its copies are given back afterwards.
+        using var passage = LargePartGate.Enter(message.Size);
+        return Open(user, message, countAsOpen, openedInSession);
+    }
+
+    ProtectedView Open(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
+    {
         var id = message.ProtectedId!;
         using var context = new CourierSecureMimeContext(keys, directory);
         ContentManifest manifest;

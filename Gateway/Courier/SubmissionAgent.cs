@@ -40,6 +40,13 @@ public sealed class SubmissionAgent(
 
     public async Task<IReadOnlyList<RecipientOutcome>> SplitAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
     {
+        // A large message is protected in memory: one at a time, and its copies are given back once it is through.
+        using var passage = await LargePartGate.EnterAsync(message.Size, cancellationToken);
+        return await ProtectAndHandOffAsync(message, recipients, cancellationToken);
+    }
+
+    async Task<IReadOnlyList<RecipientOutcome>> ProtectAndHandOffAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    {
         var sender = message.AuthenticatedUser!.ToLowerInvariant();
         if (!identity.IsReady)
             return Fail(recipients, "4.7.0", "this courier has no element certificates yet ('gateway ca init --root' or join a network); the message is held, not sent in clear");
@@ -81,12 +88,22 @@ public sealed class SubmissionAgent(
     static List<RecipientOutcome> Fail(IEnumerable<QueuedRecipient> recipients, string status, string reason) =>
         recipients.Select(r => RecipientOutcome.Transient(r.Address, status, reason)).ToList();
 
+    static ReadOnlySpan<byte> OutboxMagic => "GWP1"u8;
+
+    /// <summary>The parts made for a message before a crash (the same parts are handed on again, never new ones).</summary>
     Parts? LoadOutbox(string id)
     {
         var path = OutboxPath(id);
         if (!File.Exists(path)) return null;
-        var stored = JsonSerializer.Deserialize<Dictionary<string, byte[]>>(File.ReadAllBytes(path))!;
-        return new Parts(stored["arm"], stored["content"]);
+        var stored = File.ReadAllBytes(path);
+        if (stored.Length >= 8 && stored.AsSpan(0, 4).SequenceEqual(OutboxMagic))
+        {
+            var armLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(stored.AsSpan(4, 4));
+            return new Parts(stored.AsSpan(8, armLength).ToArray(), stored.AsSpan(8 + armLength).ToArray());
+        }
+        // Written by an earlier version: JSON with both parts in base64.
+        var json = JsonSerializer.Deserialize<Dictionary<string, byte[]>>(stored)!;
+        return new Parts(json["arm"], json["content"]);
     }
 
     async Task<Parts> BuildAsync(QueuedMessage message, string sender, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
@@ -139,7 +156,16 @@ public sealed class SubmissionAgent(
 
         var parts = new Parts(CourierMime.Bytes(armMessage), CourierMime.Bytes(contentMessage));
         DurableFile.CreatePrivateDirectory(OutboxDirectory);
-        DurableFile.WriteAllBytesAtomic(OutboxPath(id), JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, byte[]> { ["arm"] = parts.Arm, ["content"] = parts.Content }));
+        DurableFile.WriteAtomic(OutboxPath(id), file =>
+        {
+            // "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end.
+            Span<byte> head = stackalloc byte[8];
+            OutboxMagic.CopyTo(head);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head[4..], parts.Arm.Length);
+            file.Write(head);
+            file.Write(parts.Arm);
+            file.Write(parts.Content);
+        });
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
         return parts;
     }
@@ -191,8 +217,10 @@ public sealed class SubmissionAgent(
     /// </summary>
     async Task<byte[]> ReadOriginalAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream();
-        await using (var content = queue.OpenContent(message)) await content.CopyToAsync(buffer, cancellationToken);
-        return buffer.ToArray();
+        // Read into one array of the exact size (no growing buffer, no copy).
+        await using var content = queue.OpenContent(message);
+        var original = new byte[content.Length];
+        await content.ReadExactlyAsync(original, cancellationToken);
+        return original;
     }
 }

@@ -51,6 +51,21 @@ public static partial class DurableFile
         SyncDirectory(directory);
     }
 
+    /// <summary>Writes what <paramref name="write"/> writes to <paramref name="path"/> atomically, as
+    /// <see cref="WriteAllBytesAtomic"/> does, without first gathering it into one array.</summary>
+    public static void WriteAtomic(string path, Action<Stream> write)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var temp = path + ".tmp";
+        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None))
+        {
+            write(fs);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        SyncDirectory(directory);
+    }
+
     /// <summary>Creates a directory readable only by the owner (0700 on Unix).</summary>
     public static void CreatePrivateDirectory(string path)
     {
