@@ -29,12 +29,13 @@ public static class ContentPart
     public static byte[] Seal(ReadOnlySpan<byte> message, string messageId, byte[] cek)
     {
         if (cek.Length != CekBytes) throw new ArgumentException("the CEK must be 32 bytes (AES-256)", nameof(cek));
-        var generator = new CmsEnvelopedDataGenerator(new SecureRandom());
+        // Streamed into one buffer of about the final size: a large message is not copied and re-encoded several
+        // times over (the in-memory generator cost seven times the message in garbage).
+        var generator = new CmsEnvelopedDataStreamGenerator(new SecureRandom());
         generator.AddKekRecipient("AES256", new KeyParameter(cek), KeyIdentifier(messageId));
-        var data = new CmsProcessableByteArray(message.ToArray());
-#pragma warning disable CS0618 // the CmsProcessable overload is the one that takes an algorithm name
-        return generator.Generate(data, CmsEnvelopedGenerator.Aes256Cbc).GetEncoded();
-#pragma warning restore CS0618
+        using var output = new MemoryStream(message.Length + message.Length / 64 + 4096);
+        using (var sink = generator.Open(output, CmsEnvelopedGenerator.Aes256Cbc)) sink.Write(message);
+        return output.Length == output.Capacity ? output.GetBuffer() : output.ToArray();
     }
 
     /// <summary>The courier message id the part is keyed to (its KEK identifier), without opening it.</summary>

@@ -40,8 +40,13 @@ public static class CourierMime
 
     public static byte[] Bytes(MimeMessage message)
     {
-        using var buffer = new MemoryStream();
+        // Written in blocks, then copied once into an array of the exact size: a growing MemoryStream would allocate
+        // about twice a large message again on its way up.
+        using var buffer = new MimeKit.IO.MemoryBlockStream();
         message.WriteTo(buffer);
-        return buffer.ToArray();
+        var bytes = new byte[buffer.Length];
+        buffer.Position = 0;
+        buffer.ReadExactly(bytes);
+        return bytes;
     }
 }

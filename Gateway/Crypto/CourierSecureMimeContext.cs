@@ -1,5 +1,6 @@
 using MimeKit;
 using MimeKit.Cryptography;
+using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.Cms;
 using Org.BouncyCastle.Crypto;
@@ -95,7 +96,10 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// </summary>
     public override ApplicationPkcs7Mime Encrypt(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default)
     {
-        var generator = new CmsEnvelopedDataGenerator(new SecureRandom());
+        // Streamed: the content is encrypted as it is read, into blocks; the in-memory generator cost about eleven
+        // times a large message in garbage (copies, growing buffers, DER re-encoding).
+        var generator = new CmsEnvelopedDataStreamGenerator(new SecureRandom());
+        generator.SetBufferSize(64 * 1024);
         foreach (var recipient in recipients)
         {
             if (recipient.Certificate.GetPublicKey() is ECPublicKeyParameters)
@@ -103,10 +107,10 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
             else
                 generator.AddKeyTransRecipient(recipient.Certificate);
         }
-        using var buffer = new MemoryStream();
-        content.CopyTo(buffer);
-        var enveloped = generator.Generate(new CmsProcessableByteArray(buffer.ToArray()), CmsEnvelopedGenerator.Aes256Cbc);
-        return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, new MemoryStream(enveloped.GetEncoded(), writable: false));
+        var enveloped = new MimeKit.IO.MemoryBlockStream();
+        using (var sink = generator.Open(enveloped, CmsEnvelopedGenerator.Aes256Cbc)) content.CopyTo(sink, 64 * 1024);
+        enveloped.Position = 0;
+        return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);
     }
 
     public override Task<ApplicationPkcs7Mime> EncryptAsync(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default) =>
@@ -115,11 +119,16 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// <summary>EC key agreement entries for one of our certificates are opened here; everything else by MimeKit.</summary>
     public override MimeEntity Decrypt(Stream encryptedData, CancellationToken cancellationToken = default)
     {
-        var der = ReadAll(encryptedData);
-        var plaintext = OpenWithKeyAgreement(der);
-        return plaintext is not null
-            ? MimeEntity.Load(new MemoryStream(plaintext, writable: false), cancellationToken)
-            : base.Decrypt(new MemoryStream(der, writable: false), cancellationToken);
+        var input = Rewindable(encryptedData);
+        var plaintext = new MimeKit.IO.MemoryBlockStream();
+        if (!OpenWithKeyAgreement(input, plaintext))
+        {
+            input.Position = 0;
+            return base.Decrypt(input, cancellationToken);
+        }
+        plaintext.Position = 0;
+        // Parsed in place: the entity's content stays in the decrypted blocks, not copied out again.
+        return MimeEntity.Load(plaintext, persistent: true, cancellationToken);
     }
 
     public override Task<MimeEntity> DecryptAsync(Stream encryptedData, CancellationToken cancellationToken = default) =>
@@ -127,40 +136,55 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     public override void DecryptTo(Stream encryptedData, Stream decryptedData, CancellationToken cancellationToken = default)
     {
-        var der = ReadAll(encryptedData);
-        var plaintext = OpenWithKeyAgreement(der);
-        if (plaintext is null) base.DecryptTo(new MemoryStream(der, writable: false), decryptedData, cancellationToken);
-        else decryptedData.Write(plaintext);
+        var input = Rewindable(encryptedData);
+        using var plaintext = new MimeKit.IO.MemoryBlockStream();
+        if (!OpenWithKeyAgreement(input, plaintext))
+        {
+            input.Position = 0;
+            base.DecryptTo(input, decryptedData, cancellationToken);
+            return;
+        }
+        plaintext.Position = 0;
+        plaintext.CopyTo(decryptedData);
     }
 
-    byte[]? OpenWithKeyAgreement(byte[] der)
+    /// <summary>The stream itself when it can be read twice (a key-agreement entry first, then MimeKit's kinds), else a copy.</summary>
+    static Stream Rewindable(Stream stream)
     {
-        // BouncyCastle's streaming parser (which MimeKit uses) dereferences null on input that is not a CMS ContentInfo
-        // at all (found by fuzzing): such input is refused here first, as the malformed CMS it is.
-        try
-        {
-            if (der.Length == 0 || Org.BouncyCastle.Asn1.Cms.ContentInfo.GetInstance(Org.BouncyCastle.Asn1.Asn1Object.FromByteArray(der)) is null)
-                throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is empty");
-        }
-        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException)
-        {
-            throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is not a CMS structure: " + ex.Message, ex);
-        }
+        if (stream.CanSeek) return stream;
+        var copy = new MimeKit.IO.MemoryBlockStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        return copy;
+    }
+
+    /// <summary>Decrypts into <paramref name="plaintext"/> when the envelope has a key-agreement entry for one of our EC
+    /// certificates; false (nothing written) otherwise.</summary>
+    bool OpenWithKeyAgreement(Stream envelope, Stream plaintext)
+    {
+        var start = envelope.Position;
+        // BouncyCastle's parsers dereference null (or throw all sorts) on input that is not a CMS ContentInfo at all
+        // (found by fuzzing): such input is refused here first, as the malformed CMS it is.
+        if (envelope.Length - start == 0) throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is empty");
         var own = OwnCertificates().Where(c => c.Certificate.GetPublicKey() is ECPublicKeyParameters).ToList();
-        if (own.Count == 0) return null;
         ECPrivateKeyParameters? KeyFor(X509Name issuer, BigInteger serial)
         {
             var match = own.FirstOrDefault(c => c.Certificate.IssuerDN.Equivalent(issuer) && c.Certificate.SerialNumber.Equals(serial));
             return match.Id is null ? null : (ECPrivateKeyParameters)_keys.GetPrivateKey(match.Id);
         }
-        return EcdhEnvelopeOpener.TryOpen(der, KeyFor);
-    }
-
-    static byte[] ReadAll(Stream stream)
-    {
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return buffer.ToArray();
+        try
+        {
+            if (own.Count > 0) return EcdhEnvelopeOpener.TryOpen(envelope, KeyFor, plaintext);
+            // No EC key of ours: only checked to be a CMS ContentInfo, then left to MimeKit.
+            if (new Asn1StreamParser(envelope).ReadObject() is not Asn1SequenceParser sequence || new Org.BouncyCastle.Asn1.Cms.ContentInfoParser(sequence).ContentType is null)
+                throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is not a CMS ContentInfo");
+            return false;
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException or NullReferenceException or InvalidOperationException
+                                       or Org.BouncyCastle.Asn1.Asn1Exception)
+        {
+            throw new Org.BouncyCastle.Cms.CmsException("the enveloped data is not a CMS structure: " + ex.Message, ex);
+        }
     }
 
     /// <summary>

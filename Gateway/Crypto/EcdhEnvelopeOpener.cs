@@ -18,10 +18,23 @@ public static class EcdhEnvelopeOpener
     /// <param name="keyFor">Our EC private key for a recipient (issuer, serial), or null if we hold none; asked only for entries that name one of ours.</param>
     public static byte[]? TryOpen(byte[] contentInfoDer, Func<X509Name, BigInteger, ECPrivateKeyParameters?> keyFor)
     {
-        var contentInfo = ContentInfo.GetInstance(Asn1Object.FromByteArray(contentInfoDer));
-        if (!contentInfo.ContentType.Equals(CmsObjectIdentifiers.EnvelopedData)) return null;
-        var enveloped = EnvelopedData.GetInstance(contentInfo.Content);
-        foreach (var element in enveloped.RecipientInfos)
+        using var plaintext = new MemoryStream();
+        return TryOpen(new MemoryStream(contentInfoDer, writable: false), keyFor, plaintext) ? plaintext.ToArray() : null;
+    }
+
+    /// <summary>
+    /// The same, streamed: the envelope is parsed as it is read (DER or BER) and the content decrypted into
+    /// <paramref name="plaintext"/> block by block, so a large part costs no copies of itself. Returns false (having
+    /// written nothing) when no key-agreement entry names one of our certificates.
+    /// </summary>
+    public static bool TryOpen(Stream contentInfo, Func<X509Name, BigInteger, ECPrivateKeyParameters?> keyFor, Stream plaintext)
+    {
+        var info = new ContentInfoParser((Asn1SequenceParser)new Asn1StreamParser(contentInfo).ReadObject());
+        if (!info.ContentType.Equals(CmsObjectIdentifiers.EnvelopedData)) return false;
+        var enveloped = new EnvelopedDataParser((Asn1SequenceParser)info.GetContent(Asn1Tags.Sequence));
+        enveloped.GetOriginatorInfo(); // read past it: the parser takes the fields in order
+        var recipientInfos = (Asn1Set)enveloped.GetRecipientInfos().ToAsn1Object();
+        foreach (var element in recipientInfos)
         {
             if (RecipientInfo.GetInstance(element).Info is not KeyAgreeRecipientInfo kari) continue;
             RecipientEncryptedKey? encryptedKey = null;
@@ -55,19 +68,32 @@ public static class EcdhEnvelopeOpener
             }
             if (cek is null) throw new InvalidCipherTextException("the content key does not unwrap with our key: the message was not encrypted for this certificate, or it was altered");
 
-            try { return DecryptContent(enveloped.EncryptedContentInfo, cek); }
+            try { DecryptContent(enveloped.GetEncryptedContentInfo(), cek, plaintext); }
             finally { Array.Clear(cek); }
+            return true;
         }
-        return null;
+        return false;
     }
 
-    static byte[] DecryptContent(EncryptedContentInfo info, byte[] cek)
+    static void DecryptContent(EncryptedContentInfoParser? info, byte[] cek, Stream plaintext)
     {
+        if (info is null) throw new InvalidCipherTextException("the envelope carries no encrypted content");
         var algorithm = info.ContentEncryptionAlgorithm;
-        var encrypted = info.EncryptedContent?.GetOctets() ?? throw new InvalidCipherTextException("the envelope carries no encrypted content");
+        if (info.GetEncryptedContent(Asn1Tags.OctetString) is not Asn1OctetStringParser octets)
+            throw new InvalidCipherTextException("the envelope carries no encrypted content");
         var cipher = CipherUtilities.GetCipher(algorithm.Algorithm);
         cipher.Init(false, ParameterUtilities.GetCipherParameters(algorithm.Algorithm, new KeyParameter(cek), algorithm.Parameters?.ToAsn1Object()));
-        return cipher.DoFinal(encrypted);
+        using var encrypted = octets.GetOctetStream();
+        var input = new byte[64 * 1024];
+        var output = new byte[cipher.GetUpdateOutputSize(input.Length) + cipher.GetBlockSize()];
+        int read;
+        while ((read = encrypted.Read(input, 0, input.Length)) > 0)
+        {
+            var n = cipher.ProcessBytes(input, 0, read, output, 0);
+            plaintext.Write(output, 0, n);
+        }
+        var last = cipher.DoFinal(output, 0);
+        plaintext.Write(output, 0, last);
     }
 }
 
