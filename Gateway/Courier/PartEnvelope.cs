@@ -92,22 +92,24 @@ public static class PartEnvelope
         List<X509Certificate> carried;
         try
         {
-            using var der = new MemoryStream();
             // A signed-data part with no body at all (found by fuzzing) is refused like any other unreadable signature.
             if (signed.Content is null) throw new PartRejectedException("the signed part is empty");
-            signed.Content.DecodeTo(der);
-            var cms = new CmsSignedData(der.ToArray());
-            if (cms.SignedContent is null) throw new PartRejectedException("the signed part carries no content");
-            var content = new MemoryStream();
-            cms.SignedContent.Write(content);
+            // Streamed: the CMS is parsed as its base64 is decoded, and the signed content digested as it is copied
+            // into blocks that the inner entity is then parsed in place from; no whole-part copies of a large part.
+            using var encoded = signed.Content.Open();
+            var cms = new CmsSignedDataParser(encoded);
+            var signedContent = cms.GetSignedContent() ?? throw new PartRejectedException("the signed part carries no content");
+            var content = new MimeKit.IO.MemoryBlockStream();
+            using (var stream = signedContent.ContentStream) stream.CopyTo(content, 64 * 1024);
             content.Position = 0;
-            inner = MimeEntity.Load(content);
+            inner = MimeEntity.Load(content, persistent: true);
             var signers = cms.GetSignerInfos().GetSigners();
             if (signers.Count != 1) throw new PartRejectedException($"the part carries {signers.Count} signatures; exactly one is accepted") { Unverified = inner };
             signer = signers.First();
-            certificate = cms.GetCertificates().EnumerateMatches(signer.SignerID).FirstOrDefault();
+            var certificates = cms.GetCertificates();
+            certificate = certificates.EnumerateMatches(signer.SignerID).FirstOrDefault();
             // CA certificates carried along only help to build the path; they are trusted for nothing by themselves.
-            carried = cms.GetCertificates().EnumerateMatches(null).Where(c => c.GetBasicConstraints() >= 0).ToList();
+            carried = certificates.EnumerateMatches(null).Where(c => c.GetBasicConstraints() >= 0).ToList();
             if (certificate is null) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
             bool matches;
             try { matches = signer.Verify(certificate); }

@@ -113,6 +113,34 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);
     }
 
+    /// <summary>
+    /// Opaque (encapsulated) signed data, streamed: the content is digested and copied into blocks as it is read, in
+    /// place of BouncyCastle's in-memory generator and its copies. Signed attributes are CMS's own (content type,
+    /// signing time, message digest); the signer's certificate chain travels with the signature.
+    /// </summary>
+    public override ApplicationPkcs7Mime EncapsulatedSign(CmsSigner signer, Stream content, CancellationToken cancellationToken = default)
+    {
+        var generator = new CmsSignedDataStreamGenerator();
+        generator.SetBufferSize(64 * 1024);
+        generator.AddSigner(signer.PrivateKey, signer.Certificate, DigestOid(signer.DigestAlgorithm));
+        generator.AddCertificates(CollectionUtilities.CreateStore(signer.CertificateChain.ToList()));
+        var signed = new MimeKit.IO.MemoryBlockStream();
+        using (var sink = generator.Open(signed, encapsulate: true)) content.CopyTo(sink, 64 * 1024);
+        signed.Position = 0;
+        return new ApplicationPkcs7Mime(SecureMimeType.SignedData, signed);
+    }
+
+    public override Task<ApplicationPkcs7Mime> EncapsulatedSignAsync(CmsSigner signer, Stream content, CancellationToken cancellationToken = default) =>
+        Task.FromResult(EncapsulatedSign(signer, content, cancellationToken));
+
+    static string DigestOid(DigestAlgorithm algorithm) => algorithm switch
+    {
+        DigestAlgorithm.Sha256 => CmsSignedGenerator.DigestSha256,
+        DigestAlgorithm.Sha384 => CmsSignedGenerator.DigestSha384,
+        DigestAlgorithm.Sha512 => CmsSignedGenerator.DigestSha512,
+        _ => throw new NotSupportedException($"signing with {algorithm} is not offered; SHA-256 and above only"),
+    };
+
     public override Task<ApplicationPkcs7Mime> EncryptAsync(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default) =>
         Task.FromResult(Encrypt(recipients, content, cancellationToken));
 
