@@ -16,9 +16,14 @@ public static class CourierMime
     /// <summary>The decoded bytes of a part (empty when it has no content).</summary>
     public static byte[] Decode(MimePart part)
     {
-        using var buffer = new MemoryStream();
+        // Decoded into blocks, then copied once into an array of the exact size (a growing MemoryStream would
+        // allocate about twice a large part again).
+        using var buffer = new MimeKit.IO.MemoryBlockStream();
         part.Content?.DecodeTo(buffer);
-        return buffer.ToArray();
+        var bytes = new byte[buffer.Length];
+        buffer.Position = 0;
+        buffer.ReadExactly(bytes);
+        return bytes;
     }
 
     /// <summary>A message from one address to another carrying <paramref name="body"/>.</summary>

@@ -179,7 +179,8 @@ public sealed class ForegroundElement(
         Opened opened;
         try
         {
-            var message = MimeMessage.Load(new MemoryStream(bytes, writable: false));
+            // Parsed in place (persistent): a large part's content is not copied out of the bytes read.
+            var message = MimeMessage.Load(new MemoryStream(bytes, writable: false), persistent: true);
             if (name.StartsWith(InvitationPrefix, StringComparison.Ordinal))
             {
                 InvitationMessage.Reject(context, relay, message);

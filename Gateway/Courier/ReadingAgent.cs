@@ -36,8 +36,9 @@ public sealed class ReadingAgent(
         IReadOnlyList<Header> routing;
         try
         {
-            MimeMessage stored;
-            using (var file = mailboxes.Blobs.Open(message.BlobId)) stored = MimeMessage.Load(file);
+            // Parsed in place from the file (persistent), which stays open while the part is opened.
+            using var file = mailboxes.Blobs.Open(message.BlobId);
+            var stored = MimeMessage.Load(file, persistent: true);
             routing = stored.Headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase)).ToList();
             var opened = PartEnvelope.Open(context, stored.Body, identity.ElementAddress(CourierElement.Foreground));
             (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
