@@ -54,9 +54,13 @@ public static class ContentPart
             throw new ContentPartException($"the content part is keyed to message {keyId}, not {messageId}");
         try
         {
-            return kek.GetContent(new KeyParameter(cek));
+            // Decrypted as it is read, into one buffer of at most the part's size (the plaintext is never longer).
+            using var content = kek.GetContentStream(new KeyParameter(cek)).ContentStream;
+            using var output = new MemoryStream(der.Length);
+            content.CopyTo(output, 64 * 1024);
+            return output.Length == output.Capacity ? output.GetBuffer() : output.ToArray();
         }
-        catch (Exception ex) when (ex is CmsException or Org.BouncyCastle.Crypto.InvalidCipherTextException or ArgumentException)
+        catch (Exception ex) when (ex is CmsException or Org.BouncyCastle.Crypto.InvalidCipherTextException or ArgumentException or IOException)
         {
             throw new ContentPartException("the content key does not open this content part", ex);
         }
@@ -67,16 +71,19 @@ public static class ContentPart
 
     static KekRecipientInformation SingleKekRecipient(byte[] der)
     {
-        CmsEnvelopedData enveloped;
+        // The streaming parser reads the header and the recipient infos only; the content is read (and decrypted)
+        // when it is asked for, not parsed and copied here.
+        RecipientInformationStore infos;
         try
         {
-            enveloped = new CmsEnvelopedData(der);
+            infos = new CmsEnvelopedDataParser(der).GetRecipientInfos();
         }
-        catch (Exception ex) when (ex is CmsException or IOException or ArgumentException or InvalidCastException)
+        catch (Exception ex) when (ex is CmsException or IOException or ArgumentException or InvalidCastException or NullReferenceException
+                                       or InvalidOperationException or Org.BouncyCastle.Asn1.Asn1Exception)
         {
             throw new ContentPartException("not a CMS EnvelopedData", ex);
         }
-        var recipients = enveloped.GetRecipientInfos().GetRecipients();
+        var recipients = infos.GetRecipients();
         if (recipients.Count != 1 || recipients.First() is not KekRecipientInformation kek)
             throw new ContentPartException("a content part must have exactly one KEKRecipientInfo");
         return kek;

@@ -260,6 +260,18 @@ public sealed class ForegroundElement(
         var manifest = opened.Manifest;
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var deliveries = new List<ProtectedDelivery>();
+        var failed = new List<string>();
+        var count = 0;
+        long waiting = 0;
+        // A large part is stored as its copies are made, not all copies held until the last recipient's is made.
+        async Task StoreWaitingAsync()
+        {
+            if (deliveries.Count == 0) return;
+            failed.AddRange(await agent.PutAsync(deliveries, cancellationToken));
+            count += deliveries.Count;
+            deliveries.Clear();
+            waiting = 0;
+        }
         foreach (var recipient in local)
         {
             var user = users.Find(recipient);
@@ -280,14 +292,17 @@ public sealed class ForegroundElement(
             copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
             // A moved mailbox keeps its folders and flags: only for the user's own mail to themselves.
             var own = string.Equals(manifest.Sender, user.Address, StringComparison.OrdinalIgnoreCase);
-            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, CourierMime.Bytes(copy), own ? manifest.Mailbox : null, own ? manifest.Flags : null));
+            var octets = CourierMime.Bytes(copy);
+            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, octets, own ? manifest.Mailbox : null, own ? manifest.Flags : null));
+            waiting += octets.Length;
+            if (waiting >= LargePartGate.LargeBytes) await StoreWaitingAsync();
         }
-        var failed = await agent.PutAsync(deliveries, cancellationToken);
+        await StoreWaitingAsync();
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f);
         if (failed.Count > 0) return new PartResult.Retry(); // the stored ones are not stored again (delivery keys); the rest retry
         Gateway.Platform.CrashPoint.Hit("foreground-after-store");
         logger.LogInformation("Foreground stored content part {MessageId} from {Sender} for {Count} local recipient(s){From}", manifest.MessageId, manifest.Sender,
-            deliveries.Count, opened.Received is { } r ? $" (from {r.Header.FromCourier}, hop {r.Header.Hops})" : "");
+            count, opened.Received is { } r ? $" (from {r.Header.FromCourier}, hop {r.Header.Hops})" : "");
         return null;
     }
 
