@@ -8,13 +8,18 @@ namespace Gateway.Courier;
 /// step a new copy) before it leaves a role. The arrays are short-lived, but the collector lets them pile up, so the
 /// process would reach gigabytes with a few large messages at once, and keep them afterwards.
 /// This gate lets one large message at a time through those steps, whatever the number of deliveries and readers
-/// running, and once it is through gives the memory back to the system (a compacting collection of the large object
-/// heap). Small messages, most of the mail, pass without waiting.
+/// running, and once a very large one is through gives the memory back to the system (a compacting collection of the
+/// large object heap: a pause of all threads, so only from <see cref="CompactBytes"/> on). Small messages, most of the
+/// mail, pass without waiting.
 /// </summary>
 public static class LargePartGate
 {
     /// <summary>From this size on (octets of the message or part) a message waits for the gate.</summary>
     public const long LargeBytes = 4 * 1024 * 1024;
+
+    /// <summary>From this size on the memory is given back after the message (for smaller ones the collector's own
+    /// pace is cheaper than a pause of every thread).</summary>
+    public const long CompactBytes = 32 * 1024 * 1024;
 
     static readonly SemaphoreSlim Gate = new(1, 1);
 
@@ -23,7 +28,7 @@ public static class LargePartGate
     {
         if (size < LargeBytes) return null;
         await Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new Passage();
+        return new Passage(size >= CompactBytes);
     }
 
     /// <summary>The same for a caller that cannot wait asynchronously (an IMAP FETCH that opens a protected message).</summary>
@@ -31,10 +36,10 @@ public static class LargePartGate
     {
         if (size < LargeBytes) return null;
         Gate.Wait();
-        return new Passage();
+        return new Passage(size >= CompactBytes);
     }
 
-    sealed class Passage : IDisposable
+    sealed class Passage(bool compact) : IDisposable
     {
         int _left;
 
@@ -43,6 +48,7 @@ public static class LargePartGate
             if (Interlocked.Exchange(ref _left, 1) != 0) return;
             try
             {
+                if (!compact) return;
                 // Before the next one enters: the copies of this one are garbage now, and the memory goes back.
                 GC.Collect();
                 GC.WaitForPendingFinalizers();

@@ -148,10 +148,11 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     public override MimeEntity Decrypt(Stream encryptedData, CancellationToken cancellationToken = default)
     {
         var input = Rewindable(encryptedData);
+        var start = input.Position;
         var plaintext = new MimeKit.IO.MemoryBlockStream();
         if (!OpenWithKeyAgreement(input, plaintext))
         {
-            input.Position = 0;
+            input.Position = start;
             return base.Decrypt(input, cancellationToken);
         }
         plaintext.Position = 0;
@@ -165,10 +166,11 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     public override void DecryptTo(Stream encryptedData, Stream decryptedData, CancellationToken cancellationToken = default)
     {
         var input = Rewindable(encryptedData);
+        var start = input.Position;
         using var plaintext = new MimeKit.IO.MemoryBlockStream();
         if (!OpenWithKeyAgreement(input, plaintext))
         {
-            input.Position = 0;
+            input.Position = start;
             base.DecryptTo(input, decryptedData, cancellationToken);
             return;
         }
