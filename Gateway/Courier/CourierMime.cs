@@ -14,17 +14,7 @@ public static class CourierMime
     }
 
     /// <summary>The decoded bytes of a part (empty when it has no content).</summary>
-    public static byte[] Decode(MimePart part)
-    {
-        // Decoded into blocks, then copied once into an array of the exact size (a growing MemoryStream would
-        // allocate about twice a large part again).
-        using var buffer = new MimeKit.IO.MemoryBlockStream();
-        part.Content?.DecodeTo(buffer);
-        var bytes = new byte[buffer.Length];
-        buffer.Position = 0;
-        buffer.ReadExactly(bytes);
-        return bytes;
-    }
+    public static byte[] Decode(MimePart part) => Collect(buffer => part.Content?.DecodeTo(buffer));
 
     /// <summary>A message from one address to another carrying <paramref name="body"/>.</summary>
     public static MimeMessage Message(string from, string to, string subject, MimeEntity body)
@@ -43,12 +33,14 @@ public static class CourierMime
             ? list.Mailboxes.FirstOrDefault()?.Address.ToLowerInvariant() ?? ""
             : "";
 
-    public static byte[] Bytes(MimeMessage message)
+    public static byte[] Bytes(MimeMessage message) => Collect(buffer => message.WriteTo(buffer));
+
+    /// <summary>What <paramref name="write"/> writes, written in blocks and then copied once into an array of the exact
+    /// size: a growing MemoryStream would allocate about twice a large part again on its way up.</summary>
+    static byte[] Collect(Action<Stream> write)
     {
-        // Written in blocks, then copied once into an array of the exact size: a growing MemoryStream would allocate
-        // about twice a large message again on its way up.
         using var buffer = new MimeKit.IO.MemoryBlockStream();
-        message.WriteTo(buffer);
+        write(buffer);
         var bytes = new byte[buffer.Length];
         buffer.Position = 0;
         buffer.ReadExactly(bytes);

@@ -38,21 +38,10 @@ public static partial class DurableFile
     }
 
     /// <summary>Writes <paramref name="contents"/> to <paramref name="path"/> atomically: temp file, fsync, rename, directory fsync.</summary>
-    public static void WriteAllBytesAtomic(string path, ReadOnlySpan<byte> contents)
-    {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var temp = path + ".tmp";
-        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
-        {
-            fs.Write(contents);
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-        SyncDirectory(directory);
-    }
+    public static void WriteAllBytesAtomic(string path, byte[] contents) => WriteAtomic(path, file => file.Write(contents));
 
-    /// <summary>Writes what <paramref name="write"/> writes to <paramref name="path"/> atomically, as
-    /// <see cref="WriteAllBytesAtomic"/> does, without first gathering it into one array.</summary>
+    /// <summary>Writes what <paramref name="write"/> writes to <paramref name="path"/> atomically (temp file, fsync,
+    /// rename, directory fsync), without first gathering it into one array.</summary>
     public static void WriteAtomic(string path, Action<Stream> write)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
