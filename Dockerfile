@@ -14,7 +14,7 @@ COPY --from=build /app ./
 COPY config/gateway.json /etc/gateway/gateway.json.sample
 ENV GATEWAY_DATA_DIR=/var/lib/gateway \
     DOTNET_gcServer=0
-RUN mkdir -p /var/lib/gateway /etc/gateway && chown -R $APP_UID /var/lib/gateway
+RUN mkdir -p /etc/gateway && mkdir -m 0700 -p /var/lib/gateway && chown -R $APP_UID /var/lib/gateway && chmod 0700 /var/lib/gateway
 # The image's unprivileged user; the ports are unprivileged, mapped to 25/587/465 by the container runtime.
 # /var/lib/gateway: queue, stores, generated keys. /etc/gateway: gateway.json and certs/ (your PEM/PFX), e.g.
 #   docker run -v ./gateway.json:/etc/gateway/gateway.json -v ./certs:/etc/gateway/certs gateway run --config /etc/gateway/gateway.json

@@ -9,6 +9,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // Before anything touches the disk: every file the gateway creates is owner-only (0600, directories 0700).
+        Platform.PrivateFiles.RestrictNewFiles();
         var configOption = new Option<string?>("--config", "-c")
         {
             Description = "Configuration file (JSON). Default: $GATEWAY_CONFIG, else ./gateway.json if present, else the embedded defaults.",
@@ -45,7 +47,7 @@ public static class Program
                 Console.Error.WriteLine($"gateway: cannot listen: {ex.Message}; fix: stop what uses the port or change Gateway:Listeners:N:Endpoint.");
                 return 3;
             }
-            catch (Exception ex) when (ex is Crypto.MasterKeyException or Crypto.KeyStoreException)
+            catch (Exception ex) when (ex is Crypto.MasterKeyException or Crypto.KeyStoreException or Platform.DataDirectoryException)
             {
                 Console.Error.WriteLine("gateway: " + ex.Message);
                 return 2;
@@ -74,6 +76,16 @@ public static class Program
         root.SetAction((parse, cancellationToken) => run.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction a
             ? a.InvokeAsync(parse, cancellationToken)
             : Task.FromResult(1));
-        return root.Parse(args).Invoke();
+        try
+        {
+            // The default handler would print a stack trace for every exception; this one gets a plain line.
+            return root.Parse(args).Invoke(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Platform.DataDirectoryException ex)
+        {
+            // An admin verb found the data directory open to other users and could not close it.
+            Console.Error.WriteLine("gateway: " + ex.Message);
+            return 2;
+        }
     }
 }

@@ -62,7 +62,8 @@ public static class GatewayHost
     public static WebApplication Build(GatewayOptions options, IConfiguration? configuration = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         var data = new DataDirectory(options.DataDirectory);
-        data.EnsureCreated(options);
+        // Every file and directory under the data directory owner-only, whatever an older version or mkdir left.
+        var tightened = data.EnsureCreated(options, tightenTree: true);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Array.Empty<string>(), ContentRootPath = AppContext.BaseDirectory });
         if (configuration is not null) builder.Configuration.AddConfiguration(configuration);
@@ -510,6 +511,8 @@ public static class GatewayHost
         // Receipts recorded as owed but not yet queued when the last run ended.
         if (runsBackground) app.Services.GetRequiredService<BackgroundElement>().SendOwedReceipts();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
+        if (tightened > 0)
+            log.LogWarning("Data directory {DataDirectory}: {Count} files and directories other local users could reach are now owner-only (0600/0700)", data.Root, tightened);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             foreach (var l in options.Listeners)

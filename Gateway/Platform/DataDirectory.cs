@@ -30,10 +30,15 @@ public sealed class DataDirectory
     }
 
     /// <summary>Creates the directory tree (owner-only) if it is missing: the parts of the roles this process runs
-    /// (<paramref name="roles"/>; null: all three), so that a split courier's hosts hold only their own.</summary>
-    public void EnsureCreated(Configuration.GatewayOptions? roles = null)
+    /// (<paramref name="roles"/>; null: all three), so that a split courier's hosts hold only their own. The root and
+    /// its directories are made owner-only even when they existed before (<see cref="PrivateFiles"/>); with
+    /// <paramref name="tightenTree"/> (the gateway's start) every file and directory under the root is too.
+    /// Returns how many entries had their mode tightened.</summary>
+    public int EnsureCreated(Configuration.GatewayOptions? roles = null, bool tightenTree = false)
     {
         DurableFile.CreatePrivateDirectory(Root);
+        // Created or not, the root must not let others in: the stores below it hold hashes and sealed keys.
+        var tightened = PrivateFiles.Tighten(Root, recursive: false);
         DurableFile.CreatePrivateDirectory(Path.Combine(Root, "keys"));
         DurableFile.CreatePrivateDirectory(TlsDirectory);
         DurableFile.CreatePrivateDirectory(QueueDirectory);
@@ -44,6 +49,19 @@ public sealed class DataDirectory
         }
         if (roles?.Runs(Configuration.GatewayOptions.ForegroundRole) != false) DurableFile.CreatePrivateDirectory(ForegroundDirectory);
         if (roles?.Runs(Configuration.GatewayOptions.BackgroundRole) != false) DurableFile.CreatePrivateDirectory(BackgroundDirectory);
+        // Directory.CreateDirectory leaves an existing directory's mode alone: tighten what was there before.
+        tightened += tightenTree ? PrivateFiles.Tighten(Root, recursive: true) : TightenTopLevel();
+        return tightened;
+    }
+
+    int TightenTopLevel()
+    {
+        var n = 0;
+        foreach (var directory in Directory.EnumerateDirectories(Root))
+            if (new DirectoryInfo(directory).LinkTarget is null) n += PrivateFiles.Tighten(directory, recursive: false);
+        foreach (var file in Directory.EnumerateFiles(Root))
+            if (new FileInfo(file).LinkTarget is null) n += PrivateFiles.TightenFile(file);
+        return n;
     }
 
     /// <summary>Derives a purpose-specific secret from the master key (HKDF-SHA256); see <see cref="Crypto.MasterKey"/>.</summary>
