@@ -73,7 +73,7 @@ public class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Nul_octets_in_commands_are_syntax_errors_and_in_data_pass_through()
+    public async Task Nul_octets_in_commands_are_syntax_errors_and_in_data_refused()
     {
         await using var c = await Ready();
         var bad = await c.CommandAsync("MAIL FROM:<bob\0@example.org>");
@@ -81,8 +81,13 @@ public class BadInputTests : IAsyncLifetime
         await c.CommandAsync("MAIL FROM:<bob@example.org>");
         await c.CommandAsync($"RCPT TO:<{User}>");
         await c.CommandAsync("DATA");
-        Assert.Equal(250, (await c.CommandAsync("Subject: nul\r\n\r\na\0b\r\n.")).Code);
-        Assert.Contains("a\0b", (await _gw.WaitForMailAsync(User))[0]);
+        var refused = await c.CommandAsync("Subject: nul\r\n\r\na\0b\r\n.");
+        Assert.Equal(550, refused.Code);
+        Assert.StartsWith("5.6.0", refused.Text);
+        Assert.Contains("NUL", refused.Text);
+        await AssertStillWorks(c, "after NUL");
+        var mail = await _gw.WaitForMailAsync(User);
+        Assert.DoesNotContain("a\0b", mail[0]);
     }
 
     [Fact]

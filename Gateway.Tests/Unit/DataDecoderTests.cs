@@ -23,7 +23,7 @@ public class DataDecoderTests
             await pipe.Writer.CompleteAsync();
         });
         var sink = new MemoryStream();
-        var result = await io.ReadDataAsync(sink, new HeaderSectionScanner(), maxSize, () => CancellationToken.None);
+        var result = await io.ReadDataAsync(sink, new HeaderSectionScanner(), maxSize, _ => CancellationToken.None);
         await writer;
         var rest = "";
         if (result.Status == DataStatus.Complete)
@@ -72,8 +72,40 @@ public class DataDecoderTests
     {
         // The SMTP smuggling pattern: <LF>.<LF> and <LF>.<CR><LF> must not end the data.
         var (r, _, rest) = await Decode("a\n.\nb\r\n\n.\r\nMAIL FROM:<evil@x>\r\n.\r\nNOOP\r\n", 4);
-        Assert.True(r.BareLinefeed);
+        Assert.Equal(DataDefect.BareLinefeed, r.Defect);
         Assert.Equal("NOOP", rest);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(4096)]
+    public async Task Bare_cr_never_ends_data_and_the_message_is_refused(int piece)
+    {
+        // <CR>.<CR> smuggling: a next hop that reads a bare CR as a line end would see the end of our message here.
+        var (r, content, rest) = await Decode("Subject: x\r\n\r\na\r.\rMAIL FROM:<evil@x>\r\n.\r\nNOOP\r\n", piece);
+        Assert.Equal(DataStatus.Complete, r.Status);
+        Assert.Equal(DataDefect.BareCarriageReturn, r.Defect);
+        Assert.DoesNotContain("evil", content);
+        Assert.Equal("NOOP", rest);
+        var (r2, _, _) = await Decode("a\r\r\n.\r\n", piece);
+        Assert.Equal(DataDefect.BareCarriageReturn, r2.Defect);
+    }
+
+    [Fact]
+    public async Task Nul_is_refused_and_the_session_stays_in_step()
+    {
+        var (r, _, rest) = await Decode("Subject: x\r\n\r\nzero \0 here\r\n.\r\nNOOP\r\n", 5);
+        Assert.Equal(DataDefect.Nul, r.Defect);
+        Assert.Equal("NOOP", rest);
+    }
+
+    [Fact]
+    public async Task Cr_lf_pairs_and_a_leading_dot_stay_clean()
+    {
+        var (r, content, _) = await Decode("a\r\n..\r\n\r\nb\r\n.\r\n", 1);
+        Assert.Equal(DataDefect.None, r.Defect);
+        Assert.Equal("a\r\n.\r\n\r\nb\r\n", content);
     }
 
     [Fact]
@@ -81,7 +113,7 @@ public class DataDecoderTests
     {
         var body = string.Concat(Enumerable.Repeat("0123456789012345678901234567890123456789\r\n", 100));
         var (r, content, rest) = await Decode(body + ".\r\nNOOP\r\n", 100, maxSize: 1000);
-        Assert.True(r.TooLarge);
+        Assert.Equal(DataDefect.TooLarge, r.Defect);
         Assert.True(content.Length <= 1000);
         Assert.Equal("NOOP", rest);
     }
@@ -90,7 +122,7 @@ public class DataDecoderTests
     public async Task Overlong_line_is_flagged_and_session_stays_in_step()
     {
         var (r, _, rest) = await Decode("short\r\n" + new string('x', 5000) + "\r\n.\r\nNOOP\r\n", 512);
-        Assert.True(r.LineTooLong);
+        Assert.Equal(DataDefect.LineTooLong, r.Defect);
         Assert.Equal("NOOP", rest);
     }
 
@@ -99,10 +131,10 @@ public class DataDecoderTests
     {
         var line = new string('y', 998) + "\r\n"; // 1000 octets including CRLF
         var (r, content, _) = await Decode(line + ".\r\n", 300);
-        Assert.False(r.LineTooLong);
+        Assert.Equal(DataDefect.None, r.Defect);
         Assert.Equal(line, content);
         var (r2, _, _) = await Decode(new string('y', 999) + "\r\n.\r\n", 300);
-        Assert.True(r2.LineTooLong);
+        Assert.Equal(DataDefect.LineTooLong, r2.Defect);
     }
 
     [Fact]
@@ -113,10 +145,11 @@ public class DataDecoderTests
     }
 
     [Fact]
-    public async Task Nul_and_eight_bit_octets_pass_through_unchanged()
+    public async Task Eight_bit_octets_pass_through_unchanged()
     {
-        var (r, content, _) = await Decode("x\0y \u00e9\u4e2d\r\n.\r\n", 2);
+        var (r, content, _) = await Decode("xy \u00e9\u4e2d\r\n.\r\n", 2);
         Assert.Equal(DataStatus.Complete, r.Status);
-        Assert.Equal("x\0y \u00e9\u4e2d\r\n", content);
+        Assert.Equal(DataDefect.None, r.Defect);
+        Assert.Equal("xy \u00e9\u4e2d\r\n", content);
     }
 }

@@ -163,8 +163,16 @@ public sealed class SmtpLimitsOptions
     public int MaxRecipients { get; set; } = 100;
     /// <summary>Seconds a client has to send a complete command line.</summary>
     public int CommandTimeoutSeconds { get; set; } = 300;
-    /// <summary>Seconds of silence tolerated while receiving message data.</summary>
+    /// <summary>The time budget for one DATA or BDAT request: it starts at this many seconds, is spent while waiting for
+    /// octets and earned back at 1 s per <see cref="MinDataRateBytesPerSecond"/> octets received, never above this
+    /// (see <see cref="Smtp.TransferDeadline"/>). Also the longest silence tolerated.</summary>
     public int DataTimeoutSeconds { get; set; } = 180;
+    /// <summary>The slowest message transfer tolerated, in octets per second (Postfix's smtpd_min_data_rate); a client
+    /// trickling slower runs out of <see cref="DataTimeoutSeconds"/> and is cut off. 0: only silence is timed.</summary>
+    public int MinDataRateBytesPerSecond { get; set; } = 500;
+    /// <summary>NOOP, RSET, VRFY, EXPN and HELP tolerated between two accepted messages before the session is closed
+    /// (Postfix's smtpd_junk_command_limit): they would otherwise keep a connection open for ever without mail.</summary>
+    public int MaxJunkCommands { get; set; } = 100;
     public int MaxConnections { get; set; } = 2000;
     public int MaxConnectionsPerAddress { get; set; } = 20;
     /// <summary>Unknown or out-of-sequence commands tolerated before the session is closed.</summary>
@@ -270,6 +278,9 @@ public sealed class CourierOptions
     public double PendingDays { get; set; } = 7;
     /// <summary>Seconds between two looks at the held parts (recipients who have become users get them).</summary>
     public int PendingCheckSeconds { get; set; } = 60;
+    /// <summary>Days a part an element refused (a forged or broken message) is kept in its inbox's <c>rejected/</c> for
+    /// the operator to look at before it is deleted (fractions allowed).</summary>
+    public double RejectedRetentionDays { get; set; } = 14;
     /// <summary>Policy for every sender; Domains and Users override it field by field (global, then domain, then user).</summary>
     public RestrictionPolicyOptions Restrictions { get; set; } = new();
     public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -69,6 +69,9 @@ public static partial class GatewayOptionsValidator
         Positive(p, $"{g}:Limits:MaxRecipients", lim.MaxRecipients, "100");
         Positive(p, $"{g}:Limits:CommandTimeoutSeconds", lim.CommandTimeoutSeconds, "300");
         Positive(p, $"{g}:Limits:DataTimeoutSeconds", lim.DataTimeoutSeconds, "180");
+        if (lim.MinDataRateBytesPerSecond < 0)
+            p.Add($"{g}:Limits:MinDataRateBytesPerSecond: negative; fix: use 500 (0 times only silence).");
+        Positive(p, $"{g}:Limits:MaxJunkCommands", lim.MaxJunkCommands, "100");
         Positive(p, $"{g}:Limits:MaxConnections", lim.MaxConnections, "2000");
         Positive(p, $"{g}:Limits:MaxConnectionsPerAddress", lim.MaxConnectionsPerAddress, "20");
         Positive(p, $"{g}:Limits:MaxBadCommands", lim.MaxBadCommands, "10");
@@ -124,6 +127,8 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:PendingDays: {o.Courier.PendingDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 7.");
         if (o.Courier.RekeyDaysBeforeExpiry is < 0 or > 365 || double.IsNaN(o.Courier.RekeyDaysBeforeExpiry))
             p.Add($"{g}:Courier:RekeyDaysBeforeExpiry: {o.Courier.RekeyDaysBeforeExpiry} is out of range; fix: use 0 (replace keys only with 'gateway rekey') to 365, e.g. 30.");
+        if (!(o.Courier.RejectedRetentionDays > 0) || o.Courier.RejectedRetentionDays > 3650)
+            p.Add($"{g}:Courier:RejectedRetentionDays: {o.Courier.RejectedRetentionDays} is out of range; fix: use a number of days above 0 and at most 3650, e.g. 14.");
         if (o.Courier.PendingCheckSeconds is < 1 or > 86400)
             p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
         if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint) && !TryParseHostPort(o.Courier.Endpoint, out _, out _))

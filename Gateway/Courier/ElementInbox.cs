@@ -65,12 +65,31 @@ public sealed class ElementInbox : IElementDrop
     /// <summary>Takes a part out once its result is stored.</summary>
     public void Remove(string name) => File.Delete(PathOf(name));
 
-    /// <summary>Moves a part that failed its checks aside (kept for the operator, never processed again).</summary>
+    string RejectedDirectory => Path.Combine(_directory, "rejected");
+
+    /// <summary>Moves a part that failed its checks aside (kept for the operator for a while, never processed again;
+    /// see <see cref="ExpireRejected"/>).</summary>
     public void Reject(string name)
     {
-        var rejected = Path.Combine(_directory, "rejected");
-        Directory.CreateDirectory(rejected);
-        File.Move(PathOf(name), Path.Combine(rejected, name + ".part"), overwrite: true);
+        DurableFile.CreatePrivateDirectory(RejectedDirectory);
+        var target = Path.Combine(RejectedDirectory, name + ".part");
+        File.Move(PathOf(name), target, overwrite: true);
+        // The retention counts from the refusal, not from when the part was written.
+        File.SetLastWriteTimeUtc(target, DateTime.UtcNow);
+    }
+
+    /// <summary>Deletes the refused parts set aside before <paramref name="olderThanUtc"/>; returns how many.</summary>
+    public int ExpireRejected(DateTime olderThanUtc)
+    {
+        if (!Directory.Exists(RejectedDirectory)) return 0;
+        var removed = 0;
+        foreach (var file in new DirectoryInfo(RejectedDirectory).EnumerateFiles("*.part"))
+        {
+            if (file.LastWriteTimeUtc >= olderThanUtc) continue;
+            try { file.Delete(); removed++; }
+            catch (FileNotFoundException) { }
+        }
+        return removed;
     }
 
     /// <summary>Waits until a part may have arrived, or the timeout passes.</summary>

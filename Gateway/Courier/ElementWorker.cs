@@ -6,10 +6,11 @@ namespace Gateway.Courier;
 /// <summary>
 /// Runs one element (Foreground or Background) over its inbox: every waiting part in order, then waits for the
 /// next. Parts that could not be finished stay waiting and are tried again on the next pass (every 30 s at least).
-/// Every <paramref name="sweepEvery"/> it also runs <paramref name="sweep"/> (the element's look at its held parts).
+/// Every <paramref name="sweepEvery"/> it also runs <paramref name="sweep"/> (the element's look at its held parts) and
+/// deletes the parts it refused longer than <paramref name="rejectedRetention"/> ago.
 /// </summary>
 public sealed class ElementWorker(string element, ElementInbox inbox, Func<string, CancellationToken, Task> process,
-    Func<CancellationToken, Task> sweep, TimeSpan sweepEvery, ILogger logger) : BackgroundService
+    Func<CancellationToken, Task> sweep, TimeSpan sweepEvery, ILogger logger, TimeSpan? rejectedRetention = null) : BackgroundService
 {
     DateTime _nextSweep = DateTime.MinValue;
 
@@ -40,6 +41,8 @@ public sealed class ElementWorker(string element, ElementInbox inbox, Func<strin
                 try
                 {
                     await sweep(stoppingToken);
+                    var expired = inbox.ExpireRejected(DateTime.UtcNow - (rejectedRetention ?? TimeSpan.FromDays(14)));
+                    if (expired > 0) logger.LogInformation("{Element} deleted {Count} refused part(s) kept past their retention", element, expired);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {

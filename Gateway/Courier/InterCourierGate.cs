@@ -32,6 +32,12 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
         return null;
     }
 
+    /// <summary>Whether an address is one of this courier's two element addresses, wherever the element runs: they take
+    /// Inter-Courier and the courier's own traffic, never mail a user writes.</summary>
+    public bool IsElementAddress(string address) =>
+        new[] { CourierElement.Foreground, CourierElement.Background }.Any(e =>
+            identity.ElementAddress(e) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>An element whose Agent runs on another host also takes this courier's own traffic over SMTP: the Agent's
     /// parts, accounts (the Foreground's Distribute Account for the Background, the Agent's host's for the Foreground),
     /// Key Replacement messages and Invitations a user received. In one process these are handed over directly, and never accepted from outside.</summary>

@@ -263,7 +263,7 @@ public static class GatewayHost
             {
                 var agent = sp.GetRequiredService<KeyReplacementAgent>();
                 return new ElementWorker("Agent (Key Replacement)", agent.Inbox, agent.ProcessAsync, _ => Task.CompletedTask, TimeSpan.FromHours(1),
-                    sp.GetRequiredService<ILogger<KeyReplacementAgent>>());
+                    sp.GetRequiredService<ILogger<KeyReplacementAgent>>(), TimeSpan.FromDays(options.Courier.RejectedRetentionDays));
             });
         services.AddSingleton(sp => new InvitationDesk(Path.Combine(data.ForegroundDirectory, "invitations.db"), sp.GetRequiredService<MessageQueue>(),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
@@ -373,7 +373,7 @@ public static class GatewayHost
                     (inbox, process, sweep) = (background.Inbox, background.ProcessAsync, background.SweepPendingAsync);
                 }
                 return new ElementWorker(element.ToString(), inbox, process, sweep, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element));
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element), TimeSpan.FromDays(options.Courier.RejectedRetentionDays));
             });
         // The links to elements on other hosts, and the accounts they must know (added with 'user add' or registered).
         PeerDeliveryWorker Link(IServiceProvider sp, string name, PeerOutbox outbox) => new(name, outbox,

@@ -26,6 +26,10 @@ public sealed class RelayPolicy(RouteTable routes, IUserStore users, Courier.Int
     {
         // Peer couriers' elements write to ours on the delivery listener (checked in full after DATA).
         if (session.Role == ListenerRole.Delivery && interCourier?.ElementOf(recipient.Address) is not null) return Accept();
+        // A user writes to people, not to the courier's elements: such a message would skip the checks of the delivery
+        // listener and be refused by the element only later, left behind in its inbox.
+        if (session.Role == ListenerRole.Submission && interCourier?.IsElementAddress(recipient.Address) == true)
+            return Refuse(550, "5.7.1", $"<{recipient.Address}> is an element of this courier and takes no mail from users");
         var hop = routes.Resolve(recipient.Domain);
         switch (hop)
         {

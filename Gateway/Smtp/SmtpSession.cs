@@ -28,6 +28,9 @@ public sealed class SmtpSession
 
     bool _quit;
     int _badCommands;
+    /// <summary>NOOP, RSET, VRFY, EXPN and HELP since the last accepted message: cheap ways to keep a session alive
+    /// without sending mail (Postfix's smtpd_junk_command_limit).</summary>
+    int _junkCommands;
 
     // Transaction state (RFC 5321 3.3): from MAIL to the end of DATA/BDAT LAST, or RSET.
     bool _haveSender;
@@ -43,7 +46,9 @@ public sealed class SmtpSession
     GuardedSink? _chunkSink;
     HeaderSectionScanner? _chunkScanner;
     long _chunkSize;
-    bool _chunkFailed;
+    /// <summary>Why the BDAT message is refused (too large, a bare CR or LF, a NUL); its later chunks are read and dropped.</summary>
+    DataDefect _chunkDefect;
+    MessageOctetGuard? _chunkGuard;
 
     SmtpLimitsOptions Limits => _settings.Limits;
     bool IsSubmission => _settings.Listener.Role == ListenerRole.Submission;
@@ -130,6 +135,7 @@ public sealed class SmtpSession
                     Reply(421, "4.7.0", $"{_settings.Hostname} Too many errors, closing connection");
                     break;
                 }
+
             }
             await _io.FlushAsync(_connectionClosed);
         }
@@ -152,6 +158,14 @@ public sealed class SmtpSession
         var argument = space < 0 ? "" : line[(space + 1)..];
         if (verb != "AUTH") _logger.LogDebug("C: {Line}", line.Length > 200 ? line[..200] + "..." : line);
         else _logger.LogDebug("C: AUTH {Mechanism} ...", argument.Split(' ')[0]);
+
+        if (verb is "NOOP" or "RSET" or "VRFY" or "EXPN" or "HELP" && ++_junkCommands > Limits.MaxJunkCommands)
+        {
+            _logger.LogWarning("Closing session after {Count} NOOP/RSET/VRFY/EXPN/HELP commands without a message", _junkCommands - 1);
+            Reply(421, "4.7.0", $"{_settings.Hostname} Too many commands without mail, closing connection");
+            _quit = true;
+            return;
+        }
 
         switch (verb)
         {
@@ -405,15 +419,16 @@ public sealed class SmtpSession
         var scanner = new HeaderSectionScanner();
         var sink = new GuardedSink(spool.Content);
         DataRead result;
-        using (var idle = new DataIdleTimer(Limits.DataTimeoutSeconds, _connectionClosed))
+        using (var deadline = new TransferDeadline(Limits.DataTimeoutSeconds, Limits.MinDataRateBytesPerSecond, _connectionClosed))
         {
             try
             {
-                result = await _io.ReadDataAsync(sink, scanner, Limits.MaxMessageSize, idle.Next);
+                result = await _io.ReadDataAsync(sink, scanner, Limits.MaxMessageSize, deadline.Next);
             }
             catch (OperationCanceledException) when (!_connectionClosed.IsCancellationRequested)
             {
-                _logger.LogInformation("Data timeout after {Seconds}s of silence; message {QueueId} discarded", Limits.DataTimeoutSeconds, spool.Id);
+                _logger.LogInformation("Data timeout after {Seconds:F0}s: the client sent too slowly (under {Rate} octets/s) or fell silent; message {QueueId} discarded",
+                    deadline.Elapsed.TotalSeconds, Limits.MinDataRateBytesPerSecond, spool.Id);
                 Reply(421, "4.4.2", $"{_settings.Hostname} Timeout exceeded, closing connection");
                 _quit = true;
                 await ResetTransactionAsync();
@@ -428,12 +443,11 @@ public sealed class SmtpSession
             await ResetTransactionAsync();
             return;
         }
-        if (result.TooLarge)
-            Reply(552, "5.3.4", $"Message exceeds fixed maximum message size of {Limits.MaxMessageSize} octets");
-        else if (result.LineTooLong)
-            Reply(500, "5.5.2", $"Line too long in message data (limit {Limits.MaxLineLength} octets including CRLF)");
-        else if (result.BareLinefeed)
-            Reply(550, "5.6.0", "Message rejected: bare <LF> in message data; lines must end with <CR><LF>");
+        if (result.Defect != DataDefect.None)
+        {
+            _logger.LogInformation("Message {QueueId} refused: {Defect}", spool.Id, result.Defect);
+            Reply(MessageOctetGuard.Refusal(result.Defect, Limits.MaxMessageSize, Limits.MaxLineLength));
+        }
         else if (sink.Failure is not null)
             StorageFailed(spool.Id, sink.Failure);
         else
@@ -456,14 +470,14 @@ public sealed class SmtpSession
         }
         var last = parts.Length == 2;
 
-        using var idle = new DataIdleTimer(Limits.DataTimeoutSeconds, _connectionClosed);
+        using var deadline = new TransferDeadline(Limits.DataTimeoutSeconds, Limits.MinDataRateBytesPerSecond, _connectionClosed);
         SmtpReply? refusal = null;
         if (!_haveSender) refusal = new SmtpReply(503, "5.5.1", "Bad sequence of commands: send MAIL first");
         else if (_recipients.Count == 0) refusal = new SmtpReply(554, "5.5.1", "No valid recipients");
         if (refusal is not null)
         {
             // RFC 3030 2: the chunk is read and discarded even when the command fails.
-            if (!await ReadChunkOrTimeoutAsync(size, null, null, idle)) return;
+            if (!await ReadChunkOrTimeoutAsync(size, null, null, deadline)) return;
             Reply(refusal);
             CountBadCommand();
             return;
@@ -475,24 +489,33 @@ public sealed class SmtpSession
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The chunk is read and dropped, so that the next command is read as a command.
-                if (!await ReadChunkOrTimeoutAsync(size, null, null, idle)) return;
+                if (!await ReadChunkOrTimeoutAsync(size, null, null, deadline)) return;
                 StorageFailed("(none)", ex);
                 return;
             }
             _chunkSink = new GuardedSink(_chunkSpool.Content);
             _chunkScanner = new HeaderSectionScanner();
+            _chunkGuard = new MessageOctetGuard();
             _chunkSize = 0;
-            _chunkFailed = false;
+            _chunkDefect = DataDefect.None;
         }
         _chunkSize += size;
-        if (_chunkSize > Limits.MaxMessageSize) _chunkFailed = true;
+        if (_chunkDefect == DataDefect.None && _chunkSize > Limits.MaxMessageSize) _chunkDefect = DataDefect.TooLarge;
 
-        Stream? sink = _chunkFailed ? null : _chunkSink;
-        if (!await ReadChunkOrTimeoutAsync(size, sink, _chunkScanner, idle)) return;
-
-        if (_chunkFailed)
+        Stream? sink = _chunkDefect == DataDefect.None ? _chunkSink : null;
+        if (!await ReadChunkOrTimeoutAsync(size, sink, _chunkScanner, deadline, _chunkGuard)) return;
+        if (_chunkDefect == DataDefect.None)
         {
-            Reply(552, "5.3.4", $"Message exceeds fixed maximum message size of {Limits.MaxMessageSize} octets");
+            // A CR that ends the last chunk has no LF to come.
+            if (last) _chunkGuard!.Finish();
+            _chunkDefect = _chunkGuard!.Defect;
+        }
+
+        if (_chunkDefect != DataDefect.None)
+        {
+            // RFC 3030 2: after a failed chunk the client sends no more, but those already pipelined are read and dropped.
+            _logger.LogInformation("Message {QueueId} refused: {Defect}", _chunkSpool.Id, _chunkDefect);
+            Reply(MessageOctetGuard.Refusal(_chunkDefect, Limits.MaxMessageSize, Limits.MaxLineLength));
             if (last) await ResetTransactionAsync();
             return;
         }
@@ -511,16 +534,17 @@ public sealed class SmtpSession
         await ResetTransactionAsync();
     }
 
-    async Task<bool> ReadChunkOrTimeoutAsync(long size, Stream? sink, HeaderSectionScanner? scanner, DataIdleTimer idle)
+    async Task<bool> ReadChunkOrTimeoutAsync(long size, Stream? sink, HeaderSectionScanner? scanner, TransferDeadline deadline, MessageOctetGuard? guard = null)
     {
         try
         {
-            if (await _io.ReadChunkAsync(size, sink, scanner, idle.Next)) return true;
+            if (await _io.ReadChunkAsync(size, sink, scanner, deadline.Next, guard)) return true;
             _logger.LogInformation("Connection lost during BDAT");
         }
         catch (OperationCanceledException) when (!_connectionClosed.IsCancellationRequested)
         {
-            _logger.LogInformation("Data timeout during BDAT");
+            _logger.LogInformation("Data timeout during BDAT after {Seconds:F0}s: the client sent too slowly (under {Rate} octets/s) or fell silent",
+                deadline.Elapsed.TotalSeconds, Limits.MinDataRateBytesPerSecond);
             Reply(421, "4.4.2", $"{_settings.Hostname} Timeout exceeded, closing connection");
         }
         _quit = true;
@@ -585,6 +609,7 @@ public sealed class SmtpSession
             spool.Id, _sender?.Address ?? "", envelope.Recipients.Count, size);
         Metrics.GatewayInstruments.SmtpAccepted.Add(1, new KeyValuePair<string, object?>("listener", _settings.Listener.Name));
         Reply(250, "2.0.0", $"Ok: queued as {spool.Id}");
+        _junkCommands = 0;
     }
 
     void StorageFailed(string queueId, Exception ex)
@@ -776,7 +801,8 @@ public sealed class SmtpSession
         _chunkScanner = null;
         _chunkSink = null;
         _chunkSize = 0;
-        _chunkFailed = false;
+        _chunkDefect = DataDefect.None;
+        _chunkGuard = null;
     }
 
     void CountBadCommand() => _badCommands++;
@@ -787,21 +813,5 @@ public sealed class SmtpSession
     {
         if (reply.Code >= 400) _logger.LogDebug("S: {Reply}", reply.ToString());
         _io.Write(reply);
-    }
-
-    /// <summary>Gives each read of message data its own idle deadline.</summary>
-    sealed class DataIdleTimer(int seconds, CancellationToken connectionClosed) : IDisposable
-    {
-        CancellationTokenSource? _current;
-
-        public CancellationToken Next()
-        {
-            _current?.Dispose();
-            _current = CancellationTokenSource.CreateLinkedTokenSource(connectionClosed);
-            _current.CancelAfter(TimeSpan.FromSeconds(seconds));
-            return _current.Token;
-        }
-
-        public void Dispose() => _current?.Dispose();
     }
 }

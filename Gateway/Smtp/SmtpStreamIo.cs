@@ -11,7 +11,9 @@ public readonly record struct LineRead(LineStatus Status, string Text);
 
 public enum DataStatus { Complete, Closed }
 
-public readonly record struct DataRead(DataStatus Status, long Size, bool TooLarge, bool LineTooLong, bool BareLinefeed);
+/// <summary>The outcome of reading DATA: complete or cut off, the octets kept, and why it is refused (the first
+/// defect found), if it is.</summary>
+public readonly record struct DataRead(DataStatus Status, long Size, DataDefect Defect);
 
 /// <summary>
 /// The byte level of an SMTP session: reads command lines and message data from the connection, writes replies,
@@ -110,21 +112,27 @@ public sealed class SmtpStreamIo : IAsyncDisposable
     /// <summary>
     /// Receives DATA up to the terminating CRLF.CRLF (RFC 5321 4.1.1.4), removing dot-stuffing (4.5.2) and writing
     /// octets to <paramref name="sink"/> as they arrive. Once the message is known to be unacceptable (too large,
-    /// a line too long, a bare LF) writing stops but reading goes on to the end, so the session stays in step.
-    /// Only CRLF.CRLF ends the data: a bare LF never does, which closes the door on SMTP smuggling.
+    /// a line too long, a bare LF or CR, a NUL) writing stops but reading goes on to the end, so the session stays in
+    /// step. Only CRLF.CRLF ends the data: neither a bare LF nor a bare CR ever does, and a message carrying either is
+    /// refused, which closes the door on SMTP smuggling through us to a next hop that reads them as line ends.
     /// </summary>
-    public async ValueTask<DataRead> ReadDataAsync(Stream sink, HeaderSectionScanner scanner, long maxSize, Func<CancellationToken> nextReadToken)
+    public async ValueTask<DataRead> ReadDataAsync(Stream sink, HeaderSectionScanner scanner, long maxSize, Func<long, CancellationToken> nextReadToken)
     {
         long size = 0;
-        bool tooLarge = false, tooLong = false, bareLf = false, discardingLongLine = false;
+        var defect = DataDefect.None;
+        var discardingLongLine = false;
+        var guard = new MessageOctetGuard();
         // The terminator is <CRLF>.<CRLF>: the "." line counts only when the line before it ended in CRLF
         // (the DATA command itself did). "<LF>.<CRLF>" is the SMTP smuggling pattern and ends nothing.
         var previousEndedWithCrlf = true;
         var lineBuffer = new byte[_maxLineLength];
+        // Octets that arrived with the last read, for the transfer deadline; a partial line left in the pipe counts once.
+        long received = 0, pending = 0;
         while (true)
         {
-            var result = await Input.ReadAsync(nextReadToken()).ConfigureAwait(false);
+            var result = await Input.ReadAsync(nextReadToken(received)).ConfigureAwait(false);
             var buffer = result.Buffer;
+            received = buffer.Length - pending;
             while (true)
             {
                 var lf = buffer.PositionOf((byte)'\n');
@@ -132,7 +140,7 @@ public sealed class SmtpStreamIo : IAsyncDisposable
                 {
                     if (buffer.Length >= _maxLineLength)
                     {
-                        tooLong = true;
+                        if (defect == DataDefect.None) defect = DataDefect.LineTooLong;
                         discardingLongLine = true;
                         buffer = buffer.Slice(buffer.End);
                     }
@@ -143,49 +151,62 @@ public sealed class SmtpStreamIo : IAsyncDisposable
                 buffer = buffer.Slice(next);
                 if (discardingLongLine) { discardingLongLine = false; previousEndedWithCrlf = EndsWithCr(line); continue; }
                 var length = (int)line.Length + 1;
-                if (length > _maxLineLength) { tooLong = true; previousEndedWithCrlf = EndsWithCr(line); continue; }
+                if (length > _maxLineLength)
+                {
+                    if (defect == DataDefect.None) defect = DataDefect.LineTooLong;
+                    previousEndedWithCrlf = EndsWithCr(line);
+                    continue;
+                }
                 line.CopyTo(lineBuffer);
                 lineBuffer[length - 1] = (byte)'\n';
                 var crlf = length >= 2 && lineBuffer[length - 2] == (byte)'\r';
                 var terminatorAllowed = previousEndedWithCrlf;
                 previousEndedWithCrlf = crlf;
-                if (!crlf) { bareLf = true; continue; }
+                if (!crlf) { if (defect == DataDefect.None) defect = DataDefect.BareLinefeed; continue; }
                 if (length == 3 && lineBuffer[0] == (byte)'.' && terminatorAllowed)
                 {
                     Input.AdvanceTo(buffer.Start);
-                    return new DataRead(DataStatus.Complete, size, tooLarge, tooLong, bareLf);
+                    return new DataRead(DataStatus.Complete, size, defect);
                 }
+                if (defect != DataDefect.None) continue;
+                // A CR inside the line (not the one before its LF) or a NUL: refused, as a bare LF is.
+                guard.Feed(lineBuffer.AsSpan(0, length));
+                if (guard.Defect != DataDefect.None) { defect = guard.Defect; continue; }
                 var start = lineBuffer[0] == (byte)'.' ? 1 : 0;
                 var content = lineBuffer.AsMemory(start, length - start);
-                if (tooLarge || tooLong || bareLf) continue;
                 size += content.Length;
-                if (size > maxSize) { tooLarge = true; continue; }
+                if (size > maxSize) { defect = DataDefect.TooLarge; continue; }
                 scanner.Feed(content.Span);
                 await sink.WriteAsync(content).ConfigureAwait(false);
             }
+            pending = buffer.Length;
             Input.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted) return new DataRead(DataStatus.Closed, size, tooLarge, tooLong, bareLf);
+            if (result.IsCompleted) return new DataRead(DataStatus.Closed, size, defect);
         }
     }
 
-    /// <summary>Reads exactly <paramref name="count"/> octets of a BDAT chunk (RFC 3030 2); a null sink discards them.</summary>
-    public async ValueTask<bool> ReadChunkAsync(long count, Stream? sink, HeaderSectionScanner? scanner, Func<CancellationToken> nextReadToken)
+    /// <summary>Reads exactly <paramref name="count"/> octets of a BDAT chunk (RFC 3030 2); a null sink discards them.
+    /// With a <paramref name="guard"/>, the octets are checked as they pass and no longer written once it finds a
+    /// defect (the chunk is still read to its end, so the session stays in step).</summary>
+    public async ValueTask<bool> ReadChunkAsync(long count, Stream? sink, HeaderSectionScanner? scanner, Func<long, CancellationToken> nextReadToken,
+        MessageOctetGuard? guard = null)
     {
         var remaining = count;
+        long received = 0;
         while (remaining > 0)
         {
-            var result = await Input.ReadAsync(nextReadToken()).ConfigureAwait(false);
+            var result = await Input.ReadAsync(nextReadToken(received)).ConfigureAwait(false);
             var buffer = result.Buffer;
             var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
-            if (sink is not null)
+            foreach (var segment in take)
             {
-                foreach (var segment in take)
-                {
-                    scanner?.Feed(segment.Span);
-                    await sink.WriteAsync(segment).ConfigureAwait(false);
-                }
+                guard?.Feed(segment.Span);
+                if (sink is null || guard?.Defect is not (null or DataDefect.None)) continue;
+                scanner?.Feed(segment.Span);
+                await sink.WriteAsync(segment).ConfigureAwait(false);
             }
             remaining -= take.Length;
+            received = take.Length;
             Input.AdvanceTo(take.End);
             if (remaining > 0 && result.IsCompleted) return false;
         }
