@@ -281,6 +281,9 @@ public sealed class CourierOptions
     /// <summary>Days a part an element refused (a forged or broken message) is kept in its inbox's <c>rejected/</c> for
     /// the operator to look at before it is deleted (fractions allowed).</summary>
     public double RejectedRetentionDays { get; set; } = 14;
+    /// <summary>Hours an Inter-Courier message (and a Distribute Account or Key Replacement message between this courier's
+    /// hosts) may have travelled: an older one is refused as a replay. Keep it above the senders' Delivery:MaxQueueAgeSeconds.</summary>
+    public double InterCourierMaxAgeHours { get; set; } = 168;
     /// <summary>Policy for every sender; Domains and Users override it field by field (global, then domain, then user).</summary>
     public RestrictionPolicyOptions Restrictions { get; set; } = new();
     public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -129,6 +129,10 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:RekeyDaysBeforeExpiry: {o.Courier.RekeyDaysBeforeExpiry} is out of range; fix: use 0 (replace keys only with 'gateway rekey') to 365, e.g. 30.");
         if (!(o.Courier.RejectedRetentionDays > 0) || o.Courier.RejectedRetentionDays > 3650)
             p.Add($"{g}:Courier:RejectedRetentionDays: {o.Courier.RejectedRetentionDays} is out of range; fix: use a number of days above 0 and at most 3650, e.g. 14.");
+        if (!(o.Courier.InterCourierMaxAgeHours >= 1))
+            p.Add($"{g}:Courier:InterCourierMaxAgeHours: {o.Courier.InterCourierMaxAgeHours} is under an hour; fix: use 168 (a week), above Delivery:MaxQueueAgeSeconds.");
+        else if (o.Courier.InterCourierMaxAgeHours * 3600 < o.Delivery.MaxQueueAgeSeconds)
+            p.Add($"{g}:Courier:InterCourierMaxAgeHours: {o.Courier.InterCourierMaxAgeHours} hours is shorter than Delivery:MaxQueueAgeSeconds ({o.Delivery.MaxQueueAgeSeconds} s), so a message retried that long would be refused as a replay; fix: raise it to at least {Math.Ceiling(o.Delivery.MaxQueueAgeSeconds / 3600.0)}.");
         if (o.Courier.PendingCheckSeconds is < 1 or > 86400)
             p.Add($"{g}:Courier:PendingCheckSeconds: {o.Courier.PendingCheckSeconds} is out of range; fix: use 1 to 86400, e.g. 60.");
         if (!string.IsNullOrWhiteSpace(o.Courier.Endpoint) && !TryParseHostPort(o.Courier.Endpoint, out _, out _))

@@ -236,11 +236,29 @@ public sealed class ElementRelay(
     /// Root (revocation included). Its role comes from its courier certificate; the domains it may be routed to are its
     /// certificate's name constraints when it has them (a Private courier), else what it claims.
     /// </summary>
+    /// <param name="introducedUtc">For an Introduction the peer sent: when it was made. One older than the newest taken
+    /// adds what it says (domains, addresses) but never puts back the endpoint it names.</param>
     public PeerRecord Learn(CourierSecureMimeContext context, X509Certificate introduction, IReadOnlyList<X509Certificate> chain, string endpoint, PeerSource source,
-        IEnumerable<string> claimedDomains, IEnumerable<string> addresses)
+        IEnumerable<string> claimedDomains, IEnumerable<string> addresses, DateTimeOffset? introducedUtc = null)
     {
         if (InterCourierMessage.IntroductionOf(introduction) is not { } named || named.Element != element)
             throw new PartRejectedException($"'{introduction.SubjectDN}' is not a {Name} introduction certificate");
+        // A certificate is replaced only by a newer one: an Introduction recorded before the peer's Key Replacement and
+        // sent again must not put the retired certificate (and the endpoint of that time) back.
+        var existing = peers.Find(named.Courier);
+        if (existing is { IntroductionCertificate.Length: > 0 } && new X509Certificate(existing.IntroductionCertificate) is var held
+            && !held.Equals(introduction) && introduction.NotBefore <= held.NotBefore)
+            throw new PartRejectedException(
+                $"{named.Courier} presents {Name} certificate {introduction.SerialNumber.ToString(16)} issued {introduction.NotBefore:u}, not newer than " +
+                $"certificate {held.SerialNumber.ToString(16)} issued {held.NotBefore:u} on record: an Introduction from before a Key Replacement (a replay?); " +
+                $"if the peer really went back to it, fix: gateway peer forget {named.Courier} --element {element.ToString().ToLowerInvariant()}, then introduce it again");
+        var stale = introducedUtc is { } at && existing?.LastIntroductionUtc is { } last && at.UtcDateTime <= last;
+        if (stale && existing!.Endpoint.Length > 0 && !string.Equals(existing.Endpoint, endpoint, StringComparison.OrdinalIgnoreCase))
+        {
+            logger.LogWarning("{Element}: an Introduction from {Peer} made {At:u}, older than the last one taken ({Last:u}), names endpoint {Endpoint}; {Kept} is kept",
+                Name, named.Courier, introducedUtc, existing.LastIntroductionUtc, endpoint, existing.Endpoint);
+            endpoint = existing.Endpoint;
+        }
         var validation = context.ValidateCertificate(introduction, chain);
         if (!validation.IsValid) throw new PartRejectedException($"the certificate of {named.Courier} is not trusted: {validation.Reason}");
         if (!Configuration.GatewayOptionsValidator.TryParseHostPort(endpoint, out _, out _))
@@ -262,6 +280,7 @@ public sealed class ElementRelay(
             Id = named.Courier, Role = CourierAuthority.RoleOf(courierCa) ?? CourierRole.Private, Domains = domains, Addresses = allowedAddresses,
             Endpoint = endpoint, IntroductionCertificate = introduction.GetEncoded(),
             Below = ourCa is not null && courierCa.IssuerDN.Equivalent(ourCa.SubjectDN), LearntFrom = source,
+            LastIntroductionUtc = stale ? null : introducedUtc?.UtcDateTime,
         }, _time.GetUtcNow().UtcDateTime);
         logger.LogInformation("{Element} recorded peer {Peer} ({Role}{Below}) at {Endpoint}, domains {Domains}{Addresses}, from {Source}", Name, record.Id,
             record.Role, record.Below ? ", below us" : "", record.Endpoint, record.Domains.Count > 0 ? string.Join(", ", record.Domains) : "-",
@@ -318,7 +337,7 @@ public sealed class ElementRelay(
         var body = IntroductionBody.Parse(CourierMime.Decode(part));
         var source = body.InvitationId is not null ? PeerSource.InvitationReject : PeerSource.Introduction;
         var addresses = body.Address is { } a && source == PeerSource.InvitationReject ? new[] { a } : Array.Empty<string>();
-        var peer = Learn(context, received.Signer, received.SignerChain, received.Header.FromEndpoint, source, body.Domains, addresses);
+        var peer = Learn(context, received.Signer, received.SignerChain, received.Header.FromEndpoint, source, body.Domains, addresses, received.Header.CreatedUtc);
         return (peer, body);
     }
 

@@ -30,6 +30,9 @@ public sealed class PeerRecord
     public bool Above { get; set; }
     /// <summary>When this element last sent the peer an Introduction of its own (null: never).</summary>
     public DateTime? IntroducedUtc { get; set; }
+    /// <summary>When the newest Introduction this element took from the peer was made (its header's time): an older one
+    /// never puts back an endpoint (null: none taken yet).</summary>
+    public DateTime? LastIntroductionUtc { get; set; }
     public PeerSource LearntFrom { get; set; }
     public DateTime LearntUtc { get; set; }
     public DateTime UpdatedUtc { get; set; }
@@ -80,6 +83,7 @@ public sealed class PeerTable : IDisposable
             Below = peer.Below || existing?.Below == true,
             Above = peer.Above || existing?.Above == true,
             IntroducedUtc = peer.IntroducedUtc ?? existing?.IntroducedUtc,
+            LastIntroductionUtc = new[] { peer.LastIntroductionUtc, existing?.LastIntroductionUtc }.Max(),
             LearntFrom = existing?.LearntFrom ?? peer.LearntFrom,
             LearntUtc = existing?.LearntUtc ?? nowUtc,
             UpdatedUtc = nowUtc,

@@ -37,9 +37,10 @@ public static class UserSignedRequest
 
 /// <summary>
 /// The Background's checks of an Agent's signed request beyond the signature: signed by a user this courier's own CA
-/// issued, made within <see cref="MaxSkew"/> of now, its nonce never seen before (a replay would count an open again).
+/// issued, made within <see cref="MaxSkew"/> of now, its nonce never seen before (a replay would count an open again),
+/// also across a restart when a <paramref name="ledger"/> keeps them on disk.
 /// </summary>
-public sealed class SignedRequestGuard(CourierAuthority authority, TimeProvider? time = null)
+public sealed class SignedRequestGuard(CourierAuthority authority, TimeProvider? time = null, RequestNonceLedger? ledger = null)
 {
     /// <summary>How far a request's time may be from ours (clocks of two hosts of one courier).</summary>
     public static readonly TimeSpan MaxSkew = TimeSpan.FromMinutes(5);
@@ -53,8 +54,9 @@ public sealed class SignedRequestGuard(CourierAuthority authority, TimeProvider?
         var now = _time.GetUtcNow();
         if ((now - createdUtc).Duration() > MaxSkew)
             throw new PartRejectedException($"the request was made at {createdUtc:u}, more than {MaxSkew.TotalMinutes:0} minutes from now");
+        if (nonce.Length is < 16 or > 128) throw new PartRejectedException("the request's nonce is missing or malformed");
         Forget(now);
-        if (nonce.Length < 16 || !_seen.TryAdd(nonce, createdUtc))
+        if (!_seen.TryAdd(nonce, createdUtc) || ledger?.TryRecord(nonce, createdUtc, now) == false)
             throw new PartRejectedException("the request was seen before (a replay?)");
     }
 

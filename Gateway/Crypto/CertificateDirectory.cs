@@ -33,6 +33,7 @@ public sealed class CertificateDirectory : IDisposable
     readonly ILiteCollection<KnownCertificate> _certificates;
     readonly ILiteCollection<BsonDocument> _crls;
     readonly ILiteCollection<BsonDocument> _revocations;
+    readonly ILiteCollection<BsonDocument> _retired;
     readonly ILiteCollection<BsonDocument> _meta;
 
     public CertificateDirectory(string path)
@@ -41,6 +42,7 @@ public sealed class CertificateDirectory : IDisposable
         _certificates = _db.GetCollection<KnownCertificate>("certificates");
         _crls = _db.GetCollection("crls");
         _revocations = _db.GetCollection("revocations");
+        _retired = _db.GetCollection("retired");
         _meta = _db.GetCollection("meta");
         _certificates.EnsureIndex(c => c.Addresses);
     }
@@ -172,6 +174,22 @@ public sealed class CertificateDirectory : IDisposable
         _revocations.Find(Query.EQ("issuer", issuer)).Select(d => (new BigInteger(d["serial"].AsString), d["at"].AsDateTime.ToUniversalTime()));
 
     public IEnumerable<X509Crl> Crls() => Snapshot().Crls;
+
+    /// <summary>Records a certificate of ours that a Key Replacement retired, to be revoked once nothing signed with it
+    /// waits to leave (<see cref="Courier.IntroductionRetirement"/>).</summary>
+    public void Retire(string issuer, BigInteger serial, CourierElement element, DateTime retiredUtc) =>
+        _retired.Upsert(new BsonDocument
+        {
+            ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["element"] = element.ToString(), ["at"] = retiredUtc,
+        });
+
+    /// <summary>The retired certificates not revoked yet.</summary>
+    public IReadOnlyList<(string Issuer, BigInteger Serial, CourierElement Element, DateTime RetiredUtc)> Retired() =>
+        _retired.FindAll().Select(d => (d["issuer"].AsString, new BigInteger(d["serial"].AsString), Enum.Parse<CourierElement>(d["element"].AsString),
+            d["at"].AsDateTime.ToUniversalTime())).ToList();
+
+    /// <summary>Takes a retired certificate off the list (it has been revoked).</summary>
+    public void Unretire(string issuer, BigInteger serial) => _retired.Delete(issuer + "#" + serial);
 
     /// <summary>Where CRLs of other couriers come from (set by the host; admin verbs work without one).</summary>
     public ICrlSource? CrlSource { get; set; }

@@ -125,8 +125,10 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
 
     /// <summary>
     /// Key Replacement for the courier: new keys and introduction certificates for the Foreground and the Background,
-    /// the old ones kept (parts peers still encrypt to them open). The elements introduce themselves again to every
+    /// the old keys kept (parts peers still encrypt to them open). The elements introduce themselves again to every
     /// peer they know at their next look (<c>ElementRelay.AnnounceNewCertificate</c>), so peers learn the new ones.
+    /// The old certificates are retired: revoked as soon as no message signed with them waits to leave, so that an
+    /// Introduction recorded before the rekey can never put them back at a peer (<c>IntroductionRetirement</c>).
     /// Both elements' keys must be here. Returns the old and new serial numbers per element.
     /// </summary>
     public IReadOnlyList<(CourierElement Element, string Old, string New)> RekeyIntroductions()
@@ -139,6 +141,9 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
                 throw new CourierAuthorityException($"the {element}'s key is not here (it runs on another host); rekey the courier where all its keys are");
         var courierName = ca.SubjectDN.GetValueList(X509Name.CN).Cast<string>().First().Replace(" Courier CA", "");
         IssueIntroductions(courierName, keys.AlgorithmOf(IntroductionKeyId(CourierElement.Foreground)));
+        foreach (var (element, certificate) in old)
+            if (certificate is not null && certificate.IssuerDN.Equivalent(ca.SubjectDN))
+                directory.Retire(ca.SubjectDN.ToString(), certificate.SerialNumber, element, DateTime.UtcNow);
         return old.Select(o => (o.Element, o.Certificate?.SerialNumber.ToString(16) ?? "-", keys.GetCertificate(IntroductionKeyId(o.Element))!.SerialNumber.ToString(16))).ToList();
     }
 

@@ -286,7 +286,8 @@ public static class GatewayHost
             sp.GetRequiredService<ILogger<InterCourierGate>>(), () => sp.GetRequiredService<CourierAuthority>().Certificate,
             runsBackground ? null : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background),
             runsAgent && !runsForeground ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : null, agentElsewhere: !runsAgent,
-            transferAuthorised: (address, courier) => takesTransfers && sp.GetRequiredService<TransferDesk>().IsAuthorised(address, courier)));
+            transferAuthorised: (address, courier) => takesTransfers && sp.GetRequiredService<TransferDesk>().IsAuthorised(address, courier),
+            maxAge: TimeSpan.FromHours(options.Courier.InterCourierMaxAgeHours)));
         // Registration Transfer: where the Foreground runs with the Agent (the account, keys, CA and mailbox are there).
         services.AddSingleton(_ => new TransferStore(TransferStore.PathIn(data)));
         services.AddSingleton(sp => new MailboxMove(sp.GetRequiredService<MailStore>(), sp.GetRequiredService<IProtectedMessageReader>(), sp.GetRequiredService<MessageQueue>()));
@@ -338,7 +339,8 @@ public static class GatewayHost
             ? sp.GetRequiredService<BackgroundElement>()
             : new Web.RemoteKeyRelease(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
                 sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<ILogger<Web.RemoteKeyRelease>>()));
-        services.AddSingleton(sp => new SignedRequestGuard(sp.GetRequiredService<CourierAuthority>()));
+        services.AddSingleton(_ => new RequestNonceLedger(RequestNonceLedger.PathIn(data)));
+        services.AddSingleton(sp => new SignedRequestGuard(sp.GetRequiredService<CourierAuthority>(), ledger: sp.GetRequiredService<RequestNonceLedger>()));
         services.AddSingleton(sp => new KeyReleaseDesk(ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             sp.GetRequiredService<SignedRequestGuard>(), sp.GetRequiredService<IKeyRelease>(), sp.GetRequiredService<ILogger<KeyReleaseDesk>>()));
         // The sender's status page is where users log in (with the Agent); the records are the Background's, asked
@@ -418,6 +420,11 @@ public static class GatewayHost
         services.AddSingleton<Web.StatusPage>();
         services.AddSingleton<OwnCrlRefresher>();
         if (runsAgent) services.AddHostedService(sp => sp.GetRequiredService<OwnCrlRefresher>()); // the CA key lives with the Agent
+        // Introduction certificates a courier rekey retired are revoked once nothing signed with them waits to leave.
+        if (runsAgent)
+            services.AddSingleton<IHostedService>(sp => new IntroductionRetirement(sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<CertificateDirectory>(),
+                e => options.Runs(e == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole) ? sp.GetRequiredKeyedService<PeerOutbox>(e) : null,
+                TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds), sp.GetRequiredService<ILogger<IntroductionRetirement>>()));
         // Key Replacement before expiry: users' keys where the Foreground (which drives it) runs, the elements' where both their keys are.
         if (runsForeground || (runsAgent && runsBackground))
             services.AddSingleton<IHostedService>(sp => new KeyRenewal(sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<KeyStore>(),
