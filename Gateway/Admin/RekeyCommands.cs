@@ -55,12 +55,14 @@ public static class RekeyCommands
 
         var courier = new Command("courier",
             "Replace the keys and introduction certificates of the courier's Foreground and Background (run where both are). " +
-            "The old keys are kept; the running elements introduce their new certificates to every peer they know.");
+            "The old keys are kept (mail encrypted to them still opens); the running elements introduce their new certificates to every peer they know, " +
+            "and the old certificates are revoked once no message signed with them waits to leave.");
         courier.SetAction(parse => CourierStores.Run(loadOptions(parse), s =>
         {
             foreach (var (element, old, now) in s.Authority.RekeyIntroductions())
-                Console.WriteLine($"{element}: new introduction certificate (serial {now}); the old one (serial {old}) is kept");
-            Console.WriteLine("The running gateway introduces the new certificates to its peers at its next look (Courier:PendingCheckSeconds).");
+                Console.WriteLine($"{element}: new introduction certificate (serial {now}); the old key is kept, its certificate (serial {old}) retired");
+            Console.WriteLine("The running gateway introduces the new certificates to its peers at its next look (Courier:PendingCheckSeconds), " +
+                              "and revokes the retired ones once no message signed with them waits in an outbox.");
             return 0;
         }));
 

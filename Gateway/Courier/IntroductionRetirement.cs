@@ -30,7 +30,7 @@ public sealed class IntroductionRetirement(CourierAuthority authority, Certifica
             if (issuer != ca.SubjectDN.ToString()) continue;
             var waiting = outboxOf(element)?.All().Where(e => e.CreatedUtc < retiredUtc || e.Kind == InterCourierKind.Introduction).ToList() ?? new();
             if (waiting.Count > 0 && now - retiredUtc < maxWait) continue;
-            authority.Revoke(serial);
+            authority.Revoke(serial, superseded: true);
             directory.Unretire(issuer, serial);
             revoked.Add(serial.ToString(16));
             logger.LogInformation("Revoked the {Element}'s retired introduction certificate {Serial} (Key Replacement of {Retired:u}){Left}", element,

@@ -30,7 +30,8 @@ public sealed class ReadingAgent(
     ProtectedView Open(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
     {
         var id = message.ProtectedId!;
-        using var context = new CourierSecureMimeContext(keys, directory);
+        // Stored parts and ARMs were signed by our own elements, possibly before a courier rekey retired their certificates.
+        using var context = new CourierSecureMimeContext(keys, directory) { AcceptRetiredOwnCertificates = true };
         ContentManifest manifest;
         byte[] sealedContent;
         IReadOnlyList<Header> routing;

@@ -98,13 +98,19 @@ public sealed class CertificateAuthority(X509Certificate certificate, Asymmetric
     }
 
     /// <summary>The CRL listing this CA's revoked certificates (RFC 5280 5), numbered so relying parties keep the newest.</summary>
-    public X509Crl CreateCrl(IEnumerable<(BigInteger Serial, DateTime RevokedUtc)> revoked, BigInteger crlNumber, DateTime thisUpdateUtc, DateTime nextUpdateUtc)
+    /// <summary>A CRL whose entries all carry no particular reason.</summary>
+    public X509Crl CreateCrl(IEnumerable<(BigInteger Serial, DateTime RevokedUtc)> revoked, BigInteger crlNumber, DateTime thisUpdateUtc, DateTime nextUpdateUtc) =>
+        CreateCrl(revoked.Select(r => (r.Serial, r.RevokedUtc, false)), crlNumber, thisUpdateUtc, nextUpdateUtc);
+
+    /// <summary>A CRL of <paramref name="revoked"/>; a superseded entry (a certificate retired by a Key Replacement)
+    /// carries reason code 4 (RFC 5280 5.3.1), the others none.</summary>
+    public X509Crl CreateCrl(IEnumerable<(BigInteger Serial, DateTime RevokedUtc, bool Superseded)> revoked, BigInteger crlNumber, DateTime thisUpdateUtc, DateTime nextUpdateUtc)
     {
         var generator = new X509V2CrlGenerator();
         generator.SetIssuerDN(Certificate.SubjectDN);
         generator.SetThisUpdate(thisUpdateUtc);
         generator.SetNextUpdate(nextUpdateUtc);
-        foreach (var (serial, at) in revoked) generator.AddCrlEntry(serial, at, CrlReason.Unspecified);
+        foreach (var (serial, at, superseded) in revoked) generator.AddCrlEntry(serial, at, superseded ? CrlReason.Superseded : CrlReason.Unspecified);
         generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, X509ExtensionUtilities.CreateAuthorityKeyIdentifier(Certificate));
         generator.AddExtension(X509Extensions.CrlNumber, false, new CrlNumber(crlNumber));
         return generator.Generate(new Asn1SignatureFactory(KeyPairs.SignatureAlgorithm(privateKey), privateKey, Random));

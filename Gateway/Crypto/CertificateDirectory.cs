@@ -166,12 +166,23 @@ public sealed class CertificateDirectory : IDisposable
         return candidate.ThisUpdate > current.ThisUpdate;
     }
 
-    /// <summary>Records that this courier revoked a certificate it issued (published in its next CRL).</summary>
-    public void Revoke(string issuer, BigInteger serial) =>
-        _revocations.Upsert(new BsonDocument { ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["at"] = DateTime.UtcNow });
+    /// <summary>Records that this courier revoked a certificate it issued (published in its next CRL). A
+    /// <paramref name="superseded"/> one was retired by a Key Replacement, not compromised (RFC 5280 reason code 4).</summary>
+    public void Revoke(string issuer, BigInteger serial, bool superseded = false)
+    {
+        _revocations.Upsert(new BsonDocument
+        {
+            ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["at"] = DateTime.UtcNow, ["superseded"] = superseded,
+        });
+    }
 
-    public IEnumerable<(BigInteger Serial, DateTime RevokedUtc)> Revocations(string issuer) =>
-        _revocations.Find(Query.EQ("issuer", issuer)).Select(d => (new BigInteger(d["serial"].AsString), d["at"].AsDateTime.ToUniversalTime()));
+    public IEnumerable<(BigInteger Serial, DateTime RevokedUtc, bool Superseded)> Revocations(string issuer) =>
+        _revocations.Find(Query.EQ("issuer", issuer)).Select(d => (new BigInteger(d["serial"].AsString), d["at"].AsDateTime.ToUniversalTime(),
+            d.TryGetValue("superseded", out var s) && s.IsBoolean && s.AsBoolean));
+
+    /// <summary>Whether this courier revoked the certificate only because a Key Replacement retired it.</summary>
+    public bool IsSuperseded(X509Certificate certificate) =>
+        _revocations.FindById(certificate.IssuerDN + "#" + certificate.SerialNumber) is { } d && d.TryGetValue("superseded", out var s) && s.IsBoolean && s.AsBoolean;
 
     public IEnumerable<X509Crl> Crls() => Snapshot().Crls;
 

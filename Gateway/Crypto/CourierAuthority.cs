@@ -184,10 +184,11 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return certificate;
     }
 
-    /// <summary>Revokes a certificate we issued and puts a fresh CRL in our own directory at once.</summary>
-    public void Revoke(BigInteger serial)
+    /// <summary>Revokes a certificate we issued and puts a fresh CRL in our own directory at once; a
+    /// <paramref name="superseded"/> one was retired by a Key Replacement (what it signed before stays readable here).</summary>
+    public void Revoke(BigInteger serial, bool superseded = false)
     {
-        directory.Revoke(Certificate?.SubjectDN.ToString() ?? "", serial);
+        directory.Revoke(Certificate?.SubjectDN.ToString() ?? "", serial, superseded);
         if (Certificate is not null) directory.AddCrl(CurrentCrl());
     }
 

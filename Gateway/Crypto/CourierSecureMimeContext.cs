@@ -235,8 +235,18 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
             last = ChainValidator.Validate(certificate, intermediates, anchor, crls);
             if (last.IsValid) return last;
         }
+        // What this courier stored, signed by one of its own elements before a Key Replacement retired that element's
+        // certificate, stays readable: retired is not compromised. Anything else revoked fails as before.
+        if (AcceptRetiredOwnCertificates && last is { IsValid: false } && _directory.IsSuperseded(certificate))
+            foreach (var anchor in anchors)
+                if (ChainValidator.Validate(certificate, intermediates, anchor, crls, requireRevocation: false) is { IsValid: true } unrevoked) return unrevoked;
         return last ?? ChainResult.Invalid("no trust anchor is configured (this courier has not joined a network)");
     }
+
+    /// <summary>Set by a reader of this courier's own stored parts: a certificate of ours that a Key Replacement retired
+    /// (revoked as superseded) still validates the signatures it made. Never set for what arrives from outside, where a
+    /// retired certificate is exactly what a replayed message would carry.</summary>
+    public bool AcceptRetiredOwnCertificates { get; set; }
 
     protected override void UpdateSecureMimeCapabilities(X509Certificate certificate, EncryptionAlgorithm[] algorithms, DateTime timestamp)
     {
