@@ -87,5 +87,11 @@ public static class Program
             Console.Error.WriteLine("gateway: " + ex.Message);
             return 2;
         }
+        catch (Exception ex)
+        {
+            // What System.CommandLine's default handler would do: report it and fail, rather than abort the process.
+            Console.Error.WriteLine("gateway: unexpected error: " + ex);
+            return 1;
+        }
     }
 }

@@ -49,8 +49,9 @@ public sealed class DataDirectory
         }
         if (roles?.Runs(Configuration.GatewayOptions.ForegroundRole) != false) DurableFile.CreatePrivateDirectory(ForegroundDirectory);
         if (roles?.Runs(Configuration.GatewayOptions.BackgroundRole) != false) DurableFile.CreatePrivateDirectory(BackgroundDirectory);
-        // Directory.CreateDirectory leaves an existing directory's mode alone: tighten what was there before.
-        tightened += tightenTree ? PrivateFiles.Tighten(Root, recursive: true) : TightenTopLevel();
+        // Directory.CreateDirectory leaves an existing directory's mode alone: tighten what was there before. The master
+        // key is left as it is: if others could read it, it may be known already, and Crypto.MasterKey refuses to start.
+        tightened += tightenTree ? PrivateFiles.Tighten(Root, recursive: true, except: MasterKeyPath) : TightenTopLevel();
         return tightened;
     }
 

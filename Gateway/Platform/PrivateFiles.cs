@@ -47,7 +47,8 @@ public static partial class PrivateFiles
     /// <summary>Takes group and other access off <paramref name="root"/> and, with <paramref name="recursive"/>, off
     /// everything under it: directories become 0700, files lose every group/other bit (0600 for the stores). Returns how
     /// many entries were changed. Throws <see cref="DataDirectoryException"/> naming the first path it cannot change.</summary>
-    public static int Tighten(string root, bool recursive)
+    /// <param name="except">A file left exactly as it is (the master key, whose exposure must stop the start instead).</param>
+    public static int Tighten(string root, bool recursive, string? except = null)
     {
         if (OperatingSystem.IsWindows() || !Directory.Exists(root)) return 0;
         var changed = TightenOne(new DirectoryInfo(root));
@@ -62,7 +63,7 @@ public static partial class PrivateFiles
         // A symbolic link is skipped and not descended into: chmod would change its target, which may be anything.
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos("*", options))
         {
-            if (entry.LinkTarget is not null) continue;
+            if (entry.LinkTarget is not null || (except is not null && entry.FullName == Path.GetFullPath(except))) continue;
             changed += TightenOne(entry);
         }
         return changed;
