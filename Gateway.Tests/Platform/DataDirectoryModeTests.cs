@@ -49,8 +49,8 @@ public class DataDirectoryModeTests
         var leftOver = Path.Combine(data, "queue", "left-over.json");
         await File.WriteAllTextAsync(leftOver, "{}");
         File.SetUnixFileMode(leftOver, (UnixFileMode)0b110_100_100);
-        var config = WriteConfig(parent, Ports.Free(1)[0]);
-        var port = int.Parse(System.Text.RegularExpressions.Regex.Match(await File.ReadAllTextAsync(config), @"127\.0\.0\.1:(\d+)").Groups[1].Value);
+        var port = Ports.Free(1)[0];
+        var config = WriteConfig(parent, port);
 
         // The admin verb alone already makes the root and its stores private.
         var add = await GatewayProcess.RunCliAsync(data, "mode-test-secret\n", "user", "add", "user@gateway.test", "--password-stdin");

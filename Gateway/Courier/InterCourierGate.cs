@@ -18,30 +18,17 @@ namespace Gateway.Courier;
 /// <param name="ownCourierCa">This courier's CA certificate: on an element's own host, the Agent's parts must be signed by a user it issued.</param>
 /// <param name="remoteForeground">With the Foreground on its own host: the link to it, likewise.</param>
 /// <param name="agentElsewhere">The Agent runs on another host: the elements here take its parts (and accounts) over SMTP.</param>
-/// <param name="maxAge">How old a signed message may be when it arrives (<see cref="DefaultMaxAge"/> by default): a message
+/// <param name="maxAge">How old a signed message may be when it arrives (<see cref="MessageFreshness.DefaultMaxAge"/> by default): a message
 /// recorded and sent again later is refused, whatever it carries. It must be longer than senders keep retrying.</param>
 public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregroundKeys, IKeyRing backgroundKeys, CertificateDirectory directory,
     ElementInbox? foregroundInbox, ElementInbox? backgroundInbox, ILogger<InterCourierGate> logger, Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
     IElementDrop? remoteBackground = null, IElementDrop? remoteForeground = null, bool agentElsewhere = false,
     Func<string, string, bool>? transferAuthorised = null, TimeSpan? maxAge = null, TimeProvider? time = null)
 {
-    /// <summary>Seven days: longer than an outbox keeps retrying (Delivery:MaxQueueAgeSeconds, five days by default).</summary>
-    public static readonly TimeSpan DefaultMaxAge = TimeSpan.FromDays(7);
-    /// <summary>How far ahead of our clock a message's time may be (two couriers' clocks).</summary>
-    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(10);
-    readonly TimeSpan _maxAge = maxAge ?? DefaultMaxAge;
+    readonly TimeSpan _maxAge = maxAge ?? MessageFreshness.DefaultMaxAge;
     readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>Refuses a message made longer ago than the window allows, or in the future past the clock skew.</summary>
-    void CheckFresh(DateTimeOffset createdUtc, string what)
-    {
-        var now = _time.GetUtcNow();
-        if (createdUtc == default) throw new PartRejectedException($"the {what} carries no time it was made");
-        if (now - createdUtc > _maxAge)
-            throw new PartRejectedException($"the {what} was made {createdUtc:u}, more than {_maxAge.TotalHours:0} hours ago (a replay?)");
-        if (createdUtc - now > MaxClockSkew)
-            throw new PartRejectedException($"the {what} was made {createdUtc:u}, in the future by our clock ({now:u}); check both couriers' clocks");
-    }
+    void CheckFresh(DateTimeOffset createdUtc, string what) => MessageFreshness.Check(createdUtc, what, _maxAge, _time.GetUtcNow());
 
     /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
     public CourierElement? ElementOf(string address)

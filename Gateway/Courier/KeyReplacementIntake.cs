@@ -11,7 +11,8 @@ namespace Gateway.Courier;
 /// the header is refused: nobody but our Foreground may ask the Agent to replace a key.
 /// </summary>
 /// <param name="agentInbox">The Agent's inbox, or null where the Agent does not run (the header then means nothing here).</param>
-public sealed class KeyReplacementIntake(IKeyRing agentKeys, CertificateDirectory directory, CourierIdentity identity, ElementInbox? agentInbox)
+public sealed class KeyReplacementIntake(IKeyRing agentKeys, CertificateDirectory directory, CourierIdentity identity, ElementInbox? agentInbox,
+    TimeSpan? maxAge = null, TimeProvider? time = null)
 {
     /// <summary>Whether the Agent runs here (elsewhere nothing arrives this way, and nothing need be looked at).</summary>
     public bool Active => agentInbox is not null;
@@ -24,7 +25,8 @@ public sealed class KeyReplacementIntake(IKeyRing agentKeys, CertificateDirector
     {
         if (recipients.Count != 1) throw new PartRejectedException("a Key Replacement message goes to one user at a time");
         using var context = new CourierSecureMimeContext(agentKeys, directory);
-        KeyReplacementMessage.OpenAtAgent(context, identity, message, recipients.First());
+        var body = KeyReplacementMessage.OpenAtAgent(context, identity, message, recipients.First());
+        MessageFreshness.Check(body.CreatedUtc, body.Kind.ToString(), maxAge ?? MessageFreshness.DefaultMaxAge, (time ?? TimeProvider.System).GetUtcNow());
     }
 
     /// <summary>Hands a checked message to the Agent (durably; the same name twice is one message).</summary>

@@ -257,7 +257,8 @@ public static class GatewayHost
             sp.GetRequiredService<ILogger<KeyReplacementAgent>>()));
         services.AddSingleton(sp => new AgentMailDrop(sp.GetRequiredService<MessageQueue>()));
         services.AddSingleton(sp => new KeyReplacementIntake(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
-            sp.GetRequiredService<CourierIdentity>(), runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : null));
+            sp.GetRequiredService<CourierIdentity>(), runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : null,
+            TimeSpan.FromHours(options.Courier.InterCourierMaxAgeHours)));
         if (runsAgent)
             services.AddSingleton<IHostedService>(sp =>
             {
