@@ -35,15 +35,6 @@ public static partial class PrivateFiles
         SetUmask(0b000_111_111); // 077
     }
 
-    /// <summary>The umask in force (read by setting it and putting it back).</summary>
-    public static int CurrentUmask()
-    {
-        if (OperatingSystem.IsWindows()) return 0;
-        var previous = SetUmask(0b000_111_111);
-        SetUmask(previous);
-        return (int)previous;
-    }
-
     /// <summary>Takes group and other access off <paramref name="root"/> and, with <paramref name="recursive"/>, off
     /// everything under it: directories become 0700, files lose every group/other bit (0600 for the stores). Returns how
     /// many entries were changed. Throws <see cref="DataDirectoryException"/> naming the first path it cannot change.</summary>

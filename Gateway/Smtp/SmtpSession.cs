@@ -135,7 +135,6 @@ public sealed class SmtpSession
                     Reply(421, "4.7.0", $"{_settings.Hostname} Too many errors, closing connection");
                     break;
                 }
-
             }
             await _io.FlushAsync(_connectionClosed);
         }
