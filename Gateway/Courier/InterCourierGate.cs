@@ -30,20 +30,21 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
 
     void CheckFresh(DateTimeOffset createdUtc, string what) => MessageFreshness.Check(createdUtc, what, _maxAge, _time.GetUtcNow());
 
-    /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
-    public CourierElement? ElementOf(string address)
+    /// <summary>The element of ours whose address this is, wherever it runs.</summary>
+    CourierElement? OwnElementOf(string address)
     {
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
-            if ((element == CourierElement.Foreground ? foregroundInbox : backgroundInbox) is not null
-                && identity.ElementAddress(element) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase)) return element;
+            if (identity.ElementAddress(element) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase)) return element;
         return null;
     }
 
+    /// <summary>The element an address belongs to, if it is one of ours and runs here.</summary>
+    public CourierElement? ElementOf(string address) =>
+        OwnElementOf(address) is { } element && (element == CourierElement.Foreground ? foregroundInbox : backgroundInbox) is not null ? element : null;
+
     /// <summary>Whether an address is one of this courier's two element addresses, wherever the element runs: they take
     /// Inter-Courier and the courier's own traffic, never mail a user writes.</summary>
-    public bool IsElementAddress(string address) =>
-        new[] { CourierElement.Foreground, CourierElement.Background }.Any(e =>
-            identity.ElementAddress(e) is { } own && string.Equals(own, address, StringComparison.OrdinalIgnoreCase));
+    public bool IsElementAddress(string address) => OwnElementOf(address) is not null;
 
     /// <summary>An element whose Agent runs on another host also takes this courier's own traffic over SMTP: the Agent's
     /// parts, accounts (the Foreground's Distribute Account for the Background, the Agent's host's for the Foreground),

@@ -55,9 +55,15 @@ public sealed class SignedRequestGuard(CourierAuthority authority, TimeProvider?
         if ((now - createdUtc).Duration() > MaxSkew)
             throw new PartRejectedException($"the request was made at {createdUtc:u}, more than {MaxSkew.TotalMinutes:0} minutes from now");
         if (nonce.Length is < 16 or > 128) throw new PartRejectedException("the request's nonce is missing or malformed");
+        // With a ledger the nonces are on disk (they outlive a restart); without one, in memory.
+        var first = ledger is not null ? ledger.TryRecord(nonce, createdUtc, now) : RememberInMemory(nonce, createdUtc, now);
+        if (!first) throw new PartRejectedException("the request was seen before (a replay?)");
+    }
+
+    bool RememberInMemory(string nonce, DateTimeOffset createdUtc, DateTimeOffset now)
+    {
         Forget(now);
-        if (!_seen.TryAdd(nonce, createdUtc) || ledger?.TryRecord(nonce, createdUtc, now) == false)
-            throw new PartRejectedException("the request was seen before (a replay?)");
+        return _seen.TryAdd(nonce, createdUtc);
     }
 
     /// <summary>Nonces older than the skew window cannot come back (their requests are refused as too old).</summary>

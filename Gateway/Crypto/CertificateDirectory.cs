@@ -172,7 +172,7 @@ public sealed class CertificateDirectory : IDisposable
     {
         _revocations.Upsert(new BsonDocument
         {
-            ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["at"] = DateTime.UtcNow, ["superseded"] = superseded,
+            ["_id"] = IdOf(issuer, serial), ["issuer"] = issuer, ["serial"] = serial.ToString(), ["at"] = DateTime.UtcNow, ["superseded"] = superseded,
         });
     }
 
@@ -182,7 +182,7 @@ public sealed class CertificateDirectory : IDisposable
 
     /// <summary>Whether this courier revoked the certificate only because a Key Replacement retired it.</summary>
     public bool IsSuperseded(X509Certificate certificate) =>
-        _revocations.FindById(certificate.IssuerDN + "#" + certificate.SerialNumber) is { } d && d.TryGetValue("superseded", out var s) && s.IsBoolean && s.AsBoolean;
+        _revocations.FindById(IdOf(certificate.IssuerDN.ToString(), certificate.SerialNumber)) is { } d && d.TryGetValue("superseded", out var s) && s.IsBoolean && s.AsBoolean;
 
     public IEnumerable<X509Crl> Crls() => Snapshot().Crls;
 
@@ -191,7 +191,7 @@ public sealed class CertificateDirectory : IDisposable
     public void Retire(string issuer, BigInteger serial, CourierElement element, DateTime retiredUtc) =>
         _retired.Upsert(new BsonDocument
         {
-            ["_id"] = issuer + "#" + serial, ["issuer"] = issuer, ["serial"] = serial.ToString(), ["element"] = element.ToString(), ["at"] = retiredUtc,
+            ["_id"] = IdOf(issuer, serial), ["issuer"] = issuer, ["serial"] = serial.ToString(), ["element"] = element.ToString(), ["at"] = retiredUtc,
         });
 
     /// <summary>The retired certificates not revoked yet.</summary>
@@ -200,7 +200,10 @@ public sealed class CertificateDirectory : IDisposable
             d["at"].AsDateTime.ToUniversalTime())).ToList();
 
     /// <summary>Takes a retired certificate off the list (it has been revoked).</summary>
-    public void Unretire(string issuer, BigInteger serial) => _retired.Delete(issuer + "#" + serial);
+    public void Unretire(string issuer, BigInteger serial) => _retired.Delete(IdOf(issuer, serial));
+
+    /// <summary>How a certificate of one issuer is named in the revocation and retirement records.</summary>
+    static string IdOf(string issuer, BigInteger serial) => issuer + "#" + serial;
 
     /// <summary>Where CRLs of other couriers come from (set by the host; admin verbs work without one).</summary>
     public ICrlSource? CrlSource { get; set; }
