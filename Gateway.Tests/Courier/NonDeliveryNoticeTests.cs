@@ -20,7 +20,7 @@ public class NonDeliveryNoticeTests
         data.EnsureCreated();
         var users = new LiteDbUserStore(data.UserDatabasePath);
         users.Add("local@here.test", "x");
-        var queue = new MessageQueue(data, NullLogger<MessageQueue>.Instance);
+        var queue = new MessageQueue(data, Gateway.Sealing.SpoolSeal.Ephemeral(), NullLogger<MessageQueue>.Instance);
         return (new NonDeliveryNotice(queue, users, "mx.here.test", NullLogger<NonDeliveryNotice>.Instance), queue);
     }
 

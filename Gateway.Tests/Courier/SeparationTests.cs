@@ -51,7 +51,7 @@ public sealed class SeparationTests
         var services = gw.App.Services;
         var stored = gw.MailStore.Messages(gw.MailStore.Find(Bob, "INBOX")!.Id).Single();
         using var bob = new CourierSecureMimeContext(ScopedKeyRing.Agent(services.GetRequiredService<KeyStore>()), services.GetRequiredService<CertificateDirectory>());
-        var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bob, MimeMessage.Load(gw.MailStore.Blobs.PathOf(stored.BlobId)).Body, null).Entity);
+        var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bob, MimeMessage.Load(gw.MailStore.OpenContent(stored)).Body, null).Entity);
         var release = (KeyRelease.Released)services.GetRequiredService<BackgroundElement>().Release(stored.ProtectedId!, Bob, ReleasePurpose.Preview);
         var cek = AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bob, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity).Cek;
         Assert.Equal(32, cek.Length);
@@ -108,7 +108,7 @@ public sealed class SeparationTests
         Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, toBackground, null));
         Assert.Equal(stored.ProtectedId, AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bgOnly, toBackground, null).Entity).MessageId); // control
         Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null));
-        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, MimeMessage.Load(gw.MailStore.Blobs.PathOf(stored.BlobId)).Body, null));
+        Assert.Throws<PartRejectedException>(() => PartEnvelope.Open(fgOnly, MimeMessage.Load(gw.MailStore.OpenContent(stored)).Body, null));
         Assert.ThrowsAny<Exception>(() => ContentPart.Open(contentPart, stored.ProtectedId!, ContentPart.NewCek()));
 
         // Separate keys in memory: each element's key ring refuses the other's key.

@@ -80,8 +80,9 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         Assert.NotNull(stored.ProtectedId);
 
         // At rest: neither subject nor body in the mailbox file; the Background's store holds no content.
-        var blob = await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId));
+        var blob = await new StreamReader(_gw.MailStore.OpenContent(stored)).ReadToEndAsync();
         Assert.DoesNotContain("vault code", blob);
+        Assert.DoesNotContain("Subject: ", await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId))); // sealed for bob besides
         Assert.DoesNotContain("Subject: plans", blob);
         Assert.Contains("Subject: " + ForegroundElement.ProtectedSubject, blob);
         var backgroundDb = await File.ReadAllBytesAsync(Path.Combine(_gw.DataDirectory, "background", "background.db"));
@@ -114,7 +115,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         using var bobContext = new CourierSecureMimeContext(ScopedKeyRing.Agent(keys), directory);
 
         // Bob's Agent unwraps the stored part (Foreground layer) and the ARM (Background layer).
-        var mail = MimeMessage.Load(_gw.MailStore.Blobs.PathOf(stored.BlobId));
+        var mail = MimeMessage.Load(_gw.MailStore.OpenContent(stored));
         var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bobContext, mail.Body, null).Entity);
         var release = (KeyRelease.Released)services.GetRequiredService<BackgroundElement>().Release(stored.ProtectedId!, Bob, ReleasePurpose.Preview);
         var arm = AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bobContext, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity);
@@ -232,7 +233,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
     /// <summary>The serial number in the (only) recipient info of a stored protected message.</summary>
     Org.BouncyCastle.Math.BigInteger RecipientSerial(MessageRecord stored)
     {
-        using var file = _gw.MailStore.Blobs.Open(stored.BlobId);
+        using var file = _gw.MailStore.OpenContent(stored);
         var body = (MimeKit.Cryptography.ApplicationPkcs7Mime)MimeMessage.Load(file).Body;
         using var der = new MemoryStream();
         body.Content.DecodeTo(der);
@@ -332,7 +333,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         Assert.True(r.ExitCode == 0, r.All);
         var stored = await WaitForNextAsync(before);
         Assert.NotNull(stored.ProtectedId);
-        Assert.DoesNotContain("4711-swaks", await File.ReadAllTextAsync(_gw.MailStore.Blobs.PathOf(stored.BlobId)));
+        Assert.DoesNotContain("4711-swaks", await new StreamReader(_gw.MailStore.OpenContent(stored)).ReadToEndAsync());
 
         var fetch = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", $"imaps://127.0.0.1:{_gw.ImapsPort}/INBOX;UID={stored.Uid}" });
         Assert.True(fetch.ExitCode == 0, fetch.All);

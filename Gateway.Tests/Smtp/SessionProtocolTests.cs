@@ -185,7 +185,7 @@ public class SessionProtocolTests : IAsyncLifetime
             foreach (var eml in Directory.GetFiles(_gw.Queue.MessagesDirectory, "*.eml"))
             {
                 string text;
-                try { text = await File.ReadAllTextAsync(eml); } catch (IOException) { continue; }
+                try { text = System.Text.Encoding.UTF8.GetString(_gw.Queue.Seal.ReadAllBytes(eml)); } catch (IOException) { continue; }
                 if (predicate(text)) return text;
             }
             await Task.Delay(50);

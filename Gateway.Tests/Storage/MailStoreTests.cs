@@ -6,7 +6,11 @@ namespace Gateway.Tests.Storage;
 
 public class MailStoreTests
 {
-    static MailStore Open(string dir) => new(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"));
+    static readonly string[] Users = { "alice@example.org", "bob@example.org", "carol@example.org", "dan@example.org", "dave@example.org", "erin@example.org", "fay@example.org",
+        "a@example.org", "b@example.org", "c@example.org" };
+
+    static MailStore Open(string dir, long quotaKilobytes = 0) =>
+        new(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"), TestMailboxSeal.For(Path.Combine(dir, "keys"), Users), quotaKilobytes);
     static MemoryStream Msg(string subject) => new(Encoding.ASCII.GetBytes($"Subject: {subject}\r\n\r\nbody\r\n"));
 
     [Fact]
@@ -59,18 +63,23 @@ public class MailStoreTests
     }
 
     [Fact]
-    public async Task Identical_octets_are_stored_once_and_read_back_exactly()
+    public async Task Messages_are_sealed_copies_share_their_blob_and_read_back_exactly()
     {
         var dir = TempDirectory.Create("mail");
         using var store = Open(dir);
         var a = await store.AppendAsync("dan@example.org", "INBOX", Msg("same"));
         var b = await store.AppendAsync("dan@example.org", "Archive", Msg("same"));
-        Assert.Equal(a.BlobId, b.BlobId);
-        Assert.Single(Directory.GetFiles(Path.Combine(dir, "blobs"), "*.eml", SearchOption.AllDirectories));
+        Assert.NotEqual(a.BlobId, b.BlobId); // sealed blobs have random names: equal messages are not told apart on disk
+        var archive = store.Find("dan@example.org", "Archive")!;
+        store.Copy(store.Find("dan@example.org", "INBOX")!.Id, new[] { a.Uid }, archive.Id, move: false);
+        Assert.Equal(a.BlobId, store.Messages(archive.Id).Last().BlobId);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(dir, "blobs"), "*.p7m", SearchOption.AllDirectories).Length);
         Assert.Empty(Directory.GetFiles(Path.Combine(dir, "blobs"), "tmp-*"));
-        using var read = store.Blobs.Open(a.BlobId);
+        Assert.DoesNotContain(Directory.GetFiles(Path.Combine(dir, "blobs"), "*", SearchOption.AllDirectories), f => File.ReadAllText(f).Contains("Subject: same"));
+        using var read = store.OpenContent(a);
         Assert.Equal("Subject: same\r\n\r\nbody\r\n", new StreamReader(read).ReadToEnd());
         Assert.Equal(a.Size, read.Length);
+        Assert.Throws<MailboxException>(() => store.Copy(store.Find("dan@example.org", "INBOX")!.Id, new[] { a.Uid }, store.Find("erin@example.org", "INBOX")!.Id, move: false));
     }
 
     [Fact]
@@ -119,7 +128,7 @@ public class MailStoreTests
     [Fact]
     public async Task Quota_refuses_what_does_not_fit()
     {
-        using var store = new MailStore(Path.Combine(TempDirectory.Create("mail"), "mail.db"), Path.Combine(TempDirectory.Create("mail"), "blobs"), quotaKilobytes: 1);
+        using var store = Open(TempDirectory.Create("mail"), quotaKilobytes: 1);
         await store.AppendAsync("fay@example.org", "INBOX", Msg("small"));
         await Assert.ThrowsAsync<QuotaExceededException>(() => store.AppendAsync("fay@example.org", "INBOX", new MemoryStream(new byte[2000])));
     }
@@ -128,7 +137,7 @@ public class MailStoreTests
     public async Task A_batch_delivers_each_recipient_once_with_its_own_outcome()
     {
         var dir = TempDirectory.Create("mail");
-        using var store = new MailStore(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"), quotaKilobytes: 1);
+        using var store = Open(dir, quotaKilobytes: 1);
         var big = new string('x', 2000);
         AppendRequest For(string user, string key, string body) =>
             new(user, "INBOX", () => new MemoryStream(Encoding.ASCII.GetBytes($"Subject: {key}\r\n\r\n{body}\r\n")), DeliveryKey: key);
@@ -152,7 +161,7 @@ public class MailStoreTests
         Assert.Single(store.Messages(store.Find("a@example.org", "INBOX")!.Id));
         Assert.Equal(2, store.Messages(store.Find("c@example.org", "INBOX")!.Id).Count);
         // The refused message's file was not left behind.
-        var files = Directory.GetFiles(Path.Combine(dir, "blobs"), "*.eml", SearchOption.AllDirectories);
+        var files = Directory.GetFiles(Path.Combine(dir, "blobs"), "*.p7m", SearchOption.AllDirectories);
         Assert.Equal(3, files.Length);
     }
 }

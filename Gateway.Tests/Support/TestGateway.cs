@@ -123,7 +123,12 @@ public sealed class TestGateway : IAsyncDisposable
         var result = new List<string>();
         foreach (var m in store.Messages(inbox.Id))
         {
-            if (m.ProtectedId is null) { result.Add(File.ReadAllText(store.Blobs.PathOf(m.BlobId))); continue; }
+            if (m.ProtectedId is null)
+            {
+                using var content = new StreamReader(store.OpenContent(m));
+                result.Add(content.ReadToEnd());
+                continue;
+            }
             var view = reader.Read(address, m, countAsOpen: false, openedInSession: true);
             if (!view.IsOriginal) continue; // not readable (yet, or any more): not counted
             result.Add(System.Text.Encoding.UTF8.GetString(view.Octets));

@@ -113,7 +113,7 @@ public static class QueueCommands
         if (options is null) return 2;
         var data = new DataDirectory(options.DataDirectory);
         data.EnsureCreated(options);
-        return action(new MessageQueue(data, NullLogger<MessageQueue>.Instance), data);
+        return action(new MessageQueue(data, new Sealing.SpoolSeal(Crypto.MasterKey.Load(data)), NullLogger<MessageQueue>.Instance), data);
     }
 
     static int Fail(string message)

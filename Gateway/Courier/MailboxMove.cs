@@ -23,22 +23,17 @@ public sealed class MailboxMove(MailStore mailboxes, IProtectedMessageReader rea
         foreach (var folder in mailboxes.Mailboxes(user))
             foreach (var message in mailboxes.Messages(folder.Id))
             {
-                byte[] original;
+                Stream original;
                 if (message.ProtectedId is not null)
                 {
                     var view = reader.Read(user, message, countAsOpen: false, openedInSession: false);
                     if (!view.IsOriginal) { skipped++; continue; }
-                    original = view.Octets;
+                    original = new MemoryStream(view.Octets, writable: false);
                 }
-                else
-                {
-                    using var blob = mailboxes.Blobs.Open(message.BlobId);
-                    using var buffer = new MemoryStream();
-                    await blob.CopyToAsync(buffer, cancellationToken);
-                    original = buffer.ToArray();
-                }
+                else original = mailboxes.OpenContent(message); // streamed from the sealed blob into the sealed queue
+                await using var content = original;
                 // The folder and flags go along (\Recent is the session's, not the message's).
-                var entry = await queue.EnqueueAsync(new MemoryStream(original, writable: false), to, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "",
+                var entry = await queue.EnqueueAsync(content, to, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "",
                     cancellationToken, asUser: user, fileInto: folder.Name,
                     flags: message.Flags.Where(f => !string.Equals(f, "\\Recent", StringComparison.OrdinalIgnoreCase)).ToList());
                 queued.Add(entry.Id);

@@ -38,7 +38,7 @@ public sealed class ReadingAgent(
         try
         {
             // Parsed in place from the file (persistent), which stays open while the part is opened.
-            using var file = mailboxes.Blobs.Open(message.BlobId);
+            using var file = mailboxes.OpenContent(message);
             var stored = MimeMessage.Load(file, persistent: true);
             routing = stored.Headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase)).ToList();
             var opened = PartEnvelope.Open(context, stored.Body, identity.ElementAddress(CourierElement.Foreground));
@@ -48,7 +48,7 @@ public sealed class ReadingAgent(
             if (!manifest.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase))
                 throw new PartRejectedException($"{user} is not a recipient of {id}");
         }
-        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or IOException)
+        catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or IOException or CryptographicException)
         {
             logger.LogError("Agent cannot read protected message {MessageId} for {User}: {Reason}", id, user, ex.Message);
             return Notice(Array.Empty<Header>(), id, "This message failed its integrity checks and cannot be shown.", "damaged");

@@ -6,6 +6,7 @@ using Gateway.Imap;
 using Gateway.Platform;
 using Gateway.Queue;
 using Gateway.Routing;
+using Gateway.Sealing;
 using Gateway.Smtp;
 using Gateway.Storage;
 using Gateway.Storage.Mail;
@@ -41,6 +42,19 @@ public static class GatewayHost
     {
         var agent = options.Runs(GatewayOptions.AgentRole) ? options.Web.PublicUrl : options.Courier.AgentUrl;
         return string.IsNullOrWhiteSpace(agent) ? null : agent.TrimEnd('/') + Web.StatusPage.Path;
+    }
+
+    /// <summary>Mail an earlier version stored plain is sealed before any listener opens (resumable: a crash only leaves less to do).</summary>
+    static void SealLegacyMail(MailStore store, ILogger log)
+    {
+        var lastReport = DateTime.MinValue;
+        var sealedCount = store.SealLegacyAsync((done, total) =>
+        {
+            if (done < total && DateTime.UtcNow - lastReport < TimeSpan.FromSeconds(2)) return;
+            lastReport = DateTime.UtcNow;
+            log.LogInformation("Sealing stored mail an earlier version kept plain: {Done} of {Total} message file(s)", done, total);
+        }, reason => log.LogWarning("Stored mail left plain for now: {Reason}", reason)).GetAwaiter().GetResult();
+        if (sealedCount > 0) log.LogInformation("Sealed {Count} stored message(s) for their owners; no plain copy remains", sealedCount);
     }
 
     static string WelcomeText(GatewayOptions options)
@@ -99,7 +113,9 @@ public static class GatewayHost
         services.AddSingleton(options.Delivery);
         services.AddSingleton(data);
         services.AddSingleton<TlsCertificateProvider>();
-        services.AddSingleton(_ => new KeyStore(data.KeyStorePath, MasterKey.Load(data)));
+        services.AddSingleton(_ => MasterKey.Load(data));
+        services.AddSingleton(sp => new SpoolSeal(sp.GetRequiredService<MasterKey>()));
+        services.AddSingleton(sp => new KeyStore(data.KeyStorePath, sp.GetRequiredService<MasterKey>()));
         services.AddSingleton(_ => new CertificateDirectory(data.CertificateDirectoryPath));
         services.AddSingleton(sp => new CourierAuthority(sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(),
             CourierAuthority.CrlUrlFor(options.Web.PublicUrl)));
@@ -109,12 +125,13 @@ public static class GatewayHost
         services.AddSingleton<UserAuthenticator>();
         services.AddSingleton<ISmtpAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
         services.AddSingleton<IImapAuthenticator>(sp => sp.GetRequiredService<UserAuthenticator>());
-        services.AddSingleton(_ =>
+        services.AddSingleton(sp =>
         {
             // A Background-only host never stores mail here (its domains are routed to the Agent's host), but the queue's
             // local delivery is built with a store all the same.
             DurableFile.CreatePrivateDirectory(data.MailboxDirectory);
-            return new MailStore(data.MailDatabasePath, data.BlobDirectory, options.Imap.QuotaKilobytes,
+            var seal = new OwnerSeal(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<MasterKey>());
+            return new MailStore(data.MailDatabasePath, data.BlobDirectory, seal, options.Imap.QuotaKilobytes,
                 describe: stored => MessageStructure.Parse(stored).ToJson());
         });
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
@@ -498,7 +515,7 @@ public static class GatewayHost
         app.Services.GetRequiredService<IUserStore>();
         // A missing or wrong master key stops the start-up here, with its own message, not at first use.
         app.Services.GetRequiredService<KeyStore>();
-        if (runsAgent) app.Services.GetRequiredService<MailStore>();
+        if (runsAgent) SealLegacyMail(app.Services.GetRequiredService<MailStore>(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Upgrade"));
         var authority = app.Services.GetRequiredService<CourierAuthority>();
         if (options.Courier.CreateRootOnFirstStart && authority.Certificate is null && !authority.HasPendingRequest)
         {

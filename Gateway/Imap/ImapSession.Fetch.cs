@@ -78,8 +78,8 @@ public sealed partial class ImapSession
         }
         MessageStructure Structure() => structure ??=
             shown is not null ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
-            : message.Structure is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
-        Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.Blobs.Open(message.BlobId);
+            : _store.StructureOf(message) is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
+        Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.OpenContent(message);
         try
         {
             _io.Write($"* {seq} FETCH (");
@@ -153,7 +153,7 @@ public sealed partial class ImapSession
 
     MessageStructure ParseStored(MessageRecord message)
     {
-        using var stream = _store.Blobs.Open(message.BlobId);
+        using var stream = _store.OpenContent(message);
         return MessageStructure.Parse(stream);
     }
 
@@ -209,18 +209,31 @@ public sealed partial class ImapSession
     };
 
     /// <summary>
-    /// One message under test by a SEARCH. Header keys and dates use the structure stored with the message; only
-    /// BODY and TEXT open the message file.
+    /// One message under test by a SEARCH. Header keys and dates use the structure stored with the message (opened for
+    /// its owner); only BODY and TEXT open the message file. A protected message is searched as FETCH shows it: the
+    /// Agent opens it the way ENVELOPE does (a preview, which counts no open), so SEARCH finds what ENVELOPE and
+    /// BODY[] show, and a message that can no longer be opened (expired, revoked, opened too often) matches only on
+    /// the notice shown in its place.
     /// </summary>
     sealed class SearchCandidate(ImapSession session, MessageRecord message, int seq, int count, uint largestUid) : IDisposable
     {
         MessageStructure? _structure;
         Stream? _content;
+        byte[]? _shown;
 
-        MessageStructure Structure() => _structure ??= message.Structure is { } json ? MessageStructure.FromJson(json) : session.ParseStored(message);
+        byte[]? Shown()
+        {
+            if (_shown is not null || message.ProtectedId is not { } id || session.ProtectedReader is null) return _shown;
+            var again = session._openedProtected.Contains(id);
+            return _shown = session.ProtectedReader.Read(session._user!, message, countAsOpen: false, openedInSession: again).Octets;
+        }
+
+        MessageStructure Structure() => _structure ??= Shown() is { } shown ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
+            : session._store.StructureOf(message) is { } json ? MessageStructure.FromJson(json) : session.ParseStored(message);
 
         async ValueTask<bool> BodyContainsAsync(string text) =>
-            await MessageStructure.BodyContainsAsync(_content ??= session._store.Blobs.Open(message.BlobId), Structure(), text, session._closed);
+            await MessageStructure.BodyContainsAsync(_content ??= Shown() is { } shown ? new MemoryStream(shown, writable: false) : session._store.OpenContent(message),
+                Structure(), text, session._closed);
 
         public async ValueTask<bool> MatchesAsync(SearchKey key)
         {

@@ -239,6 +239,16 @@ public sealed partial class ImapSession
         catch (BadCharsetException) { return No(c, "[BADCHARSET (US-ASCII UTF-8)] Charset not supported"); }
         catch (QuotaExceededException ex) { return No(c, $"[OVERQUOTA] Quota exceeded ({ex.UsedKilobytes} of {ex.LimitKilobytes} KiB used)"); }
         catch (MailboxException ex) { return No(c, (ex.ResponseCode is null ? "" : $"[{ex.ResponseCode}] ") + ex.Message); }
+        catch (MailboxSealException ex)
+        {
+            _log.LogError("IMAP {Command} refused: {Reason}", c.Name, ex.Message);
+            return No(c, "[UNAVAILABLE] The message cannot be sealed for this mailbox yet, so it was not stored; try again later");
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            _log.LogError("IMAP {Command}: a stored message or its record does not open: {Reason}", c.Name, ex.Message);
+            return No(c, "[SERVERBUG] A stored message does not open with this mailbox's key; the operator was told");
+        }
         catch (IOException ex) when (!_closed.IsCancellationRequested)
         {
             _log.LogError(ex, "IMAP {Command} failed reading or writing the store", c.Name);

@@ -1,14 +1,15 @@
 using System.Text.Json;
 using Gateway.Platform;
+using Gateway.Sealing;
 using Gateway.Smtp;
 
 namespace Gateway.Queue;
 
-/// <summary>A message being received into <c>incoming/</c>; see <see cref="MessageQueue"/> for the commit protocol.</summary>
+/// <summary>A message being received into <c>incoming/</c>, sealed as it arrives; see <see cref="MessageQueue"/> for the commit protocol.</summary>
 internal sealed class FileSpool : IMessageSpool
 {
     readonly MessageQueue _queue;
-    readonly FileStream _file;
+    readonly SealedSpoolWriter _file;
     bool _committed;
     bool _disposed;
 
@@ -19,7 +20,7 @@ internal sealed class FileSpool : IMessageSpool
     {
         _queue = queue;
         Id = id;
-        _file = new FileStream(queue.IncomingContentPath(id), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.Asynchronous);
+        _file = queue.Seal.Create(queue.IncomingContentPath(id));
     }
 
     public async Task CommitAsync(SmtpEnvelope envelope, CancellationToken cancellationToken) =>
@@ -60,15 +61,14 @@ internal sealed class FileSpool : IMessageSpool
             }).ToList(),
         };
 
-        await _file.FlushAsync(cancellationToken);
-        _file.Flush(flushToDisk: true);
+        _file.Complete(flushToDisk: true);
         await _file.DisposeAsync();
 
         var envelopeTemp = _queue.IncomingEnvelopePath(Id);
-        await using (var fs = new FileStream(envelopeTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096))
+        using (var envelopeFile = _queue.Seal.Create(envelopeTemp))
         {
-            await JsonSerializer.SerializeAsync(fs, message, MessageQueue.Json, cancellationToken);
-            fs.Flush(flushToDisk: true);
+            envelopeFile.Write(JsonSerializer.SerializeToUtf8Bytes(message, MessageQueue.Json));
+            envelopeFile.Complete(flushToDisk: true);
         }
         File.Move(_queue.IncomingContentPath(Id), _queue.ContentPath(Id));
         File.Move(envelopeTemp, _queue.EnvelopePath(Id));

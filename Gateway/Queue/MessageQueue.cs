@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gateway.Platform;
+using Gateway.Sealing;
 using Gateway.Smtp;
 using Microsoft.Extensions.Logging;
 
@@ -14,6 +15,9 @@ namespace Gateway.Queue;
 /// the envelope is written and fsync'd as <c>incoming/ID.json</c>, both are renamed into <c>messages/</c>
 /// (octets first) and <c>messages/</c> is fsync'd. Only then does SMTP answer 250. A message exists for the
 /// queue exactly when <c>messages/ID.json</c> exists; anything else left by a crash is removed at start-up.</para>
+/// <para>Both files are sealed (<see cref="SpoolSeal"/>): the octets as they arrive, so nothing of a message rests in
+/// clear between its DATA and its delivery, however long it waits. Files an earlier version left plain are sealed
+/// in place by <see cref="Recover"/>.</para>
 /// </summary>
 public sealed class MessageQueue : IMessageSpoolFactory
 {
@@ -27,15 +31,19 @@ public sealed class MessageQueue : IMessageSpoolFactory
     readonly ILogger<MessageQueue> _logger;
     readonly TimeProvider _time;
 
+    /// <summary>Seals the queue's files.</summary>
+    public SpoolSeal Seal { get; }
+
     public string IncomingDirectory { get; }
     public string MessagesDirectory { get; }
 
     /// <summary>Raised after a message has been committed (durably) to the queue.</summary>
     public event Action<QueuedMessage>? Committed;
 
-    public MessageQueue(DataDirectory data, ILogger<MessageQueue> logger, TimeProvider? time = null)
+    public MessageQueue(DataDirectory data, SpoolSeal seal, ILogger<MessageQueue> logger, TimeProvider? time = null)
     {
         _logger = logger;
+        Seal = seal;
         _time = time ?? TimeProvider.System;
         IncomingDirectory = Path.Combine(data.QueueDirectory, "incoming");
         MessagesDirectory = Path.Combine(data.QueueDirectory, "messages");
@@ -75,15 +83,19 @@ public sealed class MessageQueue : IMessageSpoolFactory
             var id = Path.GetFileNameWithoutExtension(eml);
             if (!File.Exists(EnvelopePath(id))) { File.Delete(eml); removed++; }
         }
-        foreach (var tmp in Directory.EnumerateFiles(MessagesDirectory, "*.tmp")) { File.Delete(tmp); removed++; }
+        foreach (var tmp in Directory.EnumerateFiles(MessagesDirectory, "*.tmp").Concat(Directory.EnumerateFiles(MessagesDirectory, "*.sealing"))) { File.Delete(tmp); removed++; }
+        var sealedNow = 0;
         foreach (var json in Directory.EnumerateFiles(MessagesDirectory, "*.json"))
         {
             var id = Path.GetFileNameWithoutExtension(json);
             try
             {
-                var message = JsonSerializer.Deserialize<QueuedMessage>(File.ReadAllBytes(json), Json)
+                var message = JsonSerializer.Deserialize<QueuedMessage>(Seal.ReadAllBytes(json), Json)
                               ?? throw new JsonException("empty envelope");
                 if (!File.Exists(ContentPath(id))) throw new FileNotFoundException("message octets missing", ContentPath(id));
+                // Left plain by a version before sealing: sealed now, octets first (each file is replaced atomically).
+                foreach (var path in new[] { ContentPath(id), json })
+                    if (!SpoolSeal.IsSealed(path)) { Seal.SealInPlace(path); sealedNow++; }
                 messages.Add(message);
             }
             catch (Exception ex) when (ex is JsonException or IOException)
@@ -102,6 +114,7 @@ public sealed class MessageQueue : IMessageSpoolFactory
             DurableFile.SyncDirectory(MessagesDirectory);
             _logger.LogInformation("Queue recovery removed {Count} unacknowledged file(s)", removed);
         }
+        if (sealedNow > 0) _logger.LogInformation("Queue recovery sealed {Count} file(s) an earlier version left plain", sealedNow);
         _logger.LogInformation("Queue holds {Count} message(s) after recovery", messages.Count);
         _recovered = messages;
         return messages;
@@ -111,7 +124,7 @@ public sealed class MessageQueue : IMessageSpoolFactory
     public QueuedMessage? Load(string id)
     {
         if (id.Length is 0 or > 64 || !id.All(char.IsAsciiHexDigit) || !File.Exists(EnvelopePath(id))) return null;
-        try { return JsonSerializer.Deserialize<QueuedMessage>(File.ReadAllBytes(EnvelopePath(id)), Json); }
+        try { return JsonSerializer.Deserialize<QueuedMessage>(Seal.ReadAllBytes(EnvelopePath(id)), Json); }
         catch (Exception ex) when (ex is JsonException or IOException) { return null; } // removed or being replaced meanwhile
     }
 
@@ -122,7 +135,7 @@ public sealed class MessageQueue : IMessageSpoolFactory
 
     /// <summary>Saves a changed envelope durably (after a delivery attempt).</summary>
     public void Save(QueuedMessage message) =>
-        DurableFile.WriteAllBytesAtomic(EnvelopePath(message.Id), JsonSerializer.SerializeToUtf8Bytes(message, Json));
+        Seal.WriteAllBytesAtomic(EnvelopePath(message.Id), JsonSerializer.SerializeToUtf8Bytes(message, Json));
 
     /// <summary>
     /// Removes a finished message: envelope first, so a crash in between leaves only an orphan .eml that recovery
@@ -141,8 +154,7 @@ public sealed class MessageQueue : IMessageSpoolFactory
     /// <summary>Opens the message as delivered: prepended trace headers followed by the received octets.</summary>
     public Stream OpenContent(QueuedMessage message)
     {
-        var file = new FileStream(ContentPath(message.Id), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
-        return new PrefixedReadStream(Encoding.UTF8.GetBytes(message.PrependedHeaders), file);
+        return new PrefixedReadStream(Encoding.UTF8.GetBytes(message.PrependedHeaders), Seal.OpenReadAny(ContentPath(message.Id)));
     }
 
     /// <summary>Queues a message generated here (a DSN), durably, from the given stream; with

@@ -4,47 +4,64 @@ using Gateway.Platform;
 namespace Gateway.Storage.Mail;
 
 /// <summary>
-/// Message octets stored once, named by their SHA-256 (<c>blobs/ab/abcdef....eml</c>), written to a temporary file,
-/// fsync'd and renamed, so a blob either exists whole or not at all. Identical messages share one file.
+/// Message octets on disk, each sealed for its owner (<see cref="IMailboxSeal"/>) under a random name
+/// (<c>blobs/ab/abcdef....p7m</c>): written to a temporary file, fsync'd and renamed, so a blob exists whole or not at
+/// all. Copies of a message in one user's mailboxes share its blob. Files named by a 64-digit SHA-256 with
+/// <c>.eml</c> are plain blobs an earlier version wrote; <see cref="MailStore.SealLegacyAsync"/> replaces them.
 /// </summary>
-public sealed class BlobStore(string root)
+public sealed class BlobStore(string root, IMailboxSeal seal)
 {
-    public string PathOf(string id) => Path.Combine(root, id[..2], id + ".eml");
+    public string Root => root;
 
-    /// <summary>Stores the stream; returns the blob id and the size.</summary>
-    public async Task<(string Id, long Size)> PutAsync(Stream content, CancellationToken cancellationToken)
+    /// <summary>Plain blobs (before sealing) were named by their SHA-256: 64 hex digits.</summary>
+    public static bool IsLegacy(string id) => id.Length == 64;
+
+    public string PathOf(string id) => Path.Combine(root, id[..2], id + (IsLegacy(id) ? ".eml" : ".p7m"));
+
+    /// <summary>Seals <paramref name="length"/> octets from the stream for <paramref name="owner"/>; returns the blob id and the sealed content key.</summary>
+    public async Task<(string Id, byte[] SealedKey)> PutAsync(string owner, Stream content, long length, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(root);
-        var temp = Path.Combine(root, "tmp-" + Guid.NewGuid().ToString("N"));
-        string id;
-        long size;
-        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
-        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        var id = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        var temp = Path.Combine(root, "tmp-" + id);
+        byte[] sealedKey;
+        try
         {
-            var buffer = new byte[64 * 1024];
-            int n;
-            while ((n = await content.ReadAsync(buffer, cancellationToken)) > 0)
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None))
             {
-                hash.AppendData(buffer, 0, n);
-                await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                sealedKey = seal.Seal(owner, id, content, length, file);
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
             }
-            await file.FlushAsync(cancellationToken);
-            file.Flush(flushToDisk: true);
-            size = file.Length;
-            id = Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
-        }
-        var path = PathOf(id);
-        var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        if (File.Exists(path)) File.Delete(temp);
-        else
-        {
+            var path = PathOf(id);
+            var directory = Path.GetDirectoryName(path)!;
+            Directory.CreateDirectory(directory);
             File.Move(temp, path);
             DurableFile.SyncDirectory(directory);
         }
-        return (id, size);
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+        return (id, sealedKey);
     }
 
-    /// <summary>Opens a blob for reading; large messages are streamed, never loaded whole.</summary>
-    public Stream Open(string id) => new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+    /// <summary>Opens a blob for reading, as a seekable stream of the message's octets; large messages are streamed,
+    /// never loaded whole. <paramref name="sealedKey"/> is null only for a legacy plain blob.</summary>
+    public Stream Open(string owner, string id, byte[]? sealedKey)
+    {
+        var file = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+        if (sealedKey is null) return file;
+        return seal.Open(owner, id, sealedKey, file);
+    }
+
+    /// <summary>Temporary files a crash left behind (sealed, so nothing readable; removed for space).</summary>
+    public int RemoveTemporaryFiles()
+    {
+        if (!Directory.Exists(root)) return 0;
+        var removed = 0;
+        foreach (var temp in Directory.EnumerateFiles(root, "tmp-*")) { File.Delete(temp); removed++; }
+        return removed;
+    }
 }

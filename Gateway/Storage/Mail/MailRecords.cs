@@ -27,11 +27,16 @@ public sealed class MessageRecord
     public List<string> Flags { get; set; } = new();
     public DateTime InternalDateUtc { get; set; }
     public long Size { get; set; }
-    /// <summary>SHA-256 of the octets, hex: the file name in the blob store.</summary>
+    /// <summary>The file name in the blob store: random (a sealed blob), or the SHA-256 of a plain one an earlier version wrote.</summary>
     public string BlobId { get; set; } = "";
+    /// <summary>The key that opens the blob, sealed under the owner's mailbox key; null only for a plain legacy blob.</summary>
+    public byte[]? SealedKey { get; set; }
     /// <summary>For local delivery: queue id + recipient. One message per key, so a delivery repeated after a crash is a no-op.</summary>
     public string? DeliveryKey { get; set; }
-    /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored.</summary>
+    /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored,
+    /// sealed under the owner's mailbox key (<see cref="MailStore.StructureOf"/> opens it).</summary>
+    public byte[]? SealedStructure { get; set; }
+    /// <summary>The same in clear, as an earlier version stored it; moved into <see cref="SealedStructure"/> by the upgrade.</summary>
     public string? Structure { get; set; }
     /// <summary>
     /// Set when the stored octets are a protected content part (not readable as they are): the courier message id

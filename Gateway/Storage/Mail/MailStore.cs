@@ -3,7 +3,10 @@ using LiteDB;
 namespace Gateway.Storage.Mail;
 
 /// <summary>
-/// Users' mailboxes: metadata in LiteDB (<c>mail.db</c>), message octets in a <see cref="BlobStore"/>. UIDs are
+/// Users' mailboxes: metadata in LiteDB (<c>mail.db</c>), message octets in a <see cref="BlobStore"/>. Nothing taken
+/// from a message rests in clear: its octets are sealed for the mailbox's owner, and its structure (envelope, header
+/// fields, body layout) is kept sealed in its record; only what IMAP needs without a key (UIDs, flags, sizes, dates,
+/// MODSEQs, folder names) is plain. UIDs are
 /// allocated per mailbox in strictly ascending order and never reused; every change to a mailbox's messages gets a
 /// new MODSEQ (RFC 7162), and every expunge leaves an <see cref="ExpungeRecord"/> so other sessions learn of it.
 /// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.
@@ -31,11 +34,13 @@ public sealed class MailStore : IDisposable
     readonly ILiteCollection<BsonDocument> _recent;
     readonly BlobStore _blobs;
     readonly Func<Stream, string?>? _describe;
+    readonly IMailboxSeal _seal;
+    readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _owners = new();
     readonly Dictionary<string, long> _usage = new();
     readonly Lock _gate = new();
 
     /// <param name="describe">Computes the stored <see cref="MessageRecord.Structure"/> from the message octets (the IMAP layer's parser).</param>
-    public MailStore(string databasePath, string blobDirectory, long quotaKilobytes = 0, Func<Stream, string?>? describe = null)
+    public MailStore(string databasePath, string blobDirectory, IMailboxSeal seal, long quotaKilobytes = 0, Func<Stream, string?>? describe = null)
     {
         _db = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
         _mailboxes = _db.GetCollection<MailboxRecord>("mailboxes");
@@ -52,12 +57,27 @@ public sealed class MailStore : IDisposable
         _messages.EnsureIndex(m => m.BlobId);
         _expunged.EnsureIndex(e => e.MailboxId);
         _subscriptions.EnsureIndex(s => s.User);
-        _blobs = new BlobStore(blobDirectory);
+        _seal = seal;
+        _blobs = new BlobStore(blobDirectory, seal);
         QuotaKilobytes = quotaKilobytes;
         _describe = describe;
     }
 
     public BlobStore Blobs => _blobs;
+
+    /// <summary>The owner of a mailbox (its records never change owner).</summary>
+    public string OwnerOf(int mailboxId) => _owners.GetOrAdd(mailboxId, id => (_mailboxes.FindById(id) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT")).User);
+
+    /// <summary>The message's octets, opened for its owner: a seekable stream, streamed from the sealed file.</summary>
+    public Stream OpenContent(MessageRecord message) => _blobs.Open(OwnerOf(message.MailboxId), message.BlobId, message.SealedKey);
+
+    /// <summary>The message's stored structure (JSON), opened for its owner; null when none was stored.</summary>
+    public string? StructureOf(MessageRecord message)
+    {
+        if (message.SealedStructure is { } sealedStructure)
+            return System.Text.Encoding.UTF8.GetString(_seal.OpenValue(OwnerOf(message.MailboxId), "structure\n" + message.BlobId, sealedStructure));
+        return message.Structure;
+    }
 
     /// <summary>Storage limit per user in KiB; 0 means none.</summary>
     public long QuotaKilobytes { get; }
@@ -285,7 +305,7 @@ public sealed class MailStore : IDisposable
     public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(IReadOnlyList<AppendRequest> requests, CancellationToken cancellationToken = default)
     {
         var results = new AppendResult[requests.Count];
-        var blobs = new (string Id, long Size, string? Structure)?[requests.Count];
+        var blobs = new (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure)?[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
@@ -295,11 +315,25 @@ public sealed class MailStore : IDisposable
                 continue;
             }
             await using var content = r.OpenContent();
-            var (blobId, size) = await _blobs.PutAsync(content, cancellationToken);
+            if (!content.CanSeek) throw new ArgumentException("message content for the store must be seekable (its length is sealed first)");
+            var start = content.Position;
+            var size = content.Length - start;
             string? structure = null;
             if (_describe is not null)
-                await using (var stored = _blobs.Open(blobId)) structure = _describe(stored);
-            blobs[i] = (blobId, size, structure);
+            {
+                structure = _describe(content);
+                content.Position = start;
+            }
+            try
+            {
+                var (blobId, sealedKey) = await _blobs.PutAsync(r.User, content, size, cancellationToken);
+                var sealedStructure = structure is null ? null : _seal.SealValue(r.User, "structure\n" + blobId, System.Text.Encoding.UTF8.GetBytes(structure));
+                blobs[i] = (blobId, size, sealedKey, sealedStructure);
+            }
+            catch (MailboxSealException ex)
+            {
+                results[i] = new AppendResult(null, ex);
+            }
         }
 
         var changed = new HashSet<int>();
@@ -339,8 +373,9 @@ public sealed class MailStore : IDisposable
                             InternalDateUtc = r.InternalDateUtc ?? DateTime.UtcNow,
                             Size = blob.Size,
                             BlobId = blob.Id,
+                            SealedKey = blob.SealedKey,
                             DeliveryKey = r.DeliveryKey,
-                            Structure = blob.Structure,
+                            SealedStructure = blob.SealedStructure,
                             ProtectedId = r.ProtectedId,
                         };
                         _messages.Insert(message);
@@ -372,6 +407,81 @@ public sealed class MailStore : IDisposable
             lock (_gate) DeleteUnreferencedBlobs(orphans);
         foreach (var id in changed) MailboxChanged?.Invoke(id);
         return results;
+    }
+
+    /// <summary>
+    /// The upgrade from a version that stored mail plain: every legacy message is sealed for its owner (its blob
+    /// written sealed under a new name, its structure sealed into its record), in batches; a batch's records are
+    /// made durable before its plain files are removed, so a crash at any point leaves either the plain message still
+    /// recorded (sealed again at the next start) or the sealed one, never neither. When all are sealed, plain files
+    /// left by a crash are removed and the database is rebuilt, so no freed page keeps the old structures.
+    /// Returns how many messages were sealed; owners without a certificate yet are left for a later start.
+    /// </summary>
+    public async Task<int> SealLegacyAsync(Action<int, int> progress, Action<string> warn, CancellationToken cancellationToken = default)
+    {
+        var meta = _db.GetCollection("meta");
+        if (meta.FindById("sealed") is not null) return 0;
+        var legacy = _messages.Find(m => m.SealedKey == null).ToList();
+        var groups = legacy.GroupBy(m => (Owner: OwnerOf(m.MailboxId), m.BlobId)).ToList();
+        var sealedCount = 0;
+        var skipped = 0;
+        const int Batch = 64;
+        for (var start = 0; start < groups.Count; start += Batch)
+        {
+            var batch = groups.Skip(start).Take(Batch).ToList();
+            var done = new List<(string Owner, string OldBlob, string NewBlob, byte[] Key, byte[]? Structure, List<long> Ids)>();
+            foreach (var group in batch)
+            {
+                var (owner, oldBlob) = group.Key;
+                try
+                {
+                    await using var plain = _blobs.Open(owner, oldBlob, sealedKey: null);
+                    var structure = group.First().Structure ?? _describe?.Invoke(plain);
+                    plain.Position = 0;
+                    var (newBlob, key) = await _blobs.PutAsync(owner, plain, plain.Length, cancellationToken);
+                    var sealedStructure = structure is null ? null : _seal.SealValue(owner, "structure\n" + newBlob, System.Text.Encoding.UTF8.GetBytes(structure));
+                    done.Add((owner, oldBlob, newBlob, key, sealedStructure, group.Select(m => m.Id).ToList()));
+                }
+                catch (MailboxSealException ex) { skipped++; warn(ex.Message); }
+                catch (FileNotFoundException) { skipped++; warn($"the stored file of message(s) {string.Join(", ", group.Select(m => m.Id))} of {owner} is missing; left as it is"); }
+            }
+            lock (_gate)
+            {
+                _db.BeginTrans();
+                foreach (var d in done)
+                    foreach (var id in d.Ids)
+                    {
+                        var message = _messages.FindById(id);
+                        if (message is null || message.SealedKey is not null) continue; // expunged or sealed meanwhile
+                        message.BlobId = d.NewBlob;
+                        message.SealedKey = d.Key;
+                        message.SealedStructure = d.Structure;
+                        message.Structure = null;
+                        _messages.Update(message);
+                        sealedCount++;
+                    }
+                _db.Commit();
+                _db.Checkpoint();
+                DeleteUnreferencedBlobs(done.Select(d => d.OldBlob).Concat(done.Select(d => d.NewBlob)));
+            }
+            progress(Math.Min(start + Batch, groups.Count), groups.Count);
+        }
+        if (skipped > 0) return sealedCount;
+        lock (_gate)
+        {
+            // Plain files nothing refers to (a crash between a batch's commit and their removal), and temporary files.
+            _blobs.RemoveTemporaryFiles();
+            if (Directory.Exists(_blobs.Root))
+                foreach (var file in Directory.EnumerateFiles(_blobs.Root, "*.eml", SearchOption.AllDirectories))
+                {
+                    var id = Path.GetFileNameWithoutExtension(file);
+                    if (BlobStore.IsLegacy(id) && !_messages.Exists(m => m.BlobId == id)) File.Delete(file);
+                }
+            if (sealedCount > 0) _db.Rebuild();
+            meta.Upsert(new BsonDocument { ["_id"] = "sealed", ["utc"] = DateTime.UtcNow });
+            _db.Checkpoint();
+        }
+        return sealedCount;
     }
 
     /// <summary>The mailbox's messages in UID order.</summary>
@@ -478,8 +588,9 @@ public sealed class MailStore : IDisposable
             var target = Get(targetId) ?? throw new MailboxException("the target mailbox does not exist", "TRYCREATE");
             var originals = _messages.Find(m => m.MailboxId == sourceId).Where(m => set.Contains(m.Uid)).OrderBy(m => m.Uid).ToList();
             if (originals.Count == 0) return mapping;
-            var sameUser = source.User == target.User;
-            var added = move && sameUser && sourceId != targetId ? 0 : originals.Sum(m => m.Size);
+            // Messages are sealed for their owner: a copy shares the sealed blob, which only that owner's key opens.
+            if (source.User != target.User) throw new MailboxException("messages cannot be copied to another user's mailbox", "CANNOT");
+            var added = move && sourceId != targetId ? 0 : originals.Sum(m => m.Size);
             if (added > 0) CheckQuota(target.User, added);
             _db.BeginTrans();
             try
@@ -495,7 +606,9 @@ public sealed class MailStore : IDisposable
                         InternalDateUtc = original.InternalDateUtc,
                         Size = original.Size,
                         BlobId = original.BlobId,
+                        SealedKey = original.SealedKey,
                         Structure = original.Structure,
+                        SealedStructure = original.SealedStructure,
                         ProtectedId = original.ProtectedId,
                     };
                     _messages.Insert(copy);

@@ -1,0 +1,118 @@
+using System.Security.Cryptography;
+
+namespace Gateway.Sealing;
+
+/// <summary>
+/// AES-CBC ciphertext at a fixed place in a file, read as a seekable stream of plaintext: a block decrypts with the
+/// block before it as IV, so any offset can be reached without decrypting what lies before it. The padding of the
+/// last block gives the length; a wrong key or damaged end shows as bad padding and throws.
+/// </summary>
+public sealed class CbcReadStream : Stream
+{
+    const int Block = 16;
+    const int Window = 64 * 1024;
+    readonly Stream _file;
+    readonly Aes _aes;
+    readonly byte[] _iv;
+    readonly long _offset;
+    readonly long _cipherLength;
+    readonly byte[] _cipher = new byte[Window + Block];
+    readonly byte[] _plain = new byte[Window];
+    long _windowStart = -1;
+    int _windowLength;
+    long _position;
+
+    public CbcReadStream(Stream file, byte[] key, byte[] iv, long offset, long cipherLength)
+    {
+        _file = file;
+        _aes = Aes.Create();
+        _aes.Key = key;
+        _iv = iv;
+        _offset = offset;
+        _cipherLength = cipherLength;
+        var lastStart = cipherLength - Block;
+        Span<byte> last = stackalloc byte[Block];
+        DecryptBlocks(lastStart, Block, last);
+        int pad = last[Block - 1];
+        if (pad is < 1 or > Block) throw new CryptographicException("the stored message does not open with its key (bad padding)");
+        for (var i = Block - pad; i < Block; i++)
+            if (last[i] != pad) throw new CryptographicException("the stored message does not open with its key (bad padding)");
+        Length = cipherLength - pad;
+    }
+
+    void DecryptBlocks(long start, int count, Span<byte> plaintext)
+    {
+        Span<byte> iv = stackalloc byte[Block];
+        var cipher = _cipher.AsSpan(0, count);
+        if (start == 0) _iv.CopyTo(iv);
+        else
+        {
+            _file.Position = _offset + start - Block;
+            _file.ReadExactly(iv);
+        }
+        _file.Position = _offset + start;
+        _file.ReadExactly(cipher);
+        _aes.DecryptCbc(cipher, iv, plaintext, PaddingMode.None);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => true;
+    public override bool CanWrite => false;
+    public override long Length { get; }
+
+    public override long Position
+    {
+        get => _position;
+        set => _position = value >= 0 ? value : throw new IOException("seek before the start of the stream");
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+    {
+        SeekOrigin.Begin => offset,
+        SeekOrigin.Current => _position + offset,
+        _ => Length + offset,
+    };
+
+    public override int Read(Span<byte> buffer)
+    {
+        var total = 0;
+        while (buffer.Length > 0 && _position < Length)
+        {
+            if (_windowStart < 0 || _position < _windowStart || _position >= _windowStart + _windowLength)
+            {
+                _windowStart = _position / Window * Window;
+                _windowLength = (int)Math.Min(Window, _cipherLength - _windowStart);
+                DecryptBlocks(_windowStart, _windowLength, _plain.AsSpan(0, _windowLength));
+            }
+            var offset = (int)(_position - _windowStart);
+            var n = (int)Math.Min(Math.Min(buffer.Length, _windowLength - offset), Length - _position);
+            _plain.AsSpan(offset, n).CopyTo(buffer);
+            buffer = buffer[n..];
+            _position += n;
+            total += n;
+        }
+        return total;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Task.FromResult(Read(buffer.AsSpan(offset, count)));
+
+    public override void Flush() { }
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _file.Dispose();
+            _aes.Dispose();
+            CryptographicOperations.ZeroMemory(_plain);
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Gateway.Crypto;
+using Gateway.Storage.Mail;
+
+namespace Gateway.Sealing;
+
+/// <summary>
+/// Seals mailbox contents for their owner: message octets as CMS to the owner's certificate (<see cref="CmsBlob"/>),
+/// and every value kept about them (the content key, the structure, the search text) with AES-256-GCM under the
+/// owner's mailbox key, derived from the master key, bound to the place it is kept. The gateway opens a message
+/// with the sealed content key in its record (no private-key operation per read); an operator opens the blob file
+/// with the owner's private key alone.
+/// </summary>
+public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey) : IMailboxSeal
+{
+    readonly ConcurrentDictionary<string, byte[]> _mailboxKeys = new(StringComparer.Ordinal);
+
+    byte[] MailboxKey(string owner) => _mailboxKeys.GetOrAdd(owner.ToLowerInvariant(), o => masterKey.Derive("mailbox/" + o));
+
+    static byte[] Context(string kind, string place) => Encoding.UTF8.GetBytes(kind + "\n" + place);
+
+    public byte[] Seal(string owner, string blobId, Stream content, long length, Stream output)
+    {
+        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(owner.ToLowerInvariant()))
+            ?? throw new MailboxSealException($"{owner} has no certificate here yet, so mail for this mailbox cannot be sealed");
+        var cek = CmsBlob.Write(certificate, content, length, output);
+        try { return SealedSecret.Seal(MailboxKey(owner), cek, Context("blob-key", blobId)); }
+        finally { CryptographicOperations.ZeroMemory(cek); }
+    }
+
+    public Stream Open(string owner, string blobId, byte[] sealedKey, Stream sealedBlob)
+    {
+        var cek = SealedSecret.Open(MailboxKey(owner), sealedKey, Context("blob-key", blobId));
+        try { return CmsBlob.Open(sealedBlob, cek); }
+        catch
+        {
+            sealedBlob.Dispose();
+            throw;
+        }
+        finally { CryptographicOperations.ZeroMemory(cek); }
+    }
+
+    public byte[] SealValue(string owner, string context, ReadOnlySpan<byte> plaintext) =>
+        SealedSecret.Seal(MailboxKey(owner), plaintext, Context("value", context));
+
+    public byte[] OpenValue(string owner, string context, ReadOnlySpan<byte> sealedValue) =>
+        SealedSecret.Open(MailboxKey(owner), sealedValue, Context("value", context));
+}

@@ -1,0 +1,135 @@
+using System.Security.Cryptography;
+using Gateway.Crypto;
+using Gateway.Platform;
+
+namespace Gateway.Sealing;
+
+/// <summary>
+/// Seals spool files (the queue, and every other file that may hold a message on its way) under a key derived from
+/// the master key. Each file gets its own random data key, wrapped under the spool key in the file's header; the
+/// content follows in chunks sealed with AES-256-GCM, so a file is written and read as a stream, read from any
+/// offset, and a file cut short or altered is refused rather than read wrong.
+/// </summary>
+/// <remarks>
+/// Layout: <c>GWSPOOL1</c> | wrapped data key (61 octets: <see cref="SealedSecret"/>) | chunks. A chunk is up to
+/// <see cref="ChunkSize"/> octets of ciphertext and its 16-octet tag; every chunk but the last is full. The nonce is the
+/// chunk's index (8 octets, big-endian), then 1 for the last chunk and 0 for the others, then three zero octets: a
+/// file whose end was cut at a chunk boundary lacks its last chunk and is refused.
+/// </remarks>
+public sealed class SpoolSeal
+{
+    public const int ChunkSize = 64 * 1024;
+    internal const int TagSize = 16;
+    internal const int KeySize = 32;
+    internal static ReadOnlySpan<byte> Magic => "GWSPOOL1"u8;
+    internal static readonly int WrappedKeySize = 1 + 12 + TagSize + KeySize;
+    internal static readonly int HeaderSize = Magic.Length + WrappedKeySize;
+
+    readonly byte[] _key;
+
+    public SpoolSeal(MasterKey masterKey) => _key = masterKey.Derive("spool");
+
+    SpoolSeal(byte[] key) => _key = key;
+
+    /// <summary>A seal with a random key (tests, and tools that never reopen what they write).</summary>
+    public static SpoolSeal Ephemeral() => new(RandomNumberGenerator.GetBytes(KeySize));
+
+    /// <summary>Creates <paramref name="path"/> (which must not exist) for writing; the file is complete only after <see cref="SealedSpoolWriter.Complete"/>.</summary>
+    public SealedSpoolWriter Create(string path)
+    {
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.None);
+        try
+        {
+            var dataKey = RandomNumberGenerator.GetBytes(KeySize);
+            file.Write(Magic);
+            file.Write(SealedSecret.Seal(_key, dataKey, Magic));
+            return new SealedSpoolWriter(file, dataKey);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a sealed file as a seekable, read-only stream of its plaintext.</summary>
+    public Stream OpenRead(string path)
+    {
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.None);
+        try { return new SealedSpoolReader(file, OpenKey(file, path)); }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the file, sealed or (written by an earlier version) plain; for upgrades and recovery.</summary>
+    public Stream OpenReadAny(string path) => IsSealed(path) ? OpenRead(path) : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+
+    /// <summary>Writes <paramref name="contents"/> sealed, atomically and durably (temp file, fsync, rename, directory fsync).</summary>
+    public void WriteAllBytesAtomic(string path, ReadOnlySpan<byte> contents)
+    {
+        var temp = path + ".tmp";
+        if (File.Exists(temp)) File.Delete(temp);
+        using (var writer = Create(temp))
+        {
+            writer.Write(contents);
+            writer.Complete(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>The whole plaintext of a sealed file (or of a plain one an earlier version wrote).</summary>
+    public byte[] ReadAllBytes(string path)
+    {
+        using var stream = OpenReadAny(path);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>Whether the file starts with the seal's header (anything else is a file from before sealing).</summary>
+    public static bool IsSealed(string path)
+    {
+        Span<byte> head = stackalloc byte[8];
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+        return file.Read(head) == head.Length && head.SequenceEqual(Magic);
+    }
+
+    /// <summary>Seals a plain file in place (an upgrade): the sealed copy replaces it atomically.</summary>
+    public void SealInPlace(string path)
+    {
+        var temp = path + ".sealing";
+        if (File.Exists(temp)) File.Delete(temp);
+        using (var plain = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024))
+        using (var writer = Create(temp))
+        {
+            plain.CopyTo(writer);
+            writer.Complete(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    byte[] OpenKey(FileStream file, string path)
+    {
+        var header = new byte[HeaderSize];
+        if (file.Read(header) != HeaderSize || !header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new SealedFileException($"{path} is not a sealed spool file");
+        try { return SealedSecret.Open(_key, header.AsSpan(Magic.Length), Magic); }
+        catch (CryptographicException) { throw new SealedFileException($"{path} was sealed under another master key, or its header is damaged"); }
+    }
+
+    internal static void NonceOf(long chunk, bool last, Span<byte> nonce)
+    {
+        nonce.Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(nonce, chunk);
+        nonce[8] = last ? (byte)1 : (byte)0;
+    }
+}
+
+/// <summary>A sealed file is damaged, cut short, or sealed under another key. Derives from <see cref="IOException"/>:
+/// callers treat it as the unreadable file it is.</summary>
+public sealed class SealedFileException(string message) : IOException(message);
