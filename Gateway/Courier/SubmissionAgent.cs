@@ -197,7 +197,7 @@ public sealed class SubmissionAgent(
         if (identity.UserCertificate(address, context) is not null) return;
         // Several deliveries run at once: one issues, the others then find its certificate (two would leave the
         // directory with a certificate whose key was overwritten).
-        lock (IssueGate)
+        lock (CourierAuthority.UserIssueGate)
         {
             if (identity.UserCertificate(address, context) is not null) return;
             var certificate = authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
@@ -205,7 +205,6 @@ public sealed class SubmissionAgent(
         }
     }
 
-    static readonly Lock IssueGate = new();
 
     bool IsOurs(string address) =>
         keys.Contains(CourierSecureMimeContext.UserKeyId(address))

@@ -184,6 +184,21 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
         return certificate;
     }
 
+    /// <summary>Held while a user's certificate is issued, by everyone who issues one on demand.</summary>
+    public static readonly Lock UserIssueGate = new();
+
+    /// <summary>
+    /// The local user's certificate, issued now if the user has none yet (an account made before this courier had a
+    /// CA); null while this courier has no CA to issue it with. Concurrent callers get the one certificate.
+    /// </summary>
+    public X509Certificate? EnsureUser(string address, KeyAlgorithm algorithm)
+    {
+        var id = CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant());
+        if (keys.GetCertificate(id) is { } existing) return existing;
+        if (Certificate is null) return null;
+        lock (UserIssueGate) return keys.GetCertificate(id) ?? IssueUser(address, algorithm);
+    }
+
     /// <summary>Revokes a certificate we issued and puts a fresh CRL in our own directory at once; a
     /// <paramref name="superseded"/> one was retired by a Key Replacement (what it signed before stays readable here).</summary>
     public void Revoke(BigInteger serial, bool superseded = false)

@@ -130,7 +130,8 @@ public static class GatewayHost
             // A Background-only host never stores mail here (its domains are routed to the Agent's host), but the queue's
             // local delivery is built with a store all the same.
             DurableFile.CreatePrivateDirectory(data.MailboxDirectory);
-            var seal = new OwnerSeal(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<MasterKey>());
+            var seal = new OwnerSeal(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<MasterKey>(),
+                owner => sp.GetRequiredService<CourierAuthority>().EnsureUser(owner, options.Crypto.UserKeyAlgorithm));
             return new MailStore(data.MailDatabasePath, data.BlobDirectory, seal, options.Imap.QuotaKilobytes,
                 describe: stored => MessageStructure.Parse(stored).ToJson());
         });
@@ -515,7 +516,7 @@ public static class GatewayHost
         app.Services.GetRequiredService<IUserStore>();
         // A missing or wrong master key stops the start-up here, with its own message, not at first use.
         app.Services.GetRequiredService<KeyStore>();
-        if (runsAgent) SealLegacyMail(app.Services.GetRequiredService<MailStore>(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Upgrade"));
+        if (runsAgent) app.Services.GetRequiredService<MailStore>();
         var authority = app.Services.GetRequiredService<CourierAuthority>();
         if (options.Courier.CreateRootOnFirstStart && authority.Certificate is null && !authority.HasPendingRequest)
         {
@@ -523,6 +524,8 @@ public static class GatewayHost
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway").LogInformation(
                 "First start: this courier is now the Root of its own network ({Hostname}); set Courier:CreateRootOnFirstStart to false before the first start to join an existing network instead", options.Hostname);
         }
+        // Users' certificates are issued on demand by the CA just made, if this is the first start.
+        if (runsAgent) SealLegacyMail(app.Services.GetRequiredService<MailStore>(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Upgrade"));
         // The elements validate through the certificate directory only (their key rings hold no CA): our own CA must be there.
         if (authority.Certificate is { } ownCa) app.Services.GetRequiredService<CertificateDirectory>().Add(ownCa, "hierarchy");
         // Queue recovery clears half-received spool files, so it runs now, before any listener accepts mail,

@@ -74,6 +74,7 @@ internal sealed class FileSpool : IMessageSpool
         File.Move(envelopeTemp, _queue.EnvelopePath(Id));
         DurableFile.SyncDirectory(_queue.MessagesDirectory);
         _committed = true;
+        CrashPoint.Hit("queue-after-commit");
         _queue.OnCommitted(message);
         return message;
     }

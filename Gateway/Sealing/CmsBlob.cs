@@ -39,7 +39,7 @@ public static class CmsBlob
         var encryptedContentInfoBody = contentType.Length + algorithm.Length + encryptedContentHeader.Length + cipherLength;
         var encryptedContentInfoHeader = Header(0x30, encryptedContentInfoBody);
         // RFC 5652 6.1: version 2 when a RecipientInfo is not a KeyTransRecipientInfo of version 0.
-        var version = new DerInteger(recipientInfo.Info is KeyTransRecipientInfo ? 0 : 2).GetDerEncoded();
+        var version = DerInteger.ValueOf(recipientInfo.Info is KeyTransRecipientInfo ? 0 : 2).GetDerEncoded();
         var recipients = new DerSet(recipientInfo).GetDerEncoded();
         var envelopedBody = version.Length + recipients.Length + encryptedContentInfoHeader.Length + encryptedContentInfoBody;
         var envelopedHeader = Header(0x30, envelopedBody);

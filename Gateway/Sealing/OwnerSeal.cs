@@ -13,7 +13,8 @@ namespace Gateway.Sealing;
 /// with the sealed content key in its record (no private-key operation per read); an operator opens the blob file
 /// with the owner's private key alone.
 /// </summary>
-public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey) : IMailboxSeal
+/// <param name="issueMissing">Gives a user without a certificate one (null when none can be issued yet).</param>
+public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, Org.BouncyCastle.X509.X509Certificate?>? issueMissing = null) : IMailboxSeal
 {
     readonly ConcurrentDictionary<string, byte[]> _mailboxKeys = new(StringComparer.Ordinal);
 
@@ -23,8 +24,8 @@ public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey) : IMailboxSeal
 
     public byte[] Seal(string owner, string blobId, Stream content, long length, Stream output)
     {
-        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(owner.ToLowerInvariant()))
-            ?? throw new MailboxSealException($"{owner} has no certificate here yet, so mail for this mailbox cannot be sealed");
+        var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(owner.ToLowerInvariant())) ?? issueMissing?.Invoke(owner)
+            ?? throw new MailboxSealException($"{owner} has no certificate here yet (this courier has no CA to issue one with), so mail for this mailbox cannot be sealed; it waits");
         var cek = CmsBlob.Write(certificate, content, length, output);
         try { return SealedSecret.Seal(MailboxKey(owner), cek, Context("blob-key", blobId)); }
         finally { CryptographicOperations.ZeroMemory(cek); }

@@ -336,6 +336,7 @@ public sealed class MailStore : IDisposable
             }
         }
 
+        Platform.CrashPoint.Hit("mailbox-after-blob");
         var changed = new HashSet<int>();
         lock (_gate)
         {
@@ -401,6 +402,7 @@ public sealed class MailStore : IDisposable
             _db.Checkpoint();
             foreach (var (user, size) in sizes) AdjustUsage(user, size);
         }
+        Platform.CrashPoint.Hit("mailbox-after-record");
         // Blobs of failed requests that nothing else references.
         var orphans = Enumerable.Range(0, requests.Count).Where(i => results[i].Error is not null && blobs[i] is not null).Select(i => blobs[i]!.Value.Id).ToList();
         if (orphans.Count > 0)
@@ -462,6 +464,7 @@ public sealed class MailStore : IDisposable
                     }
                 _db.Commit();
                 _db.Checkpoint();
+                Platform.CrashPoint.Hit("upgrade-after-commit");
                 DeleteUnreferencedBlobs(done.Select(d => d.OldBlob).Concat(done.Select(d => d.NewBlob)));
             }
             progress(Math.Min(start + Batch, groups.Count), groups.Count);
@@ -477,7 +480,8 @@ public sealed class MailStore : IDisposable
                     var id = Path.GetFileNameWithoutExtension(file);
                     if (BlobStore.IsLegacy(id) && !_messages.Exists(m => m.BlobId == id)) File.Delete(file);
                 }
-            if (sealedCount > 0) _db.Rebuild();
+            // Always, not only when this run sealed something: a run killed after its last batch left the old pages behind.
+            _db.Rebuild();
             meta.Upsert(new BsonDocument { ["_id"] = "sealed", ["utc"] = DateTime.UtcNow });
             _db.Checkpoint();
         }
