@@ -24,7 +24,7 @@ public sealed class DistributeAccountOrderTests : IDisposable
     {
         _users = new LiteDbUserStore(Path.Combine(_dir, "users.db"));
         _directory = new CertificateDirectory(Path.Combine(_dir, "certs.db"));
-        _inbox = new ElementInbox(Path.Combine(_dir, "inbox"));
+        _inbox = new ElementInbox(Path.Combine(_dir, "inbox"), Gateway.Sealing.SpoolSeal.Ephemeral());
         _users.Add(Bob, PasswordHasher.HashOfUnknownPassword());
     }
 

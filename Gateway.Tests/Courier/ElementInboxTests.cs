@@ -10,7 +10,7 @@ public class ElementInboxTests
     public void Refused_parts_are_kept_for_their_retention_and_then_deleted()
     {
         var directory = TempDirectory.Create("inbox");
-        var inbox = new ElementInbox(directory);
+        var inbox = new ElementInbox(directory, Gateway.Sealing.SpoolSeal.Ephemeral());
         Assert.True(inbox.Put("old-part", "refused long ago"u8));
         Assert.True(inbox.Put("new-part", "refused just now"u8));
         inbox.Reject("old-part");

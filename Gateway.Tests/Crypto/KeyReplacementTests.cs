@@ -110,7 +110,7 @@ public sealed class KeyReplacementTests : IDisposable
     KeyReplacementDesk Desk(Captured background) => new(_store, ScopedKeyRing.Foreground(_keys), _keys, _directory, new CourierIdentity(_keys, _directory), _users,
         background, () => _authority.Certificate, NullLogger<KeyReplacementDesk>.Instance);
 
-    KeyReplacementAgent Agent(Captured foreground) => new(new ElementInbox(Path.Combine(_data.AgentDirectory, "key-replacement")), _authority, _keys, _directory,
+    KeyReplacementAgent Agent(Captured foreground) => new(new ElementInbox(Path.Combine(_data.AgentDirectory, "key-replacement"), Gateway.Sealing.SpoolSeal.Ephemeral()), _authority, _keys, _directory,
         new CourierIdentity(_keys, _directory), _users, foreground, KeyAlgorithm.EcP256, Path.Combine(_data.AgentDirectory, "done.json"), NullLogger<KeyReplacementAgent>.Instance);
 
     CourierSecureMimeContext Context(IKeyRing ring) => new(ring, _directory);

@@ -25,12 +25,14 @@ public sealed class HeldPartAudit : IDisposable
     readonly string _snapshot;
     readonly List<(X509Certificate Certificate, AsymmetricKeyParameter Key)> _keys = new();
     readonly DataDirectory _data;
+    readonly Gateway.Sealing.SpoolSeal _seal;
 
     /// <param name="dataDirectory">The courier whose elements are audited.</param>
     /// <param name="keySources">The data directories whose keys open the items (the courier's own and its peers').</param>
     public HeldPartAudit(string dataDirectory, IEnumerable<string> keySources)
     {
         _data = new DataDirectory(dataDirectory);
+        _seal = new Gateway.Sealing.SpoolSeal(MasterKey.Load(_data));
         _snapshot = TempDirectory.Create("held-audit");
         foreach (var source in keySources)
         {
@@ -53,12 +55,21 @@ public sealed class HeldPartAudit : IDisposable
 
     /// <summary>Every item the Foreground holds (its inbox, pending, outbound queue, and the users' mailbox blobs), by file, with what it contains.</summary>
     public List<(string Item, HashSet<HeldKind> Kinds)> Foreground() =>
-        FilesUnder(_data.ForegroundDirectory).Concat(FilesUnder(_data.BlobDirectory)).Select(f => (f, Classify(File.ReadAllBytes(f)))).ToList();
+        FilesUnder(_data.ForegroundDirectory).Concat(FilesUnder(_data.BlobDirectory)).Select(f => (f, Classify(Opened(f)))).ToList();
+
+    /// <summary>A stored item as its element reads it: spool files opened with the courier's spool seal, mailbox
+    /// blobs (CMS to their owner) with the owner's key.</summary>
+    byte[] Opened(string path)
+    {
+        if (Gateway.Sealing.SpoolSeal.IsSealed(path)) return _seal.ReadAllBytes(path);
+        var bytes = File.ReadAllBytes(path);
+        return path.EndsWith(".p7m", StringComparison.Ordinal) ? Decrypt(bytes) ?? bytes : bytes;
+    }
 
     /// <summary>Every item the Background holds (its inbox, pending, outbound queue, and the sealed ARMs in its database).</summary>
     public List<(string Item, HashSet<HeldKind> Kinds)> Background()
     {
-        var held = FilesUnder(_data.BackgroundDirectory).Select(f => (f, Classify(File.ReadAllBytes(f)))).ToList();
+        var held = FilesUnder(_data.BackgroundDirectory).Select(f => (f, Classify(Opened(f)))).ToList();
         var database = Path.Combine(_data.BackgroundDirectory, "background.db");
         if (!File.Exists(database)) return held;
         var copy = Path.Combine(_snapshot, "background.db");

@@ -1,4 +1,5 @@
 using Gateway.Platform;
+using Gateway.Sealing;
 
 namespace Gateway.Courier;
 
@@ -6,15 +7,18 @@ namespace Gateway.Courier;
 /// Where parts wait for an element (Foreground or Background) to take them: one file per part in the element's
 /// own directory, written durably and at most once per name, so a part handed on twice (after a crash) is still
 /// one part, and the first one written wins. The element removes a file only after it has stored the result.
+/// Files are sealed (<see cref="SpoolSeal"/>); a plain one an earlier version left is still read.
 /// </summary>
 public sealed class ElementInbox : IElementDrop
 {
     readonly string _directory;
+    readonly SpoolSeal _seal;
     readonly SemaphoreSlim _signal = new(0);
 
-    public ElementInbox(string directory)
+    public ElementInbox(string directory, SpoolSeal seal)
     {
         _directory = directory;
+        _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
         foreach (var tmp in Directory.EnumerateFiles(directory, "*.tmp")) File.Delete(tmp);
     }
@@ -33,10 +37,10 @@ public sealed class ElementInbox : IElementDrop
         var path = PathOf(name);
         if (File.Exists(path)) return false;
         var temp = Path.Combine(_directory, Guid.NewGuid().ToString("N") + ".tmp");
-        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        using (var file = _seal.Create(temp))
         {
             file.Write(part);
-            file.Flush(flushToDisk: true);
+            file.Complete(flushToDisk: true);
         }
         try
         {
@@ -60,7 +64,7 @@ public sealed class ElementInbox : IElementDrop
     /// <summary>The size in octets of a waiting part (0 when it is gone).</summary>
     public long SizeOf(string name) => File.Exists(PathOf(name)) ? new FileInfo(PathOf(name)).Length : 0;
 
-    public byte[]? Read(string name) => File.Exists(PathOf(name)) ? File.ReadAllBytes(PathOf(name)) : null;
+    public byte[]? Read(string name) => File.Exists(PathOf(name)) ? _seal.ReadAllBytes(PathOf(name)) : null;
 
     /// <summary>Takes a part out once its result is stored.</summary>
     public void Remove(string name) => File.Delete(PathOf(name));

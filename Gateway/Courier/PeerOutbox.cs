@@ -36,11 +36,14 @@ public sealed class PeerOutbox
 {
     static readonly JsonSerializerOptions Json = new() { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
     readonly string _directory;
+    readonly Gateway.Sealing.SpoolSeal _seal;
     readonly SemaphoreSlim _signal = new(0);
 
-    public PeerOutbox(string directory)
+    /// <param name="seal">Seals each message and its entry (a plain file an earlier version left is still read).</param>
+    public PeerOutbox(string directory, Gateway.Sealing.SpoolSeal seal)
     {
         _directory = directory;
+        _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
     }
 
@@ -51,8 +54,8 @@ public sealed class PeerOutbox
     public bool Enqueue(OutboundEntry entry, byte[] message)
     {
         if (File.Exists(EntryPath(entry.Id))) return false;
-        DurableFile.WriteAllBytesAtomic(MessagePath(entry.Id), message);
-        DurableFile.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+        _seal.WriteAllBytesAtomic(MessagePath(entry.Id), message);
+        _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
         _signal.Release();
         return true;
     }
@@ -63,13 +66,13 @@ public sealed class PeerOutbox
 
     public OutboundEntry? Load(string id)
     {
-        try { return File.Exists(EntryPath(id)) ? JsonSerializer.Deserialize<OutboundEntry>(File.ReadAllBytes(EntryPath(id)), Json) : null; }
-        catch (JsonException) { return null; }
+        try { return File.Exists(EntryPath(id)) ? JsonSerializer.Deserialize<OutboundEntry>(_seal.ReadAllBytes(EntryPath(id)), Json) : null; }
+        catch (Exception ex) when (ex is JsonException or IOException) { return null; } // removed meanwhile, or damaged
     }
 
-    public byte[]? Message(string id) => File.Exists(MessagePath(id)) ? File.ReadAllBytes(MessagePath(id)) : null;
+    public byte[]? Message(string id) => File.Exists(MessagePath(id)) ? _seal.ReadAllBytes(MessagePath(id)) : null;
 
-    public void Update(OutboundEntry entry) => DurableFile.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+    public void Update(OutboundEntry entry) => _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
 
     /// <summary>Removes a message the peer took (or that was given up).</summary>
     public void Remove(string id)

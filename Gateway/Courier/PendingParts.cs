@@ -24,10 +24,13 @@ public sealed class PendingParts
 {
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
     readonly string _directory;
+    readonly Gateway.Sealing.SpoolSeal _seal;
 
-    public PendingParts(string directory)
+    /// <param name="seal">Seals the part and its entry (a plain file an earlier version left is still read).</param>
+    public PendingParts(string directory, Gateway.Sealing.SpoolSeal seal)
     {
         _directory = directory;
+        _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
     }
 
@@ -37,7 +40,7 @@ public sealed class PendingParts
     /// <summary>Holds a part for the given recipients (added to any already held for the same part).</summary>
     public void Hold(string name, byte[] part, PendingEntry entry)
     {
-        if (!File.Exists(PartPath(name))) DurableFile.WriteAllBytesAtomic(PartPath(name), part);
+        if (!File.Exists(PartPath(name))) _seal.WriteAllBytesAtomic(PartPath(name), part);
         if (Find(name) is { } held)
         {
             held.Recipients = held.Recipients.Union(entry.Recipients, StringComparer.OrdinalIgnoreCase).ToList();
@@ -46,12 +49,12 @@ public sealed class PendingParts
         Save(name, entry);
     }
 
-    public void Save(string name, PendingEntry entry) => DurableFile.WriteAllBytesAtomic(EntryPath(name), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+    public void Save(string name, PendingEntry entry) => _seal.WriteAllBytesAtomic(EntryPath(name), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
 
     public PendingEntry? Find(string name) =>
-        File.Exists(EntryPath(name)) ? JsonSerializer.Deserialize<PendingEntry>(File.ReadAllBytes(EntryPath(name)), Json) : null;
+        File.Exists(EntryPath(name)) ? JsonSerializer.Deserialize<PendingEntry>(_seal.ReadAllBytes(EntryPath(name)), Json) : null;
 
-    public byte[]? Read(string name) => File.Exists(PartPath(name)) ? File.ReadAllBytes(PartPath(name)) : null;
+    public byte[]? Read(string name) => File.Exists(PartPath(name)) ? _seal.ReadAllBytes(PartPath(name)) : null;
 
     /// <summary>The names of the held parts.</summary>
     public IReadOnlyList<string> Names() =>

@@ -95,7 +95,7 @@ public sealed class SubmissionAgent(
     {
         var path = OutboxPath(id);
         if (!File.Exists(path)) return null;
-        var stored = File.ReadAllBytes(path);
+        var stored = queue.Seal.ReadAllBytes(path);
         if (stored.Length >= 8 && stored.AsSpan(0, 4).SequenceEqual(OutboxMagic))
         {
             var armLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(stored.AsSpan(4, 4));
@@ -156,16 +156,13 @@ public sealed class SubmissionAgent(
 
         var parts = new Parts(CourierMime.Bytes(armMessage), CourierMime.Bytes(contentMessage));
         DurableFile.CreatePrivateDirectory(OutboxDirectory);
-        DurableFile.WriteAtomic(OutboxPath(id), file =>
-        {
-            // "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end.
-            Span<byte> head = stackalloc byte[8];
-            OutboxMagic.CopyTo(head);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head[4..], parts.Arm.Length);
-            file.Write(head);
-            file.Write(parts.Arm);
-            file.Write(parts.Content);
-        });
+        // Sealed: "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end.
+        var stored = new byte[8 + parts.Arm.Length + parts.Content.Length];
+        OutboxMagic.CopyTo(stored);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(stored.AsSpan(4), parts.Arm.Length);
+        parts.Arm.CopyTo(stored.AsSpan(8));
+        parts.Content.CopyTo(stored.AsSpan(8 + parts.Arm.Length));
+        queue.Seal.WriteAllBytesAtomic(OutboxPath(id), stored);
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
         return parts;
     }

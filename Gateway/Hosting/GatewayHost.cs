@@ -184,7 +184,7 @@ public static class GatewayHost
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
         {
             services.AddKeyedSingleton(element, (sp, _) => new PeerTable(PeerTable.PathIn(data, element)));
-            services.AddKeyedSingleton(element, (sp, _) => new PeerOutbox(Path.Combine(element == CourierElement.Foreground ? data.ForegroundDirectory : data.BackgroundDirectory, "outbound")));
+            services.AddKeyedSingleton(element, (sp, _) => new PeerOutbox(Path.Combine(element == CourierElement.Foreground ? data.ForegroundDirectory : data.BackgroundDirectory, "outbound"), sp.GetRequiredService<SpoolSeal>()));
             services.AddKeyedSingleton(element, (sp, _) =>
             {
                 var authority = sp.GetRequiredService<CourierAuthority>();
@@ -231,7 +231,7 @@ public static class GatewayHost
         // to the Background, from the Agent to the Foreground.
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })
             services.AddKeyedSingleton(element, (sp, _) => new ElementLink(
-                new PeerOutbox(Path.Combine(runsAgent ? data.AgentDirectory : data.ForegroundDirectory, element == CourierElement.Background ? "background-link" : "foreground-link")),
+                new PeerOutbox(Path.Combine(runsAgent ? data.AgentDirectory : data.ForegroundDirectory, element == CourierElement.Background ? "background-link" : "foreground-link"), sp.GetRequiredService<SpoolSeal>()),
                 element == CourierElement.Background ? options.Courier.BackgroundEndpoint ?? "" : GatewayOptionsValidator.CourierEndpoint(options), element,
                 () => sp.GetRequiredService<CourierIdentity>().ElementAddress(element)));
         // Where parts for our own elements go: their inboxes here, or the SMTP link to the host they run on.
@@ -241,22 +241,22 @@ public static class GatewayHost
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Background, (sp, _) =>
             runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background));
         // Where the Foreground puts content re-wrapped for local users: their mailboxes here, or the Agent's host over SMTP.
-        services.AddSingleton(sp => new AgentLink(new PeerOutbox(Path.Combine(data.ForegroundDirectory, "agent-link")), options.Courier.AgentEndpoint ?? "",
+        services.AddSingleton(sp => new AgentLink(new PeerOutbox(Path.Combine(data.ForegroundDirectory, "agent-link"), sp.GetRequiredService<SpoolSeal>()), options.Courier.AgentEndpoint ?? "",
             () => sp.GetRequiredService<CourierIdentity>().ElementAddress(CourierElement.Foreground)));
         services.AddSingleton<IAgentDrop>(sp => runsAgent ? new MailboxAgentDrop(sp.GetRequiredService<MailStore>()) : sp.GetRequiredService<AgentLink>());
         services.AddSingleton(sp => new ForegroundDelivery(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(),
             sp.GetRequiredService<CourierIdentity>(), active: runsAgent && !runsForeground));
-        services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox")),
+        services.AddSingleton(sp => new BackgroundElement(sp.GetRequiredService<BackgroundStore>(), new ElementInbox(Path.Combine(data.BackgroundDirectory, "inbox"), sp.GetRequiredService<SpoolSeal>()),
             ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), new AccountVersions(AccountVersions.PathIn(data.BackgroundDirectory)), sp.GetRequiredService<ReceiptMailer>(),
-            new PendingParts(Path.Combine(data.BackgroundDirectory, "pending")),
+            new PendingParts(Path.Combine(data.BackgroundDirectory, "pending"), sp.GetRequiredService<SpoolSeal>()),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Background),
             sp.GetRequiredService<ILogger<BackgroundElement>>(),
             agent: () => runsAgent ? sp.GetRequiredService<KeyReplacementAgent>().Inbox : sp.GetRequiredService<AgentMailDrop>()));
-        services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox")),
+        services.AddSingleton(sp => new ForegroundElement(new ElementInbox(Path.Combine(data.ForegroundDirectory, "inbox"), sp.GetRequiredService<SpoolSeal>()),
             ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(),
             sp.GetRequiredService<IUserStore>(), new AccountVersions(AccountVersions.PathIn(data.ForegroundDirectory)), sp.GetRequiredService<IAgentDrop>(),
-            new PendingParts(Path.Combine(data.ForegroundDirectory, "pending")),
+            new PendingParts(Path.Combine(data.ForegroundDirectory, "pending"), sp.GetRequiredService<SpoolSeal>()),
             pendingLifetime, sp.GetRequiredService<NonDeliveryNotice>(), sp.GetRequiredKeyedService<ElementRelay>(CourierElement.Foreground),
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
             ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
@@ -269,7 +269,7 @@ public static class GatewayHost
             sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
             sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Background), () => sp.GetRequiredService<CourierAuthority>().Certificate,
             sp.GetRequiredService<ILogger<KeyReplacementDesk>>(), () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null));
-        services.AddSingleton(sp => new KeyReplacementAgent(new ElementInbox(Path.Combine(data.AgentDirectory, "key-replacement")), sp.GetRequiredService<CourierAuthority>(),
+        services.AddSingleton(sp => new KeyReplacementAgent(new ElementInbox(Path.Combine(data.AgentDirectory, "key-replacement"), sp.GetRequiredService<SpoolSeal>()), sp.GetRequiredService<CourierAuthority>(),
             sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), sp.GetRequiredService<IUserStore>(),
             sp.GetRequiredKeyedService<IElementDrop>(CourierElement.Foreground), options.Crypto.UserKeyAlgorithm, Path.Combine(data.AgentDirectory, "key-replacements-done.json"),
             sp.GetRequiredService<ILogger<KeyReplacementAgent>>()));
