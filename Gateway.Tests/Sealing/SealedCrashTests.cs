@@ -38,6 +38,20 @@ public sealed class SealedCrashTests
         $"From: someone@internet.test\r\nTo: {User}\r\nSubject: Subject-{marker}\r\nMessage-ID: <{marker}@internet.test>\r\n\r\nBody-{marker}\r\n" +
         string.Concat(Enumerable.Repeat($"a body line that carries the marker {marker}\r\n", 3000)); // ~150 KB: several chunks
 
+    static async Task WaitForInboxAsync(int imapsPort, int count)
+    {
+        using var client = await ImapClients.ConnectAsync(imapsPort, User, Password);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            if (client.Inbox.Count >= count || DateTime.UtcNow > deadline) break;
+            await client.Inbox.CloseAsync();
+            await Task.Delay(300);
+        }
+        await client.DisconnectAsync(true);
+    }
+
     [Fact]
     public async Task A_kill_at_any_durable_step_leaves_no_plaintext_and_loses_nothing_committed()
     {
@@ -69,6 +83,10 @@ public sealed class SealedCrashTests
             Assert.Contains($"crash point {point}", gw.Output);
             var leaks = NothingRestsInClearTests.Leaks(data, markers);
             Assert.True(leaks.Count == 0, $"plaintext at rest after a kill at {point}:\n" + string.Join("\n", leaks));
+            // Restarted unarmed until the message is in the INBOX, so that the next crash point is reached by its own message.
+            await using var resumed = GatewayProcess.Start(data, config);
+            await resumed.WaitForPortAsync(ports[1]);
+            await WaitForInboxAsync(ports[1], markers.Count);
         }
 
         // In the middle of DATA: half a message received, then kill -9. It was never acknowledged; nothing of it may rest.
@@ -93,15 +111,9 @@ public sealed class SealedCrashTests
         await using (var gw = GatewayProcess.Start(data, config))
         {
             await gw.WaitForPortAsync(ports[1]);
+            await WaitForInboxAsync(ports[1], markers.Count);
             using var client = await ImapClients.ConnectAsync(ports[1], User, Password);
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
-                if (client.Inbox.Count >= markers.Count || DateTime.UtcNow > deadline) break;
-                await client.Inbox.CloseAsync();
-                await Task.Delay(300);
-            }
+            await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
             foreach (var marker in markers)
             {
                 var found = await client.Inbox.SearchAsync(SearchQuery.SubjectContains(marker));
@@ -113,6 +125,24 @@ public sealed class SealedCrashTests
             Assert.Equal(markers.Count, client.Inbox.Count);
             var running = NothingRestsInClearTests.Leaks(data, markers.Append(halfMarker));
             Assert.True(running.Count == 0, "plaintext at rest after the restart:\n" + string.Join("\n", running));
+
+            // The operator's recovery (README, "Mail at rest"): the user's key, exported under a passphrase, opens every
+            // stored message with openssl alone.
+            var keyFile = Path.Combine(parent, "carol.key");
+            var export = await GatewayProcess.RunCliAsync(data, "recovery-passphrase\n", "user", "export-key", User, "--out", keyFile, "--passphrase-stdin");
+            Assert.True(export.ExitCode == 0, export.All);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            Assert.Contains("ENCRYPTED PRIVATE KEY", await File.ReadAllTextAsync(keyFile));
+            var recovered = new List<string>();
+            foreach (var blob in Directory.GetFiles(Path.Combine(data, "mailboxes", "blobs"), "*.p7m", SearchOption.AllDirectories))
+            {
+                var outFile = Path.Combine(parent, Path.GetFileName(blob) + ".eml");
+                var decrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-inform", "DER", "-binary", "-in", blob, "-inkey", keyFile,
+                    "-passin", "pass:recovery-passphrase", "-out", outFile });
+                Assert.True(decrypt.ExitCode == 0, decrypt.All);
+                recovered.Add(await File.ReadAllTextAsync(outFile));
+            }
+            foreach (var marker in markers) Assert.Single(recovered, m => m.Contains("Subject: Subject-" + marker) && m.Contains("Body-" + marker));
         }
     }
 }

@@ -67,10 +67,50 @@ public static class UserCommands
             return 0;
         }));
 
+        var outOption = new Option<string>("--out") { Description = "The file to write (created mode 0600; must not exist).", Required = true };
+        var passphraseStdin = new Option<bool>("--passphrase-stdin") { Description = "Read the passphrase that protects the exported key from the first line of standard input instead of prompting." };
+        var exportKey = new Command("export-key",
+            "Write the user's private keys (the current one and every replaced one), encrypted under a passphrase, as PKCS#8 PEM: " +
+            "with them 'openssl cms -decrypt' opens the user's stored mail without the gateway (see README, \"Mail at rest\").")
+            { address, outOption, passphraseStdin };
+        exportKey.SetAction(parse =>
+        {
+            var options = loadOptions(parse);
+            if (options is null) return 2;
+            var addr = parse.GetValue(address)!.ToLowerInvariant();
+            var output = parse.GetValue(outOption)!;
+            if (File.Exists(output)) return Fail($"{output} exists; fix: choose a new file (a key is never written over another file).");
+            var passphrase = ReadPassword(parse.GetValue(passphraseStdin));
+            if (passphrase is null) return 1;
+            return CourierStores.Run(options, s =>
+            {
+                var id = Crypto.CourierSecureMimeContext.UserKeyId(addr);
+                var ids = s.Keys.List().Select(k => k.Id).Where(k => Crypto.KeyStore.IsKeyOf(k, id)).ToList();
+                if (ids.Count == 0) return Fail($"no key for {addr} here; fix: check 'gateway user list' (a user gets a key once the courier has a CA).");
+                var pem = new System.Text.StringBuilder();
+                foreach (var keyId in ids)
+                {
+                    // PBES2: PBKDF2-SHA256 and AES-256-CBC, which openssl reads with -passin.
+                    var pkcs8 = Org.BouncyCastle.Pkcs.PrivateKeyInfoFactory.CreatePrivateKeyInfo(s.Keys.GetPrivateKey(keyId)).GetDerEncoded();
+                    using System.Security.Cryptography.AsymmetricAlgorithm key = s.Keys.GetPrivateKey(keyId) is Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters
+                        ? System.Security.Cryptography.RSA.Create() : System.Security.Cryptography.ECDsa.Create();
+                    key.ImportPkcs8PrivateKey(pkcs8, out _);
+                    System.Security.Cryptography.CryptographicOperations.ZeroMemory(pkcs8);
+                    pem.Append(key.ExportEncryptedPkcs8PrivateKeyPem(passphrase.AsSpan(), new System.Security.Cryptography.PbeParameters(
+                        System.Security.Cryptography.PbeEncryptionAlgorithm.Aes256Cbc, System.Security.Cryptography.HashAlgorithmName.SHA256, 200_000))).Append('\n');
+                }
+                using (var file = new FileStream(output, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+                    file.Write(System.Text.Encoding.ASCII.GetBytes(pem.ToString()));
+                Console.WriteLine($"wrote {ids.Count} key(s) of {addr} to {output} (encrypted with the passphrase; keep the file safe)");
+                return 0;
+            });
+        });
+
         user.Add(add);
         user.Add(list);
         user.Add(passwd);
         user.Add(remove);
+        user.Add(exportKey);
         return user;
     }
 

@@ -55,6 +55,8 @@ public static class GatewayHost
             log.LogInformation("Sealing stored mail an earlier version kept plain: {Done} of {Total} message file(s)", done, total);
         }, reason => log.LogWarning("Stored mail left plain for now: {Reason}", reason)).GetAwaiter().GetResult();
         if (sealedCount > 0) log.LogInformation("Sealed {Count} stored message(s) for their owners; no plain copy remains", sealedCount);
+        var orphans = store.RemoveOrphanBlobs();
+        if (orphans > 0) log.LogInformation("Removed {Count} stored message file(s) an interrupted delivery left without a record", orphans);
     }
 
     static string WelcomeText(GatewayOptions options)

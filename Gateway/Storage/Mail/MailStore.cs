@@ -412,6 +412,27 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>
+    /// At start, before anything is appended: removes blob files no record refers to (written by an append a crash
+    /// interrupted before its record was committed; sealed, but nobody's mail) and temporary files. Returns how many.
+    /// </summary>
+    public int RemoveOrphanBlobs()
+    {
+        lock (_gate)
+        {
+            var removed = _blobs.RemoveTemporaryFiles();
+            if (!Directory.Exists(_blobs.Root)) return removed;
+            foreach (var file in Directory.EnumerateFiles(_blobs.Root, "*.p7m", SearchOption.AllDirectories))
+            {
+                var id = Path.GetFileNameWithoutExtension(file);
+                if (_messages.Exists(m => m.BlobId == id)) continue;
+                File.Delete(file);
+                removed++;
+            }
+            return removed;
+        }
+    }
+
+    /// <summary>
     /// The upgrade from a version that stored mail plain: every legacy message is sealed for its owner (its blob
     /// written sealed under a new name, its structure sealed into its record), in batches; a batch's records are
     /// made durable before its plain files are removed, so a crash at any point leaves either the plain message still
