@@ -215,7 +215,8 @@ public sealed class ImapClientTests : IAsyncLifetime
         Directory.CreateDirectory(sentNew);
         Directory.CreateDirectory(Path.Combine(maildir, "Sent", "cur"));
         Directory.CreateDirectory(Path.Combine(maildir, "Sent", "tmp"));
-        await File.WriteAllTextAsync(Path.Combine(sentNew, "1700000000.local.test"), "From: Bob <bob@gateway.test>\nTo: alice@gateway.test\nSubject: written offline\n\nsent from the maildir\n");
+        var marker = "MBSYNC" + Guid.NewGuid().ToString("N")[..12];
+        await File.WriteAllTextAsync(Path.Combine(sentNew, "1700000000.local.test"), $"From: Bob <bob@gateway.test>\nTo: alice@gateway.test\nSubject: written offline\n\nsent from the maildir {marker}\n");
 
         var second = await ExternalTool.RunAsync("mbsync", new[] { "-c", config, "-a" }, timeoutSeconds: 60);
         Assert.True(second.ExitCode == 0, second.All);
@@ -230,7 +231,27 @@ public sealed class ImapClientTests : IAsyncLifetime
         await sent.OpenAsync(FolderAccess.ReadOnly);
         var appended = await sent.GetMessageAsync(0);
         Assert.Equal("written offline", appended.Subject);
-        Assert.Contains("sent from the maildir", appended.TextBody);
+        Assert.Contains("sent from the maildir " + marker, appended.TextBody);
+        // Stored sealed: nothing of what mbsync appended rests in clear in the gateway's data directory.
+        Assert.Empty(Sealing.NothingRestsInClearTests.Leaks(_gw.DataDirectory, new[] { marker }));
+    }
+
+    [Fact]
+    public async Task Curl_uploads_a_sent_copy_that_rests_sealed_and_is_found_and_fetched_again()
+    {
+        ExternalTool.Require("curl");
+        var marker = "CURLUP" + Guid.NewGuid().ToString("N")[..12];
+        var file = Path.Combine(TempDirectory.Create("curl-upload"), "sent.eml");
+        await File.WriteAllTextAsync(file, $"From: {Bob}\r\nTo: {Alice}\r\nSubject: uploaded {marker}\r\n\r\nThe body {marker}.\r\n");
+        var upload = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", "-T", file, $"imaps://127.0.0.1:{_gw.ImapsPort}/Sent" });
+        Assert.True(upload.ExitCode == 0, upload.All);
+        Assert.Empty(Sealing.NothingRestsInClearTests.Leaks(_gw.DataDirectory, new[] { marker }));
+        var search = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", $"imaps://127.0.0.1:{_gw.ImapsPort}/Sent", "-X", $"UID SEARCH BODY \"The body {marker}\"" });
+        Assert.True(search.ExitCode == 0, search.All);
+        Assert.Contains("* SEARCH 1", search.StdOut);
+        var fetch = await ExternalTool.RunAsync("curl", new[] { "-sS", "-k", "--user", $"{Bob}:{Password}", $"imaps://127.0.0.1:{_gw.ImapsPort}/Sent;UID=1" });
+        Assert.True(fetch.ExitCode == 0, fetch.All);
+        Assert.Equal(await File.ReadAllTextAsync(file), fetch.StdOut);
     }
 
     /// <summary>The gateway's TLS certificate as PEM, for clients that pin it (mbsync's CertificateFile).</summary>
