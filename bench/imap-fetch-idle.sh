@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# imap-fetch-idle.sh - Gateway's IMAP server vs. a private Dovecot: FETCH throughput, and the
-# memory of many IDLE connections (with a check that IDLE really reports a new message).
+# imap-fetch-idle.sh - Gateway's IMAP server vs. a private Dovecot: APPEND and FETCH throughput,
+# server-side SEARCH, the memory of one large APPEND and of many IDLE connections (with a check
+# that IDLE really reports a new message).
 #
 # Run as root (private Dovecot instance, inotify limit):
 #     bench/imap-fetch-idle.sh
@@ -29,9 +30,11 @@ LOAD_TIMEOUT=${LOAD_TIMEOUT:-900}          # bound for loading one server, secon
 GW_PORT=${GW_PORT:-14993}                  # gateway imaps listener
 DC_PORT=${DC_PORT:-14994}                  # dovecot imap(s) listener
 KEEP_WORK=${KEEP_WORK:-0}                  # 1: keep the work directory (logs) after the run
+BIG_APPEND=${BIG_APPEND:-50000000}         # bytes of the one large APPEND whose RSS growth is measured (0 skips)
 
 ((MESSAGES > 0 && MESSAGES <= 100000)) || { echo "MESSAGES must be 1..100000" >&2; exit 2; }
 ((SIZE >= 1024 && SIZE <= 10485760)) || { echo "SIZE must be 1024..10485760" >&2; exit 2; }
+((BIG_APPEND >= 0 && BIG_APPEND <= 209715200)) || { echo "BIG_APPEND must be 0..209715200" >&2; exit 2; }
 ((ROUNDS > 0 && ROUNDS <= 20)) || { echo "ROUNDS must be 1..20" >&2; exit 2; }
 ((APPEND_WINDOW > 0 && APPEND_WINDOW <= 256)) || { echo "APPEND_WINDOW must be 1..256" >&2; exit 2; }
 ((IDLE_CONNECTIONS >= 0 && IDLE_CONNECTIONS <= 2000)) || { echo "IDLE_CONNECTIONS must be 0..2000" >&2; exit 2; }
@@ -310,8 +313,6 @@ for what in headers bodies; do
         || warn "FETCH $what returned ${LITERAL[gateway/$what]} literal octets from the gateway, ${LITERAL[dovecot/$what]} from dovecot"
 done
 
-# ---------------------------------------------------------------- idle
-declare -A IDLE_OPEN IDLE_SETUP RSS0 RSS1 RSS2 PSS0 PSS1 NPROC0 NPROC1 EXISTS_LINE IDLE_ERRS
 mem_of() { # NAME [--pss] -> MEM line
     if [[ $1 == gateway ]]; then
         client mem --pid "$GW_PID" ${2:-}
@@ -319,6 +320,51 @@ mem_of() { # NAME [--pss] -> MEM line
         client mem --pid "$(tr -dc 0-9 <"$DC_DIR/run/master.pid")" --tree ${2:-}
     fi
 }
+
+# ---------------------------------------------------------------- search
+# Server-side search over the loaded INBOX: a header key and a body key, the answers compared.
+declare -A SEARCH_MS SEARCH_ANSWER
+SEARCH_KEYS=("SUBJECT invoice" "BODY \"invoice payment\"")
+for ((round = 1; round <= ROUNDS; round++)); do
+    for name in gateway dovecot; do
+        args=("${gw_args[@]}"); [[ $name == dovecot ]] && args=("${dc_args[@]}")
+        for key in "${SEARCH_KEYS[@]}"; do
+            line=$(timeout "$FETCH_TIMEOUT" python3 "$CLIENT" search "${args[@]}" --key "$key" 2>&1) \
+                || { echo "$line" >&2; die "SEARCH $key against $name failed"; }
+            line=$(grep '^SEARCH ' <<<"$line")
+            SEARCH_MS[$name/$key]+="$(field ms "$line") "
+            SEARCH_ANSWER[$name/$key]="$(field hits "$line") hits, UID sum $(field uid_sum "$line")"
+            log "round $round/$ROUNDS $name UID SEARCH $key: $(field ms "$line") ms, ${SEARCH_ANSWER[$name/$key]}"
+        done
+    done
+done
+for key in "${SEARCH_KEYS[@]}"; do
+    [[ ${SEARCH_ANSWER[gateway/$key]} == "${SEARCH_ANSWER[dovecot/$key]}" ]] \
+        || warn "UID SEARCH $key: gateway ${SEARCH_ANSWER[gateway/$key]}, dovecot ${SEARCH_ANSWER[dovecot/$key]}"
+done
+
+# ---------------------------------------------------------------- one large APPEND
+# RSS growth of each server while one message of BIG_APPEND bytes is appended (sampled every 0.2 s).
+declare -A BIG_RSS_GROWTH
+if ((BIG_APPEND > 0)); then
+    for name in gateway dovecot; do
+        args=("${gw_args[@]}"); [[ $name == dovecot ]] && args=("${dc_args[@]}")
+        rss0=$(field rss_kib "$(mem_of "$name")")
+        timeout "$LOAD_TIMEOUT" python3 "$CLIENT" load "${args[@]}" --count 1 --size "$BIG_APPEND" --window 1 --mailbox Large >"$WORK/big-$name.out" 2>&1 &
+        big_pid=$!
+        best=$rss0
+        while kill -0 "$big_pid" 2>/dev/null; do
+            rss=$(field rss_kib "$(mem_of "$name")"); ((rss > best)) && best=$rss
+            sleep 0.2
+        done
+        wait "$big_pid" || { cat "$WORK/big-$name.out" >&2; die "the large APPEND to $name failed"; }
+        BIG_RSS_GROWTH[$name]=$(awk -v a="$rss0" -v b="$best" 'BEGIN {printf "%.1f", (b - a) / 1024}')
+        log "$name: one APPEND of $BIG_APPEND bytes: $(cat "$WORK/big-$name.out"); RSS peak growth ${BIG_RSS_GROWTH[$name]} MiB"
+    done
+fi
+
+# ---------------------------------------------------------------- idle
+declare -A IDLE_OPEN IDLE_SETUP RSS0 RSS1 RSS2 PSS0 PSS1 NPROC0 NPROC1 EXISTS_LINE IDLE_ERRS
 run_idle() { # NAME
     local name=$1 args out base line rss best=0 pss_line samples i release=$WORK/release-$1 idle_pid deadline
     args=("${gw_args[@]}"); [[ $name == dovecot ]] && args=("${dc_args[@]}")
@@ -421,6 +467,11 @@ row() { printf '%-44s %12s %12s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
         row "FETCH $what msg/s" "$(median ${RATES[gateway/$what]})" "$(median ${RATES[dovecot/$what]})"
         row "FETCH $what MB/s" "$(median ${MBS[gateway/$what]})" "$(median ${MBS[dovecot/$what]})"
     done
+    for key in "${SEARCH_KEYS[@]}"; do
+        row "UID SEARCH $key (ms)" "$(median ${SEARCH_MS[gateway/$key]})" "$(median ${SEARCH_MS[dovecot/$key]})"
+    done
+    ((BIG_APPEND > 0)) && row "one APPEND of $BIG_APPEND B: RSS growth MiB" "${BIG_RSS_GROWTH[gateway]}" "${BIG_RSS_GROWTH[dovecot]}"
+    for key in "${SEARCH_KEYS[@]}"; do echo "UID SEARCH $key answers: gateway ${SEARCH_ANSWER[gateway/$key]}; dovecot ${SEARCH_ANSWER[dovecot/$key]}"; done
     if ((IDLE_CONNECTIONS > 0)); then
         per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {if (n > 0) printf "%.1f", (b - a) / n; else print "n/a"}'; }
         tot() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / 1024}'; }

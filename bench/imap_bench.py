@@ -8,6 +8,7 @@ by their announced length, so that the client costs little next to the server it
     imap_bench.py probe  --port P [--plain] [--timeout S]
     imap_bench.py load   --port P [--plain] --user U --password W --count N --size BYTES
     imap_bench.py fetch  --port P [--plain] --user U --password W --what headers|bodies --expect N
+    imap_bench.py search --port P [--plain] --user U --password W --key 'SUBJECT invoice'
     imap_bench.py idle   --port P [--plain] --user U --password W --count C --hold H [--check-exists]
     imap_bench.py mem    --pid PID [--tree] [--pss]
 
@@ -51,6 +52,7 @@ class Conn:
         self.nbytes = 0  # application bytes received
         self.scratch = memoryview(bytearray(CHUNK))  # recv_into target: no allocation per read
         self.tagno = 0
+        self.last_search = []
         self.greeting, _ = self.read_response()
         if not self.greeting.startswith(b"* OK"):
             raise ImapError("greeting: %r" % self.greeting[:100])
@@ -85,6 +87,8 @@ class Conn:
                 eol = self.buf.find(b"\r\n", self.pos)
             if first is None:
                 first = bytes(self.buf[self.pos : min(eol, self.pos + 200)])
+                if first.startswith(b"* SEARCH"):  # kept whole: the bench compares the answers
+                    self.last_search = bytes(self.buf[self.pos + 8 : eol]).split()
             if eol > self.pos and self.buf[eol - 1] == 0x7D:  # line ends with '}': a literal follows
                 lb = self.buf.rfind(b"{", self.pos, eol)
                 if lb >= 0:
@@ -228,13 +232,20 @@ def cmd_load(a):
     rnd = random.Random(a.seed)
     msgs = [make_message(i, a.size, rnd) for i in range(a.count)]
     total = sum(len(m) for m in msgs)
+    box = a.mailbox.encode()
+    if a.mailbox != "INBOX":
+        try:
+            c.command(b"CREATE " + quote(a.mailbox))
+        except ImapError:
+            pass  # there already
+        box = quote(a.mailbox)
     window = max(1, a.window)
     pending = []
     t0 = time.monotonic()
     for i, m in enumerate(msgs):
         tag = c.next_tag()
         flags = b"(\\Seen) " if i % 3 else b""
-        c.sock.sendall(tag + b" APPEND INBOX " + flags + b"{%d+}\r\n" % len(m) + m + b"\r\n")
+        c.sock.sendall(tag + b" APPEND " + box + b" " + flags + b"{%d+}\r\n" % len(m) + m + b"\r\n")
         pending.append(tag)
         if len(pending) >= window:
             c.wait_tag(pending.pop(0), b"APPEND")
@@ -242,12 +253,12 @@ def cmd_load(a):
         c.wait_tag(tag, b"APPEND")
     secs = time.monotonic() - t0
     exists = []
-    c.command(b"EXAMINE INBOX", lambda first, lit: first.endswith(b" EXISTS") and exists.append(int(first.split()[1])))
+    c.command(b"EXAMINE " + box, lambda first, lit: first.endswith(b" EXISTS") and exists.append(int(first.split()[1])))
     c.close()
     n = exists[-1] if exists else -1
     print("LOADED messages=%d bytes=%d secs=%.3f rate=%.1f exists=%d" % (a.count, total, secs, a.count / secs, n), flush=True)
     if n != a.count:
-        print("ERROR INBOX holds %d messages after loading %d (was it empty?)" % (n, a.count), flush=True)
+        print("ERROR %s holds %d messages after loading %d (was it empty?)" % (a.mailbox, n, a.count), flush=True)
         return 1
     return 0
 
@@ -287,6 +298,21 @@ def cmd_fetch(a):
     if a.expect and counts["fetch"] != a.expect:
         print("ERROR %d FETCH responses, expected %d" % (counts["fetch"], a.expect), flush=True)
         return 1
+    return 0
+
+
+def cmd_search(a):
+    """One timed UID SEARCH over the INBOX (already selected, so only the search is timed)."""
+    c = Conn(a.port, a.plain, timeout=a.timeout)
+    c.login(a.user, a.password)
+    c.command(b"SELECT INBOX")
+    t0 = time.perf_counter()
+    c.command(b"UID SEARCH " + a.key.encode())
+    secs = time.perf_counter() - t0
+    uids = [int(u) for u in c.last_search]
+    c.close()
+    # Both servers number the same loaded messages 1..N in order: equal hits and UID sums mean equal answers.
+    print("SEARCH key=%s ms=%.1f hits=%d uid_sum=%d" % (a.key.replace(" ", "_"), secs * 1000, len(uids), sum(uids)), flush=True)
     return 0
 
 
@@ -510,10 +536,15 @@ def main():
     sp.add_argument("--size", type=int, default=10240)
     sp.add_argument("--window", type=int, default=16, help="APPENDs in flight (LITERAL+ pipelining)")
     sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--mailbox", default="INBOX", help="created first unless INBOX; must be empty")
     sp = sub.add_parser("fetch")
     net(sp); cred(sp)
     sp.add_argument("--what", choices=["headers", "bodies"], required=True)
     sp.add_argument("--expect", type=int, default=0)
+    sp.add_argument("--timeout", type=float, default=300)
+    sp = sub.add_parser("search")
+    net(sp); cred(sp)
+    sp.add_argument("--key", required=True, help="the search key, e.g. 'SUBJECT invoice'")
     sp.add_argument("--timeout", type=float, default=300)
     sp = sub.add_parser("idle")
     net(sp); cred(sp)
@@ -532,7 +563,7 @@ def main():
     if a.cmd in ("load", "fetch", "idle") and getattr(a, "count", 1) is not None and getattr(a, "count", 1) < 0:
         p.error("negative count")
     try:
-        return {"probe": cmd_probe, "load": cmd_load, "fetch": cmd_fetch, "idle": cmd_idle, "mem": cmd_mem}[a.cmd](a)
+        return {"probe": cmd_probe, "load": cmd_load, "fetch": cmd_fetch, "search": cmd_search, "idle": cmd_idle, "mem": cmd_mem}[a.cmd](a)
     except (OSError, ImapError, ssl.SSLError) as e:
         print("ERROR %s: %s" % (a.cmd, e), flush=True)
         return 1

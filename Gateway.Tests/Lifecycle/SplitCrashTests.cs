@@ -97,6 +97,9 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(await dying.WaitForExitAsync(60), $"the crash point {crashPoint} was never reached:\n{dying.Output}");
             Assert.Contains($"crash point {crashPoint}", dying.Output);
         }
+        // Killed between two steps: the message waits in the queue, an inbox or an outbox, sealed in each.
+        var leaks = Sealing.NothingRestsInClearTests.Leaks(data, new[] { "secret body of exactly-once" });
+        Assert.True(leaks.Count == 0, "plaintext at rest after the kill:\n" + string.Join("\n", leaks));
         var (inbox, log) = await SettleAndReadAsync(data, config, ports);
         var message = Assert.Single(inbox);
         Assert.Equal("exactly-once", message.Subject);

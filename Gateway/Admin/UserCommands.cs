@@ -67,10 +67,10 @@ public static class UserCommands
             return 0;
         }));
 
-        var outOption = new Option<string>("--out") { Description = "The file to write (created mode 0600; must not exist).", Required = true };
-        var passphraseStdin = new Option<bool>("--passphrase-stdin") { Description = "Read the passphrase that protects the exported key from the first line of standard input instead of prompting." };
+        var outOption = new Option<string>("--out") { Description = "The file for the current key (created mode 0600; must not exist); each replaced key goes beside it as FILE.SERIAL.", Required = true };
+        var passphraseStdin = new Option<bool>("--passphrase-stdin") { Description = "Read the passphrase that protects the exported keys from the first line of standard input instead of prompting." };
         var exportKey = new Command("export-key",
-            "Write the user's private keys (the current one and every replaced one), encrypted under a passphrase, as PKCS#8 PEM: " +
+            "Write the user's private key, and each key a Key Replacement retired, encrypted under a passphrase as PKCS#8 PEM: " +
             "with them 'openssl cms -decrypt' opens the user's stored mail without the gateway (see README, \"Mail at rest\").")
             { address, outOption, passphraseStdin };
         exportKey.SetAction(parse =>
@@ -79,29 +79,32 @@ public static class UserCommands
             if (options is null) return 2;
             var addr = parse.GetValue(address)!.ToLowerInvariant();
             var output = parse.GetValue(outOption)!;
-            if (File.Exists(output)) return Fail($"{output} exists; fix: choose a new file (a key is never written over another file).");
-            var passphrase = ReadPassword(parse.GetValue(passphraseStdin));
-            if (passphrase is null) return 1;
             return CourierStores.Run(options, s =>
             {
                 var id = Crypto.CourierSecureMimeContext.UserKeyId(addr);
-                var ids = s.Keys.List().Select(k => k.Id).Where(k => Crypto.KeyStore.IsKeyOf(k, id)).ToList();
-                if (ids.Count == 0) return Fail($"no key for {addr} here; fix: check 'gateway user list' (a user gets a key once the courier has a CA).");
-                var pem = new System.Text.StringBuilder();
-                foreach (var keyId in ids)
+                var files = s.Keys.List().Select(k => k.Id).Where(k => Crypto.KeyStore.IsKeyOf(k, id))
+                    .Select(k => (Id: k, File: k == id ? output : output + "." + k[(id.Length + 1)..])).ToList();
+                if (files.Count == 0) return Fail($"no key for {addr} here; fix: check 'gateway user list' (a user gets a key once the courier has a CA).");
+                if (files.FirstOrDefault(f => File.Exists(f.File)) is { File: { } existing })
+                    return Fail($"{existing} exists; fix: choose a new --out (a key is never written over another file).");
+                var passphrase = ReadPassword(parse.GetValue(passphraseStdin));
+                if (passphrase is null) return 1;
+                foreach (var (keyId, file) in files)
                 {
                     // PBES2: PBKDF2-SHA256 and AES-256-CBC, which openssl reads with -passin.
-                    var pkcs8 = Org.BouncyCastle.Pkcs.PrivateKeyInfoFactory.CreatePrivateKeyInfo(s.Keys.GetPrivateKey(keyId)).GetDerEncoded();
-                    using System.Security.Cryptography.AsymmetricAlgorithm key = s.Keys.GetPrivateKey(keyId) is Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters
+                    var privateKey = s.Keys.GetPrivateKey(keyId);
+                    var pkcs8 = Org.BouncyCastle.Pkcs.PrivateKeyInfoFactory.CreatePrivateKeyInfo(privateKey).GetDerEncoded();
+                    using System.Security.Cryptography.AsymmetricAlgorithm key = privateKey is Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters
                         ? System.Security.Cryptography.RSA.Create() : System.Security.Cryptography.ECDsa.Create();
                     key.ImportPkcs8PrivateKey(pkcs8, out _);
                     System.Security.Cryptography.CryptographicOperations.ZeroMemory(pkcs8);
-                    pem.Append(key.ExportEncryptedPkcs8PrivateKeyPem(passphrase.AsSpan(), new System.Security.Cryptography.PbeParameters(
-                        System.Security.Cryptography.PbeEncryptionAlgorithm.Aes256Cbc, System.Security.Cryptography.HashAlgorithmName.SHA256, 200_000))).Append('\n');
+                    var pem = key.ExportEncryptedPkcs8PrivateKeyPem(passphrase.AsSpan(), new System.Security.Cryptography.PbeParameters(
+                        System.Security.Cryptography.PbeEncryptionAlgorithm.Aes256Cbc, System.Security.Cryptography.HashAlgorithmName.SHA256, 200_000));
+                    using var stream = new FileStream(file, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+                    stream.Write(System.Text.Encoding.ASCII.GetBytes(pem + "\n"));
+                    Console.WriteLine($"wrote {(keyId == id ? "the current key" : "a replaced key")} of {addr} to {file}");
                 }
-                using (var file = new FileStream(output, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
-                    file.Write(System.Text.Encoding.ASCII.GetBytes(pem.ToString()));
-                Console.WriteLine($"wrote {ids.Count} key(s) of {addr} to {output} (encrypted with the passphrase; keep the file safe)");
+                Console.Error.WriteLine("the files are encrypted with the passphrase; keep them safe all the same");
                 return 0;
             });
         });

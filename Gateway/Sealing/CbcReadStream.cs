@@ -16,8 +16,8 @@ public sealed class CbcReadStream : Stream
     readonly byte[] _iv;
     readonly long _offset;
     readonly long _cipherLength;
-    readonly byte[] _cipher = new byte[Window + Block];
-    readonly byte[] _plain = new byte[Window];
+    readonly byte[] _cipher;
+    readonly byte[] _plain;
     long _windowStart = -1;
     int _windowLength;
     long _position;
@@ -30,6 +30,10 @@ public sealed class CbcReadStream : Stream
         _iv = iv;
         _offset = offset;
         _cipherLength = cipherLength;
+        // Buffers as large as the message when it is small (most are): a FETCH of many messages allocates little.
+        var window = (int)Math.Min(Window, cipherLength);
+        _cipher = System.Buffers.ArrayPool<byte>.Shared.Rent(window);
+        _plain = System.Buffers.ArrayPool<byte>.Shared.Rent(window);
         var lastStart = cipherLength - Block;
         Span<byte> last = stackalloc byte[Block];
         DecryptBlocks(lastStart, Block, last);
@@ -81,7 +85,7 @@ public sealed class CbcReadStream : Stream
             if (_windowStart < 0 || _position < _windowStart || _position >= _windowStart + _windowLength)
             {
                 _windowStart = _position / Window * Window;
-                _windowLength = (int)Math.Min(Window, _cipherLength - _windowStart);
+                _windowLength = (int)Math.Min(Math.Min(Window, _plain.Length), _cipherLength - _windowStart);
                 DecryptBlocks(_windowStart, _windowLength, _plain.AsSpan(0, _windowLength));
             }
             var offset = (int)(_position - _windowStart);
@@ -105,13 +109,18 @@ public sealed class CbcReadStream : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
+    bool _disposed;
+
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !_disposed)
         {
+            _disposed = true;
             _file.Dispose();
             _aes.Dispose();
             CryptographicOperations.ZeroMemory(_plain);
+            System.Buffers.ArrayPool<byte>.Shared.Return(_plain);
+            System.Buffers.ArrayPool<byte>.Shared.Return(_cipher);
         }
         base.Dispose(disposing);
     }

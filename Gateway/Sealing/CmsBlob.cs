@@ -110,7 +110,14 @@ public static class CmsBlob
     /// <summary>Finds the IV and the encrypted octets (offset, length) by walking the DER headers in front of them.</summary>
     static (byte[] Iv, long Offset, long Length) Locate(Stream blob)
     {
-        var head = new byte[(int)Math.Min(blob.Length, 16 * 1024)];
+        // The headers end well within 4 KiB (one recipient); a longer issuer name is read again with more.
+        try { return Locate(blob, 4096); }
+        catch (CryptographicException) when (blob.Length > 4096) { return Locate(blob, 64 * 1024); }
+    }
+
+    static (byte[] Iv, long Offset, long Length) Locate(Stream blob, int headLength)
+    {
+        var head = new byte[(int)Math.Min(blob.Length, headLength)];
         blob.Position = 0;
         blob.ReadExactly(head);
         var reader = new DerWalker(head);

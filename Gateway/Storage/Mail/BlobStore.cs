@@ -51,9 +51,9 @@ public sealed class BlobStore(string root, IMailboxSeal seal)
     /// never loaded whole. <paramref name="sealedKey"/> is null only for a legacy plain blob.</summary>
     public Stream Open(string owner, string id, byte[]? sealedKey)
     {
-        var file = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
-        if (sealedKey is null) return file;
-        return seal.Open(owner, id, sealedKey, file);
+        if (sealedKey is null) return new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+        // Unbuffered: the sealed reader reads whole blocks of its own, at the offsets it needs.
+        return seal.Open(owner, id, sealedKey, new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0));
     }
 
     /// <summary>Temporary files a crash left behind (sealed, so nothing readable; removed for space).</summary>
