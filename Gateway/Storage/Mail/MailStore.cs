@@ -6,10 +6,10 @@ namespace Gateway.Storage.Mail;
 /// Users' mailboxes: metadata in LiteDB (<c>mail.db</c>), message octets in a <see cref="BlobStore"/>. Nothing taken
 /// from a message rests in clear: its octets are sealed for the mailbox's owner, and its structure (envelope, header
 /// fields, body layout) is kept sealed in its record; only what IMAP needs without a key (UIDs, flags, sizes, dates,
-/// MODSEQs, folder names) is plain. UIDs are
-/// allocated per mailbox in strictly ascending order and never reused; every change to a mailbox's messages gets a
+/// MODSEQs, folder names) is plain.
+/// <para>UIDs are allocated per mailbox in strictly ascending order and never reused; every change to a mailbox's messages gets a
 /// new MODSEQ (RFC 7162), and every expunge leaves an <see cref="ExpungeRecord"/> so other sessions learn of it.
-/// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.
+/// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.</para>
 /// </summary>
 /// <remarks>
 /// Writes are serialised under one lock. LiteDB commits to its log on a background writer; changes that add or
@@ -39,7 +39,8 @@ public sealed class MailStore : IDisposable
     readonly Dictionary<string, long> _usage = new();
     readonly Lock _gate = new();
 
-    /// <param name="describe">Computes the stored <see cref="MessageRecord.Structure"/> from the message octets (the IMAP layer's parser).</param>
+    /// <param name="seal">Seals each message for its owner, and what is kept about it.</param>
+    /// <param name="describe">Computes a message's structure from its octets (the IMAP layer's parser), kept sealed in <see cref="MessageRecord.SealedStructure"/>.</param>
     public MailStore(string databasePath, string blobDirectory, IMailboxSeal seal, long quotaKilobytes = 0, Func<Stream, string?>? describe = null)
     {
         _db = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
