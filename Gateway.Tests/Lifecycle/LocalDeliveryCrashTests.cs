@@ -12,26 +12,6 @@ public class LocalDeliveryCrashTests(Xunit.Abstractions.ITestOutputHelper output
     const string User = "user@gateway.test";
     const string Password = "crash-imap-secret";
 
-    static string WriteConfig(string directory, int deliveryPort, int imapsPort)
-    {
-        var path = Path.Combine(directory, "gateway.json");
-        File.WriteAllText(path, $$"""
-            {
-              "Gateway": {
-                "Hostname": "crash.gateway.test",
-                "Domains": [ "gateway.test" ],
-                "Listeners": [
-                  { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
-                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{imapsPort}}", "Role": "Imap", "Tls": "Implicit" }
-                ],
-                "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "DnsServers": [ "127.0.0.1:9" ] },
-                "Web": { "Endpoint": "" }
-              }
-            }
-            """);
-        return path;
-    }
-
     static async Task SendAsync(int port, string subject)
     {
         await using var c = await SmtpWire.ConnectAsync(port);
@@ -48,7 +28,7 @@ public class LocalDeliveryCrashTests(Xunit.Abstractions.ITestOutputHelper output
     {
         var data = TempDirectory.Create("crash-local");
         var ports = Ports.Free(2);
-        var config = WriteConfig(data, ports[0], ports[1]);
+        var config = GatewayProcess.WriteLocalConfig(data, ports[0], ports[1]);
         var add = await GatewayProcess.RunCliAsync(data, Password + "\n", "user", "add", User, "--password-stdin");
         Assert.True(add.ExitCode == 0, add.All);
 

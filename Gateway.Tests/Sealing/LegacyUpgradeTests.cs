@@ -22,26 +22,6 @@ public sealed class LegacyUpgradeTests
     const string User = "dora@gateway.test";
     const string Password = "legacy-upgrade-15";
 
-    static string WriteConfig(string directory, int deliveryPort, int imapsPort)
-    {
-        var path = Path.Combine(directory, "gateway.json");
-        File.WriteAllText(path, $$"""
-            {
-              "Gateway": {
-                "Hostname": "legacy.gateway.test",
-                "Domains": [ "gateway.test" ],
-                "Listeners": [
-                  { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
-                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{imapsPort}}", "Role": "Imap", "Tls": "Implicit" }
-                ],
-                "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "DnsServers": [ "127.0.0.1:9" ] },
-                "Web": { "Endpoint": "" }
-              }
-            }
-            """);
-        return path;
-    }
-
     static byte[] Message(string marker) => Encoding.ASCII.GetBytes(
         $"From: old@internet.test\r\nTo: {User}\r\nSubject: Subject-{marker}\r\nMessage-ID: <{marker}@internet.test>\r\n\r\nBody-{marker}\r\nsecond line {marker}\r\n");
 
@@ -90,7 +70,7 @@ public sealed class LegacyUpgradeTests
         var dataPath = Path.Combine(parent, "data");
         var data = new DataDirectory(dataPath);
         var ports = Ports.Free(2);
-        var config = WriteConfig(parent, ports[0], ports[1]);
+        var config = GatewayProcess.WriteLocalConfig(parent, ports[0], ports[1]);
         Assert.Equal(0, (await GatewayProcess.RunCliAsync(dataPath, Password + "\n", "user", "add", User, "--password-stdin")).ExitCode);
         // A first run makes the courier's CA and the user's INBOX, as the old version's runs did.
         await using (var first = GatewayProcess.Start(dataPath, config))

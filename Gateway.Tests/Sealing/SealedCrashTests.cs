@@ -14,26 +14,6 @@ public sealed class SealedCrashTests
     const string User = "carol@gateway.test";
     const string Password = "sealed-crash-15";
 
-    static string WriteConfig(string directory, int deliveryPort, int imapsPort)
-    {
-        var path = Path.Combine(directory, "gateway.json");
-        File.WriteAllText(path, $$"""
-            {
-              "Gateway": {
-                "Hostname": "sealed.gateway.test",
-                "Domains": [ "gateway.test" ],
-                "Listeners": [
-                  { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
-                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{imapsPort}}", "Role": "Imap", "Tls": "Implicit" }
-                ],
-                "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "DnsServers": [ "127.0.0.1:9" ] },
-                "Web": { "Endpoint": "" }
-              }
-            }
-            """);
-        return path;
-    }
-
     static string Message(string marker) =>
         $"From: someone@internet.test\r\nTo: {User}\r\nSubject: Subject-{marker}\r\nMessage-ID: <{marker}@internet.test>\r\n\r\nBody-{marker}\r\n" +
         string.Concat(Enumerable.Repeat($"a body line that carries the marker {marker}\r\n", 3000)); // ~150 KB: several chunks
@@ -58,7 +38,7 @@ public sealed class SealedCrashTests
         var parent = TempDirectory.Create("sealed-crash");
         var data = Path.Combine(parent, "data");
         var ports = Ports.Free(2);
-        var config = WriteConfig(parent, ports[0], ports[1]);
+        var config = GatewayProcess.WriteLocalConfig(parent, ports[0], ports[1]);
         var add = await GatewayProcess.RunCliAsync(data, Password + "\n", "user", "add", User, "--password-stdin");
         Assert.True(add.ExitCode == 0, add.All);
         var markers = new List<string>();

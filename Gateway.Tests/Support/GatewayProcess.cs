@@ -108,6 +108,28 @@ public sealed class GatewayProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>A configuration file for a process test that delivers into local mailboxes: a delivery listener and
+    /// IMAP over implicit TLS, the served domain gateway.test.</summary>
+    public static string WriteLocalConfig(string directory, int deliveryPort, int imapsPort)
+    {
+        var path = Path.Combine(directory, "gateway.json");
+        File.WriteAllText(path, $$"""
+            {
+              "Gateway": {
+                "Hostname": "local.gateway.test",
+                "Domains": [ "gateway.test" ],
+                "Listeners": [
+                  { "Name": "delivery", "Endpoint": "127.0.0.1:{{deliveryPort}}", "Role": "Delivery", "Tls": "StartTls" },
+                  { "Name": "imaps", "Endpoint": "127.0.0.1:{{imapsPort}}", "Role": "Imap", "Tls": "Implicit" }
+                ],
+                "Delivery": { "FirstRetrySeconds": 1, "MaxRetrySeconds": 1, "DnsServers": [ "127.0.0.1:9" ] },
+                "Web": { "Endpoint": "" }
+              }
+            }
+            """);
+        return path;
+    }
+
     /// <summary>A configuration file for a process test: one delivery listener, the served domain routed to a next hop.</summary>
     /// <param name="webPort">The HTTPS listener's port (/health, /metrics), or 0 for none.</param>
     public static string WriteConfig(string directory, int deliveryPort, int nextHopPort, string extraLimits = "", int webPort = 0)

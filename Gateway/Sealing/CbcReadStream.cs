@@ -7,7 +7,7 @@ namespace Gateway.Sealing;
 /// block before it as IV, so any offset can be reached without decrypting what lies before it. The padding of the
 /// last block gives the length; a wrong key or damaged end shows as bad padding and throws.
 /// </summary>
-public sealed class CbcReadStream : Stream
+public sealed class CbcReadStream : ReadOnlySeekableStream
 {
     const int Block = 16;
     const int Window = 64 * 1024;
@@ -20,7 +20,6 @@ public sealed class CbcReadStream : Stream
     readonly byte[] _plain;
     long _windowStart = -1;
     int _windowLength;
-    long _position;
 
     public CbcReadStream(Stream file, byte[] key, byte[] iv, long offset, long cipherLength)
     {
@@ -59,55 +58,21 @@ public sealed class CbcReadStream : Stream
         _aes.DecryptCbc(cipher, iv, plaintext, PaddingMode.None);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => true;
-    public override bool CanWrite => false;
     public override long Length { get; }
 
-    public override long Position
+    protected override int ReadAt(long position, Span<byte> buffer)
     {
-        get => _position;
-        set => _position = value >= 0 ? value : throw new IOException("seek before the start of the stream");
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-    {
-        SeekOrigin.Begin => offset,
-        SeekOrigin.Current => _position + offset,
-        _ => Length + offset,
-    };
-
-    public override int Read(Span<byte> buffer)
-    {
-        var total = 0;
-        while (buffer.Length > 0 && _position < Length)
+        if (_windowStart < 0 || position < _windowStart || position >= _windowStart + _windowLength)
         {
-            if (_windowStart < 0 || _position < _windowStart || _position >= _windowStart + _windowLength)
-            {
-                _windowStart = _position / Window * Window;
-                _windowLength = (int)Math.Min(Math.Min(Window, _plain.Length), _cipherLength - _windowStart);
-                DecryptBlocks(_windowStart, _windowLength, _plain.AsSpan(0, _windowLength));
-            }
-            var offset = (int)(_position - _windowStart);
-            var n = (int)Math.Min(Math.Min(buffer.Length, _windowLength - offset), Length - _position);
-            _plain.AsSpan(offset, n).CopyTo(buffer);
-            buffer = buffer[n..];
-            _position += n;
-            total += n;
+            _windowStart = position / Window * Window;
+            _windowLength = (int)Math.Min(Math.Min(Window, _plain.Length), _cipherLength - _windowStart);
+            DecryptBlocks(_windowStart, _windowLength, _plain.AsSpan(0, _windowLength));
         }
-        return total;
+        var offset = (int)(position - _windowStart);
+        var n = Math.Min(buffer.Length, _windowLength - offset);
+        _plain.AsSpan(offset, n).CopyTo(buffer);
+        return n;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-    public override void Flush() { }
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     bool _disposed;
 

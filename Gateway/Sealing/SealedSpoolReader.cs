@@ -7,7 +7,7 @@ namespace Gateway.Sealing;
 /// opened as they are reached, one at a time; a chunk that fails its tag, or a file whose last chunk is missing,
 /// throws <see cref="SealedFileException"/>.
 /// </summary>
-public sealed class SealedSpoolReader : Stream
+public sealed class SealedSpoolReader : ReadOnlySeekableStream
 {
     const int Chunk = SpoolSeal.ChunkSize;
     const int Sealed = Chunk + SpoolSeal.TagSize;
@@ -18,7 +18,6 @@ public sealed class SealedSpoolReader : Stream
     readonly byte[] _cipher = new byte[Sealed];
     long _loaded = -1;
     int _loadedLength;
-    long _position;
 
     internal SealedSpoolReader(FileStream file, byte[] dataKey)
     {
@@ -34,23 +33,7 @@ public sealed class SealedSpoolReader : Stream
         Load(_chunkCount - 1); // proves the file is whole before anything is read from it
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => true;
-    public override bool CanWrite => false;
     public override long Length { get; }
-
-    public override long Position
-    {
-        get => _position;
-        set => _position = value >= 0 ? value : throw new IOException("seek before the start of the stream");
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-    {
-        SeekOrigin.Begin => offset,
-        SeekOrigin.Current => _position + offset,
-        _ => Length + offset,
-    };
 
     void Load(long chunk)
     {
@@ -72,34 +55,15 @@ public sealed class SealedSpoolReader : Stream
         _loadedLength = length;
     }
 
-    public override int Read(Span<byte> buffer)
+    protected override int ReadAt(long position, Span<byte> buffer)
     {
-        if (_position >= Length || buffer.Length == 0) return 0;
-        var total = 0;
-        while (buffer.Length > 0 && _position < Length)
-        {
-            var chunk = _position / Chunk;
-            Load(chunk);
-            var offset = (int)(_position - chunk * Chunk);
-            var n = Math.Min(buffer.Length, _loadedLength - offset);
-            _plain.AsSpan(offset, n).CopyTo(buffer);
-            buffer = buffer[n..];
-            _position += n;
-            total += n;
-        }
-        return total;
+        var chunk = position / Chunk;
+        Load(chunk);
+        var offset = (int)(position - chunk * Chunk);
+        var n = Math.Min(buffer.Length, _loadedLength - offset);
+        _plain.AsSpan(offset, n).CopyTo(buffer);
+        return n;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-    public override void Flush() { }
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
