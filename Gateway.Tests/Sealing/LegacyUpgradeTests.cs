@@ -84,6 +84,14 @@ public sealed class LegacyUpgradeTests
         var queued = "LEGACYQ" + Guid.NewGuid().ToString("N")[..10];
         WriteLegacyMessages(data, stored);
         WriteLegacyQueued(data, queued);
+        // Plain files in the courier's spools, as the version before left them (their content does not matter here).
+        var spooled = "LEGACYS" + Guid.NewGuid().ToString("N")[..10];
+        foreach (var (directory, name) in new[] { (Path.Combine(data.ForegroundDirectory, "inbox"), "old.part"), (Path.Combine(data.BackgroundDirectory, "pending"), "old.part"),
+                     (Path.Combine(data.ForegroundDirectory, "outbound"), "old.eml") })
+        {
+            Directory.CreateDirectory(directory);
+            File.WriteAllText(Path.Combine(directory, name), $"Subject: {spooled}\r\n\r\nplain part of {spooled}\r\n");
+        }
         var all = stored.Append(queued).ToList();
         Assert.NotEmpty(NothingRestsInClearTests.Leaks(dataPath, all)); // the plain data is there to be found
 
@@ -111,7 +119,7 @@ public sealed class LegacyUpgradeTests
                 Assert.Contains("Body-" + marker, (await client.Inbox.GetMessageAsync(found[0])).TextBody);
             }
         }
-        var leaks = NothingRestsInClearTests.Leaks(dataPath, all);
+        var leaks = NothingRestsInClearTests.Leaks(dataPath, all.Append(spooled));
         Assert.True(leaks.Count == 0, "plaintext left after the upgrade:\n" + string.Join("\n", leaks) + "\n" + gw.Output);
         Assert.Empty(Directory.GetFiles(data.BlobDirectory, "*.eml", SearchOption.AllDirectories));
     }

@@ -21,6 +21,9 @@ public sealed class ElementInbox : IElementDrop
         _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
         foreach (var tmp in Directory.EnumerateFiles(directory, "*.tmp")) File.Delete(tmp);
+        // Parts an earlier version left plain (waiting, or refused and kept for the operator).
+        seal.SealPlainFiles(directory, "*.part");
+        seal.SealPlainFiles(RejectedDirectory, "*.part");
     }
 
     static string Checked(string name) =>

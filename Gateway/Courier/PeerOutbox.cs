@@ -45,6 +45,7 @@ public sealed class PeerOutbox
         _directory = directory;
         _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
+        seal.SealPlainFiles(directory, "*.eml", "*.json"); // left plain by an earlier version
     }
 
     string MessagePath(string id) => Path.Combine(_directory, id + ".eml");

@@ -32,6 +32,7 @@ public sealed class PendingParts
         _directory = directory;
         _seal = seal;
         DurableFile.CreatePrivateDirectory(directory);
+        seal.SealPlainFiles(directory, "*.part", "*.json"); // left plain by an earlier version
     }
 
     string PartPath(string name) => Path.Combine(_directory, name + ".part");

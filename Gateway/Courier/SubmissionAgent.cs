@@ -83,6 +83,7 @@ public sealed class SubmissionAgent(
         if (!Directory.Exists(OutboxDirectory)) return;
         foreach (var file in Directory.EnumerateFiles(OutboxDirectory, "*.parts"))
             if (!queuedIds.Contains(Path.GetFileNameWithoutExtension(file))) File.Delete(file);
+        queue.Seal.SealPlainFiles(OutboxDirectory, "*.parts"); // left plain by an earlier version
     }
 
     static List<RecipientOutcome> Fail(IEnumerable<QueuedRecipient> recipients, string status, string reason) =>

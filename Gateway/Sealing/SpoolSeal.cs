@@ -113,6 +113,24 @@ public sealed class SpoolSeal
         DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
+    /// <summary>
+    /// Seals in place the files an earlier version left plain in a spool directory (those matching the patterns, at
+    /// its top level); returns how many. Run at start, before the spool is used.
+    /// </summary>
+    public int SealPlainFiles(string directory, params string[] patterns)
+    {
+        if (!Directory.Exists(directory)) return 0;
+        var sealedNow = 0;
+        foreach (var leftover in Directory.EnumerateFiles(directory, "*.sealing")) File.Delete(leftover);
+        foreach (var path in patterns.SelectMany(p => Directory.EnumerateFiles(directory, p)).Distinct().ToList())
+        {
+            if (IsSealed(path)) continue;
+            SealInPlace(path);
+            sealedNow++;
+        }
+        return sealedNow;
+    }
+
     byte[] OpenKey(FileStream file, string path)
     {
         var header = new byte[HeaderSize];
