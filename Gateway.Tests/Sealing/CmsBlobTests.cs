@@ -30,11 +30,11 @@ public sealed class CmsBlobTests
         var marker = "CMSBLOB-" + Guid.NewGuid().ToString("N");
         var plain = Message(lines, marker);
         var path = Path.Combine(dir, "blob.p7m");
-        byte[] cek;
-        await using (var file = File.Create(path)) cek = CmsBlob.Write(certificate, new MemoryStream(plain), plain.Length, file);
+        byte[] cek, digests;
+        await using (var file = File.Create(path)) (cek, digests) = CmsBlob.Write(certificate, new MemoryStream(plain), plain.Length, file);
         Assert.True(File.ReadAllBytes(path).AsSpan().IndexOf(Encoding.ASCII.GetBytes(marker)) < 0);
 
-        using (var read = CmsBlob.Open(File.OpenRead(path), cek))
+        using (var read = CmsBlob.Open(File.OpenRead(path), cek, digests))
         {
             Assert.Equal(plain.Length, read.Length);
             var all = new byte[read.Length];
@@ -64,27 +64,61 @@ public sealed class CmsBlobTests
         Assert.NotEqual(0, refused.ExitCode);
     }
 
-    [Fact]
-    public async Task A_wrong_key_or_a_damaged_end_does_not_read_as_a_message()
+    static (byte[] Blob, byte[] Cek, byte[] Digests, byte[] Plain) Sealed(int lines)
     {
         var pair = KeyPairs.Generate(KeyAlgorithm.EcP256);
         var certificate = CertificateAuthority.CreateRoot(pair, "owner@example.org", TimeSpan.FromDays(1));
-        var plain = Message(50, "x");
+        var plain = Message(lines, "x");
         var buffer = new MemoryStream();
-        CmsBlob.Write(certificate, new MemoryStream(plain), plain.Length, buffer);
-        var wrongKey = RandomNumberGenerator.GetBytes(32);
-        // Bad padding is what a wrong key shows as (1 time in ~256 a wrong key ends in valid padding: then the content is noise, not the message).
-        var opened = 0;
-        for (var i = 0; i < 8; i++)
+        var (cek, digests) = CmsBlob.Write(certificate, new MemoryStream(plain), plain.Length, buffer);
+        return (buffer.ToArray(), cek, digests, plain);
+    }
+
+    static byte[] ReadAll(Stream s)
+    {
+        var all = new byte[s.Length];
+        s.ReadExactly(all);
+        return all;
+    }
+
+    [Fact]
+    public void A_changed_bit_anywhere_in_the_ciphertext_is_refused_where_it_is_read()
+    {
+        var (blob, cek, digests, plain) = Sealed(8000); // about 3 windows of 64 KiB
+        Assert.True(digests.Length >= 3 * CmsBlob.DigestSize);
+        var contentStart = blob.Length - (plain.Length / 16 + 1) * 16;
+        using (var intact = CmsBlob.Open(new MemoryStream(blob), cek, digests)) Assert.Equal(plain, ReadAll(intact));
+
+        // A bit of the last block of the first window: CBC would flip the same bit in the second window's first
+        // block and garble one block of the first; both windows refuse.
+        var altered = blob.ToArray();
+        altered[contentStart + CmsBlob.DigestWindow - 3] ^= 0x20;
+        using (var read = CmsBlob.Open(new MemoryStream(altered), cek, digests))
         {
-            try { using var s = CmsBlob.Open(new MemoryStream(buffer.ToArray()), RandomNumberGenerator.GetBytes(32)); opened++; }
-            catch (CryptographicException) { }
+            read.Position = CmsBlob.DigestWindow + 5;
+            Assert.Throws<CryptographicException>(() => read.ReadByte());
+            read.Position = 0;
+            Assert.Throws<CryptographicException>(() => read.ReadByte());
+            read.Position = 2 * CmsBlob.DigestWindow + 5; // an untouched window still reads
+            Assert.Equal(plain[2 * CmsBlob.DigestWindow + 5], (byte)read.ReadByte());
         }
-        Assert.True(opened <= 1);
-        // A length that disagrees with the file.
-        var cut = buffer.ToArray().AsSpan(0, (int)buffer.Length - 16).ToArray();
-        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(cut), wrongKey));
-        await Task.CompletedTask;
+        // The last window is checked on open (its padding gives the length).
+        altered = blob.ToArray();
+        altered[^20] ^= 1;
+        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(altered), cek, digests));
+        // Digests of another message, or none.
+        var other = Sealed(8000);
+        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(blob), cek, other.Digests));
+        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(blob), cek, Array.Empty<byte>()));
+    }
+
+    [Fact]
+    public void A_wrong_key_or_a_cut_file_does_not_read_as_a_message()
+    {
+        var (blob, cek, digests, _) = Sealed(50);
+        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(blob), RandomNumberGenerator.GetBytes(32), digests).ReadByte());
+        var cut = blob.AsSpan(0, blob.Length - 16).ToArray();
+        Assert.Throws<CryptographicException>(() => CmsBlob.Open(new MemoryStream(cut), cek, digests));
     }
 
     [Fact]

@@ -18,15 +18,44 @@ namespace Gateway.Sealing;
 /// key agreement per RFC 5753 for EC keys, RSAES-OAEP for RSA keys) and the octets under AES-256-CBC. Any S/MIME tool
 /// opens it with the owner's key (<c>openssl cms -decrypt -inform DER</c>), which is how an operator recovers mail
 /// without the gateway. Written as a stream with definite lengths (the octet count is known before the first write),
-/// so the encrypted octets sit at a fixed place in the file and CBC lets them be read from any offset.
+/// so the encrypted octets sit at a fixed place in the file and CBC lets them be read from any offset. CBC does not
+/// detect changes: the digests of the ciphertext's windows, kept sealed with the content key, do.
 /// </summary>
 public static class CmsBlob
 {
     const int Block = 16;
     static readonly SecureRandom Random = new();
 
-    /// <summary>Writes <paramref name="length"/> octets of <paramref name="content"/> sealed to <paramref name="recipient"/>; returns the content key.</summary>
-    public static byte[] Write(X509Certificate recipient, Stream content, long length, Stream output)
+    /// <summary>The ciphertext is checked in windows of this many octets (CBC itself does not detect changes).</summary>
+    public const int DigestWindow = 64 * 1024;
+
+    /// <summary>Octets of each window's digest (SHA-256, truncated).</summary>
+    public const int DigestSize = 16;
+
+    /// <summary>
+    /// The digest of one window of ciphertext: SHA-256 over the IV, the window's number, the block before it (the IV
+    /// for the first) and its octets, so a window cannot be changed, moved, or taken from another blob unnoticed.
+    /// </summary>
+    internal static void WindowDigest(ReadOnlySpan<byte> iv, long window, ReadOnlySpan<byte> previousBlock, ReadOnlySpan<byte> cipher, Span<byte> digest)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> number = stackalloc byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(number, window);
+        hash.AppendData(iv);
+        hash.AppendData(number);
+        hash.AppendData(previousBlock);
+        hash.AppendData(cipher);
+        Span<byte> full = stackalloc byte[32];
+        hash.GetHashAndReset(full);
+        full[..DigestSize].CopyTo(digest);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="length"/> octets of <paramref name="content"/> sealed to <paramref name="recipient"/>;
+    /// returns the content key and the digests of the ciphertext's windows (<see cref="DigestWindow"/>), which
+    /// <see cref="Open"/> needs: the caller keeps both sealed.
+    /// </summary>
+    public static (byte[] Cek, byte[] Digests) Write(X509Certificate recipient, Stream content, long length, Stream output)
     {
         var cek = RandomNumberGenerator.GetBytes(32);
         var iv = RandomNumberGenerator.GetBytes(Block);
@@ -53,8 +82,9 @@ public static class CmsBlob
 
         using var aes = Aes.Create();
         aes.Key = cek;
+        var digests = new WindowDigestStream(output, iv, cipherLength);
         using (var encryptor = aes.CreateEncryptor(cek, iv))
-        using (var crypto = new CryptoStream(output, encryptor, CryptoStreamMode.Write, leaveOpen: true))
+        using (var crypto = new CryptoStream(digests, encryptor, CryptoStreamMode.Write, leaveOpen: true))
         {
             var buffer = new byte[64 * 1024];
             var left = length;
@@ -68,7 +98,56 @@ public static class CmsBlob
             crypto.FlushFinalBlock();
             CryptographicOperations.ZeroMemory(buffer);
         }
-        return cek;
+        return (cek, digests.Finish());
+    }
+
+    /// <summary>Passes the ciphertext on and digests it window by window.</summary>
+    sealed class WindowDigestStream(Stream output, byte[] iv, long cipherLength) : Stream
+    {
+        readonly byte[] _window = new byte[DigestWindow];
+        readonly byte[] _previous = iv.ToArray();
+        readonly byte[] _digests = new byte[(int)((cipherLength + DigestWindow - 1) / DigestWindow) * DigestSize];
+        int _filled;
+        long _windows;
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            output.Write(buffer);
+            while (buffer.Length > 0)
+            {
+                var n = Math.Min(buffer.Length, DigestWindow - _filled);
+                buffer[..n].CopyTo(_window.AsSpan(_filled));
+                _filled += n;
+                buffer = buffer[n..];
+                if (_filled == DigestWindow) Close();
+            }
+        }
+
+        void Close()
+        {
+            WindowDigest(iv, _windows, _previous, _window.AsSpan(0, _filled), _digests.AsSpan((int)_windows * DigestSize, DigestSize));
+            _window.AsSpan(_filled - Block, Block).CopyTo(_previous);
+            _windows++;
+            _filled = 0;
+        }
+
+        public byte[] Finish()
+        {
+            if (_filled > 0) Close();
+            if (_windows * DigestSize != _digests.Length) throw new IOException("the ciphertext is not as long as announced");
+            return _digests;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Flush() => output.Flush();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     static RecipientInfo RecipientInfoFor(X509Certificate recipient, byte[] cek)
@@ -100,11 +179,14 @@ public static class CmsBlob
         return header;
     }
 
-    /// <summary>Opens a blob written by <see cref="Write"/> with its content key: a seekable stream of the octets.</summary>
-    public static Stream Open(Stream blob, byte[] cek)
+    /// <summary>Opens a blob written by <see cref="Write"/> with its content key and window digests: a seekable stream
+    /// of the octets, each window checked against its digest before any of it is returned.</summary>
+    public static Stream Open(Stream blob, byte[] cek, byte[] digests)
     {
         var (iv, offset, cipherLength) = Locate(blob);
-        return new CbcReadStream(blob, cek, iv, offset, cipherLength);
+        if (digests.Length != (cipherLength + DigestWindow - 1) / DigestWindow * DigestSize)
+            throw new CryptographicException("the stored message does not match its record (window digests)");
+        return new CbcReadStream(blob, cek, iv, offset, cipherLength, digests);
     }
 
     /// <summary>Finds the IV and the encrypted octets (offset, length) by walking the DER headers in front of them.</summary>

@@ -26,21 +26,35 @@ public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, O
     {
         var certificate = keys.GetCertificate(CourierSecureMimeContext.UserKeyId(owner.ToLowerInvariant())) ?? issueMissing?.Invoke(owner)
             ?? throw new MailboxSealException($"{owner} has no certificate here yet (this courier has no CA to issue one with), so mail for this mailbox cannot be sealed; it waits");
-        var cek = CmsBlob.Write(certificate, content, length, output);
-        try { return SealedSecret.Seal(MailboxKey(owner), cek, Context("blob-key", blobId)); }
-        finally { CryptographicOperations.ZeroMemory(cek); }
+        var (cek, digests) = CmsBlob.Write(certificate, content, length, output);
+        // The content key and the digests of the ciphertext's windows, sealed together: the record vouches for the file.
+        var keyAndDigests = new byte[cek.Length + digests.Length];
+        cek.CopyTo(keyAndDigests, 0);
+        digests.CopyTo(keyAndDigests, cek.Length);
+        try { return SealedSecret.Seal(MailboxKey(owner), keyAndDigests, Context("blob-key", blobId)); }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(cek);
+            CryptographicOperations.ZeroMemory(keyAndDigests);
+        }
     }
 
     public Stream Open(string owner, string blobId, byte[] sealedKey, Stream sealedBlob)
     {
-        var cek = SealedSecret.Open(MailboxKey(owner), sealedKey, Context("blob-key", blobId));
-        try { return CmsBlob.Open(sealedBlob, cek); }
+        var keyAndDigests = SealedSecret.Open(MailboxKey(owner), sealedKey, Context("blob-key", blobId));
+        if (keyAndDigests.Length < 32) throw new CryptographicException("the record's key for this message is damaged");
+        var cek = keyAndDigests[..32];
+        try { return CmsBlob.Open(sealedBlob, cek, keyAndDigests[32..]); }
         catch
         {
             sealedBlob.Dispose();
             throw;
         }
-        finally { CryptographicOperations.ZeroMemory(cek); }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(cek);
+            CryptographicOperations.ZeroMemory(keyAndDigests);
+        }
     }
 
     public byte[] SealValue(string owner, string context, ReadOnlySpan<byte> plaintext) =>
