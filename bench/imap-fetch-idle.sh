@@ -323,7 +323,7 @@ mem_of() { # NAME [--pss] -> MEM line
 
 # ---------------------------------------------------------------- search
 # Server-side search over the loaded INBOX: a header key and a body key, the answers compared.
-declare -A SEARCH_MS SEARCH_ANSWER
+declare -A SEARCH_MS SEARCH_AGAIN_MS SEARCH_ANSWER
 SEARCH_KEYS=("SUBJECT invoice" "BODY \"invoice payment\"")
 for ((round = 1; round <= ROUNDS; round++)); do
     for name in gateway dovecot; do
@@ -333,8 +333,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 || { echo "$line" >&2; die "SEARCH $key against $name failed"; }
             line=$(grep '^SEARCH ' <<<"$line")
             SEARCH_MS[$name/$key]+="$(field ms "$line") "
+            SEARCH_AGAIN_MS[$name/$key]+="$(field ms_again "$line") "
             SEARCH_ANSWER[$name/$key]="$(field hits "$line") hits, UID sum $(field uid_sum "$line")"
-            log "round $round/$ROUNDS $name UID SEARCH $key: $(field ms "$line") ms, ${SEARCH_ANSWER[$name/$key]}"
+            log "round $round/$ROUNDS $name UID SEARCH $key: $(field ms "$line") ms (again in the session: $(field ms_again "$line") ms), ${SEARCH_ANSWER[$name/$key]}"
         done
     done
 done
@@ -469,6 +470,7 @@ row() { printf '%-44s %12s %12s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
     done
     for key in "${SEARCH_KEYS[@]}"; do
         row "UID SEARCH $key (ms)" "$(median ${SEARCH_MS[gateway/$key]})" "$(median ${SEARCH_MS[dovecot/$key]})"
+        row "  the same again in the session (ms)" "$(median ${SEARCH_AGAIN_MS[gateway/$key]})" "$(median ${SEARCH_AGAIN_MS[dovecot/$key]})"
     done
     ((BIG_APPEND > 0)) && row "one APPEND of $BIG_APPEND B: RSS growth MiB" "${BIG_RSS_GROWTH[gateway]}" "${BIG_RSS_GROWTH[dovecot]}"
     for key in "${SEARCH_KEYS[@]}"; do echo "UID SEARCH $key answers: gateway ${SEARCH_ANSWER[gateway/$key]}; dovecot ${SEARCH_ANSWER[dovecot/$key]}"; done

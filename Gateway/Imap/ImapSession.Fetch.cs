@@ -78,7 +78,7 @@ public sealed partial class ImapSession
         }
         MessageStructure Structure() => structure ??=
             shown is not null ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
-            : _store.StructureOf(message) is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
+            : StoredStructure(message);
         Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.OpenContent(message);
         try
         {
@@ -150,6 +150,15 @@ public sealed partial class ImapSession
         FetchKind.BodySection => item.Section!.Text is not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot or SectionText.Mime),
         _ => false,
     };
+
+    /// <summary>The structure stored with a message, opened for its owner (parsed from the octets if none was stored).</summary>
+    MessageStructure StoredStructure(MessageRecord message)
+    {
+        if (_structures.TryGetValue(message.Id, out var known)) return known;
+        var parsed = _store.StructureOf(message) is { } json ? MessageStructure.FromJson(json) : ParseStored(message);
+        if (_structures.Count >= MaxCachedStructures) _structures.Clear();
+        return _structures[message.Id] = parsed;
+    }
 
     MessageStructure ParseStored(MessageRecord message)
     {
@@ -229,7 +238,7 @@ public sealed partial class ImapSession
         }
 
         MessageStructure Structure() => _structure ??= Shown() is { } shown ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
-            : session._store.StructureOf(message) is { } json ? MessageStructure.FromJson(json) : session.ParseStored(message);
+            : session.StoredStructure(message);
 
         async ValueTask<bool> BodyContainsAsync(string text) =>
             await MessageStructure.BodyContainsAsync(_content ??= Shown() is { } shown ? new MemoryStream(shown, writable: false) : session._store.OpenContent(message),

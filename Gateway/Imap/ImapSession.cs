@@ -58,6 +58,11 @@ public sealed partial class ImapSession
     /// <summary>Protected messages this session has opened: later fetches show them again without counting another open.</summary>
     readonly HashSet<string> _openedProtected = new();
 
+    /// <summary>Stored structures opened and parsed in this session, by message (a message never changes): a second
+    /// SEARCH or FETCH ENVELOPE over the same mail does not unseal them again. Bounded; cleared when full.</summary>
+    readonly Dictionary<long, MessageStructure> _structures = new();
+    const int MaxCachedStructures = 20_000;
+
     public ImapState State => _state;
     public string? User => _user;
 
