@@ -104,6 +104,9 @@ public sealed class MessageQueue : IMessageSpoolFactory
                 var quarantine = Path.Combine(MessagesDirectory, "..", "corrupt");
                 Directory.CreateDirectory(quarantine);
                 _logger.LogError("Queue entry {QueueId} is unreadable ({Reason}); moved to {Directory}", id, ex.Message, Path.GetFullPath(quarantine));
+                // Evidence is kept sealed too: a plain file an earlier version left is sealed as it is before it moves.
+                foreach (var path in new[] { json, ContentPath(id) })
+                    if (File.Exists(path) && !SpoolSeal.IsSealed(path)) Seal.SealInPlace(path);
                 File.Move(json, Path.Combine(quarantine, Path.GetFileName(json)), overwrite: true);
                 if (File.Exists(ContentPath(id))) File.Move(ContentPath(id), Path.Combine(quarantine, id + ".eml"), overwrite: true);
             }
