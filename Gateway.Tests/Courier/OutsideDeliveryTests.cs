@@ -85,6 +85,20 @@ public sealed class OutsideDeliveryTests
     }
 
     [Fact]
+    public async Task The_gateways_own_header_fields_never_leave_with_a_users_mail()
+    {
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await StartAsync(sink);
+        var message = $"From: {Alice}\r\nTo: erin@outside.test\r\nSubject: outside hygiene\r\nX-Gateway-Max-Opens: 1\r\n" +
+                      "X-Gateway-No-Forward: yes\r\nx-gateway-expires: 1d\r\nX-Gateway-Receipt: yes\r\nX-Mailer: kept\r\n\r\nThe body.\r\n";
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "erin@outside.test" }, message)).Code);
+        var received = await sink.WaitForMessageAsync(30);
+        Assert.DoesNotContain("x-gateway-", received.Text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("X-Mailer: kept", received.Text);
+        Assert.Contains("The body.", received.Text);
+    }
+
+    [Fact]
     public async Task Held_domains_and_smime_only_domains_without_a_certificate_are_bounced_with_the_reason()
     {
         await using var sink = new ScriptedSmtpServer();

@@ -247,7 +247,9 @@ public sealed class MessageDeliverer(
     /// </summary>
     async Task<IReadOnlyList<RecipientOutcome>> RelayAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, Send send, OutboundTls tls)
     {
-        if (!options.Courier.Split || message.AuthenticatedUser is null) return await send(recipients, tls, null);
+        // A local user's mail leaves without the gateway's own header fields, whatever route it takes.
+        if (message.AuthenticatedUser is null) return await send(recipients, tls, null);
+        if (!options.Courier.Split) return await send(recipients, tls, OutgoingHeaders.Strip);
         var sender = message.AuthenticatedUser.ToLowerInvariant();
         var outcomes = new List<RecipientOutcome>();
         foreach (var route in outside.Plan(recipients))
@@ -259,10 +261,10 @@ public sealed class MessageDeliverer(
                     outcomes.AddRange(held.Recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.7.1", held.Reason)));
                     break;
                 case Courier.OutsideRoute.Smime smime:
-                    outcomes.AddRange(await send(smime.Recipients, tls, mime => agent.ProtectForOutside(mime, sender, smime.Certificates)));
+                    outcomes.AddRange(await send(smime.Recipients, tls, mime => agent.ProtectForOutside(OutgoingHeaders.Strip(mime), sender, smime.Certificates)));
                     break;
                 case Courier.OutsideRoute.Tls plain:
-                    outcomes.AddRange(await send(plain.Recipients, tls is OutboundTls.Verify ? OutboundTls.Verify : OutboundTls.Required, null));
+                    outcomes.AddRange(await send(plain.Recipients, tls is OutboundTls.Verify ? OutboundTls.Verify : OutboundTls.Required, OutgoingHeaders.Strip));
                     break;
             }
         }
