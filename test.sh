@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First installs, with apt-get, the real SMTP peers the tests talk to
 # (swaks, curl, msmtp, openssl, gpgsm, sslscan, Postfix and its smtp-source/smtp-sink), the IMAP clients (mbsync, Python imaplib) and the reference IMAP
-# server (Dovecot), if any is missing.
+# server (Dovecot) and the browser the web pages are tested in (chromium, driven headless by chromedriver), if any is missing.
 # Long runs are separate: './test.sh --reliability' runs the reliability suite instead (kill -9 under load, a full
 # and a read-only spool; needs root for its tmpfs mounts; RELIABILITY_KILLS sets the number of kills, default 10),
 # and the benchmarks are in bench/ (see bench/README.md).
@@ -11,7 +11,8 @@ suite="Category!=Reliability"
 if [ "${1:-}" = "--reliability" ]; then suite="Category=Reliability"; fi
 
 need_install=0
-for tool in swaks curl msmtp mbsync python3 openssl gpgsm sslscan /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap; do
+for tool in swaks curl msmtp mbsync python3 openssl gpgsm sslscan /usr/sbin/postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/dovecot /usr/lib/dovecot/imap \
+    /usr/bin/chromium /usr/bin/chromedriver; do
   command -v "$tool" >/dev/null 2>&1 || need_install=1
 done
 if [ "$need_install" = 1 ]; then
@@ -32,7 +33,7 @@ if [ "$need_install" = 1 ]; then
   install_status=0
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     swaks curl msmtp openssl gpgsm gpg-agent ca-certificates postfix sslscan libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
-    dovecot-imapd isync python3 >/dev/null || install_status=$?
+    dovecot-imapd isync python3 chromium chromium-driver >/dev/null || install_status=$?
   if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
   [ "$install_status" = 0 ] || exit "$install_status"
 fi

@@ -118,8 +118,8 @@ public sealed class StatusPage(ISentMessages sent, UserAuthenticator authenticat
     {
         static string H(string? s) => WebUtility.HtmlEncode(s ?? "");
         var b = new StringBuilder();
-        b.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sent messages of ").Append(H(user)).Append("</title>")
-         .Append("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>\n")
+        b.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sent messages of ").Append(H(user)).Append("</title>")
+         .Append("<style>body{font-family:sans-serif;margin:1em;max-width:60em}h1,h2,code{overflow-wrap:anywhere}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>\n")
          .Append("<h1>Sent messages of ").Append(H(user)).Append("</h1>\n");
         if (revokedNotice.Length > 0) b.Append("<p role=\"status\">Message ").Append(H(revokedNotice)).Append(" is revoked: no recipient can open it from now on.</p>\n");
         if (messages.Count == 0) b.Append("<p>You have sent no protected messages yet.</p>\n");

@@ -1,0 +1,50 @@
+using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
+
+namespace Gateway.Tests.Support;
+
+/// <summary>
+/// Debian's chromium, headless, driven by its chromedriver through Selenium: every web page is tested in a real
+/// browser. The gateway's self-signed certificate is accepted; screenshots go to <c>TestResults/screenshots/</c> as
+/// artifacts of the run.
+/// </summary>
+public sealed class Browser : IDisposable
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+    public const string DriverPath = "/usr/bin/chromedriver";
+
+    public IWebDriver Driver { get; }
+
+    Browser(IWebDriver driver) => Driver = driver;
+
+    public static Browser Start()
+    {
+        ExternalTool.Require(ChromiumPath);
+        ExternalTool.Require(DriverPath);
+        var options = new ChromeOptions { BinaryLocation = ChromiumPath, AcceptInsecureCertificates = true };
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915",
+            "--user-data-dir=" + TempDirectory.Create("chromium-profile"));
+        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(DriverPath)!, Path.GetFileName(DriverPath));
+        service.HideCommandPromptWindow = true;
+        service.SuppressInitialDiagnosticInformation = true;
+        var driver = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
+        driver.Manage().Timeouts().PageLoad = TimeSpan.FromSeconds(30);
+        return new Browser(driver);
+    }
+
+    /// <summary>Saves a screenshot of the page as it is now, named for the test and step.</summary>
+    public string Screenshot(string name)
+    {
+        var directory = Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, name + ".png");
+        ((ITakesScreenshot)Driver).GetScreenshot().SaveAsFile(path);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        Driver.Quit();
+        Driver.Dispose();
+    }
+}
