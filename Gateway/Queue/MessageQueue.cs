@@ -83,8 +83,9 @@ public sealed class MessageQueue : IMessageSpoolFactory
             var id = Path.GetFileNameWithoutExtension(eml);
             if (!File.Exists(EnvelopePath(id))) { File.Delete(eml); removed++; }
         }
-        foreach (var tmp in Directory.EnumerateFiles(MessagesDirectory, "*.tmp").Concat(Directory.EnumerateFiles(MessagesDirectory, "*.sealing"))) { File.Delete(tmp); removed++; }
-        var sealedNow = 0;
+        foreach (var tmp in Directory.EnumerateFiles(MessagesDirectory, "*.tmp")) { File.Delete(tmp); removed++; }
+        // Left plain by a version before sealing (readable entries and damaged ones alike): sealed in place first.
+        var sealedNow = Seal.SealPlainFiles(MessagesDirectory, "*.eml", "*.json");
         foreach (var json in Directory.EnumerateFiles(MessagesDirectory, "*.json"))
         {
             var id = Path.GetFileNameWithoutExtension(json);
@@ -93,9 +94,6 @@ public sealed class MessageQueue : IMessageSpoolFactory
                 var message = JsonSerializer.Deserialize<QueuedMessage>(Seal.ReadAllBytes(json), Json)
                               ?? throw new JsonException("empty envelope");
                 if (!File.Exists(ContentPath(id))) throw new FileNotFoundException("message octets missing", ContentPath(id));
-                // Left plain by a version before sealing: sealed now, octets first (each file is replaced atomically).
-                foreach (var path in new[] { ContentPath(id), json })
-                    if (!SpoolSeal.IsSealed(path)) { Seal.SealInPlace(path); sealedNow++; }
                 messages.Add(message);
             }
             catch (Exception ex) when (ex is JsonException or IOException)
@@ -104,9 +102,6 @@ public sealed class MessageQueue : IMessageSpoolFactory
                 var quarantine = Path.Combine(MessagesDirectory, "..", "corrupt");
                 Directory.CreateDirectory(quarantine);
                 _logger.LogError("Queue entry {QueueId} is unreadable ({Reason}); moved to {Directory}", id, ex.Message, Path.GetFullPath(quarantine));
-                // Evidence is kept sealed too: a plain file an earlier version left is sealed as it is before it moves.
-                foreach (var path in new[] { json, ContentPath(id) })
-                    if (File.Exists(path) && !SpoolSeal.IsSealed(path)) Seal.SealInPlace(path);
                 File.Move(json, Path.Combine(quarantine, Path.GetFileName(json)), overwrite: true);
                 if (File.Exists(ContentPath(id))) File.Move(ContentPath(id), Path.Combine(quarantine, id + ".eml"), overwrite: true);
             }

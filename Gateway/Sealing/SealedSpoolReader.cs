@@ -40,19 +40,10 @@ public sealed class SealedSpoolReader : ReadOnlySeekableStream
         if (_loaded == chunk) return;
         var last = chunk == _chunkCount - 1;
         var sealedLength = last ? (int)(_file.Length - SpoolSeal.HeaderSize - chunk * Sealed) : Sealed;
-        _file.Seek(SpoolSeal.HeaderSize + chunk * Sealed, SeekOrigin.Begin);
-        _file.ReadExactly(_cipher, 0, sealedLength);
-        Span<byte> nonce = stackalloc byte[12];
-        SpoolSeal.NonceOf(chunk, last, nonce);
-        var length = sealedLength - SpoolSeal.TagSize;
-        try { _aes.Decrypt(nonce, _cipher.AsSpan(0, length), _cipher.AsSpan(length, SpoolSeal.TagSize), _plain.AsSpan(0, length)); }
-        catch (AuthenticationTagMismatchException)
-        {
-            _loaded = -1;
-            throw new SealedFileException($"{_file.Name}: chunk {chunk} is damaged or the file was cut short");
-        }
+        _loaded = -1;
+        SpoolSeal.OpenChunk(_file, _aes, chunk, last, sealedLength, _cipher, _plain);
         _loaded = chunk;
-        _loadedLength = length;
+        _loadedLength = sealedLength - SpoolSeal.TagSize;
     }
 
     protected override int ReadAt(long position, Span<byte> buffer)

@@ -118,12 +118,9 @@ public sealed class SealedSpoolWriter : Stream
             if (_readChunkIndex != chunk)
             {
                 _readChunk ??= new byte[Chunk];
-                var cipher = new byte[Chunk + SpoolSeal.TagSize];
-                _file.Seek(SpoolSeal.HeaderSize + chunk * (Chunk + SpoolSeal.TagSize), SeekOrigin.Begin);
-                _file.ReadExactly(cipher);
-                Span<byte> nonce = stackalloc byte[12];
-                SpoolSeal.NonceOf(chunk, false, nonce);
-                _aes.Decrypt(nonce, cipher.AsSpan(0, Chunk), cipher.AsSpan(Chunk), _readChunk);
+                _readChunkIndex = -1;
+                // A full chunk on disk, never the last; _sealed is free between writes.
+                SpoolSeal.OpenChunk(_file, _aes, chunk, last: false, Chunk + SpoolSeal.TagSize, _sealed, _readChunk);
                 _readChunkIndex = chunk;
             }
             source = _readChunk.AsSpan(offset);

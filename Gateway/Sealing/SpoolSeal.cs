@@ -53,10 +53,24 @@ public sealed class SpoolSeal
     }
 
     /// <summary>Opens a sealed file as a seekable, read-only stream of its plaintext.</summary>
-    public Stream OpenRead(string path)
+    public Stream OpenRead(string path) => Open(path, plainAllowed: false);
+
+    /// <summary>Opens the file, sealed or (written by an earlier version) plain, with one open of the file.</summary>
+    public Stream OpenReadAny(string path) => Open(path, plainAllowed: true);
+
+    Stream Open(string path, bool plainAllowed)
     {
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.None);
-        try { return new SealedSpoolReader(file, OpenKey(file, path)); }
+        try
+        {
+            if (plainAllowed && !StartsWithMagic(file))
+            {
+                file.Position = 0;
+                return file;
+            }
+            file.Position = 0;
+            return new SealedSpoolReader(file, OpenKey(file, path));
+        }
         catch
         {
             file.Dispose();
@@ -64,17 +78,27 @@ public sealed class SpoolSeal
         }
     }
 
-    /// <summary>Opens the file, sealed or (written by an earlier version) plain; for upgrades and recovery.</summary>
-    public Stream OpenReadAny(string path) => IsSealed(path) ? OpenRead(path) : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+    static bool StartsWithMagic(Stream file)
+    {
+        Span<byte> head = stackalloc byte[8];
+        return file.Read(head) == head.Length && head.SequenceEqual(Magic);
+    }
 
     /// <summary>Writes <paramref name="contents"/> sealed, atomically and durably (temp file, fsync, rename, directory fsync).</summary>
     public void WriteAllBytesAtomic(string path, ReadOnlySpan<byte> contents)
     {
-        var temp = path + ".tmp";
+        var bytes = contents.ToArray();
+        WriteAtomic(path, ".tmp", writer => writer.Write(bytes));
+    }
+
+    /// <summary>Seals what <paramref name="write"/> writes into <c>path + suffix</c>, fsyncs it, and renames it over <paramref name="path"/>.</summary>
+    void WriteAtomic(string path, string suffix, Action<SealedSpoolWriter> write)
+    {
+        var temp = path + suffix;
         if (File.Exists(temp)) File.Delete(temp);
         using (var writer = Create(temp))
         {
-            writer.Write(contents);
+            write(writer);
             writer.Complete(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
@@ -93,25 +117,16 @@ public sealed class SpoolSeal
     /// <summary>Whether the file starts with the seal's header (anything else is a file from before sealing).</summary>
     public static bool IsSealed(string path)
     {
-        Span<byte> head = stackalloc byte[8];
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
-        return file.Read(head) == head.Length && head.SequenceEqual(Magic);
+        return StartsWithMagic(file);
     }
 
     /// <summary>Seals a plain file in place (an upgrade): the sealed copy replaces it atomically.</summary>
-    public void SealInPlace(string path)
+    public void SealInPlace(string path) => WriteAtomic(path, ".sealing", writer =>
     {
-        var temp = path + ".sealing";
-        if (File.Exists(temp)) File.Delete(temp);
-        using (var plain = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024))
-        using (var writer = Create(temp))
-        {
-            plain.CopyTo(writer);
-            writer.Complete(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-        DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-    }
+        using var plain = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+        plain.CopyTo(writer);
+    });
 
     /// <summary>
     /// Seals in place the files an earlier version left plain in a spool directory (those matching the patterns, at
@@ -138,6 +153,22 @@ public sealed class SpoolSeal
             throw new SealedFileException($"{path} is not a sealed spool file");
         try { return SealedSecret.Open(_key, header.AsSpan(Magic.Length), Magic); }
         catch (CryptographicException) { throw new SealedFileException($"{path} was sealed under another master key, or its header is damaged"); }
+    }
+
+    /// <summary>Reads chunk <paramref name="chunk"/> (<paramref name="sealedLength"/> octets with its tag) into
+    /// <paramref name="cipher"/> and opens it into <paramref name="plain"/>; a wrong tag throws <see cref="SealedFileException"/>.</summary>
+    internal static void OpenChunk(FileStream file, AesGcm aes, long chunk, bool last, int sealedLength, byte[] cipher, Span<byte> plain)
+    {
+        file.Seek(HeaderSize + chunk * (ChunkSize + TagSize), SeekOrigin.Begin);
+        file.ReadExactly(cipher, 0, sealedLength);
+        Span<byte> nonce = stackalloc byte[12];
+        NonceOf(chunk, last, nonce);
+        var length = sealedLength - TagSize;
+        try { aes.Decrypt(nonce, cipher.AsSpan(0, length), cipher.AsSpan(length, TagSize), plain[..length]); }
+        catch (AuthenticationTagMismatchException)
+        {
+            throw new SealedFileException($"{file.Name}: chunk {chunk} is damaged or the file was cut short");
+        }
     }
 
     internal static void NonceOf(long chunk, bool last, Span<byte> nonce)

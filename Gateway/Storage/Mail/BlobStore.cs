@@ -56,6 +56,13 @@ public sealed class BlobStore(string root, IMailboxSeal seal)
         return seal.Open(owner, id, sealedKey, new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0));
     }
 
+    /// <summary>The ids of the blob files on disk: sealed ones, and plain ones an earlier version wrote.</summary>
+    public IEnumerable<string> StoredIds() => !Directory.Exists(root) ? Enumerable.Empty<string>()
+        : Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            // Only files named as this store names them: .p7m for a sealed id, .eml for a plain (64-digit) one.
+            .Where(f => Path.GetFileNameWithoutExtension(f) is { Length: >= 2 } id && PathOf(id) == f)
+            .Select(f => Path.GetFileNameWithoutExtension(f));
+
     /// <summary>Temporary files a crash left behind (sealed, so nothing readable; removed for space).</summary>
     public int RemoveTemporaryFiles()
     {

@@ -413,32 +413,22 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>
-    /// At start, before anything is appended: removes blob files no record refers to (written by an append a crash
-    /// interrupted before its record was committed; sealed, but nobody's mail) and temporary files. Returns how many.
+    /// At start, before anything is appended: removes blob files no record refers to (a sealed one an append wrote
+    /// before a crash kept its record from being committed; a plain one the upgrade replaced before a crash kept it
+    /// from removing it) and temporary files. Returns how many.
     /// </summary>
     public int RemoveOrphanBlobs()
     {
-        lock (_gate)
-        {
-            var removed = _blobs.RemoveTemporaryFiles();
-            if (!Directory.Exists(_blobs.Root)) return removed;
-            foreach (var file in Directory.EnumerateFiles(_blobs.Root, "*.p7m", SearchOption.AllDirectories))
-            {
-                var id = Path.GetFileNameWithoutExtension(file);
-                if (_messages.Exists(m => m.BlobId == id)) continue;
-                File.Delete(file);
-                removed++;
-            }
-            return removed;
-        }
+        lock (_gate) return _blobs.RemoveTemporaryFiles() + DeleteUnreferencedBlobs(_blobs.StoredIds());
     }
 
     /// <summary>
     /// The upgrade from a version that stored mail plain: every legacy message is sealed for its owner (its blob
     /// written sealed under a new name, its structure sealed into its record), in batches; a batch's records are
     /// made durable before its plain files are removed, so a crash at any point leaves either the plain message still
-    /// recorded (sealed again at the next start) or the sealed one, never neither. When all are sealed, plain files
-    /// left by a crash are removed and the database is rebuilt, so no freed page keeps the old structures.
+    /// recorded (sealed again at the next start) or the sealed one, never neither; plain files a crash left without a
+    /// record go with <see cref="RemoveOrphanBlobs"/>. When all are sealed the database is rebuilt, so no freed page
+    /// keeps the old structures.
     /// Returns how many messages were sealed; owners without a certificate yet are left for a later start.
     /// </summary>
     public async Task<int> SealLegacyAsync(Action<int, int> progress, Action<string> warn, CancellationToken cancellationToken = default)
@@ -494,14 +484,6 @@ public sealed class MailStore : IDisposable
         if (skipped > 0) return sealedCount;
         lock (_gate)
         {
-            // Plain files nothing refers to (a crash between a batch's commit and their removal), and temporary files.
-            _blobs.RemoveTemporaryFiles();
-            if (Directory.Exists(_blobs.Root))
-                foreach (var file in Directory.EnumerateFiles(_blobs.Root, "*.eml", SearchOption.AllDirectories))
-                {
-                    var id = Path.GetFileNameWithoutExtension(file);
-                    if (BlobStore.IsLegacy(id) && !_messages.Exists(m => m.BlobId == id)) File.Delete(file);
-                }
             // Always, not only when this run sealed something: a run killed after its last batch left the old pages behind.
             _db.Rebuild();
             meta.Upsert(new BsonDocument { ["_id"] = "sealed", ["utc"] = DateTime.UtcNow });
@@ -672,16 +654,25 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>Blobs are shared by copies; the file goes when the last message using it is gone. Call under the lock.</summary>
-    void DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed) => DeleteUnreferencedBlobs(removed.Select(m => m.BlobId));
+    int DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed) => DeleteUnreferencedBlobs(removed.Select(m => m.BlobId));
 
-    void DeleteUnreferencedBlobs(IEnumerable<string> blobIds)
+    /// <summary>Deletes the files of those blobs no message uses; returns how many went.</summary>
+    int DeleteUnreferencedBlobs(IEnumerable<string> blobIds)
     {
+        var deleted = 0;
         foreach (var blobId in blobIds.Distinct())
         {
             if (_messages.Exists(m => m.BlobId == blobId)) continue;
-            try { File.Delete(_blobs.PathOf(blobId)); }
+            var path = _blobs.PathOf(blobId);
+            if (!File.Exists(path)) continue;
+            try
+            {
+                File.Delete(path);
+                deleted++;
+            }
             catch (IOException) { /* an open reader on another platform; left for a later pass */ }
         }
+        return deleted;
     }
 
     // ---- quota --------------------------------------------------------------------------------------------------
