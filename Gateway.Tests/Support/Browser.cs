@@ -17,13 +17,23 @@ public sealed class Browser : IDisposable
 
     Browser(IWebDriver driver) => Driver = driver;
 
-    public static Browser Start()
+    /// <param name="loopbackHosts">Host names the browser resolves to 127.0.0.1 (links in mail name the gateway's public host).</param>
+    /// <param name="downloads">Where downloads are saved without asking.</param>
+    public static Browser Start(IEnumerable<string>? loopbackHosts = null, string? downloads = null)
     {
         ExternalTool.Require(ChromiumPath);
         ExternalTool.Require(DriverPath);
         var options = new ChromeOptions { BinaryLocation = ChromiumPath, AcceptInsecureCertificates = true };
         options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915",
             "--user-data-dir=" + TempDirectory.Create("chromium-profile"));
+        if (loopbackHosts is not null)
+            options.AddArgument("--host-resolver-rules=" + string.Join(",", loopbackHosts.Select(h => "MAP " + h + " 127.0.0.1")));
+        if (downloads is not null)
+        {
+            options.AddUserProfilePreference("download.default_directory", downloads);
+            options.AddUserProfilePreference("download.prompt_for_download", false);
+            options.AddUserProfilePreference("safebrowsing.enabled", false);
+        }
         var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(DriverPath)!, Path.GetFileName(DriverPath));
         service.HideCommandPromptWindow = true;
         service.SuppressInitialDiagnosticInformation = true;

@@ -36,6 +36,14 @@ public sealed class GatewayOptions
     /// <summary>Whether this process runs that element.</summary>
     public bool Runs(Gateway.Crypto.CourierElement element) => Runs(element == Gateway.Crypto.CourierElement.Foreground ? ForegroundRole : BackgroundRole);
 
+    /// <summary>Whether this process can run the pickup portal: the Agent (the outside recipient's reader), the Foreground
+    /// and the Background (which keep the content and the ARM) all here, and an HTTPS listener for the links.</summary>
+    public bool PortalAvailable => Runs(AgentRole) && Runs(ForegroundRole) && Runs(BackgroundRole) && !string.IsNullOrWhiteSpace(Web.Endpoint);
+
+    /// <summary>How mail to outside recipients leaves by default: <see cref="CourierOptions.Outside"/>, or when it is empty
+    /// the pickup portal where it can run, else S/MIME or TLS.</summary>
+    public OutsideDelivery EffectiveOutside => Courier.Outside ?? (PortalAvailable ? OutsideDelivery.SmimeOrPortal : OutsideDelivery.SmimeOrTls);
+
     public TlsOptions Tls { get; set; } = new();
 
     public SmtpLimitsOptions Limits { get; set; } = new();
@@ -263,6 +271,28 @@ public enum OutsideDelivery
     Tls,
     /// <summary>Never delivered outside: held in the queue, then bounced with the reason.</summary>
     Hold,
+    /// <summary>The content and its ARM stay at this courier; the recipient gets a notification with a link to the
+    /// pickup portal, where they prove their address and read the message under the sender's restrictions.</summary>
+    Portal,
+    /// <summary>S/MIME to the recipient's approved certificate when one is known, else the pickup portal (the default
+    /// when the Agent, Foreground and Background run in one process).</summary>
+    SmimeOrPortal,
+}
+
+/// <summary>The pickup portal for outside recipients (<c>Courier:Portal</c>).</summary>
+public sealed class PortalOptions
+{
+    /// <summary>Whether the notification names the original subject (it carries no content otherwise).</summary>
+    public bool ShowSubject { get; set; }
+    /// <summary>Days a pickup link works when the message itself does not expire sooner.</summary>
+    public double LinkDays { get; set; } = 30;
+    /// <summary>Days a browser the recipient chose to trust skips the code for their address (0: never remembered).</summary>
+    public double TrustedBrowserDays { get; set; } = 30;
+    /// <summary>Minutes a proven address stays proven in one browser without "remember" (and a view's attachments stay
+    /// downloadable).</summary>
+    public int SessionMinutes { get; set; } = 30;
+    /// <summary>Remote images and other remote content in HTML mail are blocked; true shows https images as sent.</summary>
+    public bool AllowRemoteImages { get; set; }
 }
 
 public sealed class CourierOptions
@@ -288,8 +318,12 @@ public sealed class CourierOptions
     public RestrictionPolicyOptions Restrictions { get; set; } = new();
     public Dictionary<string, RestrictionPolicyOptions> DomainRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public Dictionary<string, RestrictionPolicyOptions> UserRestrictions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-    /// <summary>How local users' mail reaches recipients outside (not served by any courier). Never plaintext without TLS.</summary>
-    public OutsideDelivery Outside { get; set; } = OutsideDelivery.SmimeOrTls;
+    /// <summary>How local users' mail reaches recipients outside (not served by any courier). Never plaintext without TLS.
+    /// Empty: <see cref="OutsideDelivery.SmimeOrPortal"/> when the Agent, Foreground and Background run in this process,
+    /// else <see cref="OutsideDelivery.SmimeOrTls"/> (see <see cref="EffectiveOutside"/>).</summary>
+    public OutsideDelivery? Outside { get; set; }
+    /// <summary>The pickup portal for outside recipients.</summary>
+    public PortalOptions Portal { get; set; } = new();
     /// <summary>Per recipient domain, overriding <see cref="Outside"/>.</summary>
     public Dictionary<string, OutsideDelivery> OutsideDomains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 

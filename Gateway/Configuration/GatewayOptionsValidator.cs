@@ -146,6 +146,21 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:PeerCrlMaxAgeSeconds: {o.Courier.PeerCrlMaxAgeSeconds} is out of range; fix: use 1 to 604800, e.g. 3600.");
         if (o.Courier.PeerFirstRetrySeconds is < 1 or > 3600)
             p.Add($"{g}:Courier:PeerFirstRetrySeconds: {o.Courier.PeerFirstRetrySeconds} is out of range; fix: use 1 to 3600, e.g. 5.");
+        // The portal keeps content and ARM here and serves the outside recipient from this process's HTTPS listener.
+        var portalModes = new[] { OutsideDelivery.Portal, OutsideDelivery.SmimeOrPortal };
+        var portalKeys = new List<string>();
+        if (o.Courier.Outside is { } outside && portalModes.Contains(outside)) portalKeys.Add($"{g}:Courier:Outside");
+        portalKeys.AddRange(o.Courier.OutsideDomains.Where(d => portalModes.Contains(d.Value)).Select(d => $"{g}:Courier:OutsideDomains:{d.Key}"));
+        if (portalKeys.Count > 0 && !o.PortalAvailable)
+            foreach (var key in portalKeys)
+                p.Add($"{key}: the pickup portal needs the Agent, Foreground and Background in this process (Roles) and an HTTPS listener (Web:Endpoint); " +
+                      "fix: run all three roles here with Web:Endpoint set, or choose SmimeOrTls, Smime, Tls or Hold.");
+        if (o.Courier.Portal.LinkDays is <= 0 or > 365)
+            p.Add($"{g}:Courier:Portal:LinkDays: {o.Courier.Portal.LinkDays} is out of range; fix: use a number of days above 0 and at most 365, e.g. 30.");
+        if (o.Courier.Portal.TrustedBrowserDays is < 0 or > 365)
+            p.Add($"{g}:Courier:Portal:TrustedBrowserDays: {o.Courier.Portal.TrustedBrowserDays} is out of range; fix: use 0 (never remember a browser) to 365, e.g. 30.");
+        if (o.Courier.Portal.SessionMinutes is < 1 or > 1440)
+            p.Add($"{g}:Courier:Portal:SessionMinutes: {o.Courier.Portal.SessionMinutes} is out of range; fix: use 1 to 1440, e.g. 30.");
 
         if (o.ShutdownTimeoutSeconds < 0)
             p.Add($"{g}:ShutdownTimeoutSeconds: negative; fix: use 0 or more, e.g. 30.");

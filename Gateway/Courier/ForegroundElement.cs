@@ -31,7 +31,8 @@ public sealed class ForegroundElement(
     TimeProvider? time = null,
     Func<Org.BouncyCastle.X509.X509Certificate?>? ownCourierCa = null,
     Func<TransferDesk?>? transfers = null,
-    Func<KeyReplacementDesk?>? rekeys = null)
+    Func<KeyReplacementDesk?>? rekeys = null,
+    Func<string, bool>? isGuest = null)
 {
     public ElementRelay Relay => relay;
 
@@ -274,8 +275,9 @@ public sealed class ForegroundElement(
         }
         foreach (var recipient in local)
         {
-            var user = users.Find(recipient);
-            if (user is null) continue; // removed meanwhile: the next sweep holds it
+            // A local user, or an outside recipient the pickup portal serves (a guest: the address is its mailbox's owner).
+            var owner = users.Find(recipient)?.Address ?? (isGuest?.Invoke(recipient) == true ? recipient : null);
+            if (owner is null) continue; // removed meanwhile: the next sweep holds it
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
@@ -291,9 +293,9 @@ public sealed class ForegroundElement(
                 copy.Headers.Add("X-Gateway-Courier-Hops", $"{received.Header.Hops} (from {received.Header.OriginCourier ?? received.Header.FromCourier} via {received.Header.FromCourier})");
             copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
             // A moved mailbox keeps its folders and flags: only for the user's own mail to themselves.
-            var own = string.Equals(manifest.Sender, user.Address, StringComparison.OrdinalIgnoreCase);
+            var own = string.Equals(manifest.Sender, owner, StringComparison.OrdinalIgnoreCase);
             var octets = CourierMime.Bytes(copy);
-            deliveries.Add(new ProtectedDelivery(user.Address, manifest.MessageId, octets, own ? manifest.Mailbox : null, own ? manifest.Flags : null));
+            deliveries.Add(new ProtectedDelivery(owner, manifest.MessageId, octets, own ? manifest.Mailbox : null, own ? manifest.Flags : null));
             waiting += octets.Length;
             if (waiting >= LargePartGate.LargeBytes) await StoreWaitingAsync();
         }

@@ -73,7 +73,7 @@ public sealed class ReadingAgent(
                         throw new PartRejectedException("the ARM was made for other content");
                     var original = ContentPart.Open(sealedContent, id, arm.Cek);
                     CryptographicOperations.ZeroMemory(arm.Cek);
-                    return new ProtectedView(original, true);
+                    return new ProtectedView(original, true, arm.Restrictions.NoForward);
                 }
                 catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException)
                 {
@@ -94,6 +94,6 @@ public sealed class ReadingAgent(
         notice.Headers.Add(HeaderId.Subject, $"[Protected message: {reason}]");
         notice.Headers.Add("X-Gateway-Message-Id", id);
         notice.Body = new TextPart("plain") { Text = text + "\r\n\r\nMessage " + id + "\r\n" };
-        return new ProtectedView(CourierMime.Bytes(notice), false);
+        return new ProtectedView(CourierMime.Bytes(notice), false, Reason: text);
     }
 }

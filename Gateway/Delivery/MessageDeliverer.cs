@@ -32,6 +32,7 @@ public sealed class MessageDeliverer(
     Courier.KeyReplacementIntake keyReplacement,
     MtaStsResolver mtaSts,
     ILogger<MessageDeliverer> logger,
+    Courier.Portal.PortalAdmission? portal = null,
     TimeProvider? time = null)
 {
     readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -60,8 +61,23 @@ public sealed class MessageDeliverer(
                     unsure.Add(RecipientOutcome.Transient(r.Address, "4.4.0", ex.Message));
                 }
             }
+        // Outside recipients the pickup portal serves are split with the others (the courier keeps their content and
+        // ARM as a guest's); each is then sent a notification with the link instead of the message.
+        var toPortal = new List<QueuedRecipient>();
+        if (portal is not null && options.Courier.Split && message.AuthenticatedUser is not null && message.Sender is not null)
+            foreach (var r in due.Except(toElements).Except(split).Where(r => !unsure.Any(u => u.Address == r.Address)
+                         && HopOf(message, r) is not NextHop.LocalMailbox && outside.UsesPortal(r.Address)).ToList())
+            {
+                if (r.PortalHeld) { toPortal.Add(r); continue; }
+                if (portal.Admit(r.Address) is { } problem) unsure.Add(RecipientOutcome.Transient(r.Address, "4.7.0", problem));
+                else
+                {
+                    toPortal.Add(r);
+                    split.Add(r);
+                }
+            }
         if (unsure.Count > 0) Apply(message, unsure, _time.GetUtcNow());
-        var groups = due.Except(toElements).Except(split).Where(r => !unsure.Any(u => u.Address == r.Address)).GroupBy(r => HopOf(message, r))
+        var groups = due.Except(toElements).Except(split).Except(toPortal).Where(r => !unsure.Any(u => u.Address == r.Address)).GroupBy(r => HopOf(message, r))
             .Select(g => (Hop: g.Key, Recipients: g.ToList())).ToList();
         if (split.Count > 0)
         {
@@ -71,29 +87,10 @@ public sealed class MessageDeliverer(
             else groups.Add((new NextHop.LocalMailbox(), split));
         }
         foreach (var group in groups)
-        {
-            IReadOnlyList<RecipientOutcome> outcomes;
-            try
-            {
-                outcomes = await DeliverGroupAsync(message, group.Hop, group.Recipients, cancellationToken);
-            }
-            catch (DeliveryException ex)
-            {
-                outcomes = group.Recipients.Select(r => ex.Permanent
-                    ? RecipientOutcome.Permanent(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)
-                    : RecipientOutcome.Transient(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)).ToList();
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return false; // shutting down: the recipients stay pending and are retried after restart.
-            }
-            catch (Exception ex)
-            {
-                logger.LogError(ex, "Unexpected error delivering {QueueId}", message.Id);
-                outcomes = group.Recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.3.0", "local error: " + ex.Message)).ToList();
-            }
-            Apply(message, outcomes, _time.GetUtcNow());
-        }
+            if (!await DeliverAndApplyAsync(message, group.Hop, group.Recipients, toPortal, cancellationToken)) return false;
+        // Outside recipients whose message is now held here: the notification is what is delivered to them.
+        foreach (var group in toPortal.Where(r => r.PortalHeld && r.State == RecipientState.Pending).GroupBy(r => HopOf(message, r)).ToList())
+            if (!await DeliverAndApplyAsync(message, group.Key, group.ToList(), toPortal, cancellationToken)) return false;
 
         // DSNs are queued (durably) before the state that says they were sent is saved or the message removed:
         // a crash in between can send a report twice, never lose one.
@@ -117,6 +114,46 @@ public sealed class MessageDeliverer(
             return true;
         }
         return false;
+    }
+
+    /// <summary>Delivers one group and records the outcomes; false when the gateway is shutting down (the recipients stay
+    /// pending). An outside recipient the split just held for the pickup portal is marked so, not delivered: their
+    /// notification is still to go.</summary>
+    async Task<bool> DeliverAndApplyAsync(QueuedMessage message, NextHop hop, List<QueuedRecipient> recipients, IReadOnlyList<QueuedRecipient> toPortal,
+        CancellationToken cancellationToken)
+    {
+        IReadOnlyList<RecipientOutcome> outcomes;
+        try
+        {
+            outcomes = await DeliverGroupAsync(message, hop, recipients, cancellationToken);
+        }
+        catch (DeliveryException ex)
+        {
+            outcomes = recipients.Select(r => ex.Permanent
+                ? RecipientOutcome.Permanent(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)
+                : RecipientOutcome.Transient(r.Address, ex.Status, ex.Diagnostic, ex.RemoteMta)).ToList();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Unexpected error delivering {QueueId}", message.Id);
+            outcomes = recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.3.0", "local error: " + ex.Message)).ToList();
+        }
+        if (hop is NextHop.LocalMailbox && toPortal.Count > 0)
+        {
+            var held = outcomes.Where(o => o.Kind == OutcomeKind.Delivered && toPortal.Any(p => !p.PortalHeld && string.Equals(p.Address, o.Address, StringComparison.OrdinalIgnoreCase))).ToList();
+            foreach (var o in held)
+            {
+                toPortal.First(p => string.Equals(p.Address, o.Address, StringComparison.OrdinalIgnoreCase)).PortalHeld = true;
+                logger.LogInformation("Message {QueueId}: held at this courier for {Recipient} (pickup portal); the notification follows", message.Id, o.Address);
+            }
+            outcomes = outcomes.Except(held).ToList();
+        }
+        Apply(message, outcomes, _time.GetUtcNow());
+        return true;
     }
 
     /// <summary>Forgets what the Agent kept for a message taken out of the queue by an operator.</summary>
@@ -265,6 +302,15 @@ public sealed class MessageDeliverer(
                     break;
                 case Courier.OutsideRoute.Tls plain:
                     outcomes.AddRange(await send(plain.Recipients, tls is OutboundTls.Verify ? OutboundTls.Verify : OutboundTls.Required, OutgoingHeaders.Strip));
+                    break;
+                case Courier.OutsideRoute.Portal held when portal is not null:
+                    // One notification per recipient: each carries a link of its own.
+                    foreach (var r in held.Recipients)
+                        outcomes.AddRange((await send(new[] { r }, tls, mime => portal.Notice(message, r, mime)))
+                            .Select(o => o.Kind == OutcomeKind.Delivered ? o with { Diagnostic = "held for the pickup portal; notification delivered: " + o.Diagnostic } : o));
+                    break;
+                case Courier.OutsideRoute.Portal held:
+                    outcomes.AddRange(held.Recipients.Select(r => RecipientOutcome.Transient(r.Address, "4.7.1", "the pickup portal does not run in this process")));
                     break;
             }
         }

@@ -192,7 +192,9 @@ public static class GatewayHost
                 var authority = sp.GetRequiredService<CourierAuthority>();
                 var users = sp.GetRequiredService<IUserStore>();
                 var peers = sp.GetRequiredKeyedService<PeerTable>(element);
-                var router = new CourierRouter(a => users.Find(a) is not null, options.Domains, () => authority.Role, peers,
+                var guests = sp.GetRequiredService<Courier.Portal.PortalGuests>();
+                // The pickup portal's guests are served here as local users are (their parts are kept for the portal).
+                var router = new CourierRouter(a => users.Find(a) is not null || guests.Contains(a), options.Domains, () => authority.Role, peers,
                     () => options.Courier.Invite ?? authority.Role == CourierRole.Public, d => options.Courier.OutsideDomains.ContainsKey(d));
                 var keys = element == CourierElement.Foreground ? ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()) : ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>());
                 return new ElementRelay(element, keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), peers,
@@ -227,7 +229,9 @@ public static class GatewayHost
         services.AddSingleton(sp => new Web.RemoteCourierReach(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
         services.AddSingleton(sp => localElements.Length > 0
-            ? new CourierReach(a => sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside)
+            // A portal guest is reached through the portal (held here, then notified), not as a courier recipient.
+            ? new CourierReach(a => !sp.GetRequiredService<Courier.Portal.PortalGuests>().Contains(a)
+                && sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside)
             : new CourierReach(sp.GetRequiredService<Web.RemoteCourierReach>().Serves));
         // The SMTP links to our own elements on other hosts: from the Agent (and the Foreground, for Distribute Account)
         // to the Background, from the Agent to the Foreground.
@@ -263,7 +267,8 @@ public static class GatewayHost
             sp.GetService<IInvitationDesk>(), sp.GetRequiredService<ILogger<ForegroundElement>>(),
             ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
             transfers: () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null,
-            rekeys: () => runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null));
+            rekeys: () => runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null,
+            isGuest: sp.GetRequiredService<Courier.Portal.PortalGuests>().Contains));
         // Key Replacement: the Foreground drives it, the Background carries its messages to the user's Agent (this
         // process, or mail to the Agent's host), the Agent makes the new key where the CA is.
         services.AddSingleton(_ => new KeyReplacementStore(KeyReplacementStore.PathIn(data)));
@@ -451,7 +456,22 @@ public static class GatewayHost
             services.AddSingleton<IHostedService>(sp => new KeyRenewal(sp.GetRequiredService<CourierAuthority>(), sp.GetRequiredService<KeyStore>(),
                 runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null, TimeSpan.FromDays(options.Courier.RekeyDaysBeforeExpiry),
                 sp.GetRequiredService<ILogger<KeyRenewal>>()));
-        services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, sp.GetRequiredService<CertificateDirectory>()));
+        services.AddSingleton(sp => new OutsideDeliveryPolicy(options.Courier, options.EffectiveOutside, sp.GetRequiredService<CertificateDirectory>()));
+        // The pickup portal for outside recipients: guests, links, proofs of address, and the pages (with the Agent).
+        services.AddSingleton(_ => new Courier.Portal.PortalGuests(Courier.Portal.PortalGuests.PathIn(data)));
+        services.AddSingleton(sp => new Courier.Portal.PickupLink(sp.GetRequiredService<MasterKey>()));
+        services.AddSingleton(sp => new Courier.Portal.AddressProofs(Path.Combine(data.AgentDirectory, "portal.db"), sp.GetRequiredService<MasterKey>()));
+        services.AddSingleton(sp => new Courier.Portal.PortalAdmission(sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<CourierAuthority>(),
+            sp.GetRequiredService<Courier.Portal.PickupLink>(), sp.GetRequiredService<RestrictionPolicy>(), options, PublicUrl(options),
+            sp.GetRequiredService<ILogger<Courier.Portal.PortalAdmission>>()));
+        services.AddSingleton(sp => new Courier.Portal.PickupDesk(sp.GetRequiredService<Courier.Portal.PickupLink>(), sp.GetRequiredService<Courier.Portal.AddressProofs>(),
+            sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<MailStore>(), sp.GetRequiredService<IProtectedMessageReader>(),
+            sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CertificateDirectory>(), runsForeground ? sp.GetRequiredService<IInvitationDesk>() : null,
+            () => options.Courier.Invite ?? sp.GetRequiredService<CourierAuthority>().Role == CourierRole.Public, options,
+            sp.GetRequiredService<ILogger<Courier.Portal.PickupDesk>>()));
+        services.AddSingleton(sp => new Web.Pickup.PickupBrowser(sp.GetRequiredService<MasterKey>(), TimeSpan.FromMinutes(options.Courier.Portal.SessionMinutes),
+            TimeSpan.FromDays(options.Courier.Portal.TrustedBrowserDays)));
+        services.AddSingleton<Web.Pickup.PickupPage>();
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
         services.AddSingleton(sp =>

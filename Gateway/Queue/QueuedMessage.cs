@@ -33,6 +33,9 @@ public sealed class QueuedRecipient
     public bool FinalReported { get; set; }
     /// <summary>The next hop took the message but does not do DSN (RFC 3461 "relayed").</summary>
     public bool Relayed { get; set; }
+    /// <summary>An outside recipient whose message this courier holds for the pickup portal (split, content and ARM kept
+    /// here): what is still to be delivered is their notification.</summary>
+    public bool PortalHeld { get; set; }
 
     [JsonIgnore] public string Domain => Address[(Address.LastIndexOf('@') + 1)..].ToLowerInvariant();
 }

@@ -29,6 +29,8 @@ public static class WebEndpoints
         // The registration page is where accounts are made (with the Agent); a Foreground on its own host answers the
         // Agent's host's questions: where an address is served, and whether an Invitation's link works.
         if (options.Runs(Configuration.GatewayOptions.AgentRole)) RegistrationPage.Map(app);
+        // The pickup portal for outside recipients, where the content, the ARM and the reader are all in this process.
+        if (options.PortalAvailable) Pickup.PickupPage.Map(app);
         if (options.Runs(Configuration.GatewayOptions.ForegroundRole) && !options.Runs(Configuration.GatewayOptions.AgentRole))
         {
             ReachEndpoint.Map(app);

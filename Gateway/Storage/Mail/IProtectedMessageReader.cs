@@ -1,7 +1,8 @@
 namespace Gateway.Storage.Mail;
 
-/// <summary>What a user is shown for a protected message, and whether that was the message itself.</summary>
-public sealed record ProtectedView(byte[] Octets, bool IsOriginal);
+/// <summary>What a user is shown for a protected message, and whether that was the message itself; for the message
+/// whether its sender forbade forwarding, for a notice why it is shown instead.</summary>
+public sealed record ProtectedView(byte[] Octets, bool IsOriginal, bool NoForward = false, string? Reason = null);
 
 /// <summary>
 /// Turns a stored protected message (<see cref="MessageRecord.ProtectedId"/>) into what its owner may see: the

@@ -1,0 +1,240 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Gateway.Configuration;
+using Gateway.Courier;
+using Gateway.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+using OpenQA.Selenium;
+
+namespace Gateway.Tests.Portal;
+
+/// <summary>
+/// The pickup portal end to end, in a real browser (headless chromium through Selenium) against the real gateway and an
+/// outside MTA: a local user's protected mail to an outside address leaves as a notification without content, the link
+/// asks for a code mailed to the address, the message shows, its attachment downloads with the same SHA-256, the reply
+/// reaches the sender's INBOX protected, and the sender's restrictions (max opens, revocation, expiry) and receipts hold.
+/// </summary>
+public sealed class PickupPortalBrowserTests
+{
+    const string Alice = "alice@gateway.test";
+    const string Password = "portal-secret-16";
+
+    static async Task<TestGateway> StartAsync(ScriptedSmtpServer outside, Action<GatewayOptions>? configure = null)
+    {
+        var gw = await TestGateway.StartAsync(o =>
+        {
+            o.Routes.Add(new RouteOptions { Domain = "outside.test", Host = "127.0.0.1", Port = outside.Port });
+            configure?.Invoke(o);
+        });
+        gw.AddUser(Alice, Password);
+        return gw;
+    }
+
+    /// <summary>The first message the outside MTA got that matches (left in place for other checks).</summary>
+    static async Task<ScriptedMessage> WaitForAsync(ScriptedSmtpServer outside, Func<ScriptedMessage, bool> match, int timeoutSeconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (outside.Messages.FirstOrDefault(match) is { } found) return found;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("the outside MTA got no such message; it has: " + string.Join(" | ", outside.Messages.Select(m => m.Text[..Math.Min(200, m.Text.Length)])));
+    }
+
+    static string LinkIn(ScriptedMessage notification)
+    {
+        var text = MimeMessage.Load(new MemoryStream(notification.Data)).TextBody;
+        return Regex.Match(text, @"https://\S+/pickup/[A-Za-z0-9_-]+").Value;
+    }
+
+    static async Task<string> CodeForAsync(ScriptedSmtpServer outside, string recipient, int nth)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var codes = outside.Messages.Where(m => m.RcptCommands.Any(r => r.Contains(recipient)) && m.Text.Contains("Your code to open")).ToList();
+            if (codes.Count >= nth) return Regex.Match(MimeMessage.Load(new MemoryStream(codes[nth - 1].Data)).TextBody, @"\b\d{8}\b").Value;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"no code mail #{nth} for {recipient}");
+    }
+
+    /// <summary>Opens the link, asks for a code, reads it from the outside mailbox and enters it.</summary>
+    static async Task ProveAsync(Browser browser, ScriptedSmtpServer outside, string link, string recipient, int nth, string shot, bool remember = false)
+    {
+        var driver = browser.Driver;
+        driver.Navigate().GoToUrl(link);
+        Assert.Equal("Prove your address", driver.Title);
+        browser.Screenshot(shot + "-prove");
+        driver.FindElement(By.Id("send-code")).Click();
+        Assert.Contains("A code is on its way", driver.FindElement(By.CssSelector("[role=status]")).Text);
+        var code = await CodeForAsync(outside, recipient, nth);
+        driver.FindElement(By.Id("code")).SendKeys(code);
+        if (remember) driver.FindElement(By.Name("remember")).Click();
+        driver.FindElement(By.Id("verify")).Click();
+    }
+
+    [Fact]
+    public async Task An_outside_recipient_proves_the_address_reads_downloads_and_replies_and_a_second_visit_is_refused()
+    {
+        await using var outside = new ScriptedSmtpServer();
+        await using var gw = await StartAsync(outside);
+        const string carol = "carol@outside.test";
+        var marker = "PORTALBODY" + Guid.NewGuid().ToString("N")[..12];
+        var attachment = RandomNumberGenerator.GetBytes(300_000);
+        var image = Convert.FromBase64String("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==");
+        var builder = new BodyBuilder { TextBody = "Plain " + marker, HtmlBody = $"<p>Hello <b>{marker}</b></p><img id=\"logo\" src=\"cid:logo@x\"><script>document.title='pwned'</script><img src=\"https://tracker.invalid/p.gif\">" };
+        builder.LinkedResources.Add("logo.png", image, new ContentType("image", "png")).ContentId = "logo@x";
+        builder.Attachments.Add("report.bin", attachment, new ContentType("application", "octet-stream"));
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Alice Example", Alice));
+        message.To.Add(MailboxAddress.Parse(carol));
+        message.Subject = "Quarterly " + marker;
+        message.MessageId = marker + "@gateway.test";
+        message.Headers.Add("X-Gateway-Max-Opens", "1");
+        message.Headers.Add("X-Gateway-Receipt", "yes");
+        message.Body = builder.ToMessageBody();
+        using var wire = new MemoryStream();
+        message.WriteTo(FormatOptions.Default, wire);
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { carol }, Encoding.UTF8.GetString(wire.ToArray()))).Code);
+
+        // The notification arrives, and the outside MTA's copy holds no byte of the body, the subject or the attachment.
+        var notification = await WaitForAsync(outside, m => m.Text.Contains("/pickup/"));
+        Assert.Contains("Alice Example sent you a protected message", notification.Text);
+        Assert.Contains("can be opened once", notification.Text);
+        foreach (var secret in new[] { marker, Convert.ToBase64String(Encoding.UTF8.GetBytes(marker)), Convert.ToBase64String(attachment.AsSpan(0, 300)) })
+            Assert.DoesNotContain(secret, string.Join("\n", outside.Messages.Select(m => m.Text)));
+        Assert.DoesNotContain("x-gateway-", notification.Text, StringComparison.OrdinalIgnoreCase);
+        var link = LinkIn(notification);
+        Assert.StartsWith(gw.Options.Web.PublicUrl + "/pickup/", link);
+
+        var downloads = TempDirectory.Create("portal-downloads");
+        using var browser = Browser.Start(new[] { "mx.gateway.test" }, downloads);
+        var driver = browser.Driver;
+        await ProveAsync(browser, outside, link, carol, 1, "portal-read");
+        Assert.Equal("Protected message", driver.Title);
+        browser.Screenshot("portal-read-message");
+        var body = driver.FindElement(By.CssSelector("article.body"));
+        Assert.Contains(marker, body.Text);
+        Assert.Empty(body.FindElements(By.TagName("script")));
+        // The inline image is shown from the page's own part link; the remote one is gone.
+        var logo = body.FindElement(By.Id("logo"));
+        Assert.Contains("/part/", logo.GetAttribute("src"));
+        Assert.True((long)((IJavaScriptExecutor)driver).ExecuteScript("return arguments[0].naturalWidth", logo)! > 0);
+        Assert.DoesNotContain("tracker.invalid", driver.PageSource);
+
+        // The attachment downloads in the browser with the same SHA-256.
+        driver.FindElement(By.LinkText("report.bin")).Click();
+        var saved = Path.Combine(downloads, "report.bin");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !(File.Exists(saved) && new FileInfo(saved).Length == attachment.Length)) await Task.Delay(100);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(attachment)), Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(saved))));
+
+        // The reply reaches alice's INBOX as protected mail.
+        var replyText = "REPLY" + Guid.NewGuid().ToString("N")[..10];
+        driver.FindElement(By.Id("reply-text")).SendKeys("Thanks! " + replyText);
+        driver.FindElement(By.Id("reply")).Click();
+        Assert.Equal("Reply sent", driver.Title);
+        browser.Screenshot("portal-reply-sent");
+        var inbox = await gw.WaitForMailAsync(Alice, 1);
+        var deadlineReply = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadlineReply && !(gw.ReadableMail(Alice) ?? Array.Empty<string>()).Any(m => m.Contains(replyText))) await Task.Delay(100);
+        var reply = gw.ReadableMail(Alice)!.Single(m => m.Contains(replyText));
+        Assert.Contains("From: " + carol, reply);
+        Assert.Contains("In-Reply-To: <" + marker + "@gateway.test>", reply);
+        var inboxId = gw.MailStore.Find(Alice, "INBOX")!.Id;
+        Assert.Contains(gw.MailStore.Messages(inboxId), m => m.ProtectedId is not null); // courier mail: content and ARM apart
+        Assert.False(Sealing.NothingRestsInClearTests.Leaks(gw.DataDirectory, new[] { marker, replyText }).Any());
+
+        // Max opens 1: the second visit is refused, with no content, and the sender got one receipt per event.
+        driver.Navigate().GoToUrl(link);
+        browser.Screenshot("portal-second-visit");
+        Assert.Equal("Message not available", driver.Title);
+        Assert.Contains("may be opened 1 time(s)", driver.FindElement(By.TagName("body")).Text);
+        Assert.DoesNotContain(marker, driver.PageSource);
+        var receipts = await gw.ReceiptsAsync(Alice, 2);
+        Assert.Single(receipts, r => r.Contains($"opened by {carol}"));
+        Assert.Single(receipts, r => r.Contains($"{carol} tried to open"));
+
+        // The sender sees the outside recipient on the status page and in the message's record, with times.
+        var status = gw.App.Services.GetRequiredService<ISentMessages>().SentBy(Alice, 10).Single(s => s.Message.InternetMessageId!.Contains(marker));
+        var carolStatus = status.Recipients.Single(r => r.Recipient == carol);
+        Assert.Equal(RecipientState.Opened, carolStatus.State);
+        Assert.Contains("opened 1 time(s), first at", carolStatus.Detail);
+    }
+
+    [Fact]
+    public async Task Forged_links_wrong_codes_revocation_and_expiry_are_refused_without_content()
+    {
+        await using var outside = new ScriptedSmtpServer();
+        await using var gw = await StartAsync(outside);
+        const string dave = "dave@outside.test";
+        var marker = "PORTALREFUSE" + Guid.NewGuid().ToString("N")[..10];
+        var expires = DateTimeOffset.UtcNow.AddSeconds(40);
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { dave },
+            $"From: {Alice}\r\nTo: {dave}\r\nSubject: first {marker}\r\nMessage-ID: <a{marker}@gateway.test>\r\nX-Gateway-Expires: {MimeKit.Utils.DateUtils.FormatDate(expires)}\r\n\r\nBody {marker}\r\n")).Code);
+        var link = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/")));
+
+        using var browser = Browser.Start(new[] { "mx.gateway.test" });
+        var driver = browser.Driver;
+        // A forged link (one character changed) and a link that is none.
+        var token = link[(link.LastIndexOf('/') + 1)..];
+        var forged = link[..^token.Length] + (token[..20] + (token[20] == 'A' ? 'B' : 'A') + token[21..]);
+        driver.Navigate().GoToUrl(forged);
+        Assert.Equal("Message not available", driver.Title);
+        Assert.Contains("not one this gateway made", driver.FindElement(By.TagName("body")).Text);
+        browser.Screenshot("portal-forged-link");
+        using (var http = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }))
+        {
+            var baseUrl = $"https://127.0.0.1:{gw.HttpsPort}/pickup/";
+            Assert.Equal(403, (int)(await http.GetAsync(baseUrl + forged[(forged.LastIndexOf('/') + 1)..])).StatusCode);
+            Assert.Equal(404, (int)(await http.GetAsync(baseUrl + "not-a-link")).StatusCode);
+            // Every page: a policy that allows no script and no remote content, never cached, never framed.
+            var page = await http.GetAsync(baseUrl + token);
+            var csp = string.Join(";", page.Headers.GetValues("Content-Security-Policy"));
+            Assert.Contains("default-src 'none'", csp);
+            Assert.DoesNotContain("script-src", csp);
+            Assert.Contains("frame-ancestors 'none'", csp);
+            Assert.Equal("no-store", page.Headers.CacheControl!.ToString());
+            // A form posted without this browser's token is refused.
+            var post = await http.PostAsync(baseUrl + token + "/code", new FormUrlEncodedContent(new Dictionary<string, string> { ["form"] = "x" }));
+            Assert.Equal(403, (int)post.StatusCode);
+        }
+
+        // A wrong code is refused; the right one then opens the message.
+        driver.Navigate().GoToUrl(link);
+        driver.FindElement(By.Id("send-code")).Click();
+        var code = await CodeForAsync(outside, dave, 1);
+        driver.FindElement(By.Id("code")).SendKeys(code == "00000000" ? "11111111" : "00000000");
+        driver.FindElement(By.Id("verify")).Click();
+        Assert.Contains("not the code", driver.FindElement(By.CssSelector("[role=alert]")).Text);
+        browser.Screenshot("portal-wrong-code");
+        Assert.DoesNotContain(marker, driver.PageSource);
+        driver.FindElement(By.Id("code")).SendKeys(code);
+        driver.FindElement(By.Id("verify")).Click();
+        Assert.Contains("Body " + marker, driver.FindElement(By.CssSelector("article.body")).Text);
+
+        // Expiry: once the sender's time is up the same browser gets no content.
+        while (DateTimeOffset.UtcNow < expires.AddSeconds(1)) await Task.Delay(200);
+        driver.Navigate().GoToUrl(link);
+        Assert.Equal("Message not available", driver.Title);
+        Assert.Contains("expired", driver.FindElement(By.TagName("body")).Text);
+        Assert.DoesNotContain(marker, driver.PageSource);
+
+        // Revocation: a second message, revoked by the sender, is refused even to the proven browser.
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { dave },
+            $"From: {Alice}\r\nTo: {dave}\r\nSubject: second\r\nMessage-ID: <b{marker}@gateway.test>\r\n\r\nSecond {marker}\r\n")).Code);
+        var second = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/") && LinkIn(m) != link));
+        var sent = gw.App.Services.GetRequiredService<ISentMessages>();
+        var id = sent.SentBy(Alice, 10).Single(s => s.Message.InternetMessageId!.Contains("b" + marker)).Message.Id;
+        Assert.True(sent.Revoke(id, Alice));
+        driver.Navigate().GoToUrl(second);
+        browser.Screenshot("portal-revoked");
+        Assert.Equal("Message not available", driver.Title);
+        Assert.Contains("revoked", driver.FindElement(By.TagName("body")).Text);
+        Assert.DoesNotContain(marker, driver.PageSource);
+    }
+}
