@@ -5,6 +5,7 @@ using Gateway.Configuration;
 using Gateway.Courier;
 using Gateway.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MimeKit;
 using OpenQA.Selenium;
 
@@ -21,13 +22,19 @@ public sealed class PickupPortalBrowserTests
     const string Alice = "alice@gateway.test";
     const string Password = "portal-secret-16";
 
-    static async Task<TestGateway> StartAsync(ScriptedSmtpServer outside, Action<GatewayOptions>? configure = null)
+    static async Task<TestGateway> StartAsync(ScriptedSmtpServer outside, Action<GatewayOptions>? configure = null, CapturingLoggerProvider? logs = null)
     {
         var gw = await TestGateway.StartAsync(o =>
         {
             o.Routes.Add(new RouteOptions { Domain = "outside.test", Host = "127.0.0.1", Port = outside.Port });
+            o.Courier.Outside = null; // the default: SmimeOrPortal where all roles run with a web listener
             configure?.Invoke(o);
-        });
+        }, logs is null ? null : (Action<Microsoft.Extensions.Logging.ILoggingBuilder>)(b =>
+        {
+            // Everything the gateway logs at any level, with its own filters (not a rule of this provider's own).
+            b.AddProvider(logs);
+            b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
+        }));
         gw.AddUser(Alice, Password);
         return gw;
     }
@@ -63,7 +70,7 @@ public sealed class PickupPortalBrowserTests
     }
 
     /// <summary>Opens the link, asks for a code, reads it from the outside mailbox and enters it.</summary>
-    static async Task ProveAsync(Browser browser, ScriptedSmtpServer outside, string link, string recipient, int nth, string shot, bool remember = false)
+    static async Task<string> ProveAsync(Browser browser, ScriptedSmtpServer outside, string link, string recipient, int nth, string shot, bool remember = false)
     {
         var driver = browser.Driver;
         driver.Navigate().GoToUrl(link);
@@ -76,13 +83,15 @@ public sealed class PickupPortalBrowserTests
         if (remember) driver.FindElement(By.Name("remember")).Click();
         driver.FindElement(By.Id("verify")).Click();
         Assert.True(driver.Title == "Protected message", driver.FindElement(By.TagName("body")).Text);
+        return code;
     }
 
     [Fact]
     public async Task An_outside_recipient_proves_the_address_reads_downloads_and_replies_and_a_second_visit_is_refused()
     {
         await using var outside = new ScriptedSmtpServer();
-        await using var gw = await StartAsync(outside);
+        var logs = new CapturingLoggerProvider();
+        await using var gw = await StartAsync(outside, logs: logs);
         const string carol = "carol@outside.test";
         var marker = "PORTALBODY" + Guid.NewGuid().ToString("N")[..12];
         var attachment = RandomNumberGenerator.GetBytes(300_000);
@@ -118,7 +127,7 @@ public sealed class PickupPortalBrowserTests
         var downloads = TempDirectory.Create("portal-downloads");
         using var browser = Browser.Start(new[] { "mx.gateway.test" }, downloads);
         var driver = browser.Driver;
-        await ProveAsync(browser, outside, link, carol, 1, "portal-read");
+        var code = await ProveAsync(browser, outside, link, carol, 1, "portal-read");
         Assert.Equal("Protected message", driver.Title);
         browser.Screenshot("portal-read-message");
         var body = driver.FindElement(By.CssSelector("article.body"));
@@ -167,6 +176,11 @@ public sealed class PickupPortalBrowserTests
         var carolStatus = status.Recipients.Single(r => r.Recipient == carol);
         Assert.Equal(RecipientState.Opened, carolStatus.State);
         Assert.Contains("opened 1 time(s), first at", carolStatus.Detail);
+
+        // No log line holds the link's token, the code or content (the portal logs links by their random id).
+        var token = link[(link.LastIndexOf('/') + 1)..];
+        Assert.Contains(logs.Lines, l => l.Text.Contains("Portal:"));
+        Assert.DoesNotContain(logs.Lines, l => l.Text.Contains(token) || l.Text.Contains(token[..24]) || l.Text.Contains(code) || l.Text.Contains(marker) || l.Text.Contains(replyText));
     }
 
     [Fact]

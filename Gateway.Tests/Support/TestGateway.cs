@@ -63,6 +63,9 @@ public sealed class TestGateway : IAsyncDisposable
                 Tls = OutboundTls.Opportunistic,
             },
             Web = new() { Endpoint = $"127.0.0.1:{ports[3]}", PublicUrl = $"https://mx.gateway.test:{ports[3]}" },
+            // Tests of the relay path see a local user's outside mail leave as it is (over TLS); the portal's tests set
+            // Outside back to null, the shipped default (SmimeOrPortal here).
+            Courier = new() { Outside = OutsideDelivery.SmimeOrTls },
             ShutdownTimeoutSeconds = 10,
         };
     }

@@ -106,11 +106,18 @@ public static class GatewayHost
             o.UseUtcTimestamp = true;
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
         });
+        // Request paths carry pickup link tokens: ASP.NET Core's request logs stay at Warning whatever the configuration says.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Routing", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Http.Result", LogLevel.Warning);
         configureLogging?.Invoke(builder.Logging);
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
 
         var services = builder.Services;
+        // Guests of the pickup portal exist only where it runs (all roles in this process, see GatewayOptions.PortalAvailable).
+        Func<string, bool> IsPortalGuest(IServiceProvider sp) =>
+            options.PortalAvailable ? sp.GetRequiredService<Courier.Portal.PortalGuests>().Contains : _ => false;
         services.AddSingleton(options);
         services.AddSingleton(options.Delivery);
         services.AddSingleton(data);
@@ -192,9 +199,9 @@ public static class GatewayHost
                 var authority = sp.GetRequiredService<CourierAuthority>();
                 var users = sp.GetRequiredService<IUserStore>();
                 var peers = sp.GetRequiredKeyedService<PeerTable>(element);
-                var guests = sp.GetRequiredService<Courier.Portal.PortalGuests>();
                 // The pickup portal's guests are served here as local users are (their parts are kept for the portal).
-                var router = new CourierRouter(a => users.Find(a) is not null || guests.Contains(a), options.Domains, () => authority.Role, peers,
+                var isGuest = IsPortalGuest(sp);
+                var router = new CourierRouter(a => users.Find(a) is not null || isGuest(a), options.Domains, () => authority.Role, peers,
                     () => options.Courier.Invite ?? authority.Role == CourierRole.Public, d => options.Courier.OutsideDomains.ContainsKey(d));
                 var keys = element == CourierElement.Foreground ? ScopedKeyRing.Foreground(sp.GetRequiredService<KeyStore>()) : ScopedKeyRing.Background(sp.GetRequiredService<KeyStore>());
                 return new ElementRelay(element, keys, sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>(), peers,
@@ -229,8 +236,9 @@ public static class GatewayHost
         services.AddSingleton(sp => new Web.RemoteCourierReach(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
         services.AddSingleton(sp => localElements.Length > 0
-            // A portal guest is reached through the portal (held here, then notified), not as a courier recipient.
-            ? new CourierReach(a => !sp.GetRequiredService<Courier.Portal.PortalGuests>().Contains(a)
+            // A portal guest is reached through the portal (held here, then notified), not as a courier recipient, until
+            // they register as a user.
+            ? new CourierReach(a => (sp.GetRequiredService<IUserStore>().Find(a) is not null || !IsPortalGuest(sp)(a))
                 && sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside)
             : new CourierReach(sp.GetRequiredService<Web.RemoteCourierReach>().Serves));
         // The SMTP links to our own elements on other hosts: from the Agent (and the Foreground, for Distribute Account)
@@ -268,7 +276,7 @@ public static class GatewayHost
             ownCourierCa: () => sp.GetRequiredService<CourierAuthority>().Certificate,
             transfers: () => takesTransfers ? sp.GetRequiredService<TransferDesk>() : null,
             rekeys: () => runsForeground ? sp.GetRequiredService<KeyReplacementDesk>() : null,
-            isGuest: sp.GetRequiredService<Courier.Portal.PortalGuests>().Contains));
+            isGuest: IsPortalGuest(sp)));
         // Key Replacement: the Foreground drives it, the Background carries its messages to the user's Agent (this
         // process, or mail to the Agent's host), the Agent makes the new key where the CA is.
         services.AddSingleton(_ => new KeyReplacementStore(KeyReplacementStore.PathIn(data)));
@@ -461,9 +469,10 @@ public static class GatewayHost
         services.AddSingleton(_ => new Courier.Portal.PortalGuests(Courier.Portal.PortalGuests.PathIn(data)));
         services.AddSingleton(sp => new Courier.Portal.PickupLink(sp.GetRequiredService<MasterKey>()));
         services.AddSingleton(sp => new Courier.Portal.AddressProofs(Path.Combine(data.AgentDirectory, "portal.db"), sp.GetRequiredService<MasterKey>()));
-        services.AddSingleton(sp => new Courier.Portal.PortalAdmission(sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<CourierAuthority>(),
-            sp.GetRequiredService<Courier.Portal.PickupLink>(), sp.GetRequiredService<RestrictionPolicy>(), options, PublicUrl(options),
-            sp.GetRequiredService<ILogger<Courier.Portal.PortalAdmission>>()));
+        if (options.PortalAvailable) // else the deliverer has no portal (and no guests store is opened on an element's own host)
+            services.AddSingleton(sp => new Courier.Portal.PortalAdmission(sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<CourierAuthority>(),
+                sp.GetRequiredService<Courier.Portal.PickupLink>(), sp.GetRequiredService<RestrictionPolicy>(), options, PublicUrl(options),
+                sp.GetRequiredService<ILogger<Courier.Portal.PortalAdmission>>()));
         services.AddSingleton(sp => new Courier.Portal.PickupDesk(sp.GetRequiredService<Courier.Portal.PickupLink>(), sp.GetRequiredService<Courier.Portal.AddressProofs>(),
             sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<MailStore>(), sp.GetRequiredService<IProtectedMessageReader>(),
             sp.GetRequiredService<MessageQueue>(), sp.GetRequiredService<CertificateDirectory>(), runsForeground ? sp.GetRequiredService<IInvitationDesk>() : null,
