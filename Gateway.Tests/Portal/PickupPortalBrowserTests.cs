@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Gateway.Configuration;
 using Gateway.Courier;
+using Gateway.Crypto;
+using Gateway.Tests.Crypto;
 using Gateway.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -253,5 +255,74 @@ public sealed class PickupPortalBrowserTests
         Assert.Equal("Message not available", driver.Title);
         Assert.Contains("revoked", driver.FindElement(By.TagName("body")).Text);
         Assert.DoesNotContain(marker, driver.PageSource);
+    }
+    [Fact]
+    public async Task From_the_portal_one_recipient_registers_and_reads_in_a_mail_program_and_another_offers_a_certificate_that_waits_for_approval()
+    {
+        await using var outside = new ScriptedSmtpServer();
+        // Where the courier invites, the portal offers an account (outside.test is named as outside, so its mail
+        // goes through the portal rather than straight to an Invitation).
+        await using var gw = await StartAsync(outside, o =>
+        {
+            o.Courier.Invite = true;
+            o.Courier.OutsideDomains["outside.test"] = OutsideDelivery.SmimeOrPortal;
+        });
+        const string erin = "erin@outside.test", frank = "frank@outside.test";
+        var marker = "PORTALMOVE" + Guid.NewGuid().ToString("N")[..10];
+        foreach (var to in new[] { erin, frank })
+            Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { to },
+                $"From: {Alice}\r\nTo: {to}\r\nSubject: hello\r\nMessage-ID: <{to[0]}{marker}@gateway.test>\r\n\r\nBody {marker} for {to}\r\n")).Code);
+        var erinLink = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/") && m.RcptCommands.Any(r => r.Contains(erin))));
+        var frankLink = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/") && m.RcptCommands.Any(r => r.Contains(frank))));
+
+        using var browser = Browser.Start(new[] { "mx.gateway.test" });
+        var driver = browser.Driver;
+        // erin asks for a mailbox: the Invitation comes, she registers, and her mail program shows the message.
+        await ProveAsync(browser, outside, erinLink, erin, 1, "portal-account");
+        driver.FindElement(By.Id("account")).Click();
+        Assert.Equal("Invitation sent", driver.Title);
+        var invitation = await WaitForAsync(outside, m => m.RcptCommands.Any(r => r.Contains(erin)) && m.Text.Contains("/register?token="));
+        var registration = Regex.Match(MimeMessage.Load(new MemoryStream(invitation.Data)).TextBody, @"https://\S+/register\?token=\S+").Value;
+        driver.Navigate().GoToUrl(registration);
+        const string erinPassword = "erin-chooses-16";
+        foreach (var field in driver.FindElements(By.CssSelector("input[type=password]"))) field.SendKeys(erinPassword);
+        driver.FindElement(By.CssSelector("form button[type=submit]")).Click();
+        Assert.Equal("Registered", driver.Title);
+        browser.Screenshot("portal-registered");
+        using (var imap = await ImapClients.ConnectAsync(gw.ImapsPort, erin, erinPassword))
+        {
+            await imap.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly);
+            var texts = new List<string>();
+            for (var i = 0; i < imap.Inbox.Count; i++) texts.Add((await imap.Inbox.GetMessageAsync(i)).TextBody ?? "");
+            Assert.Contains(texts, t => t.Contains($"Body {marker} for {erin}"));
+        }
+        // From now on erin is a user here: new mail reaches her mailbox as courier mail, with no notification.
+        var notices = outside.Messages.Count(m => m.Text.Contains("/pickup/"));
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { erin },
+            $"From: {Alice}\r\nTo: {erin}\r\nSubject: again\r\n\r\nAgain {marker}\r\n")).Code);
+        Assert.Contains(await gw.WaitForMailAsync(erin, 3), m => m.Contains("Again " + marker));
+        Assert.Equal(notices, outside.Messages.Count(m => m.Text.Contains("/pickup/")));
+
+        // frank offers a certificate: kept unapproved (mail still goes through the portal), approved it is used.
+        var keys = KeyPairs.Generate(KeyAlgorithm.EcP256);
+        var certificate = new PkiHierarchy().Private.IssueUser(keys.Public, frank, TimeSpan.FromDays(30));
+        var pem = Path.Combine(TempDirectory.Create("portal-cert"), "frank.pem");
+        await File.WriteAllTextAsync(pem, CourierAuthority.Pem(certificate));
+        await ProveAsync(browser, outside, frankLink, frank, 1, "portal-certificate");
+        driver.FindElement(By.Id("certificate")).SendKeys(pem);
+        driver.FindElement(By.Id("offer")).Click();
+        Assert.Equal("Certificate received", driver.Title);
+        browser.Screenshot("portal-certificate-received");
+        var directory = gw.App.Services.GetRequiredService<CertificateDirectory>();
+        var entry = directory.Entries().Single(e => e.Addresses.Contains(frank) && e.Source == "portal");
+        Assert.False(entry.Approved);
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { frank },
+            $"From: {Alice}\r\nTo: {frank}\r\nSubject: still portal\r\n\r\nStill {marker}\r\n")).Code);
+        await WaitForAsync(outside, m => m.RcptCommands.Any(r => r.Contains(frank)) && m.Text.Contains("/pickup/") && LinkIn(m) != frankLink);
+        Assert.True(directory.Approve(entry.Id[..16]));
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { frank },
+            $"From: {Alice}\r\nTo: {frank}\r\nSubject: now smime\r\n\r\nEncrypted {marker}\r\n")).Code);
+        var encrypted = await WaitForAsync(outside, m => m.RcptCommands.Any(r => r.Contains(frank)) && m.Text.Contains("application/pkcs7-mime"));
+        Assert.DoesNotContain(marker, encrypted.Text);
     }
 }
