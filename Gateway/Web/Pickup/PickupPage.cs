@@ -139,7 +139,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
 
     string MessageHtml(HttpContext http, string token, PickupClaims claims, ProtectedView view, string viewId)
     {
-        var mail = new MailView(MimeMessage.Load(new MemoryStream(view.Octets, writable: false)));
+        var mail = new MailView(MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true));
         string PartLink(int n) => $"{Base(token)}/part/{n}?view={viewId}";
         var inline = new HashSet<int>();
         var body = mail.BodyHtml(PartLink, options.Courier.Portal.AllowRemoteImages, inline);
@@ -194,7 +194,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
     async Task PartAsync(HttpContext http, string token, int number)
     {
         if (await ContinueViewAsync(http, token, http.Request.Query["view"]) is not { } opened) return;
-        var mail = new MailView(MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false)));
+        var mail = new MailView(MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false), persistent: true));
         if (number < 0 || number >= mail.Leaves.Count)
         {
             await PageAsync(http, 404, "No such part", "<p>This message has no such part.</p>");
@@ -237,7 +237,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
             await PageAsync(http, 400, "Reply not sent", "<p>The reply is empty or too long.</p>");
             return;
         }
-        var original = MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false));
+        var original = MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false), persistent: true);
         await desk.ReplyAsync(opened.Claims, original, text, http.RequestAborted);
         await PageAsync(http, 200, "Reply sent", $"<p role=\"status\">Your reply is on its way to {H(original.From.Mailboxes.FirstOrDefault()?.Address)}, protected like the message.</p>" +
                                                   $"<p><a href=\"{Base(token)}\">Back to the message</a> (opening it again counts as an open).</p>");
