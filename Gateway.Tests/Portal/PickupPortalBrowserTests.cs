@@ -78,12 +78,13 @@ public sealed class PickupPortalBrowserTests
         driver.Navigate().GoToUrl(link);
         Assert.Equal("Prove your address", driver.Title);
         browser.Screenshot(shot + "-prove");
-        driver.FindElement(By.Id("send-code")).Click();
-        Assert.Contains("A code is on its way", driver.FindElement(By.CssSelector("[role=status]")).Text);
+        browser.ClickThrough(By.Id("send-code"));
+        Assert.True(driver.FindElements(By.CssSelector("[role=status]")).Any(e => e.Text.Contains("A code is on its way")),
+            driver.Title + ": " + driver.FindElement(By.TagName("body")).Text);
         var code = await CodeForAsync(outside, recipient, nth);
         driver.FindElement(By.Id("code")).SendKeys(code);
         if (remember) driver.FindElement(By.Name("remember")).Click();
-        driver.FindElement(By.Id("verify")).Click();
+        browser.ClickThrough(By.Id("verify"));
         Assert.True(driver.Title == "Protected message", driver.FindElement(By.TagName("body")).Text);
         return code;
     }
@@ -139,6 +140,7 @@ public sealed class PickupPortalBrowserTests
         var logo = body.FindElements(By.TagName("img")).Single(i => i.GetAttribute("src")?.Contains("/part/") == true);
         Assert.True((long)((IJavaScriptExecutor)driver).ExecuteScript("return arguments[0].naturalWidth", logo)! > 0);
         Assert.DoesNotContain("tracker.invalid", driver.PageSource);
+        Assert.NotEmpty(driver.FindElements(By.PartialLinkText(".eml"))); // forwarding is allowed here
 
         // The attachment downloads in the browser with the same SHA-256.
         driver.FindElement(By.LinkText("report.bin")).Click();
@@ -150,7 +152,7 @@ public sealed class PickupPortalBrowserTests
         // The reply reaches alice's INBOX as protected mail.
         var replyText = "REPLY" + Guid.NewGuid().ToString("N")[..10];
         driver.FindElement(By.Id("reply-text")).SendKeys("Thanks! " + replyText);
-        driver.FindElement(By.Id("reply")).Click();
+        browser.ClickThrough(By.Id("reply"));
         Assert.Equal("Reply sent", driver.Title);
         browser.Screenshot("portal-reply-sent");
         var inbox = await gw.WaitForMailAsync(Alice, 1);
@@ -194,7 +196,8 @@ public sealed class PickupPortalBrowserTests
         var marker = "PORTALREFUSE" + Guid.NewGuid().ToString("N")[..10];
         var expires = DateTimeOffset.UtcNow.AddSeconds(40);
         Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { dave },
-            $"From: {Alice}\r\nTo: {dave}\r\nSubject: first {marker}\r\nMessage-ID: <a{marker}@gateway.test>\r\nX-Gateway-Expires: {MimeKit.Utils.DateUtils.FormatDate(expires)}\r\n\r\nBody {marker}\r\n")).Code);
+            $"From: {Alice}\r\nTo: {dave}\r\nSubject: first {marker}\r\nMessage-ID: <a{marker}@gateway.test>\r\nX-Gateway-Expires: {MimeKit.Utils.DateUtils.FormatDate(expires)}\r\n" +
+            $"X-Gateway-No-Forward: yes\r\n\r\nBody {marker}\r\n")).Code);
         var link = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/")));
 
         using var browser = Browser.Start(new[] { "mx.gateway.test" });
@@ -225,16 +228,23 @@ public sealed class PickupPortalBrowserTests
 
         // A wrong code is refused; the right one then opens the message.
         driver.Navigate().GoToUrl(link);
-        driver.FindElement(By.Id("send-code")).Click();
+        browser.ClickThrough(By.Id("send-code"));
         var code = await CodeForAsync(outside, dave, 1);
         driver.FindElement(By.Id("code")).SendKeys(code == "00000000" ? "11111111" : "00000000");
-        driver.FindElement(By.Id("verify")).Click();
+        browser.ClickThrough(By.Id("verify"));
         Assert.Contains("not the code", driver.FindElement(By.CssSelector("[role=alert]")).Text);
         browser.Screenshot("portal-wrong-code");
         Assert.DoesNotContain(marker, driver.PageSource);
         driver.FindElement(By.Id("code")).SendKeys(code);
-        driver.FindElement(By.Id("verify")).Click();
+        browser.ClickThrough(By.Id("verify"));
         Assert.Contains("Body " + marker, driver.FindElement(By.CssSelector("article.body")).Text);
+        // No-forward: no download of the whole message is offered, and asking for it anyway is refused.
+        Assert.Empty(driver.FindElements(By.PartialLinkText(".eml")));
+        Assert.Contains("not be forwarded", driver.FindElement(By.CssSelector("p.note")).Text);
+        var view = driver.FindElement(By.CssSelector("input[name=view]")).GetAttribute("value");
+        driver.Navigate().GoToUrl(link + "/original?view=" + view);
+        Assert.Equal("Not offered", driver.Title);
+        Assert.DoesNotContain(marker, driver.PageSource);
 
         // Expiry: once the sender's time is up the same browser gets no content.
         while (DateTimeOffset.UtcNow < expires.AddSeconds(1)) await Task.Delay(200);
@@ -279,14 +289,14 @@ public sealed class PickupPortalBrowserTests
         var driver = browser.Driver;
         // erin asks for a mailbox: the Invitation comes, she registers, and her mail program shows the message.
         await ProveAsync(browser, outside, erinLink, erin, 1, "portal-account");
-        driver.FindElement(By.Id("account")).Click();
+        browser.ClickThrough(By.Id("account"));
         Assert.Equal("Invitation sent", driver.Title);
         var invitation = await WaitForAsync(outside, m => m.RcptCommands.Any(r => r.Contains(erin)) && m.Text.Contains("/register?token="));
         var registration = Regex.Match(MimeMessage.Load(new MemoryStream(invitation.Data)).TextBody, @"https://\S+/register\?token=\S+").Value;
         driver.Navigate().GoToUrl(registration);
         const string erinPassword = "erin-chooses-16";
         foreach (var field in driver.FindElements(By.CssSelector("input[type=password]"))) field.SendKeys(erinPassword);
-        driver.FindElement(By.CssSelector("form button[type=submit]")).Click();
+        browser.ClickThrough(By.CssSelector("form button[type=submit]"));
         Assert.Equal("Registered", driver.Title);
         browser.Screenshot("portal-registered");
         using (var imap = await ImapClients.ConnectAsync(gw.ImapsPort, erin, erinPassword))
@@ -310,7 +320,7 @@ public sealed class PickupPortalBrowserTests
         await File.WriteAllTextAsync(pem, CourierAuthority.Pem(certificate));
         await ProveAsync(browser, outside, frankLink, frank, 1, "portal-certificate");
         driver.FindElement(By.Id("certificate")).SendKeys(pem);
-        driver.FindElement(By.Id("offer")).Click();
+        browser.ClickThrough(By.Id("offer"));
         Assert.Equal("Certificate received", driver.Title);
         browser.Screenshot("portal-certificate-received");
         var directory = gw.App.Services.GetRequiredService<CertificateDirectory>();

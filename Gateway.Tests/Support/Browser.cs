@@ -42,6 +42,26 @@ public sealed class Browser : IDisposable
         return new Browser(driver);
     }
 
+    /// <summary>Clicks an element that leads to another page (a form's button, a link) and waits until that page has
+    /// loaded: a click may return before the browser has left the old page.</summary>
+    public void ClickThrough(By element, int timeoutSeconds = 30)
+    {
+        var js = (IJavaScriptExecutor)Driver;
+        js.ExecuteScript("window.__leaving = true;");
+        Driver.FindElement(element).Click();
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            try
+            {
+                if (js.ExecuteScript("return window.__leaving === undefined && document.readyState === 'complete';") is true) return;
+            }
+            catch (WebDriverException) { } // between two documents
+            if (DateTime.UtcNow > deadline) throw new WebDriverTimeoutException($"no new page within {timeoutSeconds} s after clicking {element}");
+            Thread.Sleep(50);
+        }
+    }
+
     /// <summary>Saves a screenshot of the page as it is now, named for the test and step.</summary>
     public string Screenshot(string name)
     {

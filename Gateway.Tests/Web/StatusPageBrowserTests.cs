@@ -32,6 +32,7 @@ public sealed class StatusPageBrowserTests
         Assert.Contains(Bob, section.FindElement(By.TagName("table")).Text);
 
         section.FindElement(By.CssSelector("form button[type=submit]")).Click();
+        new OpenQA.Selenium.Support.UI.WebDriverWait(driver, TimeSpan.FromSeconds(30)).Until(d => d.FindElements(By.CssSelector("[role=status]")).Count > 0);
         browser.Screenshot("status-page-revoked");
         Assert.Contains("is revoked", driver.FindElement(By.CssSelector("[role=status]")).Text);
         Assert.Contains("Revoked", driver.FindElements(By.TagName("section")).Single(s => s.Text.Contains(marker)).Text);
