@@ -481,6 +481,14 @@ public static class GatewayHost
         services.AddSingleton(sp => new Web.Pickup.PickupBrowser(sp.GetRequiredService<MasterKey>(), TimeSpan.FromMinutes(options.Courier.Portal.SessionMinutes),
             TimeSpan.FromDays(options.Courier.Portal.TrustedBrowserDays)));
         services.AddSingleton<Web.Pickup.PickupPage>();
+        if (options.PortalAvailable)
+        {
+            // A link works at most LinkDays from its notification, which may wait in the queue up to MaxQueueAgeSeconds.
+            services.AddSingleton(sp => new Courier.Portal.PortalRetention(sp.GetRequiredService<Courier.Portal.PortalGuests>(), sp.GetRequiredService<IUserStore>(),
+                sp.GetRequiredService<MailStore>(), TimeSpan.FromDays(options.Courier.Portal.LinkDays) + TimeSpan.FromSeconds(options.Delivery.MaxQueueAgeSeconds),
+                sp.GetRequiredService<ILogger<Courier.Portal.PortalRetention>>()));
+            services.AddHostedService(sp => sp.GetRequiredService<Courier.Portal.PortalRetention>());
+        }
         services.AddSingleton<MessageDeliverer>();
         services.AddSingleton<QueueRunner>();
         services.AddSingleton(sp =>
