@@ -72,9 +72,10 @@ public sealed class PickupLink
         return new PickupClaims(names[0], names[1], expires, Convert.ToHexString(bytes.AsSpan(9, RandomSize)).ToLowerInvariant());
     }
 
-    static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    /// <summary>base64url without padding (RFC 4648 5), as links and the portal's cookies carry it.</summary>
+    internal static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    static byte[]? FromBase64Url(string text)
+    internal static byte[]? FromBase64Url(string text)
     {
         if (text.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) return null;
         var padded = text.Replace('-', '+').Replace('_', '/');

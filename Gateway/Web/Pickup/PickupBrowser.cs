@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Gateway.Courier.Portal;
 using Gateway.Crypto;
 using Microsoft.AspNetCore.Http;
 
@@ -20,6 +21,7 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
     public const string TrustCookie = "__Host-pickup-trust";
     public const string FormCookie = "__Host-pickup-form";
 
+    const int MaxViews = 50_000;
     readonly byte[] _key = masterKey.Derive("portal/browser");
     readonly ConcurrentDictionary<string, ViewGrant> _views = new(StringComparer.Ordinal);
 
@@ -62,6 +64,9 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
     public string BeginView(string linkId, DateTimeOffset now)
     {
         foreach (var old in _views.Where(v => v.Value.ExpiresUtc <= now).Select(v => v.Key).ToList()) _views.TryRemove(old, out _);
+        // Bounded: past MaxViews the views that end soonest go (their pages can still be opened again, as a new open).
+        if (_views.Count >= MaxViews)
+            foreach (var old in _views.OrderBy(v => v.Value.ExpiresUtc).Take(_views.Count - MaxViews / 2).Select(v => v.Key).ToList()) _views.TryRemove(old, out _);
         var id = Base64Url(RandomNumberGenerator.GetBytes(24));
         _views[id] = new ViewGrant(linkId, now + sessionLifetime);
         return id;
@@ -101,13 +106,7 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
             HttpOnly = true, Secure = true, SameSite = sameSite, Path = "/", Expires = expires, IsEssential = true,
         });
 
-    static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    static string Base64Url(byte[] bytes) => PickupLink.Base64Url(bytes);
 
-    static byte[]? FromBase64Url(string text)
-    {
-        var padded = text.Replace('-', '+').Replace('_', '/');
-        padded += (padded.Length % 4) switch { 2 => "==", 3 => "=", 0 => "", _ => "!" };
-        try { return Convert.FromBase64String(padded); }
-        catch (FormatException) { return null; }
-    }
+    static byte[]? FromBase64Url(string text) => PickupLink.FromBase64Url(text);
 }
