@@ -17,8 +17,17 @@ public sealed record ChainResult(bool IsValid, string? Reason, bool MissingRevoc
 /// and path lengths, name constraints (a Private courier's certificates must stay inside its domains) and
 /// revocation (a CRL must be at hand for every CA on the path; a missing one fails closed).
 /// </summary>
+/// <remarks>
+/// Every part the courier handles is checked this way, several times on its way, and the same few chains come back
+/// each time: a valid result is remembered for the same path, root and CRLs of the path's issuers, until the first of
+/// ten minutes, a certificate's end or a CRL's next update. A new CRL (a revocation) is another key: checked again.
+/// </remarks>
 public static class ChainValidator
 {
+    static readonly TimeSpan RememberAtMost = TimeSpan.FromMinutes(10);
+    const int MaxRemembered = 10_000;
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> Remembered = new(StringComparer.Ordinal);
+
     /// <param name="requireRevocation">False only where no CRL can exist yet (installing a freshly issued chain).</param>
     public static ChainResult Validate(X509Certificate target, IEnumerable<X509Certificate> intermediates, X509Certificate root,
         IEnumerable<X509Crl> crls, DateTime? atUtc = null, bool requireRevocation = true)
@@ -27,11 +36,42 @@ public static class ChainValidator
         path.AddRange(IssuerChain.Issuers(target, intermediates, c => c.IssuerDN.Equivalent(root.SubjectDN)));
         if (!path[^1].IssuerDN.Equivalent(root.SubjectDN))
             return ChainResult.Invalid($"no issuer certificate for '{path[^1].IssuerDN}' between '{target.SubjectDN}' and the root");
+        var crlList = crls as IReadOnlyCollection<X509Crl> ?? crls.ToList();
+        if (atUtc is not null) return Check(path, root, crlList, atUtc.Value, requireRevocation);
+
+        var now = DateTime.UtcNow;
+        var relevant = crlList.Where(crl => path.Any(c => c.IssuerDN.Equivalent(crl.IssuerDN))).ToList();
+        var key = Key(path, root, relevant, requireRevocation);
+        if (Remembered.TryGetValue(key, out var until) && now < until) return ChainResult.Valid;
+        var result = Check(path, root, crlList, now, requireRevocation);
+        if (result.IsValid)
+        {
+            var validUntil = new[] { now + RememberAtMost, root.NotAfter.ToUniversalTime() }
+                .Concat(path.Select(c => c.NotAfter.ToUniversalTime()))
+                .Concat(relevant.Where(c => c.NextUpdate is not null).Select(c => c.NextUpdate!.Value.ToUniversalTime())).Min();
+            if (Remembered.Count >= MaxRemembered) Remembered.Clear();
+            Remembered[key] = validUntil;
+        }
+        return result;
+    }
+
+    static string Key(IReadOnlyList<X509Certificate> path, X509Certificate root, IReadOnlyList<X509Crl> crls, bool requireRevocation)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var c in path) hash.AppendData(c.GetEncoded());
+        hash.AppendData(root.GetEncoded());
+        foreach (var crl in crls.OrderBy(c => c.IssuerDN.ToString(), StringComparer.Ordinal)) hash.AppendData(crl.GetEncoded());
+        hash.AppendData(requireRevocation ? "r"u8 : "-"u8);
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    static ChainResult Check(List<X509Certificate> path, X509Certificate root, IReadOnlyCollection<X509Crl> crls, DateTime atUtc, bool requireRevocation)
+    {
 
         var parameters = new PkixParameters(new HashSet<TrustAnchor> { new(root, null) })
         {
             IsRevocationEnabled = requireRevocation,
-            Date = atUtc ?? DateTime.UtcNow,
+            Date = atUtc,
         };
         parameters.AddStoreCrl(CollectionUtilities.CreateStore(crls.ToList()));
         parameters.AddStoreCert(CollectionUtilities.CreateStore(path));

@@ -64,7 +64,53 @@ public sealed class KeyStore : IKeyRing, IDisposable
         }
     }
 
-    public bool Contains(string id) => _keys.FindById(id) is not null;
+    public bool Contains(string id) => Cached(id) is not null;
+
+    /// <summary>A key as read from the store, with its certificate and private key parsed at most once.</summary>
+    sealed class CachedKey(KeyStore owner, StoredKey stored)
+    {
+        public StoredKey Stored { get; } = stored;
+        readonly Lazy<X509Certificate?> _certificate = new(() => stored.CertificateDer is { } der ? new X509Certificate(der) : null);
+        readonly Lazy<AsymmetricKeyParameter> _privateKey = new(() => owner.OpenPrivateKey(stored));
+        public X509Certificate? Certificate => _certificate.Value;
+        public AsymmetricKeyParameter PrivateKey => _privateKey.Value;
+    }
+
+    // Reads are served from memory: the store is opened in LiteDB's shared mode (a file open per operation), and every
+    // part the courier handles looks up several keys. A change here clears the copy at once; a change by another
+    // process (an admin verb) is seen within a second, by the generation mark every writer updates.
+    readonly Lock _cacheGate = new();
+    readonly Dictionary<string, CachedKey?> _cache = new(StringComparer.Ordinal);
+    long _cacheVersion;
+    string? _seenMark;
+    long _markCheckedTicks;
+
+    CachedKey? Cached(string id)
+    {
+        long version;
+        lock (_cacheGate)
+        {
+            var now = Environment.TickCount64;
+            if (now - _markCheckedTicks >= 1000)
+            {
+                var mark = _meta.FindById(GenerationId)?["mark"].AsString;
+                _markCheckedTicks = now;
+                if (mark != _seenMark)
+                {
+                    _seenMark = mark;
+                    _cache.Clear();
+                    _cacheVersion++;
+                }
+            }
+            if (_cache.TryGetValue(id, out var hit)) return hit;
+            version = _cacheVersion;
+        }
+        var stored = _keys.FindById(id);
+        var entry = stored is null ? null : new CachedKey(this, stored);
+        lock (_cacheGate)
+            if (_cacheVersion == version) _cache[id] = entry; // not if a change came in between (it would be stale)
+        return entry;
+    }
 
     public IReadOnlyList<StoredKey> List() => _keys.FindAll().OrderBy(k => k.Id, StringComparer.Ordinal).ToList();
 
@@ -79,7 +125,15 @@ public sealed class KeyStore : IKeyRing, IDisposable
 
     void Changed()
     {
-        _meta.Upsert(new BsonDocument { ["_id"] = GenerationId, ["mark"] = Guid.NewGuid().ToString("N") });
+        var mark = Guid.NewGuid().ToString("N");
+        _meta.Upsert(new BsonDocument { ["_id"] = GenerationId, ["mark"] = mark });
+        lock (_cacheGate)
+        {
+            _cache.Clear();
+            _cacheVersion++;
+            _seenMark = mark;
+            _markCheckedTicks = Environment.TickCount64;
+        }
         _certificates?.Invalidate();
     }
 
@@ -116,7 +170,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
     }
 
     /// <summary>Whether the private key of <paramref name="id"/> is here (not only its certificate).</summary>
-    public bool HasPrivateKey(string id) => _keys.FindById(id) is { SealedPrivateKey.Length: > 0 };
+    public bool HasPrivateKey(string id) => Cached(id)?.Stored is { SealedPrivateKey.Length: > 0 };
 
     public void SetCertificate(string id, X509Certificate certificate)
     {
@@ -126,12 +180,14 @@ public sealed class KeyStore : IKeyRing, IDisposable
         Changed();
     }
 
-    public X509Certificate? GetCertificate(string id) =>
-        _keys.FindById(id)?.CertificateDer is { } der ? new X509Certificate(der) : null;
+    public X509Certificate? GetCertificate(string id) => Cached(id)?.Certificate;
 
-    public AsymmetricKeyParameter GetPrivateKey(string id)
+    public AsymmetricKeyParameter GetPrivateKey(string id) =>
+        (Cached(id) ?? throw new KeyStoreException($"no key {id} in {Path}")).PrivateKey;
+
+    AsymmetricKeyParameter OpenPrivateKey(StoredKey stored)
     {
-        var stored = _keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}");
+        var id = stored.Id;
         if (stored.SealedPrivateKey.Length == 0) throw new KeyStoreException($"only the certificate of {id} is in {Path}: its key is on the host that runs it");
         byte[] pkcs8;
         try { pkcs8 = SealedSecret.Open(_key, stored.SealedPrivateKey, Encoding.UTF8.GetBytes(id)); }
@@ -164,7 +220,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
         candidate == id || (candidate.Length > id.Length + 1 && candidate.StartsWith(id, StringComparison.Ordinal) && candidate[id.Length] == ArchiveSeparator);
 
     /// <summary>The algorithm the key of <paramref name="id"/> uses.</summary>
-    public KeyAlgorithm AlgorithmOf(string id) => (_keys.FindById(id) ?? throw new KeyStoreException($"no key {id} in {Path}")).Algorithm;
+    public KeyAlgorithm AlgorithmOf(string id) => (Cached(id)?.Stored ?? throw new KeyStoreException($"no key {id} in {Path}")).Algorithm;
 
     public bool Remove(string id)
     {
