@@ -47,6 +47,7 @@ public sealed class KeyStore : IKeyRing, IDisposable
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
         _keys = _db.GetCollection<StoredKey>("keys");
         _meta = _db.GetCollection("meta");
+        _cache = new(_meta);
         var verifier = _meta.FindById(VerifierId);
         if (verifier is null)
         {
@@ -76,64 +77,26 @@ public sealed class KeyStore : IKeyRing, IDisposable
         public AsymmetricKeyParameter PrivateKey => _privateKey.Value;
     }
 
-    // Reads are served from memory: the store is opened in LiteDB's shared mode (a file open per operation), and every
-    // part the courier handles looks up several keys. A change here clears the copy at once; a change by another
-    // process (an admin verb) is seen within a second, by the generation mark every writer updates.
-    readonly Lock _cacheGate = new();
-    readonly Dictionary<string, CachedKey?> _cache = new(StringComparer.Ordinal);
-    long _cacheVersion;
-    string? _seenMark;
-    long _markCheckedTicks;
+    // Reads are served from memory (the store is opened in shared mode: a file open per operation, and every part
+    // the courier handles looks up several keys); see SharedStoreCache.
+    readonly Gateway.Storage.SharedStoreCache<CachedKey> _cache;
 
-    CachedKey? Cached(string id)
-    {
-        long version;
-        lock (_cacheGate)
-        {
-            var now = Environment.TickCount64;
-            if (now - _markCheckedTicks >= 1000)
-            {
-                var mark = _meta.FindById(GenerationId)?["mark"].AsString;
-                _markCheckedTicks = now;
-                if (mark != _seenMark)
-                {
-                    _seenMark = mark;
-                    _cache.Clear();
-                    _cacheVersion++;
-                }
-            }
-            if (_cache.TryGetValue(id, out var hit)) return hit;
-            version = _cacheVersion;
-        }
-        var stored = _keys.FindById(id);
-        var entry = stored is null ? null : new CachedKey(this, stored);
-        lock (_cacheGate)
-            if (_cacheVersion == version) _cache[id] = entry; // not if a change came in between (it would be stale)
-        return entry;
-    }
+    CachedKey? Cached(string id) =>
+        _cache.Get(id, key => _keys.FindById(key) is { } stored ? new CachedKey(this, stored) : null);
 
     public IReadOnlyList<StoredKey> List() => _keys.FindAll().OrderBy(k => k.Id, StringComparer.Ordinal).ToList();
 
-    const string GenerationId = "generation";
     StoreSnapshot<IReadOnlyList<(string Id, X509Certificate Certificate)>>? _certificates;
 
     /// <summary>Every key's certificate, parsed (from a copy refreshed when the store changes).</summary>
     public IReadOnlyList<(string Id, X509Certificate Certificate)> Certificates() =>
-        (_certificates ??= new(() => _meta.FindById(GenerationId)?["mark"].AsString,
+        (_certificates ??= new(() => _cache.Mark(),
             () => _keys.FindAll().Where(k => k.CertificateDer is not null).Select(k => (k.Id, new X509Certificate(k.CertificateDer!))).ToList(),
             TimeSpan.FromSeconds(1))).Get();
 
     void Changed()
     {
-        var mark = Guid.NewGuid().ToString("N");
-        _meta.Upsert(new BsonDocument { ["_id"] = GenerationId, ["mark"] = mark });
-        lock (_cacheGate)
-        {
-            _cache.Clear();
-            _cacheVersion++;
-            _seenMark = mark;
-            _markCheckedTicks = Environment.TickCount64;
-        }
+        _cache.Changed();
         _certificates?.Invalidate();
     }
 
