@@ -218,6 +218,7 @@ public sealed class BackgroundElement(
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background));
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
+        MimeKit.Cryptography.ApplicationPkcs7Mime? signedArm = null;
         foreach (var recipient in plan.Local)
         {
             var id = arm.MessageId + "/" + recipient;
@@ -228,8 +229,10 @@ public sealed class BackgroundElement(
                 logger.LogError("Background cannot re-wrap the ARM of {MessageId} for {Recipient}: no valid certificate; the part waits", arm.MessageId, recipient);
                 return new PartResult.Retry(); // left where it is: retried when the user has a certificate
             }
+            // One signature for every local recipient of the ARM, each copy encrypted to its recipient.
+            signedArm ??= PartEnvelope.Sign(context, signer, arm.ToEntity());
             var wrapped = CourierMime.Message(identity.ElementAddress(CourierElement.Background) ?? "background@invalid", recipient, "ARM " + arm.MessageId,
-                PartEnvelope.Seal(context, signer, certificate, arm.ToEntity()));
+                PartEnvelope.EncryptTo(context, certificate, signedArm));
             var r = arm.Restrictions;
             sealedFor.Add(new ArmRecord
             {

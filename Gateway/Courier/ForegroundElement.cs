@@ -262,6 +262,7 @@ public sealed class ForegroundElement(
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Foreground));
         var deliveries = new List<ProtectedDelivery>();
         var failed = new List<string>();
+        MimeKit.Cryptography.ApplicationPkcs7Mime? signed = null;
         var count = 0;
         long waiting = 0;
         // A large part is stored as its copies are made, not all copies held until the last recipient's is made.
@@ -291,7 +292,9 @@ public sealed class ForegroundElement(
             copy.Headers.Add(MessageIdHeader, manifest.MessageId);
             if (opened.Received is { } received)
                 copy.Headers.Add("X-Gateway-Courier-Hops", $"{received.Header.Hops} (from {received.Header.OriginCourier ?? received.Header.FromCourier} via {received.Header.FromCourier})");
-            copy.Body = PartEnvelope.Seal(context, signer, certificate, opened.Part.Entity);
+            // One signature for every local recipient of the part, each copy encrypted to its recipient.
+            signed ??= PartEnvelope.Sign(context, signer, opened.Part.Entity);
+            copy.Body = PartEnvelope.EncryptTo(context, certificate, signed);
             // A moved mailbox keeps its folders and flags: only for the user's own mail to themselves.
             var own = string.Equals(manifest.Sender, owner, StringComparison.OrdinalIgnoreCase);
             var octets = CourierMime.Bytes(copy);

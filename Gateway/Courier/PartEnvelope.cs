@@ -39,11 +39,17 @@ public static class PartEnvelope
     }
 
     /// <summary>Signs <paramref name="inner"/> with <paramref name="signer"/> and encrypts the result to <paramref name="recipient"/>.</summary>
-    public static ApplicationPkcs7Mime Seal(CourierSecureMimeContext context, CmsSigner signer, X509Certificate recipient, MimeEntity inner)
-    {
-        var signed = ApplicationPkcs7Mime.Sign(context, signer, inner);
-        return ApplicationPkcs7Mime.Encrypt(context, new CmsRecipientCollection { new CmsRecipient(recipient) }, signed);
-    }
+    public static ApplicationPkcs7Mime Seal(CourierSecureMimeContext context, CmsSigner signer, X509Certificate recipient, MimeEntity inner) =>
+        EncryptTo(context, recipient, Sign(context, signer, inner));
+
+    /// <summary>The first half of <see cref="Seal"/>: one signature, which <see cref="EncryptTo"/> then seals for each
+    /// recipient of the same part (the signature does not depend on the recipient).</summary>
+    public static ApplicationPkcs7Mime Sign(CourierSecureMimeContext context, CmsSigner signer, MimeEntity inner) =>
+        ApplicationPkcs7Mime.Sign(context, signer, inner);
+
+    /// <summary>The second half of <see cref="Seal"/>: the signed entity encrypted to one recipient.</summary>
+    public static ApplicationPkcs7Mime EncryptTo(CourierSecureMimeContext context, X509Certificate recipient, ApplicationPkcs7Mime signed) =>
+        ApplicationPkcs7Mime.Encrypt(context, new CmsRecipientCollection { new CmsRecipient(recipient) }, signed);
 
     /// <summary>
     /// Whether an exception thrown while decoding what someone sent (CMS, ASN.1, certificates and their extensions,
