@@ -19,7 +19,7 @@ public sealed class SharedStoreCache<TValue> where TValue : class
     readonly Dictionary<string, TValue?> _values = new(StringComparer.Ordinal);
     long _version;
     string? _seenMark;
-    long _checkedTicks = long.MinValue;
+    long? _checkedTicks; // when the mark was last read (Environment.TickCount64); never yet: null
 
     /// <param name="meta">A collection of the same file for the generation mark.</param>
     public SharedStoreCache(ILiteCollection<BsonDocument> meta) => _meta = meta;
@@ -31,7 +31,7 @@ public sealed class SharedStoreCache<TValue> where TValue : class
         lock (_gate)
         {
             var now = Environment.TickCount64;
-            if (now - _checkedTicks >= (long)Recheck.TotalMilliseconds)
+            if (_checkedTicks is not { } checkedAt || now - checkedAt >= (long)Recheck.TotalMilliseconds)
             {
                 var mark = _meta.FindById(MarkId)?["mark"].AsString;
                 _checkedTicks = now;
