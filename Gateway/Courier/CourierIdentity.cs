@@ -6,30 +6,22 @@ namespace Gateway.Courier;
 /// <summary>This courier's public face: the element certificates and addresses others sign to and verify against.</summary>
 public sealed class CourierIdentity(KeyStore keys, CertificateDirectory directory)
 {
-    /// <summary>
-    /// How long an element's certificate read from the key store is used before it is read again. The SMTP listener asks
-    /// for the element addresses at every RCPT and every message (is it Inter-Courier mail?), and each read of the shared
-    /// key store opens its file; a courier rekey made by the CLI in another process is seen within this time.
-    /// </summary>
-    static readonly TimeSpan Freshness = TimeSpan.FromSeconds(2);
+    sealed record Cached(X509Certificate Certificate, string? Address);
 
-    sealed record Cached(X509Certificate? Certificate, string? Address, long ReadAt);
-
+    // The key store serves the certificate from memory (the same object until the keys change); what is kept here is
+    // only the address read from it, asked for at every RCPT and every message (is it Inter-Courier mail?).
     readonly Cached?[] _cache = new Cached?[2];
 
-    Cached Read(CourierElement element)
+    (X509Certificate? Certificate, string? Address) Read(CourierElement element)
     {
         var index = element == CourierElement.Foreground ? 0 : 1;
-        var now = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (Volatile.Read(ref _cache[index]) is { } cached && System.Diagnostics.Stopwatch.GetElapsedTime(cached.ReadAt, now) < Freshness) return cached;
         var certificate = keys.GetCertificate(CourierAuthority.IntroductionKeyId(element));
-        var fresh = new Cached(certificate, certificate is null ? null : Certificates.EmailOf(certificate), now);
+        if (certificate is null) return (null, null);
+        if (Volatile.Read(ref _cache[index]) is { } cached && ReferenceEquals(cached.Certificate, certificate)) return (certificate, cached.Address);
+        var fresh = new Cached(certificate, Certificates.EmailOf(certificate));
         Volatile.Write(ref _cache[index], fresh);
-        return fresh;
+        return (certificate, fresh.Address);
     }
-
-    /// <summary>Forgets what was read, so the next question reads the key store (after this process replaced the keys).</summary>
-    public void Refresh() => Array.Clear(_cache);
 
     public X509Certificate? ElementCertificate(CourierElement element) => Read(element).Certificate;
 

@@ -124,7 +124,7 @@ public sealed class SubmissionAgent(
         var cek = ContentPart.NewCek();
         var sealedContent = ContentPart.Seal(original, id, cek);
         var problems = new List<string>();
-        var restrictions = policy.For(sender, now).Strictest(RestrictionHeaders.Read(headers, now, problems));
+        var restrictions = policy.For(sender, headers, now, problems);
         foreach (var p in problems) logger.LogWarning("Agent: {QueueId} from {Sender}: ignored {Problem}", id, sender, p);
         var recipientList = recipients.Select(r => r.Address.ToLowerInvariant()).Distinct().ToList();
         var arm = new AccessRestrictionsMessage

@@ -235,12 +235,15 @@ public static class GatewayHost
         // Whether the courier network serves an address: the Foreground's router here, or asked of the Foreground's host.
         services.AddSingleton(sp => new Web.RemoteCourierReach(new Uri(options.Courier.ForegroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
             sp.GetRequiredService<CertificateDirectory>(), sp.GetRequiredService<CourierIdentity>()));
-        services.AddSingleton(sp => localElements.Length > 0
+        services.AddSingleton(sp =>
+        {
+            if (localElements.Length == 0) return new CourierReach(sp.GetRequiredService<Web.RemoteCourierReach>().Serves);
+            var (users, isGuest) = (sp.GetRequiredService<IUserStore>(), IsPortalGuest(sp));
             // A portal guest is reached through the portal (held here, then notified), not as a courier recipient, until
-            // they register as a user.
-            ? new CourierReach(a => (sp.GetRequiredService<IUserStore>().Find(a) is not null || !IsPortalGuest(sp)(a))
-                && sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside)
-            : new CourierReach(sp.GetRequiredService<Web.RemoteCourierReach>().Serves));
+            // they register as a user. (The element is looked up when asked, not when this is built.)
+            return new CourierReach(a => (users.Find(a) is not null || !isGuest(a))
+                && sp.GetRequiredKeyedService<ElementRelay>(localElements[0]).Router.Decide(a) is not CourierRoute.Outside);
+        });
         // The SMTP links to our own elements on other hosts: from the Agent (and the Foreground, for Distribute Account)
         // to the Background, from the Agent to the Foreground.
         foreach (var element in new[] { CourierElement.Foreground, CourierElement.Background })

@@ -49,7 +49,7 @@ public sealed class PortalAdmission(
         var sender = message.AuthenticatedUser!.ToLowerInvariant();
         // The Agent made the ARM's restrictions the same way when it split the message (moments before, in this attempt
         // or an earlier one); the Background enforces those, this only tells the recipient.
-        var restrictions = policy.For(sender, message.ArrivedUtc).Strictest(RestrictionHeaders.Read(original.Headers, message.ArrivedUtc));
+        var restrictions = policy.For(sender, original.Headers, message.ArrivedUtc);
         var linkExpires = now.AddDays(options.Courier.Portal.LinkDays);
         if (restrictions.ExpiresUtc is { } expires && expires < linkExpires) linkExpires = expires;
         var token = links.Create(message.Id, recipient.Address, linkExpires);

@@ -46,7 +46,7 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
         var value = http.Items[FormCookie] as string ?? http.Request.Cookies[FormCookie];
         if (value is not { Length: 43 })
         {
-            value = Base64Url(RandomNumberGenerator.GetBytes(32));
+            value = PickupLink.Base64Url(RandomNumberGenerator.GetBytes(32));
             Set(http, FormCookie, value, null, SameSiteMode.Strict);
             http.Items[FormCookie] = value;
         }
@@ -67,7 +67,7 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
         // Bounded: past MaxViews the views that end soonest go (their pages can still be opened again, as a new open).
         if (_views.Count >= MaxViews)
             foreach (var old in _views.OrderBy(v => v.Value.ExpiresUtc).Take(_views.Count - MaxViews / 2).Select(v => v.Key).ToList()) _views.TryRemove(old, out _);
-        var id = Base64Url(RandomNumberGenerator.GetBytes(24));
+        var id = PickupLink.Base64Url(RandomNumberGenerator.GetBytes(24));
         _views[id] = new ViewGrant(linkId, now + sessionLifetime);
         return id;
     }
@@ -81,7 +81,7 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
         var payload = new byte[8 + Encoding.UTF8.GetByteCount(address)];
         BinaryPrimitives.WriteInt64BigEndian(payload, expires.ToUnixTimeSeconds());
         Encoding.UTF8.GetBytes(address.ToLowerInvariant(), payload.AsSpan(8));
-        var text = Base64Url(payload);
+        var text = PickupLink.Base64Url(payload);
         return text + "." + Mac(purpose + "\n" + text);
     }
 
@@ -92,21 +92,17 @@ public sealed class PickupBrowser(MasterKey masterKey, TimeSpan sessionLifetime,
         if (dot <= 0) return false;
         var text = cookie[..dot];
         if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Mac(purpose + "\n" + text)), Encoding.ASCII.GetBytes(cookie[(dot + 1)..]))) return false;
-        var payload = FromBase64Url(text);
+        var payload = PickupLink.FromBase64Url(text);
         if (payload is null || payload.Length < 9) return false;
         return DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadInt64BigEndian(payload)) > now
                && string.Equals(Encoding.UTF8.GetString(payload.AsSpan(8)), address, StringComparison.OrdinalIgnoreCase);
     }
 
-    string Mac(string text) => Base64Url(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(text)));
+    string Mac(string text) => PickupLink.Base64Url(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(text)));
 
     static void Set(HttpContext http, string name, string value, DateTimeOffset? expires, SameSiteMode sameSite) =>
         http.Response.Cookies.Append(name, value, new CookieOptions
         {
             HttpOnly = true, Secure = true, SameSite = sameSite, Path = "/", Expires = expires, IsEssential = true,
         });
-
-    static string Base64Url(byte[] bytes) => PickupLink.Base64Url(bytes);
-
-    static byte[]? FromBase64Url(string text) => PickupLink.FromBase64Url(text);
 }

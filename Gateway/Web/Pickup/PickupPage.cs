@@ -172,9 +172,8 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
     }
 
     /// <summary>The message's view for a request that continues one (its parts, reply); null after answering otherwise.</summary>
-    async Task<(PickupClaims Claims, ProtectedView View)?> ContinueViewAsync(HttpContext http, string token, string? viewId)
+    async Task<ProtectedView?> ContinueViewAsync(HttpContext http, string token, PickupClaims claims, string? viewId)
     {
-        if (await ClaimsAsync(http, token) is not { } claims) return null;
         var now = desk.Now;
         if (!browser.Proven(http, claims.Recipient, now) || !browser.InView(viewId, claims.LinkId, now))
         {
@@ -188,13 +187,13 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
             await PageAsync(http, 410, "Message not available", $"<p>{H(view?.Reason ?? "This message is no longer held here.")}</p>");
             return null;
         }
-        return (claims, view);
+        return view;
     }
 
     async Task PartAsync(HttpContext http, string token, int number)
     {
-        if (await ContinueViewAsync(http, token, http.Request.Query["view"]) is not { } opened) return;
-        var mail = new MailView(MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false), persistent: true));
+        if (await ClaimsAsync(http, token) is not { } claims || await ContinueViewAsync(http, token, claims, http.Request.Query["view"]) is not { } view) return;
+        var mail = new MailView(MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true));
         if (number < 0 || number >= mail.Leaves.Count)
         {
             await PageAsync(http, 404, "No such part", "<p>This message has no such part.</p>");
@@ -214,8 +213,8 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
 
     async Task OriginalAsync(HttpContext http, string token)
     {
-        if (await ContinueViewAsync(http, token, http.Request.Query["view"]) is not { } opened) return;
-        if (opened.View.NoForward)
+        if (await ClaimsAsync(http, token) is not { } claims || await ContinueViewAsync(http, token, claims, http.Request.Query["view"]) is not { } view) return;
+        if (view.NoForward)
         {
             await PageAsync(http, 403, "Not offered", "<p>The sender asked that this message not be forwarded; it cannot be downloaded whole.</p>");
             return;
@@ -223,22 +222,22 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
         Secure(http.Response, "default-src 'none'; sandbox");
         http.Response.ContentType = "application/octet-stream";
         http.Response.Headers.ContentDisposition = "attachment; filename=\"message.eml\"";
-        await http.Response.Body.WriteAsync(opened.View.Octets, http.RequestAborted);
+        await http.Response.Body.WriteAsync(view.Octets, http.RequestAborted);
     }
 
     async Task ReplyAsync(HttpContext http, string token)
     {
-        if (desk.Verify(token, out _) is not { } linkClaims) { await ClaimsAsync(http, token); return; }
-        if (await FormAsync(http, linkClaims) is not { } form) return;
-        if (await ContinueViewAsync(http, token, form["view"]) is not { } opened) return;
+        if (await ClaimsAsync(http, token) is not { } claims) return;
+        if (await FormAsync(http, claims) is not { } form) return;
+        if (await ContinueViewAsync(http, token, claims, form["view"]) is not { } view) return;
         var text = form["text"].ToString();
         if (text.Trim().Length == 0 || text.Length > MaxReplyChars)
         {
             await PageAsync(http, 400, "Reply not sent", "<p>The reply is empty or too long.</p>");
             return;
         }
-        var original = MimeMessage.Load(new MemoryStream(opened.View.Octets, writable: false), persistent: true);
-        await desk.ReplyAsync(opened.Claims, original, text, http.RequestAborted);
+        var original = MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true);
+        await desk.ReplyAsync(claims, original, text, http.RequestAborted);
         await PageAsync(http, 200, "Reply sent", $"<p role=\"status\">Your reply is on its way to {H(original.From.Mailboxes.FirstOrDefault()?.Address)}, protected like the message.</p>" +
                                                   $"<p><a href=\"{Base(token)}\">Back to the message</a> (opening it again counts as an open).</p>");
     }
