@@ -87,7 +87,10 @@ public class BadInputTests : IAsyncLifetime
         Assert.Contains("NUL", refused.Text);
         await AssertStillWorks(c, "after NUL");
         var mail = await _gw.WaitForMailAsync(User);
-        Assert.DoesNotContain("a\0b", mail[0]);
+        // Ordinal: a culture-aware search ignores NUL, so "a\0b" would match any "ab" (a random
+        // queue id in the Received header was enough to fail this once).
+        Assert.DoesNotContain("a\0b", mail[0], StringComparison.Ordinal);
+        Assert.DoesNotContain('\0', mail[0]);
     }
 
     [Fact]
