@@ -51,7 +51,7 @@ public sealed class SeparationTests
         var services = gw.App.Services;
         var stored = gw.MailStore.Messages(gw.MailStore.Find(Bob, "INBOX")!.Id).Single();
         using var bob = new CourierSecureMimeContext(ScopedKeyRing.Agent(services.GetRequiredService<KeyStore>()), services.GetRequiredService<CertificateDirectory>());
-        var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bob, MimeMessage.Load(gw.MailStore.OpenContent(stored)).Body, null).Entity);
+        var contentPart = CourierMime.Decode(ForegroundElement.Read(PartEnvelope.Open(bob, MimeMessage.Load(gw.MailStore.OpenContent(stored)).Body, null).Entity).ContentPart);
         var release = (KeyRelease.Released)services.GetRequiredService<BackgroundElement>().Release(stored.ProtectedId!, Bob, ReleasePurpose.Preview);
         var cek = AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bob, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity).Cek;
         Assert.Equal(32, cek.Length);

@@ -116,7 +116,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
 
         // Bob's Agent unwraps the stored part (Foreground layer) and the ARM (Background layer).
         var mail = MimeMessage.Load(_gw.MailStore.OpenContent(stored));
-        var (_, contentPart) = ForegroundElement.Read(PartEnvelope.Open(bobContext, mail.Body, null).Entity);
+        var contentPart = CourierMime.Decode(ForegroundElement.Read(PartEnvelope.Open(bobContext, mail.Body, null).Entity).ContentPart);
         var release = (KeyRelease.Released)services.GetRequiredService<BackgroundElement>().Release(stored.ProtectedId!, Bob, ReleasePurpose.Preview);
         var arm = AccessRestrictionsMessage.FromEntity(PartEnvelope.Open(bobContext, MimeMessage.Load(new MemoryStream(release.SealedArm)).Body, null).Entity);
 

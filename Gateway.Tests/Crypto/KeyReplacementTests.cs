@@ -104,7 +104,12 @@ public sealed class KeyReplacementTests : IDisposable
     sealed class Captured : IElementDrop
     {
         public readonly List<(string Name, byte[] Bytes)> Items = new();
-        public void Drop(string name, byte[] message) => Items.Add((name, message));
+        public void Drop(string name, Stream message)
+        {
+            using var copy = new MemoryStream();
+            message.CopyTo(copy);
+            Items.Add((name, copy.ToArray()));
+        }
     }
 
     KeyReplacementDesk Desk(Captured background) => new(_store, ScopedKeyRing.Foreground(_keys), _keys, _directory, new CourierIdentity(_keys, _directory), _users,

@@ -132,9 +132,10 @@ public sealed class TestGateway : IAsyncDisposable
                 result.Add(content.ReadToEnd());
                 continue;
             }
-            var view = reader.Read(address, m, countAsOpen: false, openedInSession: true);
+            using var view = reader.Read(address, m, countAsOpen: false, openedInSession: true);
             if (!view.IsOriginal) continue; // not readable (yet, or any more): not counted
-            result.Add(System.Text.Encoding.UTF8.GetString(view.Octets));
+            using var text = new StreamReader(view.Open(), System.Text.Encoding.UTF8);
+            result.Add(text.ReadToEnd());
         }
         return result.ToArray();
     }

@@ -12,13 +12,14 @@ namespace Gateway.Courier;
 /// </summary>
 public sealed class AgentMailDrop(MessageQueue queue) : IElementDrop
 {
-    public void Drop(string name, byte[] message)
+    public void Drop(string name, Stream message)
     {
-        var to = HeaderList.Load(new MemoryStream(message, writable: false))[HeaderId.To] is { } header && InternetAddressList.TryParse(header, out var list)
+        var start = message.Position;
+        var to = HeaderList.Load(message)[HeaderId.To] is { } header && InternetAddressList.TryParse(header, out var list)
                  && list.Mailboxes.FirstOrDefault() is { } mailbox && SmtpMailbox.TryParse(mailbox.Address, out var recipient)
             ? recipient
             : throw new PartRejectedException($"the message {name} for the Agent names no user");
-        using var content = new MemoryStream(message, writable: false);
-        queue.EnqueueAsync(content, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", CancellationToken.None).GetAwaiter().GetResult();
+        message.Position = start;
+        queue.EnqueueAsync(message, null, new[] { new SmtpRecipient(to, DsnNotify.Never, null) }, "", CancellationToken.None).GetAwaiter().GetResult();
     }
 }

@@ -51,7 +51,7 @@ public sealed class BackgroundElement(
             var body = taken.Body;
             if (taken.ForAgent is { } forAgent)
             {
-                (agent?.Invoke() ?? throw new PartRejectedException("no way to the Agent from here")).Drop(name, forAgent);
+                (agent?.Invoke() ?? throw new PartRejectedException("no way to the Agent from here")).Drop(name, new MemoryStream(forAgent, writable: false));
                 logger.LogInformation("Background carried the {Kind} for {Address} to the Agent (Key Replacement {Id})", KeyReplacementMessage.Subject(body.Kind), body.Address, body.Id);
             }
             else
@@ -99,7 +99,7 @@ public sealed class BackgroundElement(
             case PartResult.Done done:
                 if (done.Unknown.Count > 0)
                 {
-                    pending.Hold(name, bytes, new PendingEntry
+                    pending.Hold(name, new MemoryStream(bytes, writable: false), new PendingEntry
                     {
                         MessageId = done.Arm.MessageId, Sender = done.Arm.Sender, InternetMessageId = done.Arm.InternetMessageId,
                         Recipients = done.Unknown.ToList(), SinceUtc = _time.GetUtcNow().UtcDateTime,
@@ -134,8 +134,9 @@ public sealed class BackgroundElement(
 
     Task SweepHeldAsync(CancellationToken cancellationToken) => pending.SweepAsync(
         r => relay.IsRoutable(r),
-        (name, bytes, ready) =>
+        (name, part, ready) =>
         {
+            var bytes = ReadAll(part); // an ARM: small
             if (Handle(name, bytes, ready) is not PartResult.Done done) return Task.FromResult<IReadOnlyList<string>?>(null);
             logger.LogInformation("Background released the held ARM of {MessageId} for {Recipients}", done.Arm.MessageId, string.Join(", ", ready.Except(done.Unknown)));
             return Task.FromResult<IReadOnlyList<string>?>(done.Unknown);
@@ -147,6 +148,13 @@ public sealed class BackgroundElement(
                 entry.MessageId, string.Join(", ", entry.Recipients), pendingLifetime.TotalDays);
             return Task.CompletedTask;
         });
+
+    static byte[] ReadAll(Stream stream)
+    {
+        var bytes = new byte[stream.Length - stream.Position];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
 
     abstract record PartResult
     {

@@ -25,28 +25,38 @@ public static class ContentPart
 
     public static byte[] KeyIdentifier(string messageId) => Encoding.UTF8.GetBytes(messageId);
 
-    /// <summary>Encrypts <paramref name="message"/> (the exact octets) under <paramref name="cek"/>; returns the DER EnvelopedData.</summary>
-    public static byte[] Seal(ReadOnlySpan<byte> message, string messageId, byte[] cek)
+    /// <summary>Encrypts <paramref name="message"/> (the exact octets, read to its end) under <paramref name="cek"/>, writing
+    /// the DER EnvelopedData to <paramref name="output"/> as it goes: nothing is held whole.</summary>
+    public static void Seal(Stream message, string messageId, byte[] cek, Stream output)
     {
         if (cek.Length != CekBytes) throw new ArgumentException("the CEK must be 32 bytes (AES-256)", nameof(cek));
-        // Streamed into one buffer of about the final size: a large message is not copied and re-encoded several
-        // times over (the in-memory generator cost seven times the message in garbage).
         var generator = new CmsEnvelopedDataStreamGenerator(new SecureRandom());
+        generator.SetBufferSize(64 * 1024);
         generator.AddKekRecipient("AES256", new KeyParameter(cek), KeyIdentifier(messageId));
+        using var sink = generator.Open(output, CmsEnvelopedGenerator.Aes256Cbc);
+        message.CopyTo(sink, 64 * 1024);
+    }
+
+    /// <summary><see cref="Seal(Stream, string, byte[], Stream)"/> for a message in memory; returns the DER.</summary>
+    public static byte[] Seal(ReadOnlySpan<byte> message, string messageId, byte[] cek)
+    {
         using var output = new MemoryStream(message.Length + message.Length / 64 + 4096);
-        using (var sink = generator.Open(output, CmsEnvelopedGenerator.Aes256Cbc)) sink.Write(message);
-        return output.Length == output.Capacity ? output.GetBuffer() : output.ToArray();
+        Seal(new MemoryStream(message.ToArray(), writable: false), messageId, cek, output);
+        return output.ToArray();
     }
 
     /// <summary>The courier message id the part is keyed to (its KEK identifier), without opening it.</summary>
-    public static string MessageIdOf(byte[] der)
+    public static string MessageIdOf(Stream der)
     {
         var kek = SingleKekRecipient(der);
         return Encoding.UTF8.GetString(kek.RecipientID.KeyIdentifier);
     }
 
-    /// <summary>Decrypts the part for <paramref name="messageId"/> with <paramref name="cek"/>; refuses any other message's part.</summary>
-    public static byte[] Open(byte[] der, string messageId, byte[] cek)
+    public static string MessageIdOf(byte[] der) => MessageIdOf(new MemoryStream(der, writable: false));
+
+    /// <summary>Decrypts the part for <paramref name="messageId"/> with <paramref name="cek"/> into <paramref name="output"/>
+    /// as it is read; refuses any other message's part.</summary>
+    public static void Open(Stream der, string messageId, byte[] cek, Stream output)
     {
         var kek = SingleKekRecipient(der);
         var keyId = Encoding.UTF8.GetString(kek.RecipientID.KeyIdentifier);
@@ -54,11 +64,8 @@ public static class ContentPart
             throw new ContentPartException($"the content part is keyed to message {keyId}, not {messageId}");
         try
         {
-            // Decrypted as it is read, into one buffer of at most the part's size (the plaintext is never longer).
             using var content = kek.GetContentStream(new KeyParameter(cek)).ContentStream;
-            using var output = new MemoryStream(der.Length);
             content.CopyTo(output, 64 * 1024);
-            return output.Length == output.Capacity ? output.GetBuffer() : output.ToArray();
         }
         catch (Exception ex) when (ex is CmsException or Org.BouncyCastle.Crypto.InvalidCipherTextException or ArgumentException or IOException)
         {
@@ -66,10 +73,20 @@ public static class ContentPart
         }
     }
 
+    /// <summary><see cref="Open(Stream, string, byte[], Stream)"/> into memory.</summary>
+    public static byte[] Open(byte[] der, string messageId, byte[] cek)
+    {
+        using var output = new MemoryStream(der.Length);
+        Open(new MemoryStream(der, writable: false), messageId, cek, output);
+        return output.ToArray();
+    }
+
     /// <summary>SHA-256 of the part's DER, which the ARM carries so that an ARM opens only the content it was made for.</summary>
+    public static byte[] Digest(Stream der) => SHA256.HashData(der);
+
     public static byte[] Digest(byte[] der) => SHA256.HashData(der);
 
-    static KekRecipientInformation SingleKekRecipient(byte[] der)
+    static KekRecipientInformation SingleKekRecipient(Stream der)
     {
         // The streaming parser reads the header and the recipient infos only; the content is read (and decrypted)
         // when it is asked for, not parsed and copied here.

@@ -13,6 +13,15 @@ public static class CourierMime
         return part;
     }
 
+    /// <summary>A base64 part whose content is read from <paramref name="content"/> (positioned at its start) when the
+    /// part is written: a large content is encoded as it is written, never held whole.</summary>
+    public static MimePart Part(string mediaType, Stream content, string? fileName = null)
+    {
+        var part = new MimePart(mediaType) { Content = new MimeContent(content), ContentTransferEncoding = ContentEncoding.Base64 };
+        if (fileName is not null) part.FileName = fileName;
+        return part;
+    }
+
     /// <summary>The decoded bytes of a part (empty when it has no content).</summary>
     public static byte[] Decode(MimePart part) => Collect(buffer => part.Content?.DecodeTo(buffer));
 
@@ -34,6 +43,9 @@ public static class CourierMime
             : "";
 
     public static byte[] Bytes(MimeMessage message) => Collect(buffer => message.WriteTo(buffer));
+
+    /// <summary>The message as <see cref="Bytes"/> makes it, written to <paramref name="output"/> as it is encoded.</summary>
+    public static void WriteTo(MimeMessage message, Stream output) => message.WriteTo(output);
 
     /// <summary>What <paramref name="write"/> writes, written in blocks and then copied once into an array of the exact
     /// size: a growing MemoryStream would allocate about twice a large part again on its way up.</summary>

@@ -32,17 +32,25 @@ public sealed class ElementInbox : IElementDrop
 
     string PathOf(string name) => Path.Combine(_directory, Checked(name) + ".part");
 
-    /// <summary>Writes the part unless one of that name is already waiting; returns whether it was written.</summary>
-    void IElementDrop.Drop(string name, byte[] message) => Put(name, message);
+    void IElementDrop.Drop(string name, Stream message) => Put(name, message);
 
+    /// <summary>Writes the part unless one of that name is already waiting; returns whether it was written.</summary>
     public bool Put(string name, ReadOnlySpan<byte> part)
+    {
+        var copy = part.ToArray();
+        return Put(name, new MemoryStream(copy, writable: false));
+    }
+
+    /// <summary>Writes the part (read from the stream's position to its end, sealed as it is read) unless one of that
+    /// name is already waiting; returns whether it was written.</summary>
+    public bool Put(string name, Stream part)
     {
         var path = PathOf(name);
         if (File.Exists(path)) return false;
         var temp = Path.Combine(_directory, Guid.NewGuid().ToString("N") + ".tmp");
         using (var file = _seal.Create(temp))
         {
-            file.Write(part);
+            part.CopyTo(file, 64 * 1024);
             file.Complete(flushToDisk: true);
         }
         try
@@ -68,6 +76,13 @@ public sealed class ElementInbox : IElementDrop
     public long SizeOf(string name) => File.Exists(PathOf(name)) ? new FileInfo(PathOf(name)).Length : 0;
 
     public byte[]? Read(string name) => File.Exists(PathOf(name)) ? _seal.ReadAllBytes(PathOf(name)) : null;
+
+    /// <summary>A waiting part as a seekable stream (null when it is gone); the caller disposes it.</summary>
+    public Stream? Open(string name)
+    {
+        try { return _seal.OpenReadAny(PathOf(name)); }
+        catch (FileNotFoundException) { return null; }
+    }
 
     /// <summary>Takes a part out once its result is stored.</summary>
     public void Remove(string name) => File.Delete(PathOf(name));

@@ -111,7 +111,7 @@ public sealed class ElementRelay(
             Id = id, Endpoint = peer.Endpoint, Peer = peer.Id, From = identity.ElementAddress(element)!, To = Certificates.EmailOf(peerCertificate)!,
             Kind = kind, MessageId = messageId, Sender = sender, InternetMessageId = internetMessageId, Recipients = recipients.ToList(),
             CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
-        }, CourierMime.Bytes(message));
+        }, stream => CourierMime.WriteTo(message, stream));
         if (queued)
             logger.LogInformation("{Element} {How} {Kind} {MessageId} for {Recipients} to {Peer} at {Endpoint} (hop {Hops})", Name,
                 deferral ? "defers" : "relays", kind, messageId, string.Join(", ", recipients), peer.Id, peer.Endpoint, header.Hops);
@@ -173,7 +173,7 @@ public sealed class ElementRelay(
             {
                 Id = id, Endpoint = endpoint, Peer = peerId, From = identity.ElementAddress(element)!, To = Certificates.EmailOf(peerIntroduction)!,
                 Kind = InterCourierKind.Introduction, CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
-            }, CourierMime.Bytes(message)))
+            }, stream => CourierMime.WriteTo(message, stream)))
             logger.LogInformation("{Element} introduces itself to {Peer} at {Endpoint} ({Reason})", Name, peerId, endpoint, body.Reason);
     }
 
@@ -194,7 +194,7 @@ public sealed class ElementRelay(
         {
             Id = OutboxId(kind.ToString(), id, peer.Id), Endpoint = peer.Endpoint, Peer = peer.Id, From = identity.ElementAddress(element)!,
             To = Certificates.EmailOf(peerCertificate)!, Kind = kind, MessageId = id, CreatedUtc = _time.GetUtcNow().UtcDateTime, NextAttemptUtc = _time.GetUtcNow().UtcDateTime,
-        }, CourierMime.Bytes(message));
+        }, stream => CourierMime.WriteTo(message, stream));
         logger.LogInformation("{Element} sends {Kind} {Id} to {Peer} at {Endpoint}", Name, kind, id, peer.Id, peer.Endpoint);
     }
 

@@ -34,7 +34,9 @@ public sealed class ForegroundDelivery(IKeyRing agentKeys, CertificateDirectory 
             throw new PartRejectedException("the protected part does not open here: " + ex.Message, ex);
         }
         var (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
-        if (manifest.MessageId != id || ContentPart.MessageIdOf(sealedContent) != id)
+        string keyId;
+        using (var der = ForegroundElement.OpenDecoded(sealedContent)) keyId = ContentPart.MessageIdOf(der);
+        if (manifest.MessageId != id || keyId != id)
             throw new PartRejectedException($"the part names message {id} but holds {manifest.MessageId}");
         foreach (var r in recipients)
             if (!manifest.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase))

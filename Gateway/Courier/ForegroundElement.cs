@@ -46,48 +46,36 @@ public sealed class ForegroundElement(
 
     public static string DeliveryKey(string messageId, string recipient) => "courier:" + messageId + "/" + recipient.ToLowerInvariant();
 
-    /// <summary>Handles one part from the inbox: stored for every local recipient, held for the others, or rejected and reported.</summary>
+    /// <summary>Handles one part from the inbox: stored for every local recipient, held for the others, or rejected and
+    /// reported. The part is read from its sealed file as it is opened and re-wrapped (the working copies of a large one
+    /// live in sealed scratch files), so large parts take disk, not memory, and several run at once.</summary>
     public async Task ProcessAsync(string name, CancellationToken cancellationToken)
     {
-        // A large part is opened and re-wrapped in memory: one at a time, and its copies are given back afterwards.
-        using var passage = await LargePartGate.EnterAsync(inbox.SizeOf(name), cancellationToken);
-        await TakeAsync(name, cancellationToken);
-    }
-
-    async Task TakeAsync(string name, CancellationToken cancellationToken)
-    {
-        var bytes = inbox.Read(name);
-        if (bytes is null) return;
-        if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
+        if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal) || KeyReplacementMessage.IsName(name))
         {
-            // Only on a Foreground-only host: the Agent's host tells it of accounts (users log in there).
-            await DistributeAccount.TakeAsync("Foreground", "the Agent's host", inbox, name, bytes, message =>
+            if (inbox.Read(name) is { } small) await TakeSmallAsync(name, small, cancellationToken);
+            return;
+        }
+        PartResult result;
+        await using (var part = inbox.Open(name))
+        {
+            if (part is null) return;
+            result = await HandleAsync(name, part, only: null, cancellationToken);
+            if (result is PartResult.Done { Unknown.Count: > 0 } held)
             {
-                using var context = new CourierSecureMimeContext(keys, directory);
-                return DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
-            }, directory, users, accountVersions, () => SweepHeldAsync(cancellationToken), logger);
-            return;
-        }
-        if (KeyReplacementMessage.IsName(name))
-        {
-            TakeKeyReplacement(name, bytes);
-            return;
-        }
-        switch (await HandleAsync(name, bytes, only: null, cancellationToken))
-        {
-            case PartResult.Done done:
-                if (done.Unknown.Count > 0)
+                part.Position = 0;
+                pending.Hold(name, part, new PendingEntry
                 {
-                    pending.Hold(name, bytes, new PendingEntry
-                    {
-                        MessageId = done.Manifest.MessageId, Sender = done.Manifest.Sender, InternetMessageId = InternetMessageIdOf(done.Manifest),
-                        Recipients = done.Unknown.ToList(), SinceUtc = _time.GetUtcNow().UtcDateTime,
-                    });
-                    logger.LogWarning("Foreground holds {MessageId} for {Recipients}: not local users (yet); kept for {Days} day(s)",
-                        done.Manifest.MessageId, string.Join(", ", done.Unknown), pendingLifetime.TotalDays);
-                }
-                inbox.Remove(name);
-                break;
+                    MessageId = held.Manifest.MessageId, Sender = held.Manifest.Sender, InternetMessageId = InternetMessageIdOf(held.Manifest),
+                    Recipients = held.Unknown.ToList(), SinceUtc = _time.GetUtcNow().UtcDateTime,
+                });
+                logger.LogWarning("Foreground holds {MessageId} for {Recipients}: not local users (yet); kept for {Days} day(s)",
+                    held.Manifest.MessageId, string.Join(", ", held.Unknown), pendingLifetime.TotalDays);
+            }
+        }
+        switch (result)
+        {
+            case PartResult.Done:
             case PartResult.Handled:
                 inbox.Remove(name);
                 break;
@@ -99,6 +87,22 @@ public sealed class ForegroundElement(
                         claimed.Recipients.Select(r => new UndeliveredRecipient(r, "5.7.7", "the content part was rejected on arrival: " + rejected.Reason)).ToList(), cancellationToken);
                 break;
         }
+    }
+
+    /// <summary>A Distribute Account or a Key Replacement message: small, read whole.</summary>
+    async Task TakeSmallAsync(string name, byte[] bytes, CancellationToken cancellationToken)
+    {
+        if (name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal))
+        {
+            // Only on a Foreground-only host: the Agent's host tells it of accounts (users log in there).
+            await DistributeAccount.TakeAsync("Foreground", "the Agent's host", inbox, name, bytes, message =>
+            {
+                using var context = new CourierSecureMimeContext(keys, directory);
+                return DistributeAccount.ReadFromAgent(context, ownCourierCa?.Invoke(), message);
+            }, directory, users, accountVersions, () => SweepHeldAsync(cancellationToken), logger);
+            return;
+        }
+        TakeKeyReplacement(name, bytes);
     }
 
     /// <summary>Exchange Keys or Rekeying Complete from a user's Agent, for the Key Replacement the Foreground drives.</summary>
@@ -136,9 +140,9 @@ public sealed class ForegroundElement(
 
     Task SweepHeldAsync(CancellationToken cancellationToken) => pending.SweepAsync(
         r => relay.IsRoutable(r),
-        async (name, bytes, ready) =>
+        async (name, part, ready) =>
         {
-            if (await HandleAsync(name, bytes, ready, cancellationToken) is not PartResult.Done done) return null;
+            if (await HandleAsync(name, part, ready, cancellationToken) is not PartResult.Done done) return null;
             logger.LogInformation("Foreground released held {MessageId} for {Recipients}", done.Manifest.MessageId, string.Join(", ", ready.Except(done.Unknown)));
             return done.Unknown;
         },
@@ -174,21 +178,21 @@ public sealed class ForegroundElement(
 
     sealed record Opened(ContentManifest Manifest, OpenedPart Part, IReadOnlyList<string> Recipients, InterCourierEnvelope? Received);
 
-    async Task<PartResult> HandleAsync(string name, byte[] bytes, IReadOnlySet<string>? only, CancellationToken cancellationToken)
+    async Task<PartResult> HandleAsync(string name, Stream part, IReadOnlySet<string>? only, CancellationToken cancellationToken)
     {
         using var context = new CourierSecureMimeContext(keys, directory);
         Opened opened;
         try
         {
-            // Parsed in place (persistent): a large part's content is not copied out of the bytes read.
-            var message = MimeMessage.Load(new MemoryStream(bytes, writable: false), persistent: true);
+            // Parsed in place (persistent): a large part's content is read from its file when it is used, not copied out.
+            var message = MimeMessage.Load(part, persistent: true);
             if (name.StartsWith(InvitationPrefix, StringComparison.Ordinal))
             {
                 InvitationMessage.Reject(context, relay, message);
                 return new PartResult.Handled();
             }
             InterCourierEnvelope? received = null;
-            OpenedPart part;
+            OpenedPart opening;
             try
             {
                 if (name.StartsWith(InterCourierPrefix, StringComparison.Ordinal))
@@ -209,9 +213,9 @@ public sealed class ForegroundElement(
                     }
                     if (received.Header.Kind != InterCourierKind.ContentPart)
                         return new PartResult.Rejected($"a {received.Header.Kind} from {received.Header.FromCourier} reached the Foreground, which takes content parts only", null);
-                    part = PartEnvelope.Verify(context, received.Payload, expectedSigner: null);
+                    opening = PartEnvelope.Verify(context, received.Payload, expectedSigner: null);
                 }
-                else part = PartEnvelope.Open(context, message.Body, expectedSigner: null);
+                else opening = PartEnvelope.Open(context, message.Body, expectedSigner: null);
             }
             catch (PartRejectedException ex) when (ex.Unverified is { } unverified && received is null && !ex.Transient)
             {
@@ -219,17 +223,18 @@ public sealed class ForegroundElement(
                 try { claimed = Read(unverified).Manifest; } catch (Exception e) when (e is PartRejectedException or FormatException or System.Text.Json.JsonException) { }
                 return new PartResult.Rejected(ex.Message, claimed);
             }
-            var (manifest, der) = Read(part.Entity);
-            if (!string.Equals(part.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
-                return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{part.SignerAddress}>", null);
-            var keyId = ContentPart.MessageIdOf(der);
+            var (manifest, content) = Read(opening.Entity);
+            if (!string.Equals(opening.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
+                return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{opening.SignerAddress}>", null);
+            string keyId;
+            using (var der = OpenDecoded(content)) keyId = ContentPart.MessageIdOf(der);
             var expectedName = received is null ? name : received.Header.MessageId;
             if (keyId != manifest.MessageId || expectedName != manifest.MessageId)
                 return new PartResult.Rejected($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}", received is null ? manifest : null);
             var recipients = received is null
                 ? manifest.Recipients
                 : received.Header.Recipients.Where(r => manifest.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
-            opened = new Opened(manifest, part, recipients, received);
+            opened = new Opened(manifest, opening, recipients, received);
         }
         catch (PartRejectedException ex) when (ex.Transient)
         {
@@ -243,8 +248,7 @@ public sealed class ForegroundElement(
 
         var manifestOf = opened.Manifest;
         var plan = relay.Plan(opened.Recipients.Where(r => only is null || only.Contains(r)), opened.Received is { } rc && relay.IsFromBelow(rc));
-        var stored = await StoreAsync(context, opened, plan.Local, cancellationToken);
-        if (stored is not null) return stored;
+        if (await StoreAsync(context, opened, plan.Local, cancellationToken) is { } unfinished) return unfinished;
         foreach (var (peer, recipients, deferral) in plan.Forward)
             relay.Forward(context, peer, InterCourierKind.ContentPart, manifestOf.MessageId, opened.Part.Signed, recipients, manifestOf.Sender,
                 InternetMessageIdOf(manifestOf), opened.Received, deferral);
@@ -253,6 +257,10 @@ public sealed class ForegroundElement(
         if (opened.Received is not null) relay.LearnFrom(context, opened.Received, plan);
         return new PartResult.Done(manifestOf, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
     }
+
+    /// <summary>Copies made for recipients are stored in groups of about this many octets (one store commit for the
+    /// small copies of a part, a commit per copy for large ones).</summary>
+    const long StoreEveryBytes = 4 * 1024 * 1024;
 
     /// <summary>Re-wraps the part for each local recipient and stores it in their INBOX; null when all are stored.</summary>
     async Task<PartResult?> StoreAsync(CourierSecureMimeContext context, Opened opened, IReadOnlyList<string> local, CancellationToken cancellationToken)
@@ -265,12 +273,13 @@ public sealed class ForegroundElement(
         MimeKit.Cryptography.ApplicationPkcs7Mime? signed = null;
         var count = 0;
         long waiting = 0;
-        // A large part is stored as its copies are made, not all copies held until the last recipient's is made.
+        // A large part is stored as its copies are made, not all copies kept until the last recipient's is made.
         async Task StoreWaitingAsync()
         {
             if (deliveries.Count == 0) return;
             failed.AddRange(await agent.PutAsync(deliveries, cancellationToken));
             count += deliveries.Count;
+            foreach (var d in deliveries) d.Content.Dispose();
             deliveries.Clear();
             waiting = 0;
         }
@@ -297,10 +306,11 @@ public sealed class ForegroundElement(
             copy.Body = PartEnvelope.EncryptTo(context, certificate, signed);
             // A moved mailbox keeps its folders and flags: only for the user's own mail to themselves.
             var own = string.Equals(manifest.Sender, owner, StringComparison.OrdinalIgnoreCase);
-            var octets = CourierMime.Bytes(copy);
+            var octets = context.Scratch();
+            CourierMime.WriteTo(copy, octets);
             deliveries.Add(new ProtectedDelivery(owner, manifest.MessageId, octets, own ? manifest.Mailbox : null, own ? manifest.Flags : null));
             waiting += octets.Length;
-            if (waiting >= LargePartGate.LargeBytes) await StoreWaitingAsync();
+            if (waiting >= StoreEveryBytes) await StoreWaitingAsync();
         }
         await StoreWaitingAsync();
         foreach (var f in failed) logger.LogWarning("Foreground could not store {MessageId}: {Reason}; retried later", manifest.MessageId, f);
@@ -311,13 +321,17 @@ public sealed class ForegroundElement(
         return null;
     }
 
-    /// <summary>The manifest and the KEK-enveloped content from the signed entity (multipart/mixed of the two).</summary>
-    public static (ContentManifest Manifest, byte[] ContentPart) Read(MimeEntity entity)
+    /// <summary>The manifest and the part holding the KEK-enveloped content from the signed entity (multipart/mixed of
+    /// the two); <see cref="OpenDecoded"/> reads the content's DER.</summary>
+    public static (ContentManifest Manifest, MimePart ContentPart) Read(MimeEntity entity)
     {
         if (entity is not Multipart { Count: 2 } multipart
             || multipart[0] is not MimePart { ContentType.MimeType: ContentManifest.MediaType } manifestPart
-            || multipart[1] is not MimePart { ContentType.MimeType: "application/pkcs7-mime" } contentPart)
+            || multipart[1] is not MimePart { ContentType.MimeType: "application/pkcs7-mime", Content: not null } contentPart)
             throw new PartRejectedException("the signed entity is not a manifest and a content part");
-        return (ContentManifest.Parse(CourierMime.Decode(manifestPart)), CourierMime.Decode(contentPart));
+        return (ContentManifest.Parse(CourierMime.Decode(manifestPart)), contentPart);
     }
+
+    /// <summary>The DER of the KEK-enveloped content, decoded as it is read (each call reads it from the start).</summary>
+    public static Stream OpenDecoded(MimePart contentPart) => contentPart.Content!.Open();
 }

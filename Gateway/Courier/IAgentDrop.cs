@@ -4,8 +4,17 @@ namespace Gateway.Courier;
 
 /// <summary>A content part the Foreground re-wrapped for one local recipient (signed by the Foreground, sealed to the
 /// recipient), ready for the recipient's INBOX.</summary>
+/// <param name="Content">The message, seekable (a working copy); read from its start, left open.</param>
 /// <param name="Mailbox">The folder to file it in (a moved mailbox); null: INBOX.</param>
-public sealed record ProtectedDelivery(string Recipient, string MessageId, byte[] Octets, string? Mailbox = null, IReadOnlyList<string>? Flags = null);
+public sealed record ProtectedDelivery(string Recipient, string MessageId, Stream Content, string? Mailbox = null, IReadOnlyList<string>? Flags = null)
+{
+    /// <summary>The content from its start, as a stream whose disposal leaves <see cref="Content"/> open.</summary>
+    public Stream OpenContent()
+    {
+        Content.Position = 0;
+        return new MimeKit.IO.BoundStream(Content, 0, -1, leaveOpen: true);
+    }
+}
 
 /// <summary>
 /// Where the Foreground puts what it re-wrapped for local recipients: their INBOX when the Agent runs in this process
@@ -28,7 +37,7 @@ public sealed class MailboxAgentDrop(MailStore mailboxes) : IAgentDrop
             try { mailboxes.Create(d.Recipient, d.Mailbox!); }
             catch (MailboxException) { } // made meanwhile, or not a valid name: the append says which
         }
-        var requests = deliveries.Select(d => new AppendRequest(d.Recipient, d.Mailbox ?? "INBOX", () => new MemoryStream(d.Octets, writable: false), d.Flags,
+        var requests = deliveries.Select(d => new AppendRequest(d.Recipient, d.Mailbox ?? "INBOX", d.OpenContent, d.Flags,
             DeliveryKey: ForegroundElement.DeliveryKey(d.MessageId, d.Recipient), ProtectedId: d.MessageId)).ToList();
         var results = await mailboxes.AppendManyAsync(requests, cancellationToken);
         return results.Where(r => r.Error is not null).Select(r => r.Error!.Message).ToList();
@@ -57,7 +66,11 @@ public sealed class AgentLink(PeerOutbox outbox, string endpoint, Func<string?> 
             {
                 Id = name, Endpoint = endpoint, Peer = "own Agent", From = from, To = d.Recipient, Kind = InterCourierKind.ContentPart,
                 MessageId = d.MessageId, Recipients = { d.Recipient }, CreatedUtc = DateTime.UtcNow, NextAttemptUtc = DateTime.UtcNow,
-            }, d.Octets);
+            }, stream =>
+            {
+                using var content = d.OpenContent();
+                content.CopyTo(stream, 64 * 1024);
+            });
         }
         return Task.FromResult<IReadOnlyList<string>>(problems);
     }

@@ -6,8 +6,9 @@ namespace Gateway.Courier;
 /// </summary>
 public interface IElementDrop
 {
-    /// <summary>Hands the message on durably; the same name twice is one message.</summary>
-    void Drop(string name, byte[] message);
+    /// <summary>Hands the message on durably; the same name twice is one message. <paramref name="message"/> is read
+    /// from its position to its end (a large part is copied as it is read, never held whole).</summary>
+    void Drop(string name, Stream message);
 }
 
 /// <summary>
@@ -22,16 +23,18 @@ public sealed class ElementLink(PeerOutbox outbox, string endpoint, Gateway.Cryp
 
     public Gateway.Crypto.CourierElement Element => element;
 
-    public void Drop(string name, byte[] message)
+    public void Drop(string name, Stream message)
     {
         var to = elementAddress() ?? throw new PartRejectedException($"the {element}'s certificate is not known here");
-        var from = CourierMime.FromAddress(MimeKit.HeaderList.Load(new MemoryStream(message, writable: false)));
+        var start = message.Position;
+        var from = CourierMime.FromAddress(MimeKit.HeaderList.Load(message));
+        message.Position = start;
         outbox.Enqueue(new OutboundEntry
         {
             Id = name, Endpoint = endpoint, Peer = "own " + element, From = from, To = to,
             Kind = element == Gateway.Crypto.CourierElement.Foreground ? InterCourierKind.ContentPart : InterCourierKind.Arm, MessageId = name,
             CreatedUtc = DateTime.UtcNow, NextAttemptUtc = DateTime.UtcNow,
-        }, message);
+        }, stream => message.CopyTo(stream, 64 * 1024));
     }
 }
 
@@ -39,5 +42,5 @@ public sealed class ElementLink(PeerOutbox outbox, string endpoint, Gateway.Cryp
 /// whose parts would go to the Foreground): anything dropped is refused.</summary>
 public sealed class ElsewhereDrop(Gateway.Crypto.CourierElement element) : IElementDrop
 {
-    public void Drop(string name, byte[] message) => throw new PartRejectedException($"the {element} does not run in this process");
+    public void Drop(string name, Stream message) => throw new PartRejectedException($"the {element} does not run in this process");
 }

@@ -27,8 +27,8 @@ public sealed class MailboxMove(MailStore mailboxes, IProtectedMessageReader rea
                 if (message.ProtectedId is not null)
                 {
                     var view = reader.Read(user, message, countAsOpen: false, openedInSession: false);
-                    if (!view.IsOriginal) { skipped++; continue; }
-                    original = new MemoryStream(view.Octets, writable: false);
+                    if (!view.IsOriginal) { view.Dispose(); skipped++; continue; }
+                    original = view.Content; // disposed with the view's content below
                 }
                 else original = mailboxes.OpenContent(message); // streamed from the sealed blob into the sealed queue
                 await using var content = original;

@@ -45,11 +45,11 @@ public static class PartEnvelope
     /// <summary>The first half of <see cref="Seal"/>: one signature, which <see cref="EncryptTo"/> then seals for each
     /// recipient of the same part (the signature does not depend on the recipient).</summary>
     public static ApplicationPkcs7Mime Sign(CourierSecureMimeContext context, CmsSigner signer, MimeEntity inner) =>
-        ApplicationPkcs7Mime.Sign(context, signer, inner);
+        context.SignEntity(signer, inner);
 
     /// <summary>The second half of <see cref="Seal"/>: the signed entity encrypted to one recipient.</summary>
     public static ApplicationPkcs7Mime EncryptTo(CourierSecureMimeContext context, X509Certificate recipient, ApplicationPkcs7Mime signed) =>
-        ApplicationPkcs7Mime.Encrypt(context, new CmsRecipientCollection { new CmsRecipient(recipient) }, signed);
+        context.EncryptEntity(new CmsRecipientCollection { new CmsRecipient(recipient) }, signed);
 
     /// <summary>
     /// Whether an exception thrown while decoding what someone sent (CMS, ASN.1, certificates and their extensions,
@@ -72,7 +72,11 @@ public static class PartEnvelope
         MimeEntity decrypted;
         try
         {
-            decrypted = enveloped.Decrypt(context);
+            // The DER is decoded into a working copy (MimeKit's own Decrypt decodes it into memory whatever its size).
+            var der = context.Scratch();
+            enveloped.Content.DecodeTo(der);
+            der.Position = 0;
+            decrypted = context.Decrypt(der);
         }
         catch (Exception ex) when (IsParsingFailure(ex))
         {
@@ -101,11 +105,11 @@ public static class PartEnvelope
             // A signed-data part with no body at all (found by fuzzing) is refused like any other unreadable signature.
             if (signed.Content is null) throw new PartRejectedException("the signed part is empty");
             // Streamed: the CMS is parsed as its base64 is decoded, and the signed content digested as it is copied
-            // into blocks that the inner entity is then parsed in place from; no whole-part copies of a large part.
+            // into a working copy that the inner entity is then parsed in place from; no whole-part copies in memory.
             using var encoded = signed.Content.Open();
             var cms = new CmsSignedDataParser(encoded);
             var signedContent = cms.GetSignedContent() ?? throw new PartRejectedException("the signed part carries no content");
-            var content = new MimeKit.IO.MemoryBlockStream();
+            var content = context.Scratch();
             using (var stream = signedContent.ContentStream) stream.CopyTo(content, 64 * 1024);
             content.Position = 0;
             inner = MimeEntity.Load(content, persistent: true);

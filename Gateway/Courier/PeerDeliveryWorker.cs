@@ -12,7 +12,8 @@ public sealed class PeerTransportException(string message, bool permanent, Excep
 /// <summary>Carries one Inter-Courier message to a peer element (SMTP in the host; the courier code knows no sockets).</summary>
 public interface IPeerTransport
 {
-    Task SendAsync(string endpoint, string from, string to, byte[] message, CancellationToken cancellationToken);
+    /// <param name="message">The message, seekable, read from its start (never loaded whole).</param>
+    Task SendAsync(string endpoint, string from, string to, Stream message, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -38,11 +39,11 @@ public sealed class PeerDeliveryWorker(string element, PeerOutbox outbox, IPeerT
                 next = next is null || entry.NextAttemptUtc < next ? entry.NextAttemptUtc : next;
                 continue;
             }
-            var message = outbox.Message(entry.Id);
+            var message = outbox.OpenMessage(entry.Id);
             if (message is null) { outbox.Remove(entry.Id); continue; }
             try
             {
-                await transport.SendAsync(entry.Endpoint, entry.From, entry.To, message, cancellationToken);
+                await using (message) await transport.SendAsync(entry.Endpoint, entry.From, entry.To, message, cancellationToken);
                 outbox.Remove(entry.Id);
                 logger.LogInformation("{Element} sent Inter-Courier {Kind} {MessageId} to {Peer} at {Endpoint} (<{To}>)",
                     element, entry.Kind, entry.MessageId, entry.Peer, entry.Endpoint, entry.To);

@@ -51,11 +51,12 @@ public sealed class PeerOutbox
     string MessagePath(string id) => Path.Combine(_directory, id + ".eml");
     string EntryPath(string id) => Path.Combine(_directory, id + ".json");
 
-    /// <summary>Queues a message under a deterministic id: the same part forwarded twice (after a crash) is queued once.</summary>
-    public bool Enqueue(OutboundEntry entry, byte[] message)
+    /// <summary>Queues a message under a deterministic id: the same part forwarded twice (after a crash) is queued once.
+    /// <paramref name="write"/> writes the message, sealed to disk as it is written.</summary>
+    public bool Enqueue(OutboundEntry entry, Action<Stream> write)
     {
         if (File.Exists(EntryPath(entry.Id))) return false;
-        _seal.WriteAllBytesAtomic(MessagePath(entry.Id), message);
+        _seal.WriteAtomic(MessagePath(entry.Id), write);
         _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
         _signal.Release();
         return true;
@@ -71,7 +72,12 @@ public sealed class PeerOutbox
         catch (Exception ex) when (ex is JsonException or IOException) { return null; } // removed meanwhile, or damaged
     }
 
-    public byte[]? Message(string id) => File.Exists(MessagePath(id)) ? _seal.ReadAllBytes(MessagePath(id)) : null;
+    /// <summary>The queued message as a seekable stream (null when it is gone); the caller disposes it.</summary>
+    public Stream? OpenMessage(string id)
+    {
+        try { return _seal.OpenReadAny(MessagePath(id)); }
+        catch (FileNotFoundException) { return null; }
+    }
 
     public void Update(OutboundEntry entry) => _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
 

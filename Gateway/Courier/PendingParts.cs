@@ -39,9 +39,10 @@ public sealed class PendingParts
     string EntryPath(string name) => Path.Combine(_directory, name + ".json");
 
     /// <summary>Holds a part for the given recipients (added to any already held for the same part).</summary>
-    public void Hold(string name, byte[] part, PendingEntry entry)
+    /// <param name="part">Read from its position to its end, sealed to disk as it is read.</param>
+    public void Hold(string name, Stream part, PendingEntry entry)
     {
-        if (!File.Exists(PartPath(name))) _seal.WriteAllBytesAtomic(PartPath(name), part);
+        if (!File.Exists(PartPath(name))) _seal.WriteAtomic(PartPath(name), held => part.CopyTo(held, 64 * 1024));
         if (Find(name) is { } held)
         {
             held.Recipients = held.Recipients.Union(entry.Recipients, StringComparer.OrdinalIgnoreCase).ToList();
@@ -55,7 +56,12 @@ public sealed class PendingParts
     public PendingEntry? Find(string name) =>
         File.Exists(EntryPath(name)) ? JsonSerializer.Deserialize<PendingEntry>(_seal.ReadAllBytes(EntryPath(name)), Json) : null;
 
-    public byte[]? Read(string name) => File.Exists(PartPath(name)) ? _seal.ReadAllBytes(PartPath(name)) : null;
+    /// <summary>A held part as a seekable stream (null when it is gone); the caller disposes it.</summary>
+    public Stream? Open(string name)
+    {
+        try { return _seal.OpenReadAny(PartPath(name)); }
+        catch (FileNotFoundException) { return null; }
+    }
 
     /// <summary>The names of the held parts.</summary>
     public IReadOnlyList<string> Names() =>
@@ -67,14 +73,21 @@ public sealed class PendingParts
     /// a part left with no recipient is removed; one held for <paramref name="lifetime"/> goes to
     /// <paramref name="expired"/> and is removed.
     /// </summary>
-    public async Task SweepAsync(Func<string, bool> isUser, Func<string, byte[], IReadOnlySet<string>, Task<IReadOnlyList<string>?>> handOn,
+    public async Task SweepAsync(Func<string, bool> isUser, Func<string, Stream, IReadOnlySet<string>, Task<IReadOnlyList<string>?>> handOn,
         TimeSpan lifetime, DateTime nowUtc, Func<PendingEntry, Task> expired)
     {
         foreach (var name in Names())
         {
-            if (Find(name) is not { } entry || Read(name) is not { } bytes) { Remove(name); continue; }
+            if (Find(name) is not { } entry || !File.Exists(PartPath(name))) { Remove(name); continue; }
             var ready = entry.Recipients.Where(isUser).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            if (ready.Count > 0 && await handOn(name, bytes, ready) is { } stillUnknown)
+            IReadOnlyList<string>? stillUnknown = null;
+            if (ready.Count > 0)
+            {
+                await using var part = Open(name);
+                if (part is null) { Remove(name); continue; }
+                stillUnknown = await handOn(name, part, ready);
+            }
+            if (stillUnknown is not null)
             {
                 entry.Recipients = entry.Recipients.Where(r => !ready.Contains(r) || stillUnknown.Contains(r, StringComparer.OrdinalIgnoreCase)).ToList();
                 if (entry.Recipients.Count > 0) Save(name, entry);

@@ -20,39 +20,42 @@ public sealed class ReadingAgent(
     IKeyRelease background,
     ILogger<ReadingAgent> logger) : IProtectedMessageReader
 {
+    /// <summary>
+    /// Opens the message as a stream: the stored part is parsed in place from its file, its layers decrypted into sealed
+    /// working copies, and the original written to one that the view hands out; a large message costs disk, not
+    /// memory, and several are opened at once.
+    /// </summary>
     public ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
-    {
-        // A large message is opened in memory: one at a time, and its copies are given back afterwards.
-        using var passage = LargePartGate.Enter(message.Size);
-        return Open(user, message, countAsOpen, openedInSession);
-    }
-
-    ProtectedView Open(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
     {
         var id = message.ProtectedId!;
         // Stored parts and ARMs were signed by our own elements, possibly before a courier rekey retired their certificates.
         using var context = new CourierSecureMimeContext(keys, directory) { AcceptRetiredOwnCertificates = true };
         ContentManifest manifest;
-        byte[] sealedContent;
+        MimePart sealedContent;
         IReadOnlyList<Header> routing;
+        Stream? file = null;
         try
         {
             // Parsed in place from the file (persistent), which stays open while the part is opened.
-            using var file = mailboxes.OpenContent(message);
+            file = mailboxes.OpenContent(message);
             var stored = MimeMessage.Load(file, persistent: true);
             routing = stored.Headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase)).ToList();
             var opened = PartEnvelope.Open(context, stored.Body, identity.ElementAddress(CourierElement.Foreground));
             (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
-            if (manifest.MessageId != id || ContentPart.MessageIdOf(sealedContent) != id)
+            string keyId;
+            using (var der = ForegroundElement.OpenDecoded(sealedContent)) keyId = ContentPart.MessageIdOf(der);
+            if (manifest.MessageId != id || keyId != id)
                 throw new PartRejectedException($"the stored content part is not message {id}");
             if (!manifest.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase))
                 throw new PartRejectedException($"{user} is not a recipient of {id}");
         }
         catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException or IOException or CryptographicException)
         {
+            file?.Dispose();
             logger.LogError("Agent cannot read protected message {MessageId} for {User}: {Reason}", id, user, ex.Message);
             return Notice(Array.Empty<Header>(), id, "This message failed its integrity checks and cannot be shown.", "damaged");
         }
+        using var _ = file;
 
         var purpose = openedInSession ? ReleasePurpose.Reopen : countAsOpen ? ReleasePurpose.Open : ReleasePurpose.Preview;
         switch (background.Release(id, user, purpose))
@@ -69,10 +72,25 @@ public sealed class ReadingAgent(
                     var arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
                     if (arm.MessageId != id) throw new PartRejectedException($"the ARM is for message {arm.MessageId}, not {id}");
                     if (!arm.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase)) throw new PartRejectedException($"the ARM does not name {user}");
-                    if (!CryptographicOperations.FixedTimeEquals(arm.ContentDigest, ContentPart.Digest(sealedContent)))
+                    byte[] digest;
+                    using (var der = ForegroundElement.OpenDecoded(sealedContent)) digest = ContentPart.Digest(der);
+                    if (!CryptographicOperations.FixedTimeEquals(arm.ContentDigest, digest))
                         throw new PartRejectedException("the ARM was made for other content");
-                    var original = ContentPart.Open(sealedContent, id, arm.Cek);
-                    CryptographicOperations.ZeroMemory(arm.Cek);
+                    var original = Gateway.Sealing.ScratchSpace.Create();
+                    try
+                    {
+                        using (var der = ForegroundElement.OpenDecoded(sealedContent)) ContentPart.Open(der, id, arm.Cek, original);
+                    }
+                    catch
+                    {
+                        original.Dispose();
+                        throw;
+                    }
+                    finally
+                    {
+                        CryptographicOperations.ZeroMemory(arm.Cek);
+                    }
+                    original.Position = 0;
                     return new ProtectedView(original, true, arm.Restrictions.NoForward);
                 }
                 catch (Exception ex) when (ex is PartRejectedException or FormatException or ParseException or ContentPartException)
@@ -94,6 +112,6 @@ public sealed class ReadingAgent(
         notice.Headers.Add(HeaderId.Subject, $"[Protected message: {reason}]");
         notice.Headers.Add("X-Gateway-Message-Id", id);
         notice.Body = new TextPart("plain") { Text = text + "\r\n\r\nMessage " + id + "\r\n" };
-        return new ProtectedView(CourierMime.Bytes(notice), false, Reason: text);
+        return new ProtectedView(new MemoryStream(CourierMime.Bytes(notice), writable: false), false, Reason: text);
     }
 }

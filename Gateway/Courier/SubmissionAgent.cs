@@ -36,16 +36,16 @@ public sealed class SubmissionAgent(
     public required IElementDrop ForegroundInbox { get; init; }
     public required IElementDrop BackgroundInbox { get; init; }
 
-    sealed record Parts(byte[] Arm, byte[] Content);
-
-    public async Task<IReadOnlyList<RecipientOutcome>> SplitAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    /// <summary>Both parts as the outbox holds them: the ARM (small) in memory, the content part read from the sealed
+    /// outbox file, never whole.</summary>
+    sealed class Parts(byte[] arm, Stream content) : IDisposable
     {
-        // A large message is protected in memory: one at a time, and its copies are given back once it is through.
-        using var passage = await LargePartGate.EnterAsync(message.Size, cancellationToken);
-        return await ProtectAndHandOffAsync(message, recipients, cancellationToken);
+        public byte[] Arm => arm;
+        public Stream Content => content;
+        public void Dispose() => content.Dispose();
     }
 
-    async Task<IReadOnlyList<RecipientOutcome>> ProtectAndHandOffAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RecipientOutcome>> SplitAsync(QueuedMessage message, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
     {
         var sender = message.AuthenticatedUser!.ToLowerInvariant();
         if (!identity.IsReady)
@@ -53,7 +53,8 @@ public sealed class SubmissionAgent(
         Parts parts;
         try
         {
-            parts = LoadOutbox(message.Id) ?? await BuildAsync(message, sender, recipients, cancellationToken);
+            if (!File.Exists(OutboxPath(message.Id))) await BuildAsync(message, sender, recipients, cancellationToken);
+            parts = LoadOutbox(message.Id);
         }
         catch (Exception ex) when (ex is KeyStoreException or CourierAuthorityException or MimeKit.Cryptography.CertificateNotFoundException or PartRejectedException)
         {
@@ -61,10 +62,13 @@ public sealed class SubmissionAgent(
             return Fail(recipients, "4.7.0", "the message cannot be protected yet: " + ex.Message);
         }
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
-        BackgroundInbox.Drop(message.Id, parts.Arm);
-        CrashPoint.Hit("agent-after-arm");
-        ForegroundInbox.Drop(message.Id, parts.Content);
-        CrashPoint.Hit("agent-after-content");
+        using (parts)
+        {
+            BackgroundInbox.Drop(message.Id, new MemoryStream(parts.Arm, writable: false));
+            CrashPoint.Hit("agent-after-arm");
+            ForegroundInbox.Drop(message.Id, parts.Content);
+            CrashPoint.Hit("agent-after-content");
+        }
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
             message.Id, sender, recipients.Count);
         return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "protected: content part and ARM handed to the Foreground and Background")).ToList();
@@ -91,28 +95,38 @@ public sealed class SubmissionAgent(
 
     static ReadOnlySpan<byte> OutboxMagic => "GWP1"u8;
 
-    /// <summary>The parts made for a message before a crash (the same parts are handed on again, never new ones).</summary>
-    Parts? LoadOutbox(string id)
+    /// <summary>The parts written to the outbox (just now, or before a crash: the same parts are handed on again, never new ones).</summary>
+    Parts LoadOutbox(string id)
     {
-        var path = OutboxPath(id);
-        if (!File.Exists(path)) return null;
-        var stored = queue.Seal.ReadAllBytes(path);
-        if (stored.Length >= 8 && stored.AsSpan(0, 4).SequenceEqual(OutboxMagic))
+        var stored = queue.Seal.OpenReadAny(OutboxPath(id));
+        try
         {
-            var armLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(stored.AsSpan(4, 4));
-            return new Parts(stored.AsSpan(8, armLength).ToArray(), stored.AsSpan(8 + armLength).ToArray());
+            Span<byte> head = stackalloc byte[8];
+            if (stored.Length >= 8 && stored.Read(head) == 8 && head[..4].SequenceEqual(OutboxMagic))
+            {
+                var arm = new byte[System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(head[4..])];
+                stored.ReadExactly(arm);
+                return new Parts(arm, stored); // positioned at the content part, which runs to the end
+            }
+            // Written by an earlier version: JSON with both parts in base64.
+            stored.Position = 0;
+            var json = JsonSerializer.Deserialize<Dictionary<string, byte[]>>(stored)!;
+            stored.Dispose();
+            return new Parts(json["arm"], new MemoryStream(json["content"], writable: false));
         }
-        // Written by an earlier version: JSON with both parts in base64.
-        var json = JsonSerializer.Deserialize<Dictionary<string, byte[]>>(stored)!;
-        return new Parts(json["arm"], json["content"]);
+        catch
+        {
+            stored.Dispose();
+            throw;
+        }
     }
 
-    async Task<Parts> BuildAsync(QueuedMessage message, string sender, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    async Task BuildAsync(QueuedMessage message, string sender, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
     {
         var id = message.Id;
         var now = _time.GetUtcNow();
-        var original = await ReadOriginalAsync(message, cancellationToken);
-        var headers = HeaderList.Load(new MemoryStream(original, writable: false));
+        HeaderList headers;
+        await using (var head = queue.OpenContent(message)) headers = await HeaderList.LoadAsync(head, cancellationToken);
 
         using var context = new CourierSecureMimeContext(keys, directory);
         EnsureCertificate(sender, context);
@@ -122,14 +136,19 @@ public sealed class SubmissionAgent(
         foreach (var r in recipients.Where(r => IsOurs(r.Address))) EnsureCertificate(r.Address, context);
 
         var cek = ContentPart.NewCek();
-        var sealedContent = ContentPart.Seal(original, id, cek);
+        // The message is sealed under the CEK as it is read from the queue, into a working copy (a sealed file once large).
+        var sealedContent = context.Scratch();
+        await using (var original = queue.OpenContent(message)) ContentPart.Seal(original, id, cek, sealedContent);
+        sealedContent.Position = 0;
+        var contentDigest = ContentPart.Digest(sealedContent);
+        sealedContent.Position = 0;
         var problems = new List<string>();
         var restrictions = policy.For(sender, headers, now, problems);
         foreach (var p in problems) logger.LogWarning("Agent: {QueueId} from {Sender}: ignored {Problem}", id, sender, p);
         var recipientList = recipients.Select(r => r.Address.ToLowerInvariant()).Distinct().ToList();
         var arm = new AccessRestrictionsMessage
         {
-            MessageId = id, InternetMessageId = headers[HeaderId.MessageId]?.Trim(), Cek = cek, ContentDigest = ContentPart.Digest(sealedContent),
+            MessageId = id, InternetMessageId = headers[HeaderId.MessageId]?.Trim(), Cek = cek, ContentDigest = contentDigest,
             Sender = sender, Recipients = recipientList, CreatedUtc = now, Restrictions = restrictions,
         };
         var manifest = new ContentManifest
@@ -155,17 +174,20 @@ public sealed class SubmissionAgent(
         var contentMessage = CourierMime.Message(sender, identity.ElementAddress(CourierElement.Foreground)!, "Content " + id,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, contentEntity));
 
-        var parts = new Parts(CourierMime.Bytes(armMessage), CourierMime.Bytes(contentMessage));
+        var armBytes = CourierMime.Bytes(armMessage);
         DurableFile.CreatePrivateDirectory(OutboxDirectory);
-        // Sealed: "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end.
-        var stored = new byte[8 + parts.Arm.Length + parts.Content.Length];
-        OutboxMagic.CopyTo(stored);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(stored.AsSpan(4), parts.Arm.Length);
-        parts.Arm.CopyTo(stored.AsSpan(8));
-        parts.Content.CopyTo(stored.AsSpan(8 + parts.Arm.Length));
-        queue.Seal.WriteAllBytesAtomic(OutboxPath(id), stored);
+        // Sealed: "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end, written
+        // as it is produced.
+        queue.Seal.WriteAtomic(OutboxPath(id), stored =>
+        {
+            Span<byte> head = stackalloc byte[8];
+            OutboxMagic.CopyTo(head);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head[4..], armBytes.Length);
+            stored.Write(head);
+            stored.Write(armBytes);
+            CourierMime.WriteTo(contentMessage, stored);
+        });
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
-        return parts;
     }
 
     /// <summary>
@@ -208,16 +230,4 @@ public sealed class SubmissionAgent(
         keys.Contains(CourierSecureMimeContext.UserKeyId(address))
         || options.Domains.Contains(address[(address.LastIndexOf('@') + 1)..], StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>
-    /// The message as the queue holds it: the submission server's Received: trace (and the Message-ID/Date it added
-    /// if missing) followed by the user's octets, untouched, as any MTA would deliver it.
-    /// </summary>
-    async Task<byte[]> ReadOriginalAsync(QueuedMessage message, CancellationToken cancellationToken)
-    {
-        // Read into one array of the exact size (no growing buffer, no copy).
-        await using var content = queue.OpenContent(message);
-        var original = new byte[content.Length];
-        await content.ReadExactlyAsync(original, cancellationToken);
-        return original;
-    }
 }

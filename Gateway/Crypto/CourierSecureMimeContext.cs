@@ -1,3 +1,4 @@
+using Gateway.Sealing;
 using MimeKit;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Asn1;
@@ -28,6 +29,53 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     {
         _keys = keys;
         _directory = directory;
+    }
+
+    readonly List<ScratchStream> _scratch = new();
+
+    /// <summary>
+    /// A working copy for what this context signs, encrypts or decrypts (<see cref="ScratchSpace"/>: a large one lives in
+    /// a sealed file, not in memory). Those that moved to a file are closed (and their files deleted) with the context,
+    /// so whatever is built from them must be written out before: a context lives for one operation.
+    /// </summary>
+    public ScratchStream Scratch()
+    {
+        var stream = ScratchSpace.Create();
+        lock (_scratch) _scratch.Add(stream);
+        return stream;
+    }
+
+    /// <summary>
+    /// Signs <paramref name="entity"/> (opaque CMS SignedData), written with CRLF line ends into a working copy first; in
+    /// place of MimeKit's static helper, which writes the entity into memory whatever its size.
+    /// </summary>
+    public ApplicationPkcs7Mime SignEntity(CmsSigner signer, MimeEntity entity) => EncapsulatedSign(signer, Written(entity));
+
+    /// <summary>Encrypts <paramref name="entity"/> to <paramref name="recipients"/>, by way of a working copy (see <see cref="SignEntity"/>).</summary>
+    public ApplicationPkcs7Mime EncryptEntity(CmsRecipientCollection recipients, MimeEntity entity) => Encrypt(recipients, Written(entity));
+
+    Stream Written(MimeEntity entity)
+    {
+        var options = FormatOptions.Default.Clone();
+        options.NewLineFormat = NewLineFormat.Dos;
+        var copy = Scratch();
+        entity.WriteTo(options, copy);
+        copy.Position = 0;
+        return copy;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            // Those still in memory are left to the collector: something made in this context may still read them.
+            lock (_scratch)
+            {
+                foreach (var stream in _scratch.Where(s => s.InFile)) stream.Dispose();
+                _scratch.Clear();
+            }
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>Key store ids of users' keys start with this.</summary>
@@ -107,7 +155,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
             else
                 generator.AddKeyTransRecipient(recipient.Certificate);
         }
-        var enveloped = new MimeKit.IO.MemoryBlockStream();
+        var enveloped = Scratch();
         using (var sink = generator.Open(enveloped, CmsEnvelopedGenerator.Aes256Cbc)) content.CopyTo(sink, 64 * 1024);
         enveloped.Position = 0;
         return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);
@@ -124,7 +172,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         generator.SetBufferSize(64 * 1024);
         generator.AddSigner(signer.PrivateKey, signer.Certificate, DigestOid(signer.DigestAlgorithm));
         generator.AddCertificates(CollectionUtilities.CreateStore(signer.CertificateChain.ToList()));
-        var signed = new MimeKit.IO.MemoryBlockStream();
+        var signed = Scratch();
         using (var sink = generator.Open(signed, encapsulate: true)) content.CopyTo(sink, 64 * 1024);
         signed.Position = 0;
         return new ApplicationPkcs7Mime(SecureMimeType.SignedData, signed);
@@ -149,7 +197,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     {
         var input = Rewindable(encryptedData);
         var start = input.Position;
-        var plaintext = new MimeKit.IO.MemoryBlockStream();
+        var plaintext = Scratch();
         if (!OpenWithKeyAgreement(input, plaintext))
         {
             input.Position = start;
@@ -167,7 +215,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     {
         var input = Rewindable(encryptedData);
         var start = input.Position;
-        using var plaintext = new MimeKit.IO.MemoryBlockStream();
+        using var plaintext = ScratchSpace.Create();
         if (!OpenWithKeyAgreement(input, plaintext))
         {
             input.Position = start;
@@ -179,10 +227,10 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     }
 
     /// <summary>The stream itself when it can be read twice (a key-agreement entry first, then MimeKit's kinds), else a copy.</summary>
-    static Stream Rewindable(Stream stream)
+    Stream Rewindable(Stream stream)
     {
         if (stream.CanSeek) return stream;
-        var copy = new MimeKit.IO.MemoryBlockStream();
+        var copy = Scratch();
         stream.CopyTo(copy);
         copy.Position = 0;
         return copy;

@@ -25,11 +25,12 @@ public sealed class SmtpPeerTransport(string heloName, TimeSpan connectTimeout) 
         protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength) { }
     }
 
-    public async Task SendAsync(string endpoint, string from, string to, byte[] message, CancellationToken cancellationToken)
+    public async Task SendAsync(string endpoint, string from, string to, Stream message, CancellationToken cancellationToken)
     {
         if (!Configuration.GatewayOptionsValidator.TryParseHostPort(endpoint, out var host, out var port))
             throw new PeerTransportException($"'{endpoint}' is not host:port", permanent: true);
-        var mime = MimeMessage.Load(new MemoryStream(message, writable: false), cancellationToken);
+        // Parsed in place (persistent): the parts stay in the sealed outbox file and are read as they are sent.
+        var mime = await MimeMessage.LoadAsync(message, persistent: true, cancellationToken);
         var sender = MailboxAddress.Parse(from);
         var recipients = new[] { MailboxAddress.Parse(to) };
 

@@ -65,21 +65,24 @@ public sealed partial class ImapSession
         MessageStructure? structure = null;
         Stream? content = null;
         var size = message.Size;
-        byte[]? shown = null;
+        ProtectedView? shown = null;
         if (message.ProtectedId is { } protectedId && ProtectedReader is not null && items.Any(NeedsContent))
         {
             // A protected message is shown as its Agent opens it: the original, or a notice saying why not.
             var servesBody = items.Any(ServesBody);
             var again = _openedProtected.Contains(protectedId);
-            var view = ProtectedReader.Read(_user!, message, countAsOpen: servesBody && !again, openedInSession: again);
-            if (servesBody && view.IsOriginal) _openedProtected.Add(protectedId);
-            shown = view.Octets;
+            shown = ProtectedReader.Read(_user!, message, countAsOpen: servesBody && !again, openedInSession: again);
+            if (servesBody && shown.IsOriginal) _openedProtected.Add(protectedId);
             size = shown.Length;
         }
-        MessageStructure Structure() => structure ??=
-            shown is not null ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
-            : StoredStructure(message);
-        Stream Content() => content ??= shown is not null ? new MemoryStream(shown, writable: false) : _store.OpenContent(message);
+        MessageStructure Structure()
+        {
+            if (structure is not null) return structure;
+            if (shown is null) return structure = StoredStructure(message);
+            using var view = shown.Open();
+            return structure = MessageStructure.Parse(view);
+        }
+        Stream Content() => content ??= shown is not null ? shown.Open() : _store.OpenContent(message);
         try
         {
             _io.Write($"* {seq} FETCH (");
@@ -137,6 +140,7 @@ public sealed partial class ImapSession
         finally
         {
             if (content is not null) await content.DisposeAsync();
+            shown?.Dispose();
         }
     }
 
@@ -228,20 +232,25 @@ public sealed partial class ImapSession
     {
         MessageStructure? _structure;
         Stream? _content;
-        byte[]? _shown;
+        ProtectedView? _shown;
 
-        byte[]? Shown()
+        ProtectedView? Shown()
         {
             if (_shown is not null || message.ProtectedId is not { } id || session.ProtectedReader is null) return _shown;
             var again = session._openedProtected.Contains(id);
-            return _shown = session.ProtectedReader.Read(session._user!, message, countAsOpen: false, openedInSession: again).Octets;
+            return _shown = session.ProtectedReader.Read(session._user!, message, countAsOpen: false, openedInSession: again);
         }
 
-        MessageStructure Structure() => _structure ??= Shown() is { } shown ? MessageStructure.Parse(new MemoryStream(shown, writable: false))
-            : session.StoredStructure(message);
+        MessageStructure Structure()
+        {
+            if (_structure is not null) return _structure;
+            if (Shown() is not { } shown) return _structure = session.StoredStructure(message);
+            using var view = shown.Open();
+            return _structure = MessageStructure.Parse(view);
+        }
 
         async ValueTask<bool> BodyContainsAsync(string text) =>
-            await MessageStructure.BodyContainsAsync(_content ??= Shown() is { } shown ? new MemoryStream(shown, writable: false) : session._store.OpenContent(message),
+            await MessageStructure.BodyContainsAsync(_content ??= Shown() is { } shown ? shown.Open() : session._store.OpenContent(message),
                 Structure(), text, session._closed);
 
         public async ValueTask<bool> MatchesAsync(SearchKey key)
@@ -281,6 +290,10 @@ public sealed partial class ImapSession
             }
         }
 
-        public void Dispose() => _content?.Dispose();
+        public void Dispose()
+        {
+            _content?.Dispose();
+            _shown?.Dispose();
+        }
     }
 }

@@ -23,6 +23,8 @@ public sealed class DataDirectory
     public string ForegroundDirectory => Path.Combine(Root, "foreground");
     /// <summary>The Background's own store (ARMs, key releases) and inbox.</summary>
     public string BackgroundDirectory => Path.Combine(Root, "background");
+    /// <summary>Working copies of large messages while a role protects or opens them (<see cref="Sealing.ScratchSpace"/>).</summary>
+    public string ScratchDirectory => Path.Combine(Root, "scratch");
 
     public DataDirectory(string root)
     {
@@ -49,6 +51,8 @@ public sealed class DataDirectory
         }
         if (roles?.Runs(Configuration.GatewayOptions.ForegroundRole) != false) DurableFile.CreatePrivateDirectory(ForegroundDirectory);
         if (roles?.Runs(Configuration.GatewayOptions.BackgroundRole) != false) DurableFile.CreatePrivateDirectory(BackgroundDirectory);
+        // This process's working copies of large messages go here (sealed under a key of its own; see ScratchSpace).
+        Sealing.ScratchSpace.Configure(ScratchDirectory, clean: tightenTree);
         // Directory.CreateDirectory leaves an existing directory's mode alone: tighten what was there before. The master
         // key is left as it is: if others could read it, it may be known already, and Crypto.MasterKey refuses to start.
         tightened += tightenTree ? PrivateFiles.Tighten(Root, recursive: true, except: MasterKeyPath) : TightenTopLevel();

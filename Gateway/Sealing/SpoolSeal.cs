@@ -91,6 +91,10 @@ public sealed class SpoolSeal
         WriteAtomic(path, ".tmp", writer => writer.Write(bytes));
     }
 
+    /// <summary>Writes what <paramref name="write"/> writes sealed, atomically and durably, as it is written (a large
+    /// file is never held whole).</summary>
+    public void WriteAtomic(string path, Action<Stream> write) => WriteAtomic(path, ".tmp", write);
+
     /// <summary>Seals what <paramref name="write"/> writes into <c>path + suffix</c>, fsyncs it, and renames it over <paramref name="path"/>.</summary>
     void WriteAtomic(string path, string suffix, Action<SealedSpoolWriter> write)
     {

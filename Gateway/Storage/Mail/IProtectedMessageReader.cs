@@ -1,8 +1,21 @@
 namespace Gateway.Storage.Mail;
 
 /// <summary>What a user is shown for a protected message, and whether that was the message itself; for the message
-/// whether its sender forbade forwarding, for a notice why it is shown instead.</summary>
-public sealed record ProtectedView(byte[] Octets, bool IsOriginal, bool NoForward = false, string? Reason = null);
+/// whether its sender forbade forwarding, for a notice why it is shown instead. <see cref="Content"/> is seekable (the
+/// opened original lives in a sealed working copy, not in memory); whoever asked for the view disposes it.</summary>
+public sealed record ProtectedView(Stream Content, bool IsOriginal, bool NoForward = false, string? Reason = null) : IDisposable
+{
+    public long Length => Content.Length;
+
+    /// <summary>The content from its start, as a stream whose disposal leaves the view open (read it as often as needed).</summary>
+    public Stream Open()
+    {
+        Content.Position = 0;
+        return new MimeKit.IO.BoundStream(Content, 0, -1, leaveOpen: true);
+    }
+
+    public void Dispose() => Content.Dispose();
+}
 
 /// <summary>
 /// Turns a stored protected message (<see cref="MessageRecord.ProtectedId"/>) into what its owner may see: the

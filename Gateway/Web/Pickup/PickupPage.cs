@@ -68,7 +68,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
             await PageAsync(http, 200, "Prove your address", ProveForm(http, token, claims, sent, null));
             return;
         }
-        var view = desk.Open(claims, message, counted: true);
+        using var view = desk.Open(claims, message, counted: true);
         if (!view.IsOriginal)
         {
             await PageAsync(http, 410, "Message not available", $"<p>{H(view.Reason ?? "This message cannot be opened.")}</p>");
@@ -139,7 +139,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
 
     string MessageHtml(HttpContext http, string token, PickupClaims claims, ProtectedView view, string viewId)
     {
-        var mail = new MailView(MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true));
+        var mail = new MailView(MimeMessage.Load(view.Open(), persistent: true));
         string PartLink(int n) => $"{Base(token)}/part/{n}?view={viewId}";
         var inline = new HashSet<int>();
         var body = mail.BodyHtml(PartLink, options.Courier.Portal.AllowRemoteImages, inline);
@@ -184,6 +184,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
         var view = message is null ? null : desk.Open(claims, message, counted: false);
         if (view is not { IsOriginal: true })
         {
+            view?.Dispose();
             await PageAsync(http, 410, "Message not available", $"<p>{H(view?.Reason ?? "This message is no longer held here.")}</p>");
             return null;
         }
@@ -193,7 +194,8 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
     async Task PartAsync(HttpContext http, string token, int number)
     {
         if (await ClaimsAsync(http, token) is not { } claims || await ContinueViewAsync(http, token, claims, http.Request.Query["view"]) is not { } view) return;
-        var mail = new MailView(MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true));
+        using var _ = view;
+        var mail = new MailView(MimeMessage.Load(view.Open(), persistent: true));
         if (number < 0 || number >= mail.Leaves.Count)
         {
             await PageAsync(http, 404, "No such part", "<p>This message has no such part.</p>");
@@ -214,6 +216,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
     async Task OriginalAsync(HttpContext http, string token)
     {
         if (await ClaimsAsync(http, token) is not { } claims || await ContinueViewAsync(http, token, claims, http.Request.Query["view"]) is not { } view) return;
+        using var _ = view;
         if (view.NoForward)
         {
             await PageAsync(http, 403, "Not offered", "<p>The sender asked that this message not be forwarded; it cannot be downloaded whole.</p>");
@@ -222,7 +225,8 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
         Secure(http.Response, "default-src 'none'; sandbox");
         http.Response.ContentType = "application/octet-stream";
         http.Response.Headers.ContentDisposition = "attachment; filename=\"message.eml\"";
-        await http.Response.Body.WriteAsync(view.Octets, http.RequestAborted);
+        await using var content = view.Open();
+        await content.CopyToAsync(http.Response.Body, 64 * 1024, http.RequestAborted);
     }
 
     async Task ReplyAsync(HttpContext http, string token)
@@ -230,13 +234,14 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
         if (await ClaimsAsync(http, token) is not { } claims) return;
         if (await FormAsync(http, claims) is not { } form) return;
         if (await ContinueViewAsync(http, token, claims, form["view"]) is not { } view) return;
+        using var _ = view;
         var text = form["text"].ToString();
         if (text.Trim().Length == 0 || text.Length > MaxReplyChars)
         {
             await PageAsync(http, 400, "Reply not sent", "<p>The reply is empty or too long.</p>");
             return;
         }
-        var original = MimeMessage.Load(new MemoryStream(view.Octets, writable: false), persistent: true);
+        var original = MimeMessage.Load(view.Open(), persistent: true);
         await desk.ReplyAsync(claims, original, text, http.RequestAborted);
         await PageAsync(http, 200, "Reply sent", $"<p role=\"status\">Your reply is on its way to {H(original.From.Mailboxes.FirstOrDefault()?.Address)}, protected like the message.</p>" +
                                                   $"<p><a href=\"{Base(token)}\">Back to the message</a> (opening it again counts as an open).</p>");
