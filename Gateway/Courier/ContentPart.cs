@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
-using Org.BouncyCastle.Cms;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Security;
+using Gateway.Crypto;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Cms;
+using Org.BouncyCastle.Asn1.Nist;
+using Org.BouncyCastle.Crypto;
 
 namespace Gateway.Courier;
 
@@ -30,10 +32,7 @@ public static class ContentPart
     public static void Seal(Stream message, string messageId, byte[] cek, Stream output)
     {
         if (cek.Length != CekBytes) throw new ArgumentException("the CEK must be 32 bytes (AES-256)", nameof(cek));
-        var generator = new CmsEnvelopedDataStreamGenerator(new SecureRandom());
-        generator.SetBufferSize(64 * 1024);
-        generator.AddKekRecipient("AES256", new KeyParameter(cek), KeyIdentifier(messageId));
-        using var sink = generator.Open(output, CmsEnvelopedGenerator.Aes256Cbc);
+        using var sink = EnvelopedDataWriter.Open(output, [new KekRecipientInfoGenerator(cek, KeyIdentifier(messageId))]);
         message.CopyTo(sink, 64 * 1024);
     }
 
@@ -46,11 +45,7 @@ public static class ContentPart
     }
 
     /// <summary>The courier message id the part is keyed to (its KEK identifier), without opening it.</summary>
-    public static string MessageIdOf(Stream der)
-    {
-        var kek = SingleKekRecipient(der);
-        return Encoding.UTF8.GetString(kek.RecipientID.KeyIdentifier);
-    }
+    public static string MessageIdOf(Stream der) => Encoding.UTF8.GetString(SingleKekRecipient(der).Kek.KekID.KeyIdentifier.GetOctets());
 
     public static string MessageIdOf(byte[] der) => MessageIdOf(new MemoryStream(der, writable: false));
 
@@ -58,18 +53,31 @@ public static class ContentPart
     /// as it is read; refuses any other message's part.</summary>
     public static void Open(Stream der, string messageId, byte[] cek, Stream output)
     {
-        var kek = SingleKekRecipient(der);
-        var keyId = Encoding.UTF8.GetString(kek.RecipientID.KeyIdentifier);
+        var (kek, enveloped) = SingleKekRecipient(der);
+        var keyId = Encoding.UTF8.GetString(kek.KekID.KeyIdentifier.GetOctets());
         if (!string.Equals(keyId, messageId, StringComparison.Ordinal))
             throw new ContentPartException($"the content part is keyed to message {keyId}, not {messageId}");
+        byte[] contentKey;
         try
         {
-            using var content = kek.GetContentStream(new KeyParameter(cek)).ContentStream;
-            content.CopyTo(output, 64 * 1024);
+            contentKey = Rfc5753KeyAgreement.Unwrap(cek, kek.EncryptedKey.GetOctets());
         }
-        catch (Exception ex) when (ex is CmsException or Org.BouncyCastle.Crypto.InvalidCipherTextException or ArgumentException or IOException)
+        catch (Exception ex) when (ex is InvalidCipherTextException or ArgumentException or InvalidOperationException or DataLengthException)
         {
             throw new ContentPartException("the content key does not open this content part", ex);
+        }
+        try
+        {
+            CbcContent.Decrypt(enveloped.GetEncryptedContentInfo(), contentKey, output);
+        }
+        catch (Exception ex) when (ex is InvalidCipherTextException or ArgumentException or IOException or InvalidCastException or InvalidOperationException
+                                       or Org.BouncyCastle.Asn1.Asn1Exception)
+        {
+            throw new ContentPartException("the content key does not open this content part", ex);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(contentKey);
         }
     }
 
@@ -86,23 +94,29 @@ public static class ContentPart
 
     public static byte[] Digest(byte[] der) => SHA256.HashData(der);
 
-    static KekRecipientInformation SingleKekRecipient(Stream der)
+    /// <summary>The part's only recipient info, which must be a KEKRecipientInfo with AES key wrap, and the parser positioned
+    /// at the encrypted content (read, and decrypted, only when asked for).</summary>
+    static (KekRecipientInfo Kek, EnvelopedDataParser Enveloped) SingleKekRecipient(Stream der)
     {
-        // The streaming parser reads the header and the recipient infos only; the content is read (and decrypted)
-        // when it is asked for, not parsed and copied here.
-        RecipientInformationStore infos;
         try
         {
-            infos = new CmsEnvelopedDataParser(der).GetRecipientInfos();
+            if (new Asn1StreamParser(der).ReadObject() is not Asn1SequenceParser sequence) throw new ContentPartException("not a CMS EnvelopedData");
+            var info = new ContentInfoParser(sequence);
+            if (!CmsObjectIdentifiers.EnvelopedData.Equals(info.ContentType)) throw new ContentPartException("not a CMS EnvelopedData");
+            var enveloped = new EnvelopedDataParser((Asn1SequenceParser)info.GetContent(Asn1Tags.Sequence));
+            enveloped.GetOriginatorInfo(); // read past it: the parser takes the fields in order
+            var infos = (Asn1Set)enveloped.GetRecipientInfos().ToAsn1Object();
+            if (infos.Count != 1 || RecipientInfo.GetInstance(infos[0]).Info is not KekRecipientInfo kek)
+                throw new ContentPartException("a content part must have exactly one KEKRecipientInfo");
+            var wrap = kek.KeyEncryptionAlgorithm.Algorithm;
+            if (!wrap.Equals(NistObjectIdentifiers.IdAes256Wrap) && !wrap.Equals(NistObjectIdentifiers.IdAes192Wrap) && !wrap.Equals(NistObjectIdentifiers.IdAes128Wrap))
+                throw new ContentPartException($"the content key is wrapped with {wrap}, not AES key wrap");
+            return (kek, enveloped);
         }
-        catch (Exception ex) when (ex is CmsException or IOException or ArgumentException or InvalidCastException or NullReferenceException
-                                       or InvalidOperationException or Org.BouncyCastle.Asn1.Asn1Exception)
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException or NullReferenceException or InvalidOperationException
+                                       or Asn1Exception)
         {
             throw new ContentPartException("not a CMS EnvelopedData", ex);
         }
-        var recipients = infos.GetRecipients();
-        if (recipients.Count != 1 || recipients.First() is not KekRecipientInformation kek)
-            throw new ContentPartException("a content part must have exactly one KEKRecipientInfo");
-        return kek;
     }
 }

@@ -46,22 +46,21 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     }
 
     /// <summary>
-    /// Signs <paramref name="entity"/> (opaque CMS SignedData), written with CRLF line ends into a working copy first; in
-    /// place of MimeKit's static helper, which writes the entity into memory whatever its size.
+    /// Signs <paramref name="entity"/> (opaque CMS SignedData), written with CRLF line ends straight into the signature
+    /// as it is encoded; in place of MimeKit's static helper, which writes the entity into memory whatever its size.
     /// </summary>
-    public ApplicationPkcs7Mime SignEntity(CmsSigner signer, MimeEntity entity) => EncapsulatedSign(signer, Written(entity));
+    public ApplicationPkcs7Mime SignEntity(CmsSigner signer, MimeEntity entity) => SignWritten(signer, sink => entity.WriteTo(CrlfOptions, sink));
 
-    /// <summary>Encrypts <paramref name="entity"/> to <paramref name="recipients"/>, by way of a working copy (see <see cref="SignEntity"/>).</summary>
-    public ApplicationPkcs7Mime EncryptEntity(CmsRecipientCollection recipients, MimeEntity entity) => Encrypt(recipients, Written(entity));
+    /// <summary>Encrypts <paramref name="entity"/> to <paramref name="recipients"/>, written straight into the envelope (see <see cref="SignEntity"/>).</summary>
+    public ApplicationPkcs7Mime EncryptEntity(CmsRecipientCollection recipients, MimeEntity entity) => EncryptWritten(recipients, sink => entity.WriteTo(CrlfOptions, sink));
 
-    Stream Written(MimeEntity entity)
+    static readonly FormatOptions CrlfOptions = CrlfFormat();
+
+    static FormatOptions CrlfFormat()
     {
         var options = FormatOptions.Default.Clone();
         options.NewLineFormat = NewLineFormat.Dos;
-        var copy = Scratch();
-        entity.WriteTo(options, copy);
-        copy.Position = 0;
-        return copy;
+        return options;
     }
 
     protected override void Dispose(bool disposing)
@@ -142,10 +141,23 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// Enveloped data with AES-256-CBC content encryption: RSA recipients by key transport (BouncyCastle), EC
     /// recipients by RFC 5753 key agreement (ours; see <see cref="Rfc5753KeyAgreement"/> for why).
     /// </summary>
-    public override ApplicationPkcs7Mime Encrypt(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default)
+    public override ApplicationPkcs7Mime Encrypt(CmsRecipientCollection recipients, Stream content, CancellationToken cancellationToken = default) =>
+        EncryptWritten(recipients, sink => content.CopyTo(sink, 64 * 1024));
+
+    /// <summary>The envelope of what <paramref name="write"/> writes into it, encrypted as it is written into a working copy.</summary>
+    ApplicationPkcs7Mime EncryptWritten(CmsRecipientCollection recipients, Action<Stream> write)
     {
-        // Streamed: the content is encrypted as it is read, into blocks; the in-memory generator cost about eleven
-        // times a large message in garbage (copies, growing buffers, DER re-encoding).
+        // Streamed: the content is encrypted as it is written, into a working copy; the in-memory generator cost about
+        // eleven times a large message in garbage (copies, growing buffers, DER re-encoding).
+        var enveloped = Scratch();
+        if (recipients.All(r => r.Certificate.GetPublicKey() is ECPublicKeyParameters))
+        {
+            // Every courier key, and most S/MIME correspondents': our writer, with .NET's AES.
+            using (var sink = EnvelopedDataWriter.Open(enveloped, recipients.Select(r => (RecipientInfoGenerator)new EcdhRecipientInfoGenerator(r.Certificate)).ToList()))
+                write(sink);
+            enveloped.Position = 0;
+            return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);
+        }
         var generator = new CmsEnvelopedDataStreamGenerator(new SecureRandom());
         generator.SetBufferSize(64 * 1024);
         foreach (var recipient in recipients)
@@ -155,8 +167,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
             else
                 generator.AddKeyTransRecipient(recipient.Certificate);
         }
-        var enveloped = Scratch();
-        using (var sink = generator.Open(enveloped, CmsEnvelopedGenerator.Aes256Cbc)) content.CopyTo(sink, 64 * 1024);
+        using (var sink = generator.Open(enveloped, CmsEnvelopedGenerator.Aes256Cbc)) write(sink);
         enveloped.Position = 0;
         return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);
     }
@@ -166,14 +177,17 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// place of BouncyCastle's in-memory generator and its copies. Signed attributes are CMS's own (content type,
     /// signing time, message digest); the signer's certificate chain travels with the signature.
     /// </summary>
-    public override ApplicationPkcs7Mime EncapsulatedSign(CmsSigner signer, Stream content, CancellationToken cancellationToken = default)
+    public override ApplicationPkcs7Mime EncapsulatedSign(CmsSigner signer, Stream content, CancellationToken cancellationToken = default) =>
+        SignWritten(signer, sink => content.CopyTo(sink, 64 * 1024));
+
+    ApplicationPkcs7Mime SignWritten(CmsSigner signer, Action<Stream> write)
     {
         var generator = new CmsSignedDataStreamGenerator();
         generator.SetBufferSize(64 * 1024);
         generator.AddSigner(signer.PrivateKey, signer.Certificate, DigestOid(signer.DigestAlgorithm));
         generator.AddCertificates(CollectionUtilities.CreateStore(signer.CertificateChain.ToList()));
         var signed = Scratch();
-        using (var sink = generator.Open(signed, encapsulate: true)) content.CopyTo(sink, 64 * 1024);
+        using (var sink = generator.Open(signed, encapsulate: true)) write(sink);
         signed.Position = 0;
         return new ApplicationPkcs7Mime(SecureMimeType.SignedData, signed);
     }

@@ -68,33 +68,13 @@ public static class EcdhEnvelopeOpener
             }
             if (cek is null) throw new InvalidCipherTextException("the content key does not unwrap with our key: the message was not encrypted for this certificate, or it was altered");
 
-            try { DecryptContent(enveloped.GetEncryptedContentInfo(), cek, plaintext); }
+            try { CbcContent.Decrypt(enveloped.GetEncryptedContentInfo(), cek, plaintext); }
             finally { Array.Clear(cek); }
             return true;
         }
         return false;
     }
 
-    static void DecryptContent(EncryptedContentInfoParser? info, byte[] cek, Stream plaintext)
-    {
-        if (info is null) throw new InvalidCipherTextException("the envelope carries no encrypted content");
-        var algorithm = info.ContentEncryptionAlgorithm;
-        if (info.GetEncryptedContent(Asn1Tags.OctetString) is not Asn1OctetStringParser octets)
-            throw new InvalidCipherTextException("the envelope carries no encrypted content");
-        var cipher = CipherUtilities.GetCipher(algorithm.Algorithm);
-        cipher.Init(false, ParameterUtilities.GetCipherParameters(algorithm.Algorithm, new KeyParameter(cek), algorithm.Parameters?.ToAsn1Object()));
-        using var encrypted = octets.GetOctetStream();
-        var input = new byte[64 * 1024];
-        var output = new byte[cipher.GetUpdateOutputSize(input.Length) + cipher.GetBlockSize()];
-        int read;
-        while ((read = encrypted.Read(input, 0, input.Length)) > 0)
-        {
-            var n = cipher.ProcessBytes(input, 0, read, output, 0);
-            plaintext.Write(output, 0, n);
-        }
-        var last = cipher.DoFinal(output, 0);
-        plaintext.Write(output, 0, last);
-    }
 }
 
 /// <summary>The envelope asks for something this implementation deliberately does not do.</summary>
