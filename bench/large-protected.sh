@@ -6,10 +6,12 @@
 #
 #   bench/large-protected.sh
 #   SIZE_MB=20 bench/large-protected.sh
+#   CONCURRENT=4 SIZE_MB=20 bench/large-protected.sh    # four messages submitted at once
 #
 # Needs dotnet, python3 and curl. All traffic stays on 127.0.0.1; the gateways started here are stopped on exit.
 set -euo pipefail
 SIZE_MB=${SIZE_MB:-50}
+CONCURRENT=${CONCURRENT:-1}
 SMTP_PORT=${SMTP_PORT:-16465}; IMAP_PORT=${IMAP_PORT:-16993}; WEB_PORT=${WEB_PORT:-16443}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd -- "$HERE/.." && pwd -P)
@@ -17,6 +19,7 @@ PASSWORD=bench-password-1
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 ((SIZE_MB >= 1 && SIZE_MB <= 90)) || die "SIZE_MB must be 1..90"
+((CONCURRENT >= 1 && CONCURRENT <= 8)) || die "CONCURRENT must be 1..8"
 for tool in dotnet python3 curl; do command -v "$tool" >/dev/null || die "$tool not found"; done
 source "$HERE/gateway-dll.sh"
 
@@ -91,7 +94,8 @@ run_mode() { # run_mode SPLIT -> "before peak_protect after_protect alloc_protec
     sleep 2
     local before a0 start peak_protect after a1 peak_read seconds
     before=$(rss); a0=$(allocated); start=$(date +%s.%N)
-    peak_protect=$(sampled bash -c "python3 '$WORK/client.py' send $SMTP_PORT $IMAP_PORT $PASSWORD $((SIZE_MB * 1048576)) && python3 '$WORK/client.py' wait $SMTP_PORT $IMAP_PORT $PASSWORD $((SIZE_MB * 1048576)) 2")
+    peak_protect=$(sampled bash -c "for i in \$(seq $CONCURRENT); do python3 '$WORK/client.py' send $SMTP_PORT $IMAP_PORT $PASSWORD $((SIZE_MB * 1048576)) & done; wait \
+        && python3 '$WORK/client.py' wait $SMTP_PORT $IMAP_PORT $PASSWORD $((SIZE_MB * 1048576)) $((CONCURRENT + 1))")
     seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     sleep 2; after=$(rss); a1=$(allocated)
     peak_read=$(sampled python3 "$WORK/client.py" read "$SMTP_PORT" "$IMAP_PORT" "$PASSWORD" $((SIZE_MB * 1048576)))
@@ -99,7 +103,7 @@ run_mode() { # run_mode SPLIT -> "before peak_protect after_protect alloc_protec
     echo "$before $peak_protect $after $(((a1 - a0) / 1048576)) $peak_read $seconds"
 }
 
-log "split: one $SIZE_MB MB message alice -> bob, protected, then read over IMAPS"
+log "split: $CONCURRENT x $SIZE_MB MB alice -> bob at once, protected, then one read over IMAPS"
 split=$(run_mode true)
 log "no split (the peer): the same message stored as submitted"
 plain=$(run_mode false)
@@ -110,5 +114,5 @@ for pair in "split $split" "no-split $plain"; do
     printf '%-9s %7.0f MiB %10.0f MiB %8.0f MiB %8d MiB %12.0f MiB %12s s\n' "$name" "$((b / 1024))" "$((p / 1024))" "$((a / 1024))" "$al" "$((r / 1024))" "$s"
 done
 read -r b1 p1 _ al1 r1 _ <<<"$split"; read -r b2 p2 _ al2 r2 _ <<<"$plain"
-awk -v a="$((p1 - b1))" -v b="$((p2 - b2))" -v c="$al1" -v d="$al2" -v mb="$SIZE_MB" \
+awk -v a="$((p1 - b1))" -v b="$((p2 - b2))" -v c="$al1" -v d="$al2" -v mb="$((SIZE_MB * CONCURRENT))" \
     'BEGIN { printf "\nRSS growth to stored: split +%.0f MiB, no split +%.0f MiB; allocated per byte of message: split %.1f, no split %.1f\n", a/1024, b/1024, c/mb, d/mb }'

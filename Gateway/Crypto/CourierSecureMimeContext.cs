@@ -35,15 +35,13 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     /// <summary>
     /// A working copy for what this context signs, encrypts or decrypts (<see cref="ScratchSpace"/>: a large one lives in
-    /// a sealed file, not in memory). Those that moved to a file are closed (and their files deleted) with the context,
-    /// so whatever is built from them must be written out before: a context lives for one operation.
+    /// a sealed file, not in memory). Those that moved to a file are closed with the context (small ones are left to the
+    /// collector), so whatever is built from them must be written out before: a context lives for one operation.
     /// </summary>
-    public ScratchStream Scratch()
+    public ScratchStream Scratch() => ScratchSpace.Create(movedToFile: stream =>
     {
-        var stream = ScratchSpace.Create();
         lock (_scratch) _scratch.Add(stream);
-        return stream;
-    }
+    });
 
     /// <summary>
     /// Signs <paramref name="entity"/> (opaque CMS SignedData), written with CRLF line ends straight into the signature
@@ -67,10 +65,9 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     {
         if (disposing)
         {
-            // Those still in memory are left to the collector: something made in this context may still read them.
             lock (_scratch)
             {
-                foreach (var stream in _scratch.Where(s => s.InFile)) stream.Dispose();
+                foreach (var stream in _scratch) stream.Dispose();
                 _scratch.Clear();
             }
         }
@@ -182,6 +179,21 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     ApplicationPkcs7Mime SignWritten(CmsSigner signer, Action<Stream> write)
     {
+        if (signer.DigestAlgorithm == DigestAlgorithm.Sha256)
+        {
+            // EC keys (every courier key): our writer, with .NET's SHA-256 and ECDSA.
+            var output = Scratch();
+            using (var native = SignedDataWriter.TryOpen(output, signer.PrivateKey, signer.CertificateChain.ToList()))
+            {
+                if (native is not null)
+                {
+                    write(native);
+                    native.Dispose();
+                    output.Position = 0;
+                    return new ApplicationPkcs7Mime(SecureMimeType.SignedData, output);
+                }
+            }
+        }
         var generator = new CmsSignedDataStreamGenerator();
         generator.SetBufferSize(64 * 1024);
         generator.AddSigner(signer.PrivateKey, signer.Certificate, DigestOid(signer.DigestAlgorithm));

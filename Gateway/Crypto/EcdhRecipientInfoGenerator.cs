@@ -20,16 +20,22 @@ public sealed class EcdhRecipientInfoGenerator(X509Certificate recipient) : Reci
     public RecipientInfo Generate(KeyParameter contentEncryptionKey, SecureRandom random)
     {
         var recipientKey = (ECPublicKeyParameters)recipient.GetPublicKey();
-        var generator = new ECKeyPairGenerator();
-        generator.Init(new ECKeyGenerationParameters(recipientKey.Parameters, random));
-        var ephemeral = generator.GenerateKeyPair();
-
         var wrap = NistObjectIdentifiers.IdAes256Wrap;
-        var kek = Rfc5753KeyAgreement.DeriveKek((ECPrivateKeyParameters)ephemeral.Private, recipientKey, Rfc5753KeyAgreement.StdDhSha256Kdf, wrap, null, nullWrapParameters: false);
+        byte[] ephemeralPoint, z;
+        if (NativeEc.Ephemeral(recipientKey) is { } native)
+            (ephemeralPoint, z) = native; // .NET's EC (OpenSSL) on the NIST curves
+        else
+        {
+            var generator = new ECKeyPairGenerator();
+            generator.Init(new ECKeyGenerationParameters(recipientKey.Parameters, random));
+            var ephemeral = generator.GenerateKeyPair();
+            ephemeralPoint = ((ECPublicKeyParameters)ephemeral.Public).Q.GetEncoded(false);
+            z = Rfc5753KeyAgreement.SharedSecret((ECPrivateKeyParameters)ephemeral.Private, recipientKey);
+        }
+        var kek = Rfc5753KeyAgreement.DeriveKek(z, Rfc5753KeyAgreement.StdDhSha256Kdf, wrap, null, nullWrapParameters: false);
         var wrapped = Rfc5753KeyAgreement.Wrap(kek, contentEncryptionKey.GetKey());
         Array.Clear(kek);
 
-        var ephemeralPoint = ((ECPublicKeyParameters)ephemeral.Public).Q.GetEncoded(false);
         var originator = new OriginatorIdentifierOrKey(new OriginatorPublicKey(new AlgorithmIdentifier(X9ObjectIdentifiers.IdECPublicKey), ephemeralPoint));
         var keyEncryption = new AlgorithmIdentifier(Rfc5753KeyAgreement.StdDhSha256Kdf, new AlgorithmIdentifier(wrap));
         var rid = new KeyAgreeRecipientIdentifier(new IssuerAndSerialNumber(recipient.IssuerDN, recipient.SerialNumber));

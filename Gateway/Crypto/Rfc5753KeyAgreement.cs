@@ -24,12 +24,22 @@ public static class Rfc5753KeyAgreement
     public static readonly DerObjectIdentifier StdDhSha256Kdf = SecObjectIdentifiers.dhSinglePass_stdDH_sha256kdf_scheme;
 
     public static byte[] DeriveKek(ECPrivateKeyParameters privateKey, ECPublicKeyParameters publicKey, DerObjectIdentifier scheme,
-        DerObjectIdentifier wrapAlgorithm, byte[]? ukm, bool nullWrapParameters)
+        DerObjectIdentifier wrapAlgorithm, byte[]? ukm, bool nullWrapParameters) =>
+        DeriveKek(SharedSecret(privateKey, publicKey), scheme, wrapAlgorithm, ukm, nullWrapParameters);
+
+    /// <summary>The ECDH shared secret Z: .NET's EC (OpenSSL) on the NIST curves, BouncyCastle otherwise.</summary>
+    public static byte[] SharedSecret(ECPrivateKeyParameters privateKey, ECPublicKeyParameters publicKey)
     {
+        if (NativeEc.SharedSecret(privateKey, publicKey) is { } native) return native;
         var agreement = new ECDHBasicAgreement();
         agreement.Init(privateKey);
         var fieldSize = (privateKey.Parameters.Curve.FieldSize + 7) / 8;
-        var z = BigIntegers.AsUnsignedByteArray(fieldSize, agreement.CalculateAgreement(publicKey));
+        return BigIntegers.AsUnsignedByteArray(fieldSize, agreement.CalculateAgreement(publicKey));
+    }
+
+    /// <summary>The KEK from the shared secret <paramref name="z"/> (which is cleared afterwards).</summary>
+    public static byte[] DeriveKek(byte[] z, DerObjectIdentifier scheme, DerObjectIdentifier wrapAlgorithm, byte[]? ukm, bool nullWrapParameters)
+    {
         var keyBits = WrapKeyBits(wrapAlgorithm);
 
         var keyInfo = nullWrapParameters ? new AlgorithmIdentifier(wrapAlgorithm, DerNull.Instance) : new AlgorithmIdentifier(wrapAlgorithm);

@@ -35,8 +35,9 @@ public static class ScratchSpace
         _directory = directory;
     }
 
-    /// <summary>A new, empty working copy; the caller disposes it.</summary>
-    public static ScratchStream Create(int inMemoryBytes = InMemoryBytes) => new(inMemoryBytes);
+    /// <summary>A new, empty working copy; the caller disposes it. <paramref name="movedToFile"/> is told when it moves
+    /// to a file (an owner that closes such files when it is done).</summary>
+    public static ScratchStream Create(Action<ScratchStream>? movedToFile = null, int inMemoryBytes = InMemoryBytes) => new(inMemoryBytes, movedToFile);
 
     /// <summary>A new sealed file for a working copy that grew past memory, already unlinked.</summary>
     internal static SealedSpoolWriter? CreateFile()

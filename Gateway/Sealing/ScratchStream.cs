@@ -11,10 +11,15 @@ namespace Gateway.Sealing;
 public sealed class ScratchStream : Stream
 {
     readonly int _inMemoryBytes;
+    readonly Action<ScratchStream>? _movedToFile;
     Stream _inner = new MemoryBlockStream();
     bool _inFile;
 
-    internal ScratchStream(int inMemoryBytes) => _inMemoryBytes = inMemoryBytes;
+    internal ScratchStream(int inMemoryBytes, Action<ScratchStream>? movedToFile)
+    {
+        _inMemoryBytes = inMemoryBytes;
+        _movedToFile = movedToFile;
+    }
 
     /// <summary>Whether the copy has moved to a sealed file.</summary>
     public bool InFile => _inFile;
@@ -82,6 +87,7 @@ public sealed class ScratchStream : Stream
         _inner = file;
         _inFile = true;
         memory.Dispose();
+        _movedToFile?.Invoke(this);
     }
 
     public override void Flush() { }
