@@ -75,26 +75,97 @@ public sealed class BackgroundStore : IDisposable
         Sent.EnsureIndex(s => s.Sender);
     }
 
-    /// <summary>Runs a change under the store's lock in one transaction and makes it durable before returning.</summary>
+    /// <summary>
+    /// Runs a change in a transaction and makes it durable (commit, then checkpoint into the data file) before returning.
+    /// Group commit: changes that arrive while another commit is under way wait for it and then go together, in one
+    /// transaction and one checkpoint, the first of them doing the work for all; each still returns only once its own
+    /// change is durable. A change that throws is not mixed with the others: the group is rolled back and each of its
+    /// changes is run again in a transaction of its own, so only the one that failed fails (changes touch only this
+    /// store, so running one again after a rollback is safe).
+    /// </summary>
     public T Write<T>(Func<T> change)
     {
+        var mine = new PendingChange(() => change());
+        lock (_waiting) _waiting.Add(mine);
         lock (_gate)
         {
-            _db.BeginTrans();
-            T result;
+            if (!mine.Done)
+            {
+                List<PendingChange> group;
+                lock (_waiting)
+                {
+                    group = new List<PendingChange>(_waiting);
+                    _waiting.Clear();
+                }
+                CommitGroup(group);
+            }
+        }
+        if (mine.Error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(mine.Error);
+        return (T)mine.Result!;
+    }
+
+    sealed class PendingChange(Func<object?> run)
+    {
+        public Func<object?> Run => run;
+        public object? Result;
+        public Exception? Error;
+        public volatile bool Done;
+    }
+
+    readonly List<PendingChange> _waiting = new();
+
+    void CommitGroup(List<PendingChange> group)
+    {
+        try
+        {
+            if (!TryCommit(group) && group.Count > 1)
+                foreach (var change in group) TryCommit([change]);
+            _db.Checkpoint();
+        }
+        catch (Exception ex)
+        {
+            // The store itself failed (not one change): every change of the group is told.
+            foreach (var change in group) change.Error ??= ex;
+        }
+        finally
+        {
+            foreach (var change in group) change.Done = true;
+        }
+    }
+
+    /// <summary>Runs the changes in one transaction; false (rolled back, the failing change's error kept) when one threw.</summary>
+    bool TryCommit(IReadOnlyList<PendingChange> changes)
+    {
+        _db.BeginTrans();
+        var results = new object?[changes.Count];
+        for (var i = 0; i < changes.Count; i++)
+        {
             try
             {
-                result = change();
-                _db.Commit();
+                results[i] = changes[i].Run();
             }
-            catch
+            catch (Exception ex)
             {
                 _db.Rollback();
-                throw;
+                if (changes.Count == 1) changes[i].Error = ex;
+                return false;
             }
-            _db.Checkpoint();
-            return result;
         }
+        try
+        {
+            _db.Commit();
+        }
+        catch
+        {
+            _db.Rollback();
+            throw;
+        }
+        for (var i = 0; i < changes.Count; i++)
+        {
+            changes[i].Result = results[i];
+            changes[i].Error = null;
+        }
+        return true;
     }
 
     /// <summary>Revokes a sent message: no recipient's Agent gets its key from now on. Returns the record, or null if
