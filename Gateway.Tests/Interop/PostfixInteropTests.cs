@@ -83,6 +83,8 @@ public class PostfixInteropTests
         Assert.Equal(250, reply.Code);
 
         var delivered = await postfix.WaitForMaildirAsync("bob");
+        // Postfix logs the delivery through its log daemon, which may write the line after the Maildir file exists.
+        for (var waited = 0; waited < 100 && !postfix.Log.Contains("status=sent"); waited++) await Task.Delay(100);
         Assert.Contains("status=sent", postfix.Log);
         // Postfix keeps its own trace headers above ours and stores lines with LF; below our Received:
         // the message must be exactly what alice sent.

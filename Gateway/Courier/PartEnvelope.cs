@@ -1,7 +1,7 @@
 using Gateway.Crypto;
 using MimeKit;
 using MimeKit.Cryptography;
-using Org.BouncyCastle.Cms;
+using Org.BouncyCastle.Asn1.Cms;
 using Org.BouncyCastle.X509;
 
 namespace Gateway.Courier;
@@ -94,10 +94,10 @@ public static class PartEnvelope
         if (entity is not ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } signed)
             throw new PartRejectedException("the decrypted part is not signed");
 
-        // The signature is checked with BouncyCastle's CMS classes directly: MimeKit's Verify would also build a
-        // certificate path of its own (without CRLs), and the path that counts is ValidateCertificate's below.
+        // The signature is checked by our own CMS reader (.NET's SHA-2 and EC under it): MimeKit's Verify would also
+        // build a certificate path of its own (without CRLs), and the path that counts is ValidateCertificate's below.
         MimeEntity inner;
-        SignerInformation signer;
+        SignerInfo signer;
         X509Certificate? certificate;
         List<X509Certificate> carried;
         try
@@ -107,22 +107,18 @@ public static class PartEnvelope
             // Streamed: the CMS is parsed as its base64 is decoded, and the signed content digested as it is copied
             // into a working copy that the inner entity is then parsed in place from; no whole-part copies in memory.
             using var encoded = signed.Content.Open();
-            var cms = new CmsSignedDataParser(encoded);
-            var signedContent = cms.GetSignedContent() ?? throw new PartRejectedException("the signed part carries no content");
             var content = context.Scratch();
-            using (var stream = signedContent.ContentStream) stream.CopyTo(content, 64 * 1024);
+            var cms = SignedDataReader.Read(encoded, content);
             content.Position = 0;
             inner = MimeEntity.Load(content, persistent: true);
-            var signers = cms.GetSignerInfos().GetSigners();
-            if (signers.Count != 1) throw new PartRejectedException($"the part carries {signers.Count} signatures; exactly one is accepted") { Unverified = inner };
-            signer = signers.First();
-            var certificates = cms.GetCertificates();
-            certificate = certificates.EnumerateMatches(signer.SignerID).FirstOrDefault();
+            if (cms.Signers.Count != 1) throw new PartRejectedException($"the part carries {cms.Signers.Count} signatures; exactly one is accepted") { Unverified = inner };
+            signer = cms.Signers[0];
+            certificate = cms.CertificateOf(signer);
             // CA certificates carried along only help to build the path; they are trusted for nothing by themselves.
-            carried = certificates.EnumerateMatches(null).Where(c => c.GetBasicConstraints() >= 0).ToList();
+            carried = cms.Certificates.Where(c => c.GetBasicConstraints() >= 0).ToList();
             if (certificate is null) throw new PartRejectedException("the signer's certificate is missing") { Unverified = inner };
             bool matches;
-            try { matches = signer.Verify(certificate); }
+            try { matches = cms.Verify(signer, certificate); }
             catch (Exception ex) when (IsParsingFailure(ex))
             {
                 throw new PartRejectedException("the signature does not verify: " + ex.Message, ex) { Unverified = inner };

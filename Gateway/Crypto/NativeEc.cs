@@ -125,6 +125,29 @@ public static class NativeEc
         lock (native.Gate) return native.Ecdsa.SignData(data, hash, DSASignatureFormat.Rfc3279DerSequence);
     }
 
+    /// <summary>Checks an ECDSA signature (DER SEQUENCE of r and s) over <paramref name="data"/>; null when .NET cannot
+    /// check it for this key. A malformed signature is invalid, not an error.</summary>
+    public static bool? VerifyData(ECPublicKeyParameters key, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash)
+    {
+        if (PublicForm(key) is not { } form) return null;
+        var id = form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
+        var verifier = Verifiers.GetOrAdd(id, _ =>
+        {
+            if (Verifiers.Count >= MaxPublicKeys) Verifiers.Clear();
+            return new Lazy<ECDsa>(() => ECDsa.Create(form));
+        }).Value;
+        try
+        {
+            lock (verifier) return verifier.VerifyData(data, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<ECDsa>> Verifiers = new();
+
     static byte[] PadLeft(this byte[] value, int size)
     {
         if (value.Length == size) return value;
