@@ -57,10 +57,12 @@ public class EnvelopedDataWriterTests
         var kek = ContentPart.NewCek();
         var plain = Random(CbcContent.ChunkBytes + 100);
         var der = ContentPart.Seal(plain, "m", kek);
-        // The last ciphertext block (its padding) altered: refused.
+        // The last ciphertext block (its padding) altered: almost always refused (bad padding); CBC alone cannot always
+        // tell (in the courier the ARM's digest of the DER does), but it is never read back as the original.
         var tampered = (byte[])der.Clone();
         tampered[^20] ^= 0x01;
-        Assert.Throws<ContentPartException>(() => ContentPart.Open(tampered, "m", kek));
+        try { Assert.NotEqual(plain, ContentPart.Open(tampered, "m", kek)); }
+        catch (ContentPartException) { }
         // Cut short inside the content: refused.
         Assert.Throws<ContentPartException>(() => ContentPart.Open(der.AsSpan(0, der.Length - 200).ToArray(), "m", kek));
         // A wrapped key under another KEK: refused before any content is read.

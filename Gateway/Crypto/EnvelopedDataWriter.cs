@@ -18,20 +18,14 @@ namespace Gateway.Crypto;
 /// generators (<see cref="EcdhRecipientInfoGenerator"/>, <see cref="KekRecipientInfoGenerator"/>, BouncyCastle's).
 /// Dispose completes the structure; the output stream is left open.
 /// </summary>
-public sealed class EnvelopedDataWriter : Stream
+public sealed class EnvelopedDataWriter : CmsStreamWriter
 {
-    const int Chunk = CbcContent.ChunkBytes;
-    readonly Stream _output;
     readonly Aes _aes;
-    readonly byte[] _buffer = new byte[Chunk];
     readonly byte[] _encrypted = new byte[Chunk + 16];
     readonly byte[] _chain = new byte[16];
-    int _filled;
-    bool _completed;
 
-    EnvelopedDataWriter(Stream output, byte[] cek, byte[] iv)
+    EnvelopedDataWriter(Stream output, byte[] cek, byte[] iv) : base(output)
     {
-        _output = output;
         _aes = Aes.Create();
         _aes.Key = cek;
         iv.CopyTo(_chain, 0);
@@ -62,88 +56,32 @@ public sealed class EnvelopedDataWriter : Stream
 
     void WriteHeader(int version, IReadOnlyList<RecipientInfo> infos, byte[] iv)
     {
-        Span<byte> indefinite = [0x80];
-        _output.WriteByte(0x30); _output.Write(indefinite);                         // ContentInfo
-        _output.Write(CmsObjectIdentifiers.EnvelopedData.GetEncoded());
-        _output.WriteByte(0xA0); _output.Write(indefinite);                         // [0] EXPLICIT
-        _output.WriteByte(0x30); _output.Write(indefinite);                         // EnvelopedData
-        _output.Write(new DerInteger(version).GetEncoded());
-        _output.Write(new DerSet(infos.Cast<Asn1Encodable>().ToArray()).GetEncoded(Asn1Encodable.Der));
-        _output.WriteByte(0x30); _output.Write(indefinite);                         // EncryptedContentInfo
-        _output.Write(CmsObjectIdentifiers.Data.GetEncoded());
-        _output.Write(new AlgorithmIdentifier(NistObjectIdentifiers.IdAes256Cbc, new DerOctetString(iv)).GetEncoded(Asn1Encodable.Der));
-        _output.WriteByte(0xA0); _output.Write(indefinite);                         // [0] IMPLICIT OCTET STRING, constructed
+        OpenIndefinite(0x30);                                                       // ContentInfo
+        Output.Write(CmsObjectIdentifiers.EnvelopedData.GetEncoded());
+        OpenIndefinite(0xA0);                                                       // [0] EXPLICIT
+        OpenIndefinite(0x30);                                                       // EnvelopedData
+        Output.Write(new DerInteger(version).GetEncoded());
+        Output.Write(new DerSet(infos.Cast<Asn1Encodable>().ToArray()).GetEncoded(Asn1Encodable.Der));
+        OpenIndefinite(0x30);                                                       // EncryptedContentInfo
+        Output.Write(CmsObjectIdentifiers.Data.GetEncoded());
+        Output.Write(new AlgorithmIdentifier(NistObjectIdentifiers.IdAes256Cbc, new DerOctetString(iv)).GetEncoded(Asn1Encodable.Der));
+        OpenIndefinite(0xA0);                                                       // [0] IMPLICIT OCTET STRING, constructed
     }
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => !_completed;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-    public override void Write(ReadOnlySpan<byte> buffer)
+    /// <summary>Encrypts a chunk (the last with its padding, chaining the IV) into one OCTET STRING.</summary>
+    protected override void WriteChunk(ReadOnlySpan<byte> chunk, bool last)
     {
-        if (_completed) throw new ObjectDisposedException(nameof(EnvelopedDataWriter));
-        while (buffer.Length > 0)
-        {
-            if (_filled == Chunk) EncryptChunk(final: false);
-            var n = Math.Min(buffer.Length, Chunk - _filled);
-            buffer[..n].CopyTo(_buffer.AsSpan(_filled));
-            _filled += n;
-            buffer = buffer[n..];
-        }
-    }
-
-    public override void WriteByte(byte value) => Write([value]);
-
-    void EncryptChunk(bool final)
-    {
-        var written = _aes.EncryptCbc(_buffer.AsSpan(0, _filled), _chain, _encrypted, final ? PaddingMode.PKCS7 : PaddingMode.None);
+        var written = _aes.EncryptCbc(chunk, _chain, _encrypted, last ? PaddingMode.PKCS7 : PaddingMode.None);
         _encrypted.AsSpan(written - 16, 16).CopyTo(_chain);
-        // One primitive OCTET STRING per chunk.
-        Span<byte> head = stackalloc byte[5];
-        head[0] = 0x04;
-        var length = DerLength(written, head[1..]);
-        _output.Write(head[..(1 + length)]);
-        _output.Write(_encrypted, 0, written);
-        _filled = 0;
+        WriteOctetString(_encrypted.AsSpan(0, written));
     }
 
-    static int DerLength(int length, Span<byte> into)
-    {
-        if (length < 0x80) { into[0] = (byte)length; return 1; }
-        var octets = length <= 0xFF ? 1 : length <= 0xFFFF ? 2 : 3;
-        into[0] = (byte)(0x80 | octets);
-        for (var i = 0; i < octets; i++) into[octets - i] = (byte)(length >> (8 * i));
-        return 1 + octets;
-    }
+    /// <summary>End-of-contents for the OCTET STRING, EncryptedContentInfo, EnvelopedData, [0] and ContentInfo.</summary>
+    protected override void Complete() => CloseIndefinite(5);
 
-    public override void Flush() => _output.Flush();
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <summary>Encrypts the last chunk (with its padding) and closes every open structure.</summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !_completed)
-        {
-            _completed = true;
-            try
-            {
-                EncryptChunk(final: true);
-                // End-of-contents for the OCTET STRING, EncryptedContentInfo, EnvelopedData, [0] and ContentInfo.
-                _output.Write(stackalloc byte[10]);
-                _output.Flush();
-            }
-            finally
-            {
-                _aes.Dispose();
-                CryptographicOperations.ZeroMemory(_buffer);
-            }
-        }
-        base.Dispose(disposing);
+        try { base.Dispose(disposing); }
+        finally { if (disposing) _aes.Dispose(); }
     }
 }

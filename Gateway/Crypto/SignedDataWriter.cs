@@ -17,20 +17,14 @@ namespace Gateway.Crypto;
 /// BouncyCastle's stream generator makes and OpenSSL, gpgsm and MimeKit read. Nothing is allocated per write.
 /// Dispose completes the structure; the output stream is left open.
 /// </summary>
-public sealed class SignedDataWriter : Stream
+public sealed class SignedDataWriter : CmsStreamWriter
 {
-    const int Chunk = 64 * 1024;
-    readonly Stream _output;
     readonly ECPrivateKeyParameters _key;
     readonly IReadOnlyList<X509Certificate> _chain;
     readonly IncrementalHash _digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-    readonly byte[] _buffer = new byte[Chunk];
-    int _filled;
-    bool _completed;
 
-    SignedDataWriter(Stream output, ECPrivateKeyParameters key, IReadOnlyList<X509Certificate> chain)
+    SignedDataWriter(Stream output, ECPrivateKeyParameters key, IReadOnlyList<X509Certificate> chain) : base(output)
     {
-        _output = output;
         _key = key;
         _chain = chain;
     }
@@ -49,61 +43,23 @@ public sealed class SignedDataWriter : Stream
 
     void WriteHeader()
     {
-        Span<byte> indefinite = [0x80];
-        _output.WriteByte(0x30); _output.Write(indefinite);                          // ContentInfo
-        _output.Write(CmsObjectIdentifiers.SignedData.GetEncoded());
-        _output.WriteByte(0xA0); _output.Write(indefinite);                          // [0] EXPLICIT
-        _output.WriteByte(0x30); _output.Write(indefinite);                          // SignedData
-        _output.Write(new DerInteger(1).GetEncoded());                               // version 1: issuerAndSerialNumber, id-data
-        _output.Write(new DerSet(Sha256).GetEncoded(Asn1Encodable.Der));             // digestAlgorithms
-        _output.WriteByte(0x30); _output.Write(indefinite);                          // EncapsulatedContentInfo
-        _output.Write(CmsObjectIdentifiers.Data.GetEncoded());
-        _output.WriteByte(0xA0); _output.Write(indefinite);                          // [0] EXPLICIT eContent
-        _output.WriteByte(0x24); _output.Write(indefinite);                          // OCTET STRING, constructed
+        OpenIndefinite(0x30);                                                        // ContentInfo
+        Output.Write(CmsObjectIdentifiers.SignedData.GetEncoded());
+        OpenIndefinite(0xA0);                                                        // [0] EXPLICIT
+        OpenIndefinite(0x30);                                                        // SignedData
+        Output.Write(new DerInteger(1).GetEncoded());                                // version 1: issuerAndSerialNumber, id-data
+        Output.Write(new DerSet(Sha256).GetEncoded(Asn1Encodable.Der));              // digestAlgorithms
+        OpenIndefinite(0x30);                                                        // EncapsulatedContentInfo
+        Output.Write(CmsObjectIdentifiers.Data.GetEncoded());
+        OpenIndefinite(0xA0);                                                        // [0] EXPLICIT eContent
+        OpenIndefinite(0x24);                                                        // OCTET STRING, constructed
     }
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => !_completed;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    protected override void Observe(ReadOnlySpan<byte> data) => _digest.AppendData(data);
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-    public override void Write(ReadOnlySpan<byte> buffer)
+    protected override void WriteChunk(ReadOnlySpan<byte> chunk, bool last)
     {
-        if (_completed) throw new ObjectDisposedException(nameof(SignedDataWriter));
-        _digest.AppendData(buffer);
-        while (buffer.Length > 0)
-        {
-            if (_filled == Chunk) WriteChunk();
-            var n = Math.Min(buffer.Length, Chunk - _filled);
-            buffer[..n].CopyTo(_buffer.AsSpan(_filled));
-            _filled += n;
-            buffer = buffer[n..];
-        }
-    }
-
-    public override void WriteByte(byte value) => Write([value]);
-
-    void WriteChunk()
-    {
-        if (_filled == 0) return;
-        Span<byte> head = stackalloc byte[5];
-        head[0] = 0x04;
-        var length = DerLength(_filled, head[1..]);
-        _output.Write(head[..(1 + length)]);
-        _output.Write(_buffer, 0, _filled);
-        _filled = 0;
-    }
-
-    static int DerLength(int length, Span<byte> into)
-    {
-        if (length < 0x80) { into[0] = (byte)length; return 1; }
-        var octets = length <= 0xFF ? 1 : length <= 0xFFFF ? 2 : 3;
-        into[0] = (byte)(0x80 | octets);
-        for (var i = 0; i < octets; i++) into[octets - i] = (byte)(length >> (8 * i));
-        return 1 + octets;
+        if (chunk.Length > 0) WriteOctetString(chunk);
     }
 
     SignerInfo Sign()
@@ -120,32 +76,19 @@ public sealed class SignedDataWriter : Stream
             new AlgorithmIdentifier(X9ObjectIdentifiers.ECDsaWithSha256), new DerOctetString(signature), null);
     }
 
-    public override void Flush() => _output.Flush();
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
+    /// <summary>Closes the content, then the certificates and the SignerInfo, then the SignedData.</summary>
+    protected override void Complete()
+    {
+        CloseIndefinite(3);                                                          // OCTET STRING, [0], EncapsulatedContentInfo
+        var certificates = new DerSet(_chain.Select(c => (Asn1Encodable)c.CertificateStructure).ToArray());
+        Output.Write(new DerTaggedObject(false, 0, certificates).GetEncoded(Asn1Encodable.Der)); // [0] IMPLICIT certificates
+        Output.Write(new DerSet(Sign()).GetEncoded(Asn1Encodable.Der));              // signerInfos
+        CloseIndefinite(3);                                                          // SignedData, [0], ContentInfo
+    }
 
-    /// <summary>Writes the last chunk, closes the content, and appends the certificates and the SignerInfo.</summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !_completed)
-        {
-            _completed = true;
-            try
-            {
-                WriteChunk();
-                _output.Write(stackalloc byte[6]);                                     // end of OCTET STRING, [0], EncapsulatedContentInfo
-                var certificates = new DerSet(_chain.Select(c => (Asn1Encodable)c.CertificateStructure).ToArray());
-                _output.Write(new DerTaggedObject(false, 0, certificates).GetEncoded(Asn1Encodable.Der)); // [0] IMPLICIT certificates
-                _output.Write(new DerSet(Sign()).GetEncoded(Asn1Encodable.Der));      // signerInfos
-                _output.Write(stackalloc byte[6]);                                     // end of SignedData, [0], ContentInfo
-                _output.Flush();
-            }
-            finally
-            {
-                _digest.Dispose();
-            }
-        }
-        base.Dispose(disposing);
+        try { base.Dispose(disposing); }
+        finally { if (disposing) _digest.Dispose(); }
     }
 }
