@@ -72,14 +72,8 @@ public class EnvelopedDataWriterTests
     [Fact]
     public async Task Openssl_opens_what_the_writer_makes_for_an_EC_recipient()
     {
-        ExternalTool.Require("openssl");
         var dir = TempDirectory.Create("enveloped-writer");
-        var key = Path.Combine(dir, "key.pem");
-        var certificate = Path.Combine(dir, "cert.pem");
-        var made = await ExternalTool.RunAsync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-            "-out", certificate, "-days", "2", "-subj", "/CN=reader/emailAddress=reader@a.test"]);
-        Assert.True(made.ExitCode == 0, made.StdErr);
-        var bcCertificate = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(File.ReadAllBytes(certificate));
+        var (key, certificate, bcCertificate) = await TestKeys.OpensslEcAsync(dir, "/CN=reader/emailAddress=reader@a.test");
 
         foreach (var size in new[] { 0, 17, CbcContent.ChunkBytes, 200_001 })
         {

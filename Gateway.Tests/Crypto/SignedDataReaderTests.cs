@@ -17,19 +17,6 @@ namespace Gateway.Tests.Crypto;
 /// </summary>
 public class SignedDataReaderTests
 {
-    static (AsymmetricCipherKeyPair Pair, X509Certificate Certificate) SelfSigned(KeyAlgorithm algorithm)
-    {
-        var pair = KeyPairs.Generate(algorithm);
-        var generator = new X509V3CertificateGenerator();
-        generator.SetSerialNumber(BigInteger.ValueOf(RandomNumberGenerator.GetInt32(1, int.MaxValue)));
-        generator.SetIssuerDN(new X509Name("CN=signer"));
-        generator.SetSubjectDN(new X509Name("CN=signer"));
-        generator.SetNotBefore(DateTime.UtcNow.AddDays(-1));
-        generator.SetNotAfter(DateTime.UtcNow.AddDays(1));
-        generator.SetPublicKey(pair.Public);
-        return (pair, generator.Generate(new Asn1SignatureFactory(algorithm == KeyAlgorithm.EcP256 ? "SHA256withECDSA" : "SHA256withRSA", pair.Private)));
-    }
-
     static byte[] BouncyCastleSigned(AsymmetricCipherKeyPair pair, X509Certificate certificate, byte[] content)
     {
         var generator = new CmsSignedDataStreamGenerator();
@@ -57,7 +44,7 @@ public class SignedDataReaderTests
     [InlineData(KeyAlgorithm.Rsa3072)]
     public void Accepts_what_BouncyCastle_signs_and_refuses_changes(KeyAlgorithm algorithm)
     {
-        var (pair, certificate) = SelfSigned(algorithm);
+        var (pair, certificate) = TestKeys.SelfSigned(algorithm);
         var content = RandomNumberGenerator.GetBytes(70_000);
         var der = BouncyCastleSigned(pair, certificate, content);
         Assert.True(Check(der, certificate, out var back));
@@ -72,7 +59,7 @@ public class SignedDataReaderTests
         badSignature[^12] ^= 0x01;
         Assert.False(Check(badSignature, certificate, out _));
         // Another key's certificate.
-        var (_, other) = SelfSigned(algorithm);
+        var (_, other) = TestKeys.SelfSigned(algorithm);
         var reader = SignedDataReader.Read(new MemoryStream(der), Stream.Null);
         Assert.False(reader.Verify(reader.Signers[0], other));
     }
@@ -80,7 +67,7 @@ public class SignedDataReaderTests
     [Fact]
     public void Accepts_what_the_writer_signs()
     {
-        var (pair, certificate) = SelfSigned(KeyAlgorithm.EcP256);
+        var (pair, certificate) = TestKeys.SelfSigned(KeyAlgorithm.EcP256);
         var content = RandomNumberGenerator.GetBytes(150_000);
         var output = new MemoryStream();
         using (var writer = SignedDataWriter.TryOpen(output, pair.Private, [certificate])!) writer.Write(content);
@@ -91,19 +78,13 @@ public class SignedDataReaderTests
     [Fact]
     public async Task Accepts_what_openssl_signs()
     {
-        ExternalTool.Require("openssl");
         var dir = TempDirectory.Create("signed-reader");
-        var key = Path.Combine(dir, "key.pem");
-        var certificatePath = Path.Combine(dir, "cert.pem");
-        var made = await ExternalTool.RunAsync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-            "-out", certificatePath, "-days", "2", "-subj", "/CN=openssl signer"]);
-        Assert.True(made.ExitCode == 0, made.StdErr);
+        var (key, certificatePath, certificate) = await TestKeys.OpensslEcAsync(dir, "/CN=openssl signer");
         var content = RandomNumberGenerator.GetBytes(100_000);
         await File.WriteAllBytesAsync(Path.Combine(dir, "content"), content);
         var signed = await ExternalTool.RunAsync("openssl", ["cms", "-sign", "-nodetach", "-binary", "-md", "sha256", "-in", Path.Combine(dir, "content"),
             "-signer", certificatePath, "-inkey", key, "-outform", "DER", "-out", Path.Combine(dir, "signed.der")]);
         Assert.True(signed.ExitCode == 0, signed.StdErr);
-        var certificate = new X509CertificateParser().ReadCertificate(await File.ReadAllBytesAsync(certificatePath));
         Assert.True(Check(await File.ReadAllBytesAsync(Path.Combine(dir, "signed.der")), certificate, out var back));
         Assert.Equal(content, back);
     }

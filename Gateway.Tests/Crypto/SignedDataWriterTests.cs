@@ -19,19 +19,6 @@ namespace Gateway.Tests.Crypto;
 /// </summary>
 public class SignedDataWriterTests
 {
-    static (AsymmetricCipherKeyPair Pair, X509Certificate Certificate) SelfSigned()
-    {
-        var pair = KeyPairs.Generate(KeyAlgorithm.EcP256);
-        var generator = new X509V3CertificateGenerator();
-        generator.SetSerialNumber(BigInteger.ValueOf(RandomNumberGenerator.GetInt32(1, int.MaxValue)));
-        generator.SetIssuerDN(new X509Name("CN=signer"));
-        generator.SetSubjectDN(new X509Name("CN=signer"));
-        generator.SetNotBefore(DateTime.UtcNow.AddDays(-1));
-        generator.SetNotAfter(DateTime.UtcNow.AddDays(1));
-        generator.SetPublicKey(pair.Public);
-        return (pair, generator.Generate(new Asn1SignatureFactory("SHA256withECDSA", pair.Private)));
-    }
-
     static byte[] Signed(AsymmetricCipherKeyPair pair, X509Certificate certificate, byte[] content, int piece)
     {
         var output = new MemoryStream();
@@ -43,7 +30,7 @@ public class SignedDataWriterTests
     [Fact]
     public void BouncyCastle_verifies_what_the_writer_signs_and_refuses_a_changed_octet()
     {
-        var (pair, certificate) = SelfSigned();
+        var (pair, certificate) = TestKeys.SelfSigned();
         foreach (var size in new[] { 0, 1, 65535, 65536, 65537, 200_000 })
         {
             var content = RandomNumberGenerator.GetBytes(size);
@@ -73,7 +60,7 @@ public class SignedDataWriterTests
     {
         ExternalTool.Require("openssl");
         var dir = TempDirectory.Create("signed-writer");
-        var (pair, certificate) = SelfSigned();
+        var (pair, certificate) = TestKeys.SelfSigned();
         var certificatePath = Path.Combine(dir, "signer.pem");
         await File.WriteAllTextAsync(certificatePath, "-----BEGIN CERTIFICATE-----\n" + Convert.ToBase64String(certificate.GetEncoded(), Base64FormattingOptions.InsertLineBreaks) + "\n-----END CERTIFICATE-----\n");
         foreach (var size in new[] { 17, 65536, 150_001 })
