@@ -47,7 +47,12 @@ public class LocalDeliveryCrashTests(Xunit.Abstractions.ITestOutputHelper output
                     catch (Exception) { return; } // the server died mid-conversation
                 }
             })).ToList();
-            await Task.Delay(1200 + 400 * round); // while messages are both arriving and being delivered
+            // While messages are both arriving and being delivered; on a loaded machine the first acknowledgements can take
+            // longer than the delay, so each round also waits (bounded) for ten of its own before the kill.
+            var before = acked.Count;
+            await Task.Delay(1200 + 400 * round);
+            var until = DateTime.UtcNow.AddSeconds(20);
+            while (acked.Count - before < 10 && DateTime.UtcNow < until) await Task.Delay(100);
             gw.KillHard();
             stop.Cancel();
             await Task.WhenAll(senders);
