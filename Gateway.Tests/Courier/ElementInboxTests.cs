@@ -11,8 +11,8 @@ public class ElementInboxTests
     {
         var directory = TempDirectory.Create("inbox");
         var inbox = new ElementInbox(directory, Gateway.Sealing.SpoolSeal.Ephemeral());
-        Assert.True(inbox.Put("old-part", "refused long ago"u8));
-        Assert.True(inbox.Put("new-part", "refused just now"u8));
+        Assert.True(inbox.Put("old-part", "refused long ago"u8.ToArray()));
+        Assert.True(inbox.Put("new-part", "refused just now"u8.ToArray()));
         inbox.Reject("old-part");
         inbox.Reject("new-part");
         var rejected = Path.Combine(directory, "rejected");

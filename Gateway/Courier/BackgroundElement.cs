@@ -51,7 +51,7 @@ public sealed class BackgroundElement(
             var body = taken.Body;
             if (taken.ForAgent is { } forAgent)
             {
-                (agent?.Invoke() ?? throw new PartRejectedException("no way to the Agent from here")).Drop(name, new MemoryStream(forAgent, writable: false));
+                (agent?.Invoke() ?? throw new PartRejectedException("no way to the Agent from here")).Drop(name, forAgent);
                 logger.LogInformation("Background carried the {Kind} for {Address} to the Agent (Key Replacement {Id})", KeyReplacementMessage.Subject(body.Kind), body.Address, body.Id);
             }
             else

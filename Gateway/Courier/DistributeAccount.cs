@@ -41,7 +41,7 @@ public static class DistributeAccount
         using var context = new CourierSecureMimeContext(foregroundKeys, directory);
         var certificate = CertificateOf(keys, directory, address);
         var (name, bytes) = Build(context, foregroundKeys, identity, address, servedBy is null && !removed ? certificate : null, servedBy, removed);
-        background.Drop(name, new MemoryStream(bytes, writable: false));
+        background.Drop(name, bytes);
     }
 
     /// <summary>The user's current certificate: the one stored with their key where the Agent is, else (an element on a
@@ -62,7 +62,7 @@ public static class DistributeAccount
         var signer = PartEnvelope.Signer(agentKeys, CourierSecureMimeContext.UserKeyId(address));
         var message = CourierMime.Message(address, identity.ElementAddress(CourierElement.Foreground)!, Subject,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, CourierMime.Part(MediaType, JsonSerializer.SerializeToUtf8Bytes(body))));
-        foreground.Drop(NameOf(address + (removed ? "\nremoved" : ""), body.Certificate), new MemoryStream(CourierMime.Bytes(message), writable: false));
+        foreground.Drop(NameOf(address + (removed ? "\nremoved" : ""), body.Certificate), CourierMime.Bytes(message));
     }
 
     public const string Subject = "Distribute Account";

@@ -35,11 +35,7 @@ public sealed class ElementInbox : IElementDrop
     void IElementDrop.Drop(string name, Stream message) => Put(name, message);
 
     /// <summary>Writes the part unless one of that name is already waiting; returns whether it was written.</summary>
-    public bool Put(string name, ReadOnlySpan<byte> part)
-    {
-        var copy = part.ToArray();
-        return Put(name, new MemoryStream(copy, writable: false));
-    }
+    public bool Put(string name, byte[] part) => Put(name, new MemoryStream(part, writable: false));
 
     /// <summary>Writes the part (read from the stream's position to its end, sealed as it is read) unless one of that
     /// name is already waiting; returns whether it was written.</summary>

@@ -34,9 +34,7 @@ public sealed class ForegroundDelivery(IKeyRing agentKeys, CertificateDirectory 
             throw new PartRejectedException("the protected part does not open here: " + ex.Message, ex);
         }
         var (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
-        string keyId;
-        using (var der = ForegroundElement.OpenDecoded(sealedContent)) keyId = ContentPart.MessageIdOf(der);
-        if (manifest.MessageId != id || keyId != id)
+        if (manifest.MessageId != id || ForegroundElement.MessageIdOf(sealedContent) != id)
             throw new PartRejectedException($"the part names message {id} but holds {manifest.MessageId}");
         foreach (var r in recipients)
             if (!manifest.Recipients.Contains(r, StringComparer.OrdinalIgnoreCase))

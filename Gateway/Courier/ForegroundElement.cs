@@ -226,8 +226,7 @@ public sealed class ForegroundElement(
             var (manifest, content) = Read(opening.Entity);
             if (!string.Equals(opening.SignerAddress, manifest.Sender, StringComparison.OrdinalIgnoreCase))
                 return new PartResult.Rejected($"the content part of {manifest.MessageId} names sender <{manifest.Sender}> but is signed by <{opening.SignerAddress}>", null);
-            string keyId;
-            using (var der = OpenDecoded(content)) keyId = ContentPart.MessageIdOf(der);
+            var keyId = MessageIdOf(content);
             var expectedName = received is null ? name : received.Header.MessageId;
             if (keyId != manifest.MessageId || expectedName != manifest.MessageId)
                 return new PartResult.Rejected($"part {name}: the manifest says {manifest.MessageId}, the content is keyed to {keyId}", received is null ? manifest : null);
@@ -334,4 +333,11 @@ public sealed class ForegroundElement(
 
     /// <summary>The DER of the KEK-enveloped content, decoded as it is read (each call reads it from the start).</summary>
     public static Stream OpenDecoded(MimePart contentPart) => contentPart.Content!.Open();
+
+    /// <summary>The courier message id the content part is keyed to (read from its header, not opened).</summary>
+    public static string MessageIdOf(MimePart contentPart)
+    {
+        using var der = OpenDecoded(contentPart);
+        return ContentPart.MessageIdOf(der);
+    }
 }

@@ -9,6 +9,9 @@ public interface IElementDrop
     /// <summary>Hands the message on durably; the same name twice is one message. <paramref name="message"/> is read
     /// from its position to its end (a large part is copied as it is read, never held whole).</summary>
     void Drop(string name, Stream message);
+
+    /// <summary>The same for a small message already in memory (an Account, an Invitation, a Key Replacement message).</summary>
+    void Drop(string name, byte[] message) => Drop(name, new MemoryStream(message, writable: false));
 }
 
 /// <summary>

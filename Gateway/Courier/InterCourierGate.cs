@@ -205,8 +205,8 @@ public sealed class InterCourierGate(CourierIdentity identity, IKeyRing foregrou
     public void Reject(string queueId, byte[] message)
     {
         if (backgroundInbox is not null) backgroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
-        else remoteBackground?.Drop(ForegroundElement.InvitationPrefix + queueId, new MemoryStream(message, writable: false));
+        else remoteBackground?.Drop(ForegroundElement.InvitationPrefix + queueId, message);
         if (foregroundInbox is not null) foregroundInbox.Put(ForegroundElement.InvitationPrefix + queueId, message);
-        else remoteForeground?.Drop(ForegroundElement.InvitationPrefix + queueId, new MemoryStream(message, writable: false));
+        else remoteForeground?.Drop(ForegroundElement.InvitationPrefix + queueId, message);
     }
 }

@@ -85,7 +85,7 @@ public sealed class KeyReplacementAgent(ElementInbox inbox, CourierAuthority aut
                 Kind = answer, Id = body.Id, Address = address, Certificate = current.GetEncoded(), CreatedUtc = DateTimeOffset.UtcNow,
                 Courier = body.Courier, NewCertificate = body.Courier is null ? null : body.NewCertificate,
             });
-            foreground.Drop(reply, new MemoryStream(replyBytes, writable: false));
+            foreground.Drop(reply, replyBytes);
             inbox.Remove(name);
             logger.LogInformation("Key Replacement {Id}: {Address}'s Agent sent {Answer} to the Foreground (certificate {Serial})", body.Id, address,
                 KeyReplacementMessage.Subject(answer), current.SerialNumber.ToString(16));

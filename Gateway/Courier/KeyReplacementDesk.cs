@@ -55,7 +55,7 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
             Kind = KeyReplacementKind.NoticeToRekey, Id = record.Id, Address = record.Address, Reason = record.Reason, CreatedUtc = DateTimeOffset.UtcNow,
             Courier = record.Courier, ForegroundEndpoint = record.ForegroundEndpoint, BackgroundEndpoint = record.BackgroundEndpoint, NewCertificate = record.NewCertificate,
         });
-        background.Drop(name, new MemoryStream(bytes, writable: false));
+        background.Drop(name, bytes);
         record.OldSerial = current.SerialNumber.ToString(16);
         store.Advance(record, KeyReplacementState.NoticeSent, record.Courier is null
             ? $"Notice to Rekey sent to the user's Agent through the Background (certificate {record.OldSerial})"
@@ -110,7 +110,7 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
                     ElementCertificates = new[] { CourierElement.Foreground, CourierElement.Background }
                         .Select(e => identity.ElementCertificate(e)?.GetEncoded()).OfType<byte[]>().ToList(),
                 });
-                background.Drop(name, new MemoryStream(bytes, writable: false));
+                background.Drop(name, bytes);
                 if (record.State == KeyReplacementState.NoticeSent)
                 {
                     record.NewSerial = serial;
@@ -142,7 +142,7 @@ public sealed class KeyReplacementDesk(KeyReplacementStore store, IKeyRing foreg
             Kind = KeyReplacementKind.BackgroundKeyReplacement, Id = id, Address = address.ToLowerInvariant(), Certificate = certificate.GetEncoded(),
             CreatedUtc = DateTimeOffset.UtcNow,
         });
-        background.Drop(name, new MemoryStream(bytes, writable: false));
+        background.Drop(name, bytes);
     }
 
     /// <summary>Asks for a Key Replacement of every user whose certificate ends before <paramref name="limit"/> and has none

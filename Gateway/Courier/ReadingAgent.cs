@@ -42,9 +42,7 @@ public sealed class ReadingAgent(
             routing = stored.Headers.Where(h => ContentManifest.RoutingHeaders.Contains(h.Field, StringComparer.OrdinalIgnoreCase)).ToList();
             var opened = PartEnvelope.Open(context, stored.Body, identity.ElementAddress(CourierElement.Foreground));
             (manifest, sealedContent) = ForegroundElement.Read(opened.Entity);
-            string keyId;
-            using (var der = ForegroundElement.OpenDecoded(sealedContent)) keyId = ContentPart.MessageIdOf(der);
-            if (manifest.MessageId != id || keyId != id)
+            if (manifest.MessageId != id || ForegroundElement.MessageIdOf(sealedContent) != id)
                 throw new PartRejectedException($"the stored content part is not message {id}");
             if (!manifest.Recipients.Contains(user, StringComparer.OrdinalIgnoreCase))
                 throw new PartRejectedException($"{user} is not a recipient of {id}");

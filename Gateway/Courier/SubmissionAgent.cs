@@ -64,7 +64,7 @@ public sealed class SubmissionAgent(
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
         using (parts)
         {
-            BackgroundInbox.Drop(message.Id, new MemoryStream(parts.Arm, writable: false));
+            BackgroundInbox.Drop(message.Id, parts.Arm);
             CrashPoint.Hit("agent-after-arm");
             ForegroundInbox.Drop(message.Id, parts.Content);
             CrashPoint.Hit("agent-after-content");

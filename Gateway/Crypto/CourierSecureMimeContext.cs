@@ -179,26 +179,18 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
 
     ApplicationPkcs7Mime SignWritten(CmsSigner signer, Action<Stream> write)
     {
-        if (signer.DigestAlgorithm == DigestAlgorithm.Sha256)
+        var signed = Scratch();
+        // EC keys (every courier key): our writer, with .NET's SHA-256 and ECDSA.
+        if (signer.DigestAlgorithm == DigestAlgorithm.Sha256 && SignedDataWriter.TryOpen(signed, signer.PrivateKey, signer.CertificateChain.ToList()) is { } native)
         {
-            // EC keys (every courier key): our writer, with .NET's SHA-256 and ECDSA.
-            var output = Scratch();
-            using (var native = SignedDataWriter.TryOpen(output, signer.PrivateKey, signer.CertificateChain.ToList()))
-            {
-                if (native is not null)
-                {
-                    write(native);
-                    native.Dispose();
-                    output.Position = 0;
-                    return new ApplicationPkcs7Mime(SecureMimeType.SignedData, output);
-                }
-            }
+            using (native) write(native);
+            signed.Position = 0;
+            return new ApplicationPkcs7Mime(SecureMimeType.SignedData, signed);
         }
         var generator = new CmsSignedDataStreamGenerator();
         generator.SetBufferSize(64 * 1024);
         generator.AddSigner(signer.PrivateKey, signer.Certificate, DigestOid(signer.DigestAlgorithm));
         generator.AddCertificates(CollectionUtilities.CreateStore(signer.CertificateChain.ToList()));
-        var signed = Scratch();
         using (var sink = generator.Open(signed, encapsulate: true)) write(sink);
         signed.Position = 0;
         return new ApplicationPkcs7Mime(SecureMimeType.SignedData, signed);

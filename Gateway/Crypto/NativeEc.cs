@@ -33,13 +33,13 @@ public static class NativeEc
     public static ECParameters? PublicForm(ECPublicKeyParameters key)
     {
         if (CurveOf(key) is not { } curve) return null;
-        var q = key.Q.Normalize();
-        var size = FieldBytes(key);
-        return new ECParameters
-        {
-            Curve = curve,
-            Q = new ECPoint { X = q.AffineXCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size), Y = q.AffineYCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size) },
-        };
+        return new ECParameters { Curve = curve, Q = PointOf(key.Q, FieldBytes(key)) };
+    }
+
+    static ECPoint PointOf(Org.BouncyCastle.Math.EC.ECPoint point, int size)
+    {
+        var q = point.Normalize();
+        return new ECPoint { X = q.AffineXCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size), Y = q.AffineYCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size) };
     }
 
     /// <summary>A private key in .NET's form (with its public point); null when the curve is not one of .NET's.</summary>
@@ -66,31 +66,41 @@ public static class NativeEc
         if (CurveOf(key) is null) return null;
         return PrivateKeys.GetValue(key, k =>
         {
-            var curve = CurveOf(k)!.Value;
             var size = FieldBytes(k);
-            var q = k.Parameters.G.Multiply(k.D).Normalize();
             return new NativePrivateKey(new ECParameters
             {
-                Curve = curve,
+                Curve = CurveOf(k)!.Value,
                 D = k.D.ToByteArrayUnsigned().PadLeft(size),
-                Q = new ECPoint { X = q.AffineXCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size), Y = q.AffineYCoord.ToBigInteger().ToByteArrayUnsigned().PadLeft(size) },
+                Q = PointOf(k.Parameters.G.Multiply(k.D), size),
             });
         });
     }
 
+    /// <summary>A public key imported into .NET once, for ECDH (its public half) and for ECDSA checks (under a lock).</summary>
+    sealed class NativePublicKey(ECParameters form)
+    {
+        readonly Lazy<ECDiffieHellmanPublicKey> _ecdh = new(() =>
+        {
+            using var holder = ECDiffieHellman.Create(form);
+            return holder.PublicKey;
+        });
+        readonly Lazy<ECDsa> _ecdsa = new(() => ECDsa.Create(form));
+        public ECDiffieHellmanPublicKey Ecdh => _ecdh.Value;
+        public ECDsa Ecdsa => _ecdsa.Value;
+    }
+
     /// <summary>Public keys imported into .NET, by curve and point (certificates are parsed anew in many places, so the
     /// key object is no handle); bounded, emptied when full.</summary>
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ECDiffieHellmanPublicKey> PublicKeys = new();
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, NativePublicKey> PublicKeys = new();
     const int MaxPublicKeys = 4096;
 
-    static ECDiffieHellmanPublicKey? NativePublic(ECPublicKeyParameters key)
+    static NativePublicKey? NativePublic(ECPublicKeyParameters key)
     {
         if (PublicForm(key) is not { } form) return null;
         var id = form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
         if (PublicKeys.TryGetValue(id, out var known)) return known;
         if (PublicKeys.Count >= MaxPublicKeys) PublicKeys.Clear();
-        using var holder = ECDiffieHellman.Create(form);
-        return PublicKeys.GetOrAdd(id, holder.PublicKey);
+        return PublicKeys.GetOrAdd(id, _ => new NativePublicKey(form));
     }
 
     /// <summary>The ECDH shared secret Z (the x-coordinate, field-size octets), or null when .NET cannot compute it for these keys.</summary>
@@ -99,7 +109,7 @@ public static class NativeEc
         if (Native(privateKey) is not { } ours || NativePublic(publicKey) is not { } theirs
             || !string.Equals(ours.Parameters.Curve.Oid.Value, CurveOf(publicKey)?.Oid.Value, StringComparison.Ordinal))
             return null;
-        lock (ours.Gate) return ours.Ecdh.DeriveRawSecretAgreement(theirs);
+        lock (ours.Gate) return ours.Ecdh.DeriveRawSecretAgreement(theirs.Ecdh);
     }
 
     /// <summary>An ephemeral key pair on the recipient's curve: the uncompressed public point (0x04 || X || Y) and the
@@ -108,7 +118,7 @@ public static class NativeEc
     {
         if (CurveOf(recipient) is not { } curve || NativePublic(recipient) is not { } theirs) return null;
         using var ephemeral = ECDiffieHellman.Create(curve);
-        var secret = ephemeral.DeriveRawSecretAgreement(theirs);
+        var secret = ephemeral.DeriveRawSecretAgreement(theirs.Ecdh);
         var q = ephemeral.ExportParameters(includePrivateParameters: false).Q;
         var point = new byte[1 + q.X!.Length + q.Y!.Length];
         point[0] = 0x04;
@@ -129,13 +139,7 @@ public static class NativeEc
     /// check it for this key. A malformed signature is invalid, not an error.</summary>
     public static bool? VerifyData(ECPublicKeyParameters key, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash)
     {
-        if (PublicForm(key) is not { } form) return null;
-        var id = form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
-        var verifier = Verifiers.GetOrAdd(id, _ =>
-        {
-            if (Verifiers.Count >= MaxPublicKeys) Verifiers.Clear();
-            return new Lazy<ECDsa>(() => ECDsa.Create(form));
-        }).Value;
+        if (NativePublic(key)?.Ecdsa is not { } verifier) return null;
         try
         {
             lock (verifier) return verifier.VerifyData(data, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
@@ -145,8 +149,6 @@ public static class NativeEc
             return false;
         }
     }
-
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<ECDsa>> Verifiers = new();
 
     static byte[] PadLeft(this byte[] value, int size)
     {
