@@ -126,6 +126,44 @@ public class MailStoreTests
     }
 
     [Fact]
+    public async Task Ranges_and_changes_are_read_per_mailbox_by_uid_and_modseq()
+    {
+        using var store = Open(TempDirectory.Create("mail"));
+        var inbox = store.Find("fay@example.org", "INBOX")!;
+        var sent = store.Find("fay@example.org", "Sent")!;
+        var other = store.Find("dan@example.org", "INBOX")!;
+        // Interleaved, so neighbouring mailboxes share UIDs and MODSEQs.
+        for (var i = 0; i < 6; i++)
+        {
+            await store.AppendAsync("fay@example.org", "INBOX", Msg("in" + i));
+            await store.AppendAsync("fay@example.org", "Sent", Msg("sent" + i));
+            await store.AppendAsync("dan@example.org", "INBOX", Msg("dan" + i));
+        }
+        Assert.Equal(new uint[] { 2, 3, 4 }, store.Messages(inbox.Id, 2, 4).Select(m => m.Uid));
+        Assert.All(store.Messages(inbox.Id, 2, 4), m => Assert.Equal(inbox.Id, m.MailboxId));
+        Assert.Equal(new uint[] { 1, 6 }, store.Messages(sent.Id, new uint[] { 6, 1, 9 }).Select(m => m.Uid));
+        Assert.Empty(store.Messages(inbox.Id, 7, uint.MaxValue));
+
+        var seen = store.Find("fay@example.org", "INBOX")!.HighestModSeq;
+        var danSeen = store.Find("dan@example.org", "INBOX")!.HighestModSeq;
+        Assert.Empty(store.ChangedSince(store.Find("fay@example.org", "INBOX")!, seen));
+        store.StoreFlags(inbox.Id, new uint[] { 5, 2 }, FlagOperation.Add, new[] { "\\Flagged" });
+        store.StoreFlags(other.Id, new uint[] { 1, 3 }, FlagOperation.Add, new[] { "\\Flagged" });
+        await store.AppendAsync("fay@example.org", "INBOX", Msg("late"));
+        store.StoreFlags(inbox.Id, new uint[] { 4 }, FlagOperation.Add, new[] { "\\Deleted" });
+        store.Expunge(inbox.Id);
+
+        var now = store.Find("fay@example.org", "INBOX")!;
+        Assert.Equal(new uint[] { 2, 5, 7 }, store.ChangedSince(now, seen).Select(m => m.Uid));
+        Assert.Equal(new uint[] { 4 }, store.ExpungedSince(inbox.Id, seen).Select(e => e.Uid));
+        Assert.Empty(store.ExpungedSince(other.Id, 0));
+        Assert.Equal(new uint[] { 1, 3 }, store.ChangedSince(store.Find("dan@example.org", "INBOX")!, danSeen).Select(m => m.Uid));
+        // Nothing of the neighbours: every record returned is this mailbox's, above the MODSEQ asked for.
+        Assert.All(store.ChangedSince(now, 0), m => Assert.Equal(inbox.Id, m.MailboxId));
+        Assert.Equal(6, store.ChangedSince(now, 0).Count);
+    }
+
+    [Fact]
     public async Task Quota_refuses_what_does_not_fit()
     {
         using var store = Open(TempDirectory.Create("mail"), quotaKilobytes: 1);

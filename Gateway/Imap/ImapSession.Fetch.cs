@@ -25,7 +25,7 @@ public sealed partial class ImapSession
 
         var view = Selected;
         var uids = view.Resolve(set, byUid);
-        var records = _store.Messages(view.MailboxId).ToDictionary(m => m.Uid);
+        var records = _store.Messages(view.MailboxId, uids).ToDictionary(m => m.Uid);
         var targets = uids.Where(records.ContainsKey).Select(u => records[u]).Where(m => changedSince is null || m.ModSeq > changedSince).ToList();
 
         // Reading a body sets \Seen (RFC 3501 6.4.5), once for the whole command.

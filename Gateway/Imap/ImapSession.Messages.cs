@@ -91,7 +91,7 @@ public sealed partial class ImapSession
         if (!silent || unchangedSince is not null)
         {
             // Unchanged messages still get a FETCH (RFC 3501 6.4.6: the updated value), unless .SILENT.
-            var current = silent ? changed : _store.Messages(Selected.MailboxId).Where(m => uids.Contains(m.Uid) && !modified.Contains(m.Uid)).ToList();
+            var current = silent ? changed : _store.Messages(Selected.MailboxId, uids).Where(m => !modified.Contains(m.Uid)).ToList();
             foreach (var m in current)
             {
                 var seq = Selected.SequenceOf(m.Uid);

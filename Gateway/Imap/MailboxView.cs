@@ -100,18 +100,18 @@ public sealed class MailboxView
         if (mailbox is null) return false;
         if (mailbox.HighestModSeq == _highestModSeq && mailbox.UidNext == _uidNext) return true;
 
-        var messages = store.Messages(MailboxId);
-        var present = new Dictionary<uint, MessageRecord>(messages.Count);
-        foreach (var m in messages) present[m.Uid] = m;
+        // Only what changed since this view's MODSEQ: the expunge records and the messages added or changed since
+        // (their MODSEQ is above it), never the whole mailbox.
+        var changed = store.ChangedSince(mailbox, _highestModSeq);
+        var gone = store.ExpungedSince(MailboxId, _highestModSeq).Select(e => e.Uid).Where(u => _modSeqs.ContainsKey(u)).ToHashSet();
 
         var recentBefore = _recent.Count;
-        var gone = _uids.Where(u => !present.ContainsKey(u)).ToList();
         if (gone.Count > 0 && allowExpunge)
         {
-            if (qresync) output.Add("* VANISHED " + ImapText.Set(gone));
+            if (qresync) output.Add("* VANISHED " + ImapText.Set(gone.Order().ToList()));
             for (var i = _uids.Count - 1; i >= 0; i--)
             {
-                if (present.ContainsKey(_uids[i])) continue;
+                if (!gone.Contains(_uids[i])) continue;
                 if (!qresync) output.Add($"* {i + 1} EXPUNGE");
                 _modSeqs.Remove(_uids[i]);
                 _recent.Remove(_uids[i]);
@@ -120,8 +120,8 @@ public sealed class MailboxView
         }
 
         var lastKnown = Math.Max(_uidNext - 1, _uids.Count > 0 ? _uids[^1] : 0);
-        var fresh = messages.Where(m => m.Uid > lastKnown).ToList();
-        foreach (var m in present.Values)
+        var fresh = changed.Where(m => m.Uid > lastKnown).ToList();
+        foreach (var m in changed)
         {
             if (m.Uid > lastKnown || !_modSeqs.TryGetValue(m.Uid, out var known) || m.ModSeq <= known) continue;
             _modSeqs[m.Uid] = m.ModSeq;
