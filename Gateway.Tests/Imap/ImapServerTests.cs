@@ -1,3 +1,4 @@
+using System.Text;
 using Gateway.Tests.Support;
 
 namespace Gateway.Tests.Imap;
@@ -148,6 +149,30 @@ public sealed class ImapServerTests : IAsyncLifetime
         Assert.Contains("* 1 EXPUNGE", expunge);
         var after = await wire.CommandAsync("UID FETCH 1:* (UID FLAGS)");
         Assert.Single(after, l => l.StartsWith("* 1 FETCH (UID 2 "));
+    }
+
+    [Fact]
+    public async Task Header_fetches_are_served_from_the_kept_header_without_the_message_file()
+    {
+        await using var wire = await LoggedInAsync();
+        var msg = "Subject: kept aside\r\nX-Other: one\r\n  folded\r\nMessage-ID: <k@example.org>\r\n\r\nthe body\r\n";
+        await wire.SendAsync($"A1 APPEND INBOX {{{msg.Length}+}}\r\n{msg}\r\n");
+        Assert.StartsWith("A1 OK", Tagged(await wire.ReadUntilTaggedAsync("A1")));
+        var record = _gw.MailStore.Messages(_gw.MailStore.Find(User, "INBOX")!.Id).Single();
+        Assert.Equal("Subject: kept aside\r\nX-Other: one\r\n  folded\r\nMessage-ID: <k@example.org>\r\n\r\n", Encoding.ASCII.GetString(_gw.MailStore.HeaderOf(record)!));
+        File.Delete(_gw.MailStore.Blobs.PathOf(record.BlobId)); // only the record is left to answer from
+
+        await wire.CommandAsync("SELECT INBOX");
+        var fields = await wire.CommandAsync("FETCH 1 (BODY.PEEK[HEADER.FIELDS (x-other)] BODY.PEEK[HEADER.FIELDS.NOT (Subject X-Other)])");
+        Assert.StartsWith("T", Tagged(fields));
+        Assert.Contains(" OK ", Tagged(fields));
+        Assert.Equal("* 1 FETCH (BODY[HEADER.FIELDS (X-OTHER)] {26}\r\nX-Other: one\r\n  folded\r\n\r\n BODY[HEADER.FIELDS.NOT (SUBJECT X-OTHER)] {31}\r\nMessage-ID: <k@example.org>\r\n\r\n)",
+            string.Concat(fields.Take(fields.Count - 1)));
+        var whole = await wire.CommandAsync("FETCH 1 (RFC822.HEADER BODY.PEEK[HEADER]<9.5>)");
+        Assert.Contains(" OK ", Tagged(whole));
+        var text = string.Concat(whole);
+        Assert.Contains("RFC822.HEADER {76}\r\nSubject: kept aside\r\nX-Other: one\r\n  folded\r\nMessage-ID: <k@example.org>\r\n\r\n", text);
+        Assert.Contains("BODY[HEADER]<9> {5}\r\nkept )", text);
     }
 
     [Fact]

@@ -85,6 +85,7 @@ public sealed class LiteDbFilesTests
         }
 
         using var db = LiteDbFiles.Open(path);
+        Assert.True(LiteDbFiles.WaitsForLogWriter(db), "this LiteDB's log writer can no longer be waited for: WaitDurable falls back to a checkpoint per call");
         var items = db.GetCollection("items");
         items.Insert(Doc(1));
         db.Checkpoint();
@@ -95,12 +96,18 @@ public sealed class LiteDbFilesTests
         db.Commit();
         var afterCommit = CrashNow(db); // LiteDB's log writer may still be at it: all of the transaction or none
         Assert.True(afterCommit.SequenceEqual(new[] { 1 }) || afterCommit.SequenceEqual(Enumerable.Range(1, 11)), string.Join(",", afterCommit));
-        db.Checkpoint(); // the stores' durability point
+        LiteDbFiles.WaitDurable(db); // the stores' durability point: LiteDB's log writer is done, the log synced
         Assert.Equal(Enumerable.Range(1, 11), CrashNow(db));
+
+        for (var i = 12; i < 15; i++) items.Insert(Doc(i)); // single-operation transactions
+        LiteDbFiles.WaitDurable(db);
+        Assert.Equal(Enumerable.Range(1, 14), CrashNow(db));
+        db.Checkpoint();
+        Assert.Equal(Enumerable.Range(1, 14), CrashNow(db));
 
         db.BeginTrans();
         for (var i = 50; i < 60; i++) items.Insert(Doc(i)); // never committed: nothing of it may come back
-        Assert.Equal(Enumerable.Range(1, 11), CrashNow(db));
+        Assert.Equal(Enumerable.Range(1, 14), CrashNow(db));
         db.Rollback();
     }
 

@@ -16,7 +16,7 @@ public sealed class RequestNonceLedger : IDisposable
 
     public RequestNonceLedger(string path)
     {
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        _db = Gateway.Storage.LiteDbFiles.Open(path);
         _seen = _db.GetCollection("nonces");
         _seen.EnsureIndex("at");
     }

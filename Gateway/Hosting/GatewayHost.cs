@@ -142,7 +142,11 @@ public static class GatewayHost
             var seal = new OwnerSeal(ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()), sp.GetRequiredService<MasterKey>(),
                 owner => sp.GetRequiredService<CourierAuthority>().EnsureUser(owner, options.Crypto.UserKeyAlgorithm));
             return new MailStore(data.MailDatabasePath, data.BlobDirectory, seal, options.Imap.QuotaKilobytes,
-                describe: stored => MessageStructure.Parse(stored).ToJson());
+                describe: stored =>
+                {
+                    var structure = MessageStructure.Parse(stored);
+                    return new MessageDescription(structure.ToJson(), (int)Math.Min(structure.Root.HeaderEnd - structure.Root.HeaderStart, int.MaxValue));
+                });
         });
         services.AddSingleton(new ImapUserSessions(options.Imap.MaxConnectionsPerUser));
         services.AddSingleton<RouteTable>();

@@ -83,6 +83,11 @@ public sealed partial class ImapSession
             return structure = MessageStructure.Parse(view);
         }
         Stream Content() => content ??= shown is not null ? shown.Open() : _store.OpenContent(message);
+        // The top-level header the store keeps sealed beside the structure: header fetches open no message file.
+        // Not for protected mail, which is shown as its Agent opens it.
+        byte[]? header = null;
+        var headerKept = message.ProtectedId is null && message.SealedHeader is not null;
+        byte[]? StoredHeader() => headerKept ? header ??= _store.HeaderOf(message) : null;
         try
         {
             _io.Write($"* {seq} FETCH (");
@@ -121,7 +126,8 @@ public sealed partial class ImapSession
                         break;
                     case FetchKind.Rfc822Header:
                         Item("RFC822.HEADER ");
-                        await WriteSectionAsync(Structure().Rfc822Header, Content(), null, null);
+                        if (StoredHeader() is { } whole) await WriteSectionAsync(SectionContent.Computed(whole), Stream.Null, null, null);
+                        else await WriteSectionAsync(Structure().Rfc822Header, Content(), null, null);
                         break;
                     case FetchKind.Rfc822Text:
                         Item("RFC822.TEXT ");
@@ -129,7 +135,10 @@ public sealed partial class ImapSession
                         break;
                     case FetchKind.BodySection:
                         Item("BODY" + item.Section + (item.PartialOffset is { } origin ? $"<{origin}>" : "") + " ");
-                        await WriteSectionAsync(Structure().Resolve(item.Section!, Content()), Content(), item.PartialOffset, item.PartialLength);
+                        if (FromStoredHeader(item.Section!, StoredHeader) is { } computed)
+                            await WriteSectionAsync(computed, Stream.Null, item.PartialOffset, item.PartialLength);
+                        else
+                            await WriteSectionAsync(Structure().Resolve(item.Section!, Content()), Content(), item.PartialOffset, item.PartialLength);
                         break;
                 }
             }
@@ -142,6 +151,17 @@ public sealed partial class ImapSession
             if (content is not null) await content.DisposeAsync();
             shown?.Dispose();
         }
+    }
+
+    /// <summary>BODY[HEADER], BODY[HEADER.FIELDS (...)] and BODY[HEADER.FIELDS.NOT (...)] of the top-level message, from
+    /// the header the store keeps; null for any other section, or when no header is kept.</summary>
+    static SectionContent? FromStoredHeader(BodySection section, Func<byte[]?> storedHeader)
+    {
+        if (section.Part.Count != 0 || section.Text is not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot)) return null;
+        if (storedHeader() is not { } header) return null;
+        return section.Text == SectionText.Header
+            ? SectionContent.Computed(header)
+            : SectionContent.Computed(MessageStructure.FilterHeader(header, section.Fields, section.Text == SectionText.HeaderFieldsNot));
     }
 
     static bool NeedsContent(FetchItem item) =>

@@ -80,7 +80,7 @@ public sealed class AddressProofs : IDisposable
 
     public AddressProofs(string databasePath, MasterKey masterKey, TimeProvider? time = null, AddressProofLimits? limits = null)
     {
-        _db = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
+        _db = Gateway.Storage.LiteDbFiles.Open(databasePath);
         _links = _db.GetCollection<LinkRecord>("links");
         _addresses = _db.GetCollection<AddressRecord>("addresses");
         _key = masterKey.Derive("portal/address-proof");

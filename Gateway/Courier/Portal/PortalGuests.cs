@@ -26,7 +26,7 @@ public sealed class PortalGuests : IDisposable
 
     public PortalGuests(string path)
     {
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        _db = Gateway.Storage.LiteDbFiles.Open(path);
         _guests = _db.GetCollection<PortalGuest>("guests");
     }
 
@@ -45,7 +45,7 @@ public sealed class PortalGuests : IDisposable
         {
             if (_guests.FindById(id) is not null) return;
             _guests.Insert(new PortalGuest { Id = id, CreatedTicks = nowUtc.UtcTicks });
-            _db.Checkpoint();
+            Gateway.Storage.LiteDbFiles.WaitDurable(_db);
         }
     }
 
@@ -55,7 +55,7 @@ public sealed class PortalGuests : IDisposable
         lock (_gate)
         {
             var removed = _guests.Delete(address.ToLowerInvariant());
-            if (removed) _db.Checkpoint();
+            if (removed) Gateway.Storage.LiteDbFiles.WaitDurable(_db);
             return removed;
         }
     }

@@ -36,6 +36,9 @@ public sealed class MessageRecord
     /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored,
     /// sealed under the owner's mailbox key (<see cref="MailStore.StructureOf"/> opens it).</summary>
     public byte[]? SealedStructure { get; set; }
+    /// <summary>The top-level header section, sealed like the structure (<see cref="MailStore.HeaderOf"/> opens it): what a
+    /// FETCH of header fields sends, without opening the message file. Null for messages an earlier version stored.</summary>
+    public byte[]? SealedHeader { get; set; }
     /// <summary>The same in clear, as an earlier version stored it; moved into <see cref="SealedStructure"/> by the upgrade.</summary>
     public string? Structure { get; set; }
     /// <summary>
@@ -78,3 +81,7 @@ public sealed class MailboxException(string message, string? responseCode = null
     /// <summary>RFC 5530 response code such as ALREADYEXISTS or NONEXISTENT.</summary>
     public string? ResponseCode { get; } = responseCode;
 }
+
+/// <summary>What the store keeps about a message besides its octets: its structure (JSON, the IMAP layer's) and the
+/// length of its top-level header section, blank line included.</summary>
+public sealed record MessageDescription(string Structure, int HeaderLength);

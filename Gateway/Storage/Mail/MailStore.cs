@@ -12,9 +12,9 @@ namespace Gateway.Storage.Mail;
 /// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.</para>
 /// </summary>
 /// <remarks>
-/// Writes are serialised under one lock. LiteDB commits to its log on a background writer; changes that add or
-/// remove messages are followed by a checkpoint, which waits for that writer and flushes the data file, so when
-/// one of those methods returns the change survives a crash of the process.
+/// Writes are serialised under one lock. LiteDB commits to its log through a writer of its own; changes that add or
+/// remove messages then wait for that writer (<see cref="LiteDbFiles.WaitDurable"/>: the log file syncs every
+/// transaction), so when one of those methods returns the change survives a crash of the process or the machine.
 /// </remarks>
 public sealed class MailStore : IDisposable
 {
@@ -35,15 +35,16 @@ public sealed class MailStore : IDisposable
     ILiteCollection<SubscriptionRecord> _subscriptions;
     ILiteCollection<BsonDocument> _recent;
     readonly BlobStore _blobs;
-    readonly Func<Stream, string?>? _describe;
+    readonly Func<Stream, MessageDescription?>? _describe;
     readonly IMailboxSeal _seal;
     readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _owners = new();
     readonly Dictionary<string, long> _usage = new();
     readonly Lock _gate = new();
 
     /// <param name="seal">Seals each message for its owner, and what is kept about it.</param>
-    /// <param name="describe">Computes a message's structure from its octets (the IMAP layer's parser), kept sealed in <see cref="MessageRecord.SealedStructure"/>.</param>
-    public MailStore(string databasePath, string blobDirectory, IMailboxSeal seal, long quotaKilobytes = 0, Func<Stream, string?>? describe = null)
+    /// <param name="describe">Computes a message's structure from its octets (the IMAP layer's parser), kept sealed in
+    /// <see cref="MessageRecord.SealedStructure"/>, with the top-level header kept sealed in <see cref="MessageRecord.SealedHeader"/>.</param>
+    public MailStore(string databasePath, string blobDirectory, IMailboxSeal seal, long quotaKilobytes = 0, Func<Stream, MessageDescription?>? describe = null)
     {
         _databasePath = databasePath;
         OpenDatabase();
@@ -110,6 +111,14 @@ public sealed class MailStore : IDisposable
         return message.Structure;
     }
 
+    /// <summary>The message's top-level header section (its blank line included), opened for its owner; null when none
+    /// was kept (a message stored by an earlier version, or a header over <see cref="MaxKeptHeader"/> octets).</summary>
+    public byte[]? HeaderOf(MessageRecord message) =>
+        message.SealedHeader is { } sealedHeader ? _seal.OpenValue(OwnerOf(message.MailboxId), "header\n" + message.BlobId, sealedHeader) : null;
+
+    /// <summary>Headers up to this size are kept beside the structure, so a FETCH of header fields opens no message file.</summary>
+    public const int MaxKeptHeader = 64 * 1024;
+
     /// <summary>Storage limit per user in KiB; 0 means none.</summary>
     public long QuotaKilobytes { get; }
 
@@ -142,7 +151,7 @@ public sealed class MailStore : IDisposable
                 Subscribe(user, name);
             }
             _db.Commit();
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
         }
         return Mailboxes(user);
     }
@@ -174,7 +183,7 @@ public sealed class MailStore : IDisposable
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
             var created = InsertMailbox(user, name, specialUse);
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             return created;
         }
     }
@@ -218,7 +227,7 @@ public sealed class MailStore : IDisposable
             _expunged.DeleteMany(e => e.MailboxId == mailbox.Id);
             _mailboxes.Delete(mailbox.Id);
             _db.Commit();
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             AdjustUsage(user, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -248,7 +257,7 @@ public sealed class MailStore : IDisposable
             }
             _subscriptions.DeleteMany(x => x.User == key);
             _db.Commit();
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             _usage.Remove(key);
             DeleteUnreferencedBlobs(removed);
         }
@@ -292,7 +301,7 @@ public sealed class MailStore : IDisposable
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
             _db.Commit();
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
         }
     }
 
@@ -338,7 +347,7 @@ public sealed class MailStore : IDisposable
     public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(IReadOnlyList<AppendRequest> requests, CancellationToken cancellationToken = default)
     {
         var results = new AppendResult[requests.Count];
-        var blobs = new (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure)?[requests.Count];
+        var blobs = new (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
@@ -351,17 +360,21 @@ public sealed class MailStore : IDisposable
             if (!content.CanSeek) throw new ArgumentException("message content for the store must be seekable (its length is sealed first)");
             var start = content.Position;
             var size = content.Length - start;
-            string? structure = null;
-            if (_describe is not null)
+            var description = _describe?.Invoke(content);
+            byte[]? header = null;
+            if (description is { HeaderLength: > 0 and <= MaxKeptHeader })
             {
-                structure = _describe(content);
                 content.Position = start;
+                header = new byte[description.HeaderLength];
+                content.ReadExactly(header);
             }
+            content.Position = start;
             try
             {
                 var (blobId, sealedKey) = await _blobs.PutAsync(r.User, content, size, cancellationToken);
-                var sealedStructure = structure is null ? null : _seal.SealValue(r.User, "structure\n" + blobId, System.Text.Encoding.UTF8.GetBytes(structure));
-                blobs[i] = (blobId, size, sealedKey, sealedStructure);
+                var sealedStructure = description is null ? null : _seal.SealValue(r.User, "structure\n" + blobId, System.Text.Encoding.UTF8.GetBytes(description.Structure));
+                var sealedHeader = header is null ? null : _seal.SealValue(r.User, "header\n" + blobId, header);
+                blobs[i] = (blobId, size, sealedKey, sealedStructure, sealedHeader);
             }
             catch (MailboxSealException ex)
             {
@@ -410,6 +423,7 @@ public sealed class MailStore : IDisposable
                             SealedKey = blob.SealedKey,
                             DeliveryKey = r.DeliveryKey,
                             SealedStructure = blob.SealedStructure,
+                            SealedHeader = blob.SealedHeader,
                             ProtectedId = r.ProtectedId,
                         };
                         _messages.Insert(message);
@@ -432,7 +446,7 @@ public sealed class MailStore : IDisposable
                 _db.Rollback();
                 throw;
             }
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             foreach (var (user, size) in sizes) AdjustUsage(user, size);
         }
         Platform.CrashPoint.Hit("mailbox-after-record");
@@ -482,7 +496,7 @@ public sealed class MailStore : IDisposable
                 try
                 {
                     await using var plain = _blobs.Open(owner, oldBlob, sealedKey: null);
-                    var structure = group.First().Structure ?? _describe?.Invoke(plain);
+                    var structure = group.First().Structure ?? _describe?.Invoke(plain)?.Structure;
                     plain.Position = 0;
                     var (newBlob, key) = await _blobs.PutAsync(owner, plain, plain.Length, cancellationToken);
                     var sealedStructure = structure is null ? null : _seal.SealValue(owner, "structure\n" + newBlob, System.Text.Encoding.UTF8.GetBytes(structure));
@@ -507,7 +521,7 @@ public sealed class MailStore : IDisposable
                         sealedCount++;
                     }
                 _db.Commit();
-                _db.Checkpoint();
+                LiteDbFiles.WaitDurable(_db);
                 Platform.CrashPoint.Hit("upgrade-after-commit");
                 DeleteUnreferencedBlobs(done.Select(d => d.OldBlob).Concat(done.Select(d => d.NewBlob)));
             }
@@ -640,7 +654,7 @@ public sealed class MailStore : IDisposable
             mailbox.HighestModSeq = modSeq;
             _mailboxes.Update(mailbox);
             _db.Commit();
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             AdjustUsage(mailbox.User, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -684,6 +698,7 @@ public sealed class MailStore : IDisposable
                         SealedKey = original.SealedKey,
                         Structure = original.Structure,
                         SealedStructure = original.SealedStructure,
+                        SealedHeader = original.SealedHeader,
                         ProtectedId = original.ProtectedId,
                     };
                     _messages.Insert(copy);
@@ -697,7 +712,7 @@ public sealed class MailStore : IDisposable
                 _db.Rollback();
                 throw;
             }
-            _db.Checkpoint();
+            LiteDbFiles.WaitDurable(_db);
             AdjustUsage(target.User, originals.Sum(m => m.Size));
         }
         MailboxChanged?.Invoke(targetId);
