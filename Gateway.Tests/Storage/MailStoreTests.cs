@@ -164,6 +164,91 @@ public class MailStoreTests
     }
 
     [Fact]
+    public async Task A_kept_header_is_shared_by_copies_and_goes_with_the_last_of_them()
+    {
+        var dir = TempDirectory.Create("mail");
+        var text = "Subject: kept\r\nX-Marker: header-kept-marker\r\n\r\nbody\r\n";
+        var headerLength = text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        using (var store = new MailStore(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"), TestMailboxSeal.For(Path.Combine(dir, "keys"), Users),
+            describe: _ => new MessageDescription("{}", headerLength)))
+        {
+            var original = await store.AppendAsync("erin@example.org", "INBOX", new MemoryStream(Encoding.ASCII.GetBytes(text)));
+            Assert.True(original.HeaderKept);
+            Assert.Equal(text[..headerLength], Encoding.ASCII.GetString(store.HeaderOf(original)!));
+            var inbox = store.Find("erin@example.org", "INBOX")!;
+            var archive = store.Find("erin@example.org", "Archive")!;
+            store.Copy(inbox.Id, new[] { original.Uid }, archive.Id, move: false);
+
+            store.StoreFlags(inbox.Id, new[] { original.Uid }, FlagOperation.Add, new[] { "\\Deleted" });
+            store.Expunge(inbox.Id);
+            var copy = Assert.Single(store.Messages(archive.Id));
+            Assert.Equal(text[..headerLength], Encoding.ASCII.GetString(store.HeaderOf(copy)!)); // the copy still has it
+
+            store.StoreFlags(archive.Id, new[] { copy.Uid }, FlagOperation.Add, new[] { "\\Deleted" });
+            store.Expunge(archive.Id);
+        }
+        using var db = new LiteDB.LiteDatabase(Path.Combine(dir, "mail.db"));
+        Assert.Equal(0, db.GetCollection("headers").Count()); // nothing kept for a message that is gone
+    }
+
+    /// <summary>
+    /// IMAP sessions read while deliveries write. LiteDB's page cache cannot take two callers at once once the
+    /// database outgrows it (it recycles a page one reader has found but not yet pinned: "pages in memory store must
+    /// be non-shared", then every later query fails), so the store lets one caller at a time into the database.
+    /// The records here carry 6 KiB headers, so the file is well past the cache's 8 MiB.
+    /// </summary>
+    [Fact]
+    public async Task Sessions_reading_while_deliveries_write_past_the_page_cache_all_succeed()
+    {
+        var dir = TempDirectory.Create("mail");
+        var header = Encoding.ASCII.GetBytes("Subject: big\r\nX-Pad: " + new string('p', 6 * 1024) + "\r\n\r\n");
+        using var store = new MailStore(Path.Combine(dir, "mail.db"), Path.Combine(dir, "blobs"), TestMailboxSeal.For(Path.Combine(dir, "keys"), Users),
+            describe: _ => new MessageDescription("{}", header.Length));
+        var body = header.Concat(Encoding.ASCII.GetBytes("body\r\n")).ToArray();
+        const int Preloaded = 2400;
+        for (var start = 0; start < Preloaded; start += 200)
+        {
+            var batch = Enumerable.Range(start, 200).Select(i => new AppendRequest(Users[i % 4], "INBOX", () => new MemoryStream(body))).ToList();
+            Assert.All(await store.AppendManyAsync(batch), r => Assert.Null(r.Error));
+        }
+        Assert.True(new FileInfo(Path.Combine(dir, "mail.db")).Length > 16L << 20, "the database should be past LiteDB's page cache");
+        var boxes = Users.Take(4).Select(u => store.Find(u, "INBOX")!.Id).ToArray();
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var writing = Task.Run(async () =>
+        {
+            for (var i = 0; i < 60; i++) await store.AppendAsync(Users[i % 4], "INBOX", new MemoryStream(body), cancellationToken: deadline.Token);
+        });
+        var reads = 0;
+        var readers = Enumerable.Range(0, 4).Select(r => Task.Run(() =>
+        {
+            var box = boxes[r];
+            while (!writing.IsCompleted && !deadline.IsCancellationRequested)
+            {
+                var all = store.Messages(box);
+                // Point reads all over the file keep the cache recycling pages while the others read.
+                var random = new Random(r);
+                for (var i = 0; i < 300; i++)
+                {
+                    var b = boxes[random.Next(boxes.Length)];
+                    var uid = (uint)random.Next(1, Preloaded / 4);
+                    Assert.Equal(uid, Assert.Single(store.Messages(b, uid, uid)).Uid);
+                    Assert.NotNull(store.Get(b));
+                }
+                Assert.True(all.Count >= Preloaded / 4);
+                Assert.All(store.Messages(box, 10, 40), m => Assert.Equal(box, m.MailboxId));
+                Assert.NotEmpty(store.ChangedSince(store.Get(box)!, all[^1].ModSeq - 5));
+                Assert.NotNull(store.HeaderOf(all[r * 7]));
+                Interlocked.Increment(ref reads);
+            }
+        })).ToArray();
+        await Task.WhenAll(readers.Append(writing));
+        Assert.False(deadline.IsCancellationRequested, "the writer did not finish in time");
+        Assert.True(reads > 4, $"only {reads} reads ran beside the writer");
+        Assert.Equal(Preloaded + 60, boxes.Sum(b => store.Messages(b).Count));
+    }
+
+    [Fact]
     public async Task Quota_refuses_what_does_not_fit()
     {
         using var store = Open(TempDirectory.Create("mail"), quotaKilobytes: 1);

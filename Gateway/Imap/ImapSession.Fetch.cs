@@ -86,7 +86,7 @@ public sealed partial class ImapSession
         // The top-level header the store keeps sealed beside the structure: header fetches open no message file.
         // Not for protected mail, which is shown as its Agent opens it.
         byte[]? header = null;
-        var headerKept = message.ProtectedId is null && message.SealedHeader is not null;
+        var headerKept = message.ProtectedId is null && message.HeaderKept;
         byte[]? StoredHeader() => headerKept ? header ??= _store.HeaderOf(message) : null;
         try
         {
@@ -213,7 +213,8 @@ public sealed partial class ImapSession
             return Bad(c, "SEARCH RETURN (ESEARCH) is not supported");
         var key = SearchQuery.Parse(args);
         var view = Selected;
-        var records = _store.Messages(view.MailboxId).ToDictionary(m => m.Uid);
+        // Only the records the key can match: a client polling with "UID SEARCH UID n:*" reads what is new, not the mailbox.
+        var records = (Candidates(key, view) is { } uids ? _store.Messages(view.MailboxId, uids) : _store.Messages(view.MailboxId)).ToDictionary(m => m.Uid);
         var largestUid = view.Count > 0 ? view.Uids[^1] : 0;
         var hits = new List<(int Seq, MessageRecord Message)>();
         for (var seq = 1; seq <= view.Count; seq++)
@@ -230,6 +231,31 @@ public sealed partial class ImapSession
         var modseq = Contains<SearchKey.ModSeq>(key) && hits.Count > 0 ? $" (MODSEQ {hits.Max(h => h.Message.ModSeq)})" : "";
         if (Contains<SearchKey.ModSeq>(key)) _condstore = true;
         return Ok(c, $"{(byUid ? "UID " : "")}SEARCH completed", "* SEARCH" + numbers + modseq);
+    }
+
+    /// <summary>The UIDs a SEARCH key can match at most, from its UID and message-number sets; null when it can match any.</summary>
+    static HashSet<uint>? Candidates(SearchKey key, MailboxView view)
+    {
+        switch (key)
+        {
+            case SearchKey.Sequence s:
+                return view.Resolve(s.Set, s.ByUid).ToHashSet();
+            case SearchKey.And a:
+                HashSet<uint>? all = null;
+                foreach (var part in a.Keys)
+                    if (Candidates(part, view) is { } some)
+                    {
+                        if (all is null) all = some;
+                        else all.IntersectWith(some);
+                    }
+                return all;
+            case SearchKey.Or o:
+                if (Candidates(o.Left, view) is not { } left || Candidates(o.Right, view) is not { } right) return null;
+                left.UnionWith(right);
+                return left;
+            default:
+                return null;
+        }
     }
 
     static bool Contains<T>(SearchKey key) where T : SearchKey => key switch

@@ -1,5 +1,4 @@
 using LiteDB;
-using LiteDB.Engine;
 
 namespace Gateway.Storage;
 
@@ -42,52 +41,9 @@ public static class LiteDbFiles
         }
     }
 
-    /// <summary>
-    /// Returns once every transaction committed so far is durable: LiteDB's log writer has written its pages (and the
-    /// log file synced them, see above). The cheap way to make a commit durable; a checkpoint does it too, but copies
-    /// the log into the data file, syncs both and empties LiteDB's page cache, on every call.
-    /// </summary>
-    public static void WaitDurable(LiteDatabase db)
-    {
-        if (db is Database { WaitForLogWriter: { } wait }) wait();
-        else db.Checkpoint();
-    }
-
-    /// <summary>Whether <see cref="WaitDurable"/> can wait for LiteDB's log writer itself (this LiteDB version's
-    /// internals are as expected) instead of falling back to a checkpoint.</summary>
-    public static bool WaitsForLogWriter(LiteDatabase db) => db is Database { WaitForLogWriter: not null };
-
-    // LiteDB 5 has no public way to wait for its log writer; its checkpoint waits through these members.
-    static readonly System.Reflection.FieldInfo? EngineField = typeof(LiteDatabase).GetField("_engine", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
-
-    static Action? LogWriterWait(LiteDatabase db)
-    {
-        const System.Reflection.BindingFlags Private = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic;
-        const System.Reflection.BindingFlags Public = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public;
-        if (EngineField?.GetValue(db) is not LiteEngine engine) return null;
-        var disk = typeof(LiteEngine).GetField("_disk", Private)?.GetValue(engine);
-        if (disk?.GetType().GetProperty("Queue", Public)?.GetValue(disk) is not { } lazy) return null;
-        var value = lazy.GetType().GetProperty("Value", Public);
-        var wait = value?.PropertyType.GetMethod("Wait", Public, Type.EmptyTypes);
-        if (value is null || wait is null) return null;
-        return () => wait.Invoke(value.GetValue(lazy), null);
-    }
-
     /// <summary>The database, closing its files after LiteDB has finished with them.</summary>
-    sealed class Database : LiteDatabase
+    sealed class Database(DataFile data, LogFile log) : LiteDatabase(data, null, log)
     {
-        readonly DataFile data;
-        readonly LogFile log;
-
-        public Database(DataFile data, LogFile log) : base(data, null, log)
-        {
-            this.data = data;
-            this.log = log;
-            WaitForLogWriter = LogWriterWait(this);
-        }
-
-        public Action? WaitForLogWriter { get; }
-
         protected override void Dispose(bool disposing)
         {
             base.Dispose(disposing);

@@ -45,7 +45,7 @@ public sealed class PortalGuests : IDisposable
         {
             if (_guests.FindById(id) is not null) return;
             _guests.Insert(new PortalGuest { Id = id, CreatedTicks = nowUtc.UtcTicks });
-            Gateway.Storage.LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
         }
     }
 
@@ -55,7 +55,7 @@ public sealed class PortalGuests : IDisposable
         lock (_gate)
         {
             var removed = _guests.Delete(address.ToLowerInvariant());
-            if (removed) Gateway.Storage.LiteDbFiles.WaitDurable(_db);
+            if (removed) _db.Checkpoint();
             return removed;
         }
     }

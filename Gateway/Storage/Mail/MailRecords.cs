@@ -36,9 +36,10 @@ public sealed class MessageRecord
     /// <summary>The parsed MIME layout (offsets, envelope, body structure), computed once when the message is stored,
     /// sealed under the owner's mailbox key (<see cref="MailStore.StructureOf"/> opens it).</summary>
     public byte[]? SealedStructure { get; set; }
-    /// <summary>The top-level header section, sealed like the structure (<see cref="MailStore.HeaderOf"/> opens it): what a
-    /// FETCH of header fields sends, without opening the message file. Null for messages an earlier version stored.</summary>
-    public byte[]? SealedHeader { get; set; }
+    /// <summary>Whether the top-level header section is kept, sealed like the structure, beside the record (in a collection
+    /// of its own, so listing a mailbox does not read it; <see cref="MailStore.HeaderOf"/> opens it): what a FETCH of header
+    /// fields sends, without opening the message file. False for messages an earlier version stored, and large headers.</summary>
+    public bool HeaderKept { get; set; }
     /// <summary>The same in clear, as an earlier version stored it; moved into <see cref="SealedStructure"/> by the upgrade.</summary>
     public string? Structure { get; set; }
     /// <summary>

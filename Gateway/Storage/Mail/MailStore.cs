@@ -12,9 +12,12 @@ namespace Gateway.Storage.Mail;
 /// Local delivery is idempotent per (queue id, recipient), so a delivery retried after a crash lands exactly once.</para>
 /// </summary>
 /// <remarks>
-/// Writes are serialised under one lock. LiteDB commits to its log through a writer of its own; changes that add or
-/// remove messages then wait for that writer (<see cref="LiteDbFiles.WaitDurable"/>: the log file syncs every
-/// transaction), so when one of those methods returns the change survives a crash of the process or the machine.
+/// Every call into LiteDB, reads included, runs under one lock: LiteDB 5's page cache is not safe for two callers once
+/// the file outgrows it (it can recycle a page a reader has found but not yet pinned; the engine then fails every
+/// query, "pages in memory store must be non-shared"), and reads return lists, never a lazy query. LiteDB commits to its log on a writer of its own; changes that add or
+/// remove messages are followed by a checkpoint, which waits for that writer and syncs the data file (the log is
+/// synced per transaction, <see cref="LiteDbFiles"/>), so when one of those methods returns the change survives a
+/// crash of the process or the machine.
 /// </remarks>
 public sealed class MailStore : IDisposable
 {
@@ -34,6 +37,7 @@ public sealed class MailStore : IDisposable
     ILiteCollection<ExpungeRecord> _expunged;
     ILiteCollection<SubscriptionRecord> _subscriptions;
     ILiteCollection<BsonDocument> _recent;
+    ILiteCollection<BsonDocument> _headers;
     readonly BlobStore _blobs;
     readonly Func<Stream, MessageDescription?>? _describe;
     readonly IMailboxSeal _seal;
@@ -43,7 +47,7 @@ public sealed class MailStore : IDisposable
 
     /// <param name="seal">Seals each message for its owner, and what is kept about it.</param>
     /// <param name="describe">Computes a message's structure from its octets (the IMAP layer's parser), kept sealed in
-    /// <see cref="MessageRecord.SealedStructure"/>, with the top-level header kept sealed in <see cref="MessageRecord.SealedHeader"/>.</param>
+    /// <see cref="MessageRecord.SealedStructure"/>, with the top-level header kept sealed beside it (<see cref="HeaderOf"/>).</param>
     public MailStore(string databasePath, string blobDirectory, IMailboxSeal seal, long quotaKilobytes = 0, Func<Stream, MessageDescription?>? describe = null)
     {
         _databasePath = databasePath;
@@ -70,7 +74,7 @@ public sealed class MailStore : IDisposable
     static BsonExpression KeyBetween(string key, int mailboxId, ulong first, ulong last) =>
         BsonExpression.Create(key + " BETWEEN @0 AND @1", mailboxId * KeySpan + (long)first, mailboxId * KeySpan + (long)last);
 
-    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_db), nameof(_mailboxes), nameof(_messages), nameof(_expunged), nameof(_subscriptions), nameof(_recent))]
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_db), nameof(_mailboxes), nameof(_messages), nameof(_expunged), nameof(_subscriptions), nameof(_recent), nameof(_headers))]
     void OpenDatabase()
     {
         _db = LiteDbFiles.Open(_databasePath);
@@ -79,6 +83,7 @@ public sealed class MailStore : IDisposable
         _expunged = _db.GetCollection<ExpungeRecord>("expunged");
         _subscriptions = _db.GetCollection<SubscriptionRecord>("subscriptions");
         _recent = _db.GetCollection("recent");
+        _headers = _db.GetCollection("headers"); // by blob id: copies share it, as they share the blob
         _mailboxes.EnsureIndex(m => m.Key, unique: true);
         _mailboxes.EnsureIndex(m => m.User);
         _messages.EnsureIndex(m => m.MailboxId);
@@ -98,7 +103,7 @@ public sealed class MailStore : IDisposable
     public BlobStore Blobs => _blobs;
 
     /// <summary>The owner of a mailbox (its records never change owner).</summary>
-    public string OwnerOf(int mailboxId) => _owners.GetOrAdd(mailboxId, id => (_mailboxes.FindById(id) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT")).User);
+    public string OwnerOf(int mailboxId) => _owners.GetOrAdd(mailboxId, id => (Get(id) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT")).User);
 
     /// <summary>The message's octets, opened for its owner: a seekable stream, streamed from the sealed file.</summary>
     public Stream OpenContent(MessageRecord message) => _blobs.Open(OwnerOf(message.MailboxId), message.BlobId, message.SealedKey);
@@ -113,8 +118,13 @@ public sealed class MailStore : IDisposable
 
     /// <summary>The message's top-level header section (its blank line included), opened for its owner; null when none
     /// was kept (a message stored by an earlier version, or a header over <see cref="MaxKeptHeader"/> octets).</summary>
-    public byte[]? HeaderOf(MessageRecord message) =>
-        message.SealedHeader is { } sealedHeader ? _seal.OpenValue(OwnerOf(message.MailboxId), "header\n" + message.BlobId, sealedHeader) : null;
+    public byte[]? HeaderOf(MessageRecord message)
+    {
+        if (!message.HeaderKept) return null;
+        BsonDocument? kept;
+        lock (_gate) kept = _headers.FindById(message.BlobId);
+        return kept?["Sealed"].AsBinary is { } sealedHeader ? _seal.OpenValue(OwnerOf(message.MailboxId), "header\n" + message.BlobId, sealedHeader) : null;
+    }
 
     /// <summary>Headers up to this size are kept beside the structure, so a FETCH of header fields opens no message file.</summary>
     public const int MaxKeptHeader = 64 * 1024;
@@ -138,10 +148,10 @@ public sealed class MailStore : IDisposable
     public IReadOnlyList<MailboxRecord> Mailboxes(string user)
     {
         var key = user.ToLowerInvariant();
-        var existing = _mailboxes.Find(Where(ByUser, key)).OrderBy(m => m.Name == "INBOX" ? 0 : 1).ThenBy(m => m.Id).ToList();
-        if (existing.Count > 0) return existing;
         lock (_gate)
         {
+            var existing = _mailboxes.Find(Where(ByUser, key)).OrderBy(m => m.Name == "INBOX" ? 0 : 1).ThenBy(m => m.Id).ToList();
+            if (existing.Count > 0) return existing;
             if (_mailboxes.Exists(Where(ByUser, key))) return Mailboxes(user);
             // One transaction: a new user's first delivery should not pay a log write per folder.
             _db.BeginTrans();
@@ -151,7 +161,7 @@ public sealed class MailStore : IDisposable
                 Subscribe(user, name);
             }
             _db.Commit();
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
         }
         return Mailboxes(user);
     }
@@ -159,12 +169,18 @@ public sealed class MailStore : IDisposable
     public MailboxRecord? Find(string user, string name)
     {
         var key = KeyOf(user, name);
-        if (_mailboxes.FindOne(Where(ByKey, key)) is { } found) return found;
-        Mailboxes(user); // a new user's default set
-        return _mailboxes.FindOne(Where(ByKey, key));
+        lock (_gate)
+        {
+            if (_mailboxes.FindOne(Where(ByKey, key)) is { } found) return found;
+            Mailboxes(user); // a new user's default set
+            return _mailboxes.FindOne(Where(ByKey, key));
+        }
     }
 
-    public MailboxRecord? Get(int mailboxId) => _mailboxes.FindById(mailboxId);
+    public MailboxRecord? Get(int mailboxId)
+    {
+        lock (_gate) return _mailboxes.FindById(mailboxId);
+    }
 
     /// <summary>CREATE (RFC 3501 6.3.3): also creates missing superior names, as the RFC recommends.</summary>
     public MailboxRecord Create(string user, string name, string? specialUse = null)
@@ -183,7 +199,7 @@ public sealed class MailStore : IDisposable
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
             var created = InsertMailbox(user, name, specialUse);
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             return created;
         }
     }
@@ -227,7 +243,7 @@ public sealed class MailStore : IDisposable
             _expunged.DeleteMany(e => e.MailboxId == mailbox.Id);
             _mailboxes.Delete(mailbox.Id);
             _db.Commit();
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             AdjustUsage(user, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -257,7 +273,7 @@ public sealed class MailStore : IDisposable
             }
             _subscriptions.DeleteMany(x => x.User == key);
             _db.Commit();
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             _usage.Remove(key);
             DeleteUnreferencedBlobs(removed);
         }
@@ -301,7 +317,7 @@ public sealed class MailStore : IDisposable
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
             _db.Commit();
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
         }
     }
 
@@ -309,7 +325,7 @@ public sealed class MailStore : IDisposable
     {
         Mailboxes(user);
         var key = user.ToLowerInvariant();
-        return _subscriptions.Find(s => s.User == key).Select(s => s.Name).ToList();
+        lock (_gate) return _subscriptions.Find(s => s.User == key).Select(s => s.Name).ToList();
     }
 
     public void Subscribe(string user, string name)
@@ -351,7 +367,7 @@ public sealed class MailStore : IDisposable
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
-            if (r.DeliveryKey is not null && _messages.FindOne(Where(ByDeliveryKey, r.DeliveryKey)) is { } already)
+            if (r.DeliveryKey is not null && DeliveredAs(r.DeliveryKey) is { } already)
             {
                 results[i] = new AppendResult(already, null);
                 continue;
@@ -423,10 +439,11 @@ public sealed class MailStore : IDisposable
                             SealedKey = blob.SealedKey,
                             DeliveryKey = r.DeliveryKey,
                             SealedStructure = blob.SealedStructure,
-                            SealedHeader = blob.SealedHeader,
+                            HeaderKept = blob.SealedHeader is not null,
                             ProtectedId = r.ProtectedId,
                         };
                         _messages.Insert(message);
+                        if (blob.SealedHeader is { } sealedHeader) _headers.Upsert(new BsonDocument { ["_id"] = blob.Id, ["Sealed"] = sealedHeader });
                         mailbox.UidNext++;
                         mailbox.HighestModSeq = message.ModSeq;
                         _mailboxes.Update(mailbox);
@@ -446,7 +463,7 @@ public sealed class MailStore : IDisposable
                 _db.Rollback();
                 throw;
             }
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             foreach (var (user, size) in sizes) AdjustUsage(user, size);
         }
         Platform.CrashPoint.Hit("mailbox-after-record");
@@ -521,7 +538,7 @@ public sealed class MailStore : IDisposable
                         sealedCount++;
                     }
                 _db.Commit();
-                LiteDbFiles.WaitDurable(_db);
+                _db.Checkpoint();
                 Platform.CrashPoint.Hit("upgrade-after-commit");
                 DeleteUnreferencedBlobs(done.Select(d => d.OldBlob).Concat(done.Select(d => d.NewBlob)));
             }
@@ -544,13 +561,22 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>The mailbox's messages in UID order.</summary>
-    public IReadOnlyList<MessageRecord> Messages(int mailboxId) =>
-        _messages.Find(Where(ByMailbox, mailboxId)).OrderBy(m => m.Uid).ToList();
+    public IReadOnlyList<MessageRecord> Messages(int mailboxId)
+    {
+        lock (_gate) return _messages.Find(Where(ByMailbox, mailboxId)).OrderBy(m => m.Uid).ToList();
+    }
+
+    MessageRecord? DeliveredAs(string deliveryKey)
+    {
+        lock (_gate) return _messages.FindOne(Where(ByDeliveryKey, deliveryKey));
+    }
 
     /// <summary>The mailbox's messages with UIDs from <paramref name="first"/> to <paramref name="last"/>, in UID order.</summary>
-    public IReadOnlyList<MessageRecord> Messages(int mailboxId, uint first, uint last) =>
-        first > last ? Array.Empty<MessageRecord>()
-        : _messages.Find(KeyBetween(UidKey, mailboxId, first, last)).Where(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
+    public IReadOnlyList<MessageRecord> Messages(int mailboxId, uint first, uint last)
+    {
+        if (first > last) return Array.Empty<MessageRecord>();
+        lock (_gate) return _messages.Find(KeyBetween(UidKey, mailboxId, first, last)).Where(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
+    }
 
     /// <summary>The mailbox's messages among <paramref name="uids"/>, in UID order.</summary>
     public IReadOnlyList<MessageRecord> Messages(int mailboxId, IReadOnlyCollection<uint> uids)
@@ -564,10 +590,13 @@ public sealed class MailStore : IDisposable
     public IReadOnlyList<MessageRecord> ChangedSince(MailboxRecord mailbox, ulong modSeq)
     {
         if (modSeq >= mailbox.HighestModSeq) return Array.Empty<MessageRecord>();
-        var found = mailbox.HighestModSeq < KeySpan
-            ? _messages.Find(KeyBetween(ModSeqKey, mailbox.Id, modSeq + 1, mailbox.HighestModSeq))
-            : _messages.Find(Where(ByMailbox, mailbox.Id));
-        return found.Where(m => m.MailboxId == mailbox.Id && m.ModSeq > modSeq).OrderBy(m => m.Uid).ToList();
+        lock (_gate)
+        {
+            var found = mailbox.HighestModSeq < KeySpan
+                ? _messages.Find(KeyBetween(ModSeqKey, mailbox.Id, modSeq + 1, mailbox.HighestModSeq))
+                : _messages.Find(Where(ByMailbox, mailbox.Id));
+            return found.Where(m => m.MailboxId == mailbox.Id && m.ModSeq > modSeq).OrderBy(m => m.Uid).ToList();
+        }
     }
 
     /// <summary>Expunges recorded after <paramref name="modSeq"/> (RFC 7162 QRESYNC's VANISHED (EARLIER)), in UID order.</summary>
@@ -575,10 +604,13 @@ public sealed class MailStore : IDisposable
     {
         var highest = Get(mailboxId)?.HighestModSeq ?? 0;
         if (modSeq >= highest) return Array.Empty<ExpungeRecord>();
-        var found = highest < KeySpan
-            ? _expunged.Find(KeyBetween(ModSeqKey, mailboxId, modSeq + 1, highest))
-            : _expunged.Find(Where(ByMailbox, mailboxId));
-        return found.Where(e => e.MailboxId == mailboxId && e.ModSeq > modSeq).OrderBy(e => e.Uid).ToList();
+        lock (_gate)
+        {
+            var found = highest < KeySpan
+                ? _expunged.Find(KeyBetween(ModSeqKey, mailboxId, modSeq + 1, highest))
+                : _expunged.Find(Where(ByMailbox, mailboxId));
+            return found.Where(e => e.MailboxId == mailboxId && e.ModSeq > modSeq).OrderBy(e => e.Uid).ToList();
+        }
     }
 
     /// <summary>
@@ -654,7 +686,7 @@ public sealed class MailStore : IDisposable
             mailbox.HighestModSeq = modSeq;
             _mailboxes.Update(mailbox);
             _db.Commit();
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             AdjustUsage(mailbox.User, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -698,7 +730,7 @@ public sealed class MailStore : IDisposable
                         SealedKey = original.SealedKey,
                         Structure = original.Structure,
                         SealedStructure = original.SealedStructure,
-                        SealedHeader = original.SealedHeader,
+                        HeaderKept = original.HeaderKept,
                         ProtectedId = original.ProtectedId,
                     };
                     _messages.Insert(copy);
@@ -712,7 +744,7 @@ public sealed class MailStore : IDisposable
                 _db.Rollback();
                 throw;
             }
-            LiteDbFiles.WaitDurable(_db);
+            _db.Checkpoint();
             AdjustUsage(target.User, originals.Sum(m => m.Size));
         }
         MailboxChanged?.Invoke(targetId);
@@ -738,13 +770,18 @@ public sealed class MailStore : IDisposable
     /// <summary>Blobs are shared by copies; the file goes when the last message using it is gone. Call under the lock.</summary>
     int DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed) => DeleteUnreferencedBlobs(removed.Select(m => m.BlobId));
 
-    /// <summary>Deletes the files of those blobs no message uses; returns how many went.</summary>
+    /// <summary>Deletes the files (and kept headers) of those blobs no message uses; returns how many files went.</summary>
     int DeleteUnreferencedBlobs(IEnumerable<string> blobIds)
     {
+        var unused = blobIds.Distinct().Where(id => !_messages.Exists(Where(ByBlob, id))).ToList();
+        if (unused.Count == 0) return 0;
+        // The kept headers first, in one transaction: a crash before the files go leaves files a later pass removes.
+        _db.BeginTrans();
+        foreach (var blobId in unused) _headers.Delete(blobId);
+        _db.Commit();
         var deleted = 0;
-        foreach (var blobId in blobIds.Distinct())
+        foreach (var blobId in unused)
         {
-            if (_messages.Exists(Where(ByBlob, blobId))) continue;
             var path = _blobs.PathOf(blobId);
             if (!File.Exists(path)) continue;
             try
