@@ -173,6 +173,18 @@ public sealed class ImapServerTests : IAsyncLifetime
         var text = string.Concat(whole);
         Assert.Contains("RFC822.HEADER {76}\r\nSubject: kept aside\r\nX-Other: one\r\n  folded\r\nMessage-ID: <k@example.org>\r\n\r\n", text);
         Assert.Contains("BODY[HEADER]<9> {5}\r\nkept )", text);
+
+        // A second message, and a copy of both: the copies answer from their own kept headers, several at once.
+        var second = "Subject: second\r\n\r\nbody two\r\n";
+        await wire.SendAsync($"A2 APPEND INBOX {{{second.Length}+}}\r\n{second}\r\n");
+        Assert.StartsWith("A2 OK", Tagged(await wire.ReadUntilTaggedAsync("A2")));
+        File.Delete(_gw.MailStore.Blobs.PathOf(_gw.MailStore.Messages(_gw.MailStore.Find(User, "INBOX")!.Id)[1].BlobId));
+        Assert.Contains(" OK ", Tagged(await wire.CommandAsync("COPY 1:2 Archive")));
+        await wire.CommandAsync("SELECT Archive");
+        var copies = await wire.CommandAsync("FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject)])");
+        Assert.Contains(" OK ", Tagged(copies));
+        Assert.Equal("* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {23}\r\nSubject: kept aside\r\n\r\n)* 2 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {19}\r\nSubject: second\r\n\r\n)",
+            string.Concat(copies.Take(copies.Count - 1)));
     }
 
     [Fact]

@@ -164,7 +164,7 @@ public class MailStoreTests
     }
 
     [Fact]
-    public async Task A_kept_header_is_shared_by_copies_and_goes_with_the_last_of_them()
+    public async Task A_kept_header_follows_its_message_through_copies_and_goes_with_it()
     {
         var dir = TempDirectory.Create("mail");
         var text = "Subject: kept\r\nX-Marker: header-kept-marker\r\n\r\nbody\r\n";

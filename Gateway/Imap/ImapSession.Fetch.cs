@@ -48,11 +48,22 @@ public sealed partial class ImapSession
         }
 
         var wantsUid = byUid || items.Any(i => i.Kind == FetchKind.Uid);
-        foreach (var message in targets)
+        // Kept headers are read a batch at a time: one query for many messages instead of one each.
+        var wantsHeaders = items.Any(ReadsTopHeader);
+        IReadOnlyDictionary<uint, byte[]>? headers = null;
+        for (var i = 0; i < targets.Count; i++)
         {
+            var message = targets[i];
+            if (wantsHeaders && i % HeaderBatch == 0)
+            {
+                // A range read when the UIDs are close together; one look-up each for a scattered set.
+                var count = Math.Min(HeaderBatch, targets.Count - i);
+                var last = targets[i + count - 1].Uid;
+                headers = last - message.Uid < 4L * count ? _store.SealedHeadersOf(view.MailboxId, message.Uid, last) : null;
+            }
             var seq = view.SequenceOf(message.Uid);
             if (seq == 0) continue;
-            await WriteFetchAsync(seq, message, items, wantsUid, newlySeen.Contains(message.Uid));
+            await WriteFetchAsync(seq, message, items, wantsUid, newlySeen.Contains(message.Uid), headers);
             if (Output.UnflushedBytes > 256 * 1024) await _io.FlushAsync(_closed);
         }
         return Ok(c, $"{(byUid ? "UID " : "")}FETCH completed");
@@ -60,7 +71,10 @@ public sealed partial class ImapSession
 
     System.IO.Pipelines.PipeWriter Output => _io.Output;
 
-    async Task WriteFetchAsync(int seq, MessageRecord message, IReadOnlyList<FetchItem> items, bool wantsUid, bool flagsChanged)
+    const int HeaderBatch = 256;
+
+    async Task WriteFetchAsync(int seq, MessageRecord message, IReadOnlyList<FetchItem> items, bool wantsUid, bool flagsChanged,
+        IReadOnlyDictionary<uint, byte[]>? sealedHeaders)
     {
         MessageStructure? structure = null;
         Stream? content = null;
@@ -87,7 +101,8 @@ public sealed partial class ImapSession
         // Not for protected mail, which is shown as its Agent opens it.
         byte[]? header = null;
         var headerKept = message.ProtectedId is null && message.HeaderKept;
-        byte[]? StoredHeader() => headerKept ? header ??= _store.HeaderOf(message) : null;
+        byte[]? StoredHeader() => !headerKept ? null
+            : header ??= sealedHeaders is not null ? _store.OpenHeader(message, sealedHeaders.GetValueOrDefault(message.Uid)) : _store.HeaderOf(message);
         try
         {
             _io.Write($"* {seq} FETCH (");
@@ -163,6 +178,12 @@ public sealed partial class ImapSession
             ? SectionContent.Computed(header)
             : SectionContent.Computed(MessageStructure.FilterHeader(header, section.Fields, section.Text == SectionText.HeaderFieldsNot));
     }
+
+    /// <summary>Whether the item is served from the kept top-level header (<see cref="FromStoredHeader"/>, RFC822.HEADER).</summary>
+    static bool ReadsTopHeader(FetchItem item) =>
+        item.Kind == FetchKind.Rfc822Header
+        || item.Kind == FetchKind.BodySection && item.Section!.Part.Count == 0
+            && item.Section.Text is SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot;
 
     static bool NeedsContent(FetchItem item) =>
         item.Kind is not (FetchKind.Uid or FetchKind.Flags or FetchKind.InternalDate or FetchKind.ModSeq);

@@ -83,7 +83,7 @@ public sealed class MailStore : IDisposable
         _expunged = _db.GetCollection<ExpungeRecord>("expunged");
         _subscriptions = _db.GetCollection<SubscriptionRecord>("subscriptions");
         _recent = _db.GetCollection("recent");
-        _headers = _db.GetCollection("headers"); // by blob id: copies share it, as they share the blob
+        _headers = _db.GetCollection("headers"); // by (mailbox, UID): see HeaderKey
         _mailboxes.EnsureIndex(m => m.Key, unique: true);
         _mailboxes.EnsureIndex(m => m.User);
         _messages.EnsureIndex(m => m.MailboxId);
@@ -122,9 +122,30 @@ public sealed class MailStore : IDisposable
     {
         if (!message.HeaderKept) return null;
         BsonDocument? kept;
-        lock (_gate) kept = _headers.FindById(message.BlobId);
-        return kept?["Sealed"].AsBinary is { } sealedHeader ? _seal.OpenValue(OwnerOf(message.MailboxId), "header\n" + message.BlobId, sealedHeader) : null;
+        lock (_gate) kept = _headers.FindById(HeaderKey(message.MailboxId, message.Uid));
+        return OpenHeader(message, kept?["Sealed"].AsBinary);
     }
+
+    /// <summary>The kept headers of a mailbox's messages with UIDs from <paramref name="first"/> to <paramref name="last"/>,
+    /// still sealed, by UID: one range read for a FETCH of many (open each with <see cref="OpenHeader"/>).</summary>
+    public IReadOnlyDictionary<uint, byte[]> SealedHeadersOf(int mailboxId, uint first, uint last)
+    {
+        if (first > last) return new Dictionary<uint, byte[]>();
+        lock (_gate)
+            return _headers.Find(HeadersBetween(mailboxId, first, last))
+                .ToDictionary(d => (uint)(d["_id"].AsInt64 - mailboxId * KeySpan), d => d["Sealed"].AsBinary);
+    }
+
+    // Kept headers are keyed by (mailbox, UID) as one 64-bit number, so a FETCH reads a range of them at once, and they
+    // go with their message in the same transaction.
+    static long HeaderKey(int mailboxId, uint uid) => mailboxId * KeySpan + uid;
+
+    static BsonExpression HeadersBetween(int mailboxId, uint first, uint last) =>
+        BsonExpression.Create("_id BETWEEN @0 AND @1", HeaderKey(mailboxId, first), HeaderKey(mailboxId, last));
+
+    /// <summary>A kept header (<see cref="SealedHeadersOf"/>) opened for the message's owner; null when none.</summary>
+    public byte[]? OpenHeader(MessageRecord message, byte[]? sealedHeader) =>
+        sealedHeader is null ? null : _seal.OpenValue(OwnerOf(message.MailboxId), "header\n" + message.BlobId, sealedHeader);
 
     /// <summary>Headers up to this size are kept beside the structure, so a FETCH of header fields opens no message file.</summary>
     public const int MaxKeptHeader = 64 * 1024;
@@ -240,6 +261,7 @@ public sealed class MailStore : IDisposable
             var removed = _messages.Find(m => m.MailboxId == mailbox.Id).ToList();
             _db.BeginTrans();
             _messages.DeleteMany(m => m.MailboxId == mailbox.Id);
+            _headers.DeleteMany(HeadersBetween(mailbox.Id, 0, uint.MaxValue));
             _expunged.DeleteMany(e => e.MailboxId == mailbox.Id);
             _mailboxes.Delete(mailbox.Id);
             _db.Commit();
@@ -268,6 +290,7 @@ public sealed class MailStore : IDisposable
             foreach (var id in ids)
             {
                 _messages.DeleteMany(m => m.MailboxId == id);
+                _headers.DeleteMany(HeadersBetween(id, 0, uint.MaxValue));
                 _expunged.DeleteMany(e => e.MailboxId == id);
                 _mailboxes.Delete(id);
             }
@@ -443,7 +466,7 @@ public sealed class MailStore : IDisposable
                             ProtectedId = r.ProtectedId,
                         };
                         _messages.Insert(message);
-                        if (blob.SealedHeader is { } sealedHeader) _headers.Upsert(new BsonDocument { ["_id"] = blob.Id, ["Sealed"] = sealedHeader });
+                        if (blob.SealedHeader is { } sealedHeader) _headers.Upsert(new BsonDocument { ["_id"] = HeaderKey(mailbox.Id, message.Uid), ["Sealed"] = sealedHeader });
                         mailbox.UidNext++;
                         mailbox.HighestModSeq = message.ModSeq;
                         _mailboxes.Update(mailbox);
@@ -661,7 +684,7 @@ public sealed class MailStore : IDisposable
     /// </summary>
     public IReadOnlyList<uint> Expunge(int mailboxId, IReadOnlySet<uint>? onlyUids = null)
     {
-        var doomed = _messages.Find(Where(ByMailbox, mailboxId)).ToList()
+        var doomed = Messages(mailboxId)
             .Where(m => m.Flags.Contains("\\Deleted", StringComparer.OrdinalIgnoreCase) && (onlyUids is null || onlyUids.Contains(m.Uid)))
             .Select(m => m.Uid).ToHashSet();
         return Remove(mailboxId, doomed);
@@ -681,6 +704,7 @@ public sealed class MailStore : IDisposable
             foreach (var m in removed)
             {
                 _messages.Delete(m.Id);
+                _headers.Delete(HeaderKey(mailboxId, m.Uid));
                 _expunged.Insert(new ExpungeRecord { MailboxId = mailboxId, Uid = m.Uid, ModSeq = modSeq });
             }
             mailbox.HighestModSeq = modSeq;
@@ -713,6 +737,7 @@ public sealed class MailStore : IDisposable
             if (source.User != target.User) throw new MailboxException("messages cannot be copied to another user's mailbox", "CANNOT");
             var added = move && sourceId != targetId ? 0 : originals.Sum(m => m.Size);
             if (added > 0) CheckQuota(target.User, added);
+            var headers = SealedHeadersOf(sourceId, originals[0].Uid, originals[^1].Uid); // the seal is bound to the blob, which the copy shares
             _db.BeginTrans();
             try
             {
@@ -730,10 +755,12 @@ public sealed class MailStore : IDisposable
                         SealedKey = original.SealedKey,
                         Structure = original.Structure,
                         SealedStructure = original.SealedStructure,
-                        HeaderKept = original.HeaderKept,
+                        HeaderKept = headers.ContainsKey(original.Uid),
                         ProtectedId = original.ProtectedId,
                     };
                     _messages.Insert(copy);
+                    if (headers.TryGetValue(original.Uid, out var sealedHeader))
+                        _headers.Insert(new BsonDocument { ["_id"] = HeaderKey(targetId, copy.Uid), ["Sealed"] = sealedHeader });
                     mapping.Add((original.Uid, copy.Uid));
                 }
                 _mailboxes.Update(target);
@@ -770,18 +797,13 @@ public sealed class MailStore : IDisposable
     /// <summary>Blobs are shared by copies; the file goes when the last message using it is gone. Call under the lock.</summary>
     int DeleteUnreferencedBlobs(IEnumerable<MessageRecord> removed) => DeleteUnreferencedBlobs(removed.Select(m => m.BlobId));
 
-    /// <summary>Deletes the files (and kept headers) of those blobs no message uses; returns how many files went.</summary>
+    /// <summary>Deletes the files of those blobs no message uses; returns how many went.</summary>
     int DeleteUnreferencedBlobs(IEnumerable<string> blobIds)
     {
-        var unused = blobIds.Distinct().Where(id => !_messages.Exists(Where(ByBlob, id))).ToList();
-        if (unused.Count == 0) return 0;
-        // The kept headers first, in one transaction: a crash before the files go leaves files a later pass removes.
-        _db.BeginTrans();
-        foreach (var blobId in unused) _headers.Delete(blobId);
-        _db.Commit();
         var deleted = 0;
-        foreach (var blobId in unused)
+        foreach (var blobId in blobIds.Distinct())
         {
+            if (_messages.Exists(Where(ByBlob, blobId))) continue;
             var path = _blobs.PathOf(blobId);
             if (!File.Exists(path)) continue;
             try
