@@ -90,16 +90,27 @@ public sealed class LiteDbFilesTests
         db.Checkpoint();
         Assert.Equal(new[] { 1 }, CrashNow(db));
 
+        var mark = LiteDbFiles.Confirmed(db);
         db.BeginTrans();
         for (var i = 2; i < 12; i++) items.Insert(Doc(i));
         db.Commit();
         var afterCommit = CrashNow(db); // LiteDB's log writer may still be at it: all of the transaction or none
         Assert.True(afterCommit.SequenceEqual(new[] { 1 }) || afterCommit.SequenceEqual(Enumerable.Range(1, 11)), string.Join(",", afterCommit));
-        db.Checkpoint(); // the stores' durability point: LiteDB's log writer is done, the data file synced
+        // The stores' durability point: the transaction's confirming page written and the log synced after it.
+        Assert.True(LiteDbFiles.WaitConfirmed(db, mark + 1, TimeSpan.FromSeconds(10)));
         Assert.Equal(Enumerable.Range(1, 11), CrashNow(db));
 
-        for (var i = 12; i < 15; i++) items.Insert(Doc(i)); // single-operation transactions
-        db.Checkpoint();
+        for (var i = 12; i < 15; i++) items.Insert(Doc(i)); // single-operation transactions: one confirmation each
+        Assert.True(LiteDbFiles.WaitConfirmed(db, mark + 4, TimeSpan.FromSeconds(10)));
+        Assert.Equal(Enumerable.Range(1, 14), CrashNow(db));
+        Assert.Equal(mark + 4, LiteDbFiles.Confirmed(db));
+
+        db.BeginTrans(); // a transaction that changes nothing writes no confirming page
+        Assert.False(items.Delete(999));
+        db.Commit();
+        Assert.False(LiteDbFiles.WaitConfirmed(db, mark + 5, TimeSpan.FromMilliseconds(200)));
+        db.Checkpoint(); // a checkpoint writes none either: the count stays the writes'
+        Assert.Equal(mark + 4, LiteDbFiles.Confirmed(db));
         Assert.Equal(Enumerable.Range(1, 14), CrashNow(db));
 
         db.BeginTrans();

@@ -41,9 +41,23 @@ public static class LiteDbFiles
         }
     }
 
+    /// <summary>
+    /// How many transactions' confirming pages the log has written and synced since <paramref name="db"/> was opened
+    /// (-1 for a database not opened here). LiteDB 5 commits on a writer of its own: a commit returns before its pages
+    /// are written, and is durable once its confirming page is, which <see cref="WaitConfirmed"/> waits for.
+    /// </summary>
+    public static long Confirmed(LiteDatabase db) => db is Database d ? d.Log.Confirmed : -1;
+
+    /// <summary>Waits until at least <paramref name="count"/> confirming pages are written and synced; false when that
+    /// did not happen in time (or the database was not opened here). A caller that serialises its writes counts its own:
+    /// each transaction that changed something writes exactly one confirming page.</summary>
+    public static bool WaitConfirmed(LiteDatabase db, long count, TimeSpan timeout) => db is Database d && d.Log.WaitConfirmed(count, timeout);
+
     /// <summary>The database, closing its files after LiteDB has finished with them.</summary>
     sealed class Database(DataFile data, LogFile log) : LiteDatabase(data, null, log)
     {
+        public LogFile Log => log;
+
         protected override void Dispose(bool disposing)
         {
             base.Dispose(disposing);
@@ -82,7 +96,25 @@ public static class LiteDbFiles
     sealed class LogFile(string path, Action<string>? observe) : PageFile(path)
     {
         readonly Lock _gate = new();
+        readonly object _confirmedGate = new();
         bool _unsynced;
+        long _confirmed;
+
+        public long Confirmed { get { lock (_confirmedGate) return _confirmed; } }
+
+        public bool WaitConfirmed(long count, TimeSpan timeout)
+        {
+            var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+            lock (_confirmedGate)
+            {
+                while (_confirmed < count)
+                {
+                    var left = deadline - Environment.TickCount64;
+                    if (left <= 0 || !Monitor.Wait(_confirmedGate, TimeSpan.FromMilliseconds(left))) return _confirmed >= count;
+                }
+                return true;
+            }
+        }
 
         public void SyncIfNeeded()
         {
@@ -105,7 +137,13 @@ public static class LiteDbFiles
                 _unsynced = true;
                 observe?.Invoke(confirms ? "log-confirm" : "log-write");
             }
-            if (confirms) SyncIfNeeded();
+            if (!confirms) return;
+            SyncIfNeeded();
+            lock (_confirmedGate)
+            {
+                _confirmed++;
+                Monitor.PulseAll(_confirmedGate);
+            }
         }
 
         public override void SetLength(long value)

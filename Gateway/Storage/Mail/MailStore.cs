@@ -14,10 +14,10 @@ namespace Gateway.Storage.Mail;
 /// <remarks>
 /// Every call into LiteDB, reads included, runs under one lock: LiteDB 5's page cache is not safe for two callers once
 /// the file outgrows it (it can recycle a page a reader has found but not yet pinned; the engine then fails every
-/// query, "pages in memory store must be non-shared"), and reads return lists, never a lazy query. LiteDB commits to its log on a writer of its own; changes that add or
-/// remove messages are followed by a checkpoint, which waits for that writer and syncs the data file (the log is
-/// synced per transaction, <see cref="LiteDbFiles"/>), so when one of those methods returns the change survives a
-/// crash of the process or the machine.
+/// query, "pages in memory store must be non-shared"), and reads return lists, never a lazy query. LiteDB commits to its log on a writer of its own; every change waits until
+/// that writer has written its transaction's confirming page and <see cref="LiteDbFiles"/> has synced the log after
+/// it, so when a method returns its change survives a crash of the process or the machine. The data file is brought up
+/// to date by LiteDB's own checkpoints (when the log reaches 1,000 pages, and on close), not after every change.
 /// </remarks>
 public sealed class MailStore : IDisposable
 {
@@ -98,6 +98,29 @@ public sealed class MailStore : IDisposable
         _messages.EnsureIndex(ModSeqIndex, ModSeqKey);
         _expunged.EnsureIndex(ModSeqIndex, ModSeqKey);
         _subscriptions.EnsureIndex(s => s.User);
+        _db.Checkpoint(); // whatever the set-up wrote is on disk: from here on every write waits for its own confirmation
+    }
+
+    // Durability. LiteDB commits on a log writer of its own; a transaction is durable once its confirming page is
+    // written and synced (LiteDbFiles syncs the log around it). Every write here runs under the store's lock and
+    // waits for its confirmation before the lock is released, so the n-th confirmation after a mark is the n-th write's.
+    static readonly TimeSpan ConfirmWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Commits the open transaction and returns once it is durable. <paramref name="changed"/> false: the
+    /// transaction wrote nothing, so there is no confirmation to wait for. Call under the lock.</summary>
+    void CommitDurably(bool changed = true)
+    {
+        var mark = LiteDbFiles.Confirmed(_db);
+        _db.Commit();
+        if (changed) WaitDurable(mark);
+    }
+
+    /// <summary>Waits for the confirmation of the one write made since <paramref name="mark"/>; should it not come (a
+    /// database opened elsewhere, or a write that changed nothing after all), a checkpoint, which waits for LiteDB's
+    /// writer and syncs the data file, makes sure instead.</summary>
+    void WaitDurable(long mark)
+    {
+        if (mark < 0 || !LiteDbFiles.WaitConfirmed(_db, mark + 1, ConfirmWait)) _db.Checkpoint();
     }
 
     public BlobStore Blobs => _blobs;
@@ -179,10 +202,9 @@ public sealed class MailStore : IDisposable
             foreach (var (name, specialUse) in DefaultMailboxes)
             {
                 InsertMailbox(user, name, specialUse);
-                Subscribe(user, name);
+                UpsertSubscription(user, name);
             }
-            _db.Commit();
-            _db.Checkpoint();
+            CommitDurably();
         }
         return Mailboxes(user);
     }
@@ -214,13 +236,14 @@ public sealed class MailStore : IDisposable
         {
             if (_mailboxes.Exists(m => m.Key == KeyOf(user, name))) throw new MailboxException($"mailbox {name} already exists", "ALREADYEXISTS");
             var parts = name.Split(Separator);
+            _db.BeginTrans();
             for (var i = 1; i < parts.Length; i++)
             {
                 var parent = string.Join(Separator, parts[..i]);
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
             var created = InsertMailbox(user, name, specialUse);
-            _db.Checkpoint();
+            CommitDurably();
             return created;
         }
     }
@@ -264,8 +287,7 @@ public sealed class MailStore : IDisposable
             _headers.DeleteMany(HeadersBetween(mailbox.Id, 0, uint.MaxValue));
             _expunged.DeleteMany(e => e.MailboxId == mailbox.Id);
             _mailboxes.Delete(mailbox.Id);
-            _db.Commit();
-            _db.Checkpoint();
+            CommitDurably();
             AdjustUsage(user, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -294,9 +316,8 @@ public sealed class MailStore : IDisposable
                 _expunged.DeleteMany(e => e.MailboxId == id);
                 _mailboxes.Delete(id);
             }
-            _subscriptions.DeleteMany(x => x.User == key);
-            _db.Commit();
-            _db.Checkpoint();
+            var subscriptions = _subscriptions.DeleteMany(x => x.User == key);
+            CommitDurably(changed: ids.Count > 0 || subscriptions > 0);
             _usage.Remove(key);
             DeleteUnreferencedBlobs(removed);
         }
@@ -339,8 +360,7 @@ public sealed class MailStore : IDisposable
                 var parent = string.Join(Separator, parts[..i]);
                 if (!_mailboxes.Exists(m => m.Key == KeyOf(user, parent))) InsertMailbox(user, parent, null);
             }
-            _db.Commit();
-            _db.Checkpoint();
+            CommitDurably();
         }
     }
 
@@ -353,13 +373,28 @@ public sealed class MailStore : IDisposable
 
     public void Subscribe(string user, string name)
     {
+        lock (_gate)
+        {
+            var mark = LiteDbFiles.Confirmed(_db);
+            UpsertSubscription(user, name);
+            WaitDurable(mark);
+        }
+    }
+
+    /// <summary>Within a transaction, or as one of its own. Call under the lock.</summary>
+    void UpsertSubscription(string user, string name)
+    {
         name = Normalise(name);
-        lock (_gate) _subscriptions.Upsert(new SubscriptionRecord { Id = KeyOf(user, name), User = user.ToLowerInvariant(), Name = name });
+        _subscriptions.Upsert(new SubscriptionRecord { Id = KeyOf(user, name), User = user.ToLowerInvariant(), Name = name });
     }
 
     public void Unsubscribe(string user, string name)
     {
-        lock (_gate) _subscriptions.Delete(KeyOf(user, name));
+        lock (_gate)
+        {
+            var mark = LiteDbFiles.Confirmed(_db);
+            if (_subscriptions.Delete(KeyOf(user, name))) WaitDurable(mark);
+        }
     }
 
     // ---- messages -----------------------------------------------------------------------------------------------
@@ -479,14 +514,13 @@ public sealed class MailStore : IDisposable
                         results[i] = new AppendResult(null, ex);
                     }
                 }
-                _db.Commit();
+                CommitDurably(changed: changed.Count > 0);
             }
             catch
             {
                 _db.Rollback();
                 throw;
             }
-            _db.Checkpoint();
             foreach (var (user, size) in sizes) AdjustUsage(user, size);
         }
         Platform.CrashPoint.Hit("mailbox-after-record");
@@ -672,7 +706,7 @@ public sealed class MailStore : IDisposable
                 mailbox.HighestModSeq = modSeq;
                 _mailboxes.Update(mailbox);
             }
-            _db.Commit();
+            CommitDurably(changed: changed.Count > 0);
         }
         if (changed.Count > 0) MailboxChanged?.Invoke(mailboxId);
         return (changed, modified);
@@ -709,8 +743,7 @@ public sealed class MailStore : IDisposable
             }
             mailbox.HighestModSeq = modSeq;
             _mailboxes.Update(mailbox);
-            _db.Commit();
-            _db.Checkpoint();
+            CommitDurably();
             AdjustUsage(mailbox.User, -removed.Sum(m => m.Size));
             DeleteUnreferencedBlobs(removed);
         }
@@ -764,14 +797,13 @@ public sealed class MailStore : IDisposable
                     mapping.Add((original.Uid, copy.Uid));
                 }
                 _mailboxes.Update(target);
-                _db.Commit();
+                CommitDurably();
             }
             catch
             {
                 _db.Rollback();
                 throw;
             }
-            _db.Checkpoint();
             AdjustUsage(target.User, originals.Sum(m => m.Size));
         }
         MailboxChanged?.Invoke(targetId);
@@ -789,7 +821,12 @@ public sealed class MailStore : IDisposable
         {
             var doc = _recent.FindById(mailboxId);
             var claimed = doc is null ? 0u : (uint)doc["Claimed"].AsInt64;
-            if (uidNext - 1 > claimed) _recent.Upsert(new BsonDocument { ["_id"] = mailboxId, ["Claimed"] = (long)(uidNext - 1) });
+            if (uidNext - 1 > claimed)
+            {
+                var mark = LiteDbFiles.Confirmed(_db);
+                _recent.Upsert(new BsonDocument { ["_id"] = mailboxId, ["Claimed"] = (long)(uidNext - 1) });
+                WaitDurable(mark);
+            }
             return claimed;
         }
     }
