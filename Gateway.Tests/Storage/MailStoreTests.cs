@@ -164,6 +164,44 @@ public class MailStoreTests
     }
 
     [Fact]
+    public async Task Appends_at_the_same_time_are_recorded_together_each_once_with_its_own_uid_and_errors_stay_their_own()
+    {
+        var dir = TempDirectory.Create("mail");
+        var expected = new List<string>();
+        using (var store = Open(dir, quotaKilobytes: 4))
+        {
+            store.Create("dave@example.org", "Projects");
+            var inbox = store.Find("dave@example.org", "INBOX")!;
+            // 40 appends from 8 callers at once, into two mailboxes, a missing one and one too big for the quota.
+            var tasks = Enumerable.Range(0, 40).Select(i => Task.Run(async () =>
+            {
+                var box = i % 10 == 9 ? "Nowhere" : i % 2 == 0 ? "INBOX" : "Projects";
+                var text = i == 17 ? "Subject: big\r\n\r\n" + new string('x', 8000) + "\r\n" : $"Subject: m{i}\r\n\r\nbody {i}\r\n";
+                try
+                {
+                    var stored = await store.AppendAsync("dave@example.org", box, new MemoryStream(Encoding.ASCII.GetBytes(text)), deliveryKey: $"q{i}/dave@example.org");
+                    return (i, box, (uint?)stored.Uid, (string?)null);
+                }
+                catch (Exception ex) when (ex is MailboxException or QuotaExceededException) { return (i, box, (uint?)null, ex.GetType().Name); }
+            })).ToList();
+            var outcomes = await Task.WhenAll(tasks);
+            Assert.All(outcomes.Where(o => o.box == "Nowhere"), o => Assert.Equal(nameof(MailboxException), o.Item4));
+            Assert.Equal(nameof(QuotaExceededException), outcomes.Single(o => o.i == 17).Item4);
+            var stored = outcomes.Where(o => o.Item3 is not null).ToList();
+            Assert.Equal(40 - 4 - 1, stored.Count);
+            foreach (var box in new[] { "INBOX", "Projects" })
+            {
+                var uids = stored.Where(o => o.box == box).Select(o => o.Item3!.Value).Order().ToList();
+                Assert.Equal(Enumerable.Range(1, uids.Count).Select(u => (uint)u), uids); // each once, no gap, no repeat
+            }
+            expected = store.Messages(inbox.Id).Select(m => m.DeliveryKey!).Order().ToList();
+            Assert.Equal(stored.Count(o => o.box == "INBOX"), expected.Count);
+        }
+        using (var again = Open(dir, quotaKilobytes: 4))
+            Assert.Equal(expected, again.Messages(again.Find("dave@example.org", "INBOX")!.Id).Select(m => m.DeliveryKey!).Order());
+    }
+
+    [Fact]
     public async Task A_kept_header_follows_its_message_through_copies_and_goes_with_it()
     {
         var dir = TempDirectory.Create("mail");

@@ -414,7 +414,8 @@ public sealed class MailStore : IDisposable
     }
 
     /// <summary>
-    /// Adds several messages with one transaction and one checkpoint (local delivery of a message to many recipients).
+    /// Adds several messages in one transaction (local delivery of a message to many recipients), grouped with what other
+    /// callers append at the same time (<see cref="RecordGrouped"/>).
     /// Each request succeeds or fails on its own: a full mailbox or a missing folder fails that request only.
     /// Durable when it returns, like <see cref="AppendAsync"/>.
     /// </summary>
@@ -457,72 +458,9 @@ public sealed class MailStore : IDisposable
         }
 
         Platform.CrashPoint.Hit("mailbox-after-blob");
-        var changed = new HashSet<int>();
-        lock (_gate)
-        {
-            // Mailboxes (and a new user's default set) before the transaction: Mailboxes() commits on its own.
-            var targets = new MailboxRecord?[requests.Count];
-            for (var i = 0; i < requests.Count; i++)
-                if (blobs[i] is not null) targets[i] = Find(requests[i].User, requests[i].Mailbox);
-            var sizes = new Dictionary<string, long>();
-            _db.BeginTrans();
-            try
-            {
-                for (var i = 0; i < requests.Count; i++)
-                {
-                    if (blobs[i] is not { } blob) continue;
-                    var r = requests[i];
-                    try
-                    {
-                        if (r.DeliveryKey is not null && _messages.FindOne(Where(ByDeliveryKey, r.DeliveryKey)) is { } raced)
-                        {
-                            results[i] = new AppendResult(raced, null);
-                            continue;
-                        }
-                        var mailbox = targets[i] ?? throw new MailboxException($"mailbox {r.Mailbox} does not exist", "TRYCREATE");
-                        var userKey = r.User.ToLowerInvariant();
-                        CheckQuota(r.User, blob.Size + sizes.GetValueOrDefault(userKey));
-                        // The blob was written outside the lock; an expunge of the last other copy may have removed it since.
-                        if (!File.Exists(_blobs.PathOf(blob.Id))) throw new IOException("the stored message file vanished before it was recorded; try again");
-                        mailbox = _mailboxes.FindById(mailbox.Id)!; // the latest UIDNEXT, if an earlier request used it
-                        var message = new MessageRecord
-                        {
-                            MailboxId = mailbox.Id,
-                            Uid = mailbox.UidNext,
-                            ModSeq = mailbox.HighestModSeq + 1,
-                            Flags = NormaliseFlags(r.Flags ?? Array.Empty<string>()),
-                            InternalDateUtc = r.InternalDateUtc ?? DateTime.UtcNow,
-                            Size = blob.Size,
-                            BlobId = blob.Id,
-                            SealedKey = blob.SealedKey,
-                            DeliveryKey = r.DeliveryKey,
-                            SealedStructure = blob.SealedStructure,
-                            HeaderKept = blob.SealedHeader is not null,
-                            ProtectedId = r.ProtectedId,
-                        };
-                        _messages.Insert(message);
-                        if (blob.SealedHeader is { } sealedHeader) _headers.Upsert(new BsonDocument { ["_id"] = HeaderKey(mailbox.Id, message.Uid), ["Sealed"] = sealedHeader });
-                        mailbox.UidNext++;
-                        mailbox.HighestModSeq = message.ModSeq;
-                        _mailboxes.Update(mailbox);
-                        sizes[userKey] = sizes.GetValueOrDefault(userKey) + blob.Size;
-                        changed.Add(mailbox.Id);
-                        results[i] = new AppendResult(message, null);
-                    }
-                    catch (Exception ex) when (ex is MailboxException or QuotaExceededException or IOException)
-                    {
-                        results[i] = new AppendResult(null, ex);
-                    }
-                }
-                CommitDurably(changed: changed.Count > 0);
-            }
-            catch
-            {
-                _db.Rollback();
-                throw;
-            }
-            foreach (var (user, size) in sizes) AdjustUsage(user, size);
-        }
+        var mine = new PendingAppends(requests, blobs, results);
+        RecordGrouped(mine);
+        var changed = mine.Changed;
         Platform.CrashPoint.Hit("mailbox-after-record");
         // Blobs of failed requests that nothing else references.
         var orphans = Enumerable.Range(0, requests.Count).Where(i => results[i].Error is not null && blobs[i] is not null).Select(i => blobs[i]!.Value.Id).ToList();
@@ -530,6 +468,144 @@ public sealed class MailStore : IDisposable
             lock (_gate) DeleteUnreferencedBlobs(orphans);
         foreach (var id in changed) MailboxChanged?.Invoke(id);
         return results;
+    }
+
+    /// <summary>One caller's appends, their blobs written, waiting to be recorded.</summary>
+    sealed class PendingAppends(IReadOnlyList<AppendRequest> requests, (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[] blobs,
+        AppendResult[] results)
+    {
+        public IReadOnlyList<AppendRequest> Requests => requests;
+        public (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[] Blobs => blobs;
+        public AppendResult[] Results => results;
+        public HashSet<int> Changed { get; } = new();
+        public Exception? Error;
+        public volatile bool Done;
+    }
+
+    readonly List<PendingAppends> _waitingAppends = new();
+
+    /// <summary>
+    /// Group commit: appends that arrive while another caller's are being recorded wait for it, then go together in
+    /// one transaction and one wait for its confirming page, the first of them doing the work for all (sixteen APPENDs
+    /// in flight, or the Foreground storing parts for several messages). Each caller still returns only once its own
+    /// messages are durable. A failure of the store itself (not of one request) rolls the group back and records each
+    /// caller's appends on their own, so only the one that failed fails.
+    /// </summary>
+    void RecordGrouped(PendingAppends mine)
+    {
+        lock (_waitingAppends) _waitingAppends.Add(mine);
+        lock (_gate)
+        {
+            if (!mine.Done)
+            {
+                List<PendingAppends> group;
+                lock (_waitingAppends)
+                {
+                    group = new List<PendingAppends>(_waitingAppends);
+                    _waitingAppends.Clear();
+                }
+                try
+                {
+                    if (!TryRecord(group) && group.Count > 1)
+                        foreach (var one in group) TryRecord([one]);
+                }
+                finally
+                {
+                    foreach (var pending in group) pending.Done = true;
+                }
+            }
+        }
+        if (mine.Error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(mine.Error);
+    }
+
+    /// <summary>Records the group's messages in one transaction; false (rolled back, the error kept when it was alone) when
+    /// the store failed. Each request succeeds or fails on its own otherwise. Call under the lock.</summary>
+    bool TryRecord(IReadOnlyList<PendingAppends> group)
+    {
+        // What this attempt decides, kept apart until it is durable: a group that fails is tried again one by one.
+        var decided = group.Select(p => (AppendResult?[])new AppendResult?[p.Requests.Count]).ToList();
+        var changed = group.Select(_ => new HashSet<int>()).ToList();
+        var sizes = new Dictionary<string, long>();
+        try
+        {
+            // Mailboxes (and a new user's default set) before the transaction: Mailboxes() commits on its own.
+            var targets = group.Select(p => Enumerable.Range(0, p.Requests.Count)
+                .Select(i => p.Blobs[i] is null ? null : Find(p.Requests[i].User, p.Requests[i].Mailbox)).ToArray()).ToList();
+            _db.BeginTrans();
+            try
+            {
+                for (var g = 0; g < group.Count; g++)
+                {
+                    var pending = group[g];
+                    for (var i = 0; i < pending.Requests.Count; i++)
+                    {
+                        if (pending.Blobs[i] is not { } blob) continue;
+                        var r = pending.Requests[i];
+                        try
+                        {
+                            if (r.DeliveryKey is not null && _messages.FindOne(Where(ByDeliveryKey, r.DeliveryKey)) is { } raced)
+                            {
+                                decided[g][i] = new AppendResult(raced, null);
+                                continue;
+                            }
+                            var mailbox = targets[g][i] ?? throw new MailboxException($"mailbox {r.Mailbox} does not exist", "TRYCREATE");
+                            var userKey = r.User.ToLowerInvariant();
+                            CheckQuota(r.User, blob.Size + sizes.GetValueOrDefault(userKey));
+                            // The blob was written outside the lock; an expunge of the last other copy may have removed it since.
+                            if (!File.Exists(_blobs.PathOf(blob.Id))) throw new IOException("the stored message file vanished before it was recorded; try again");
+                            mailbox = _mailboxes.FindById(mailbox.Id)!; // the latest UIDNEXT, if an earlier request used it
+                            var message = new MessageRecord
+                            {
+                                MailboxId = mailbox.Id,
+                                Uid = mailbox.UidNext,
+                                ModSeq = mailbox.HighestModSeq + 1,
+                                Flags = NormaliseFlags(r.Flags ?? Array.Empty<string>()),
+                                InternalDateUtc = r.InternalDateUtc ?? DateTime.UtcNow,
+                                Size = blob.Size,
+                                BlobId = blob.Id,
+                                SealedKey = blob.SealedKey,
+                                DeliveryKey = r.DeliveryKey,
+                                SealedStructure = blob.SealedStructure,
+                                HeaderKept = blob.SealedHeader is not null,
+                                ProtectedId = r.ProtectedId,
+                            };
+                            _messages.Insert(message);
+                            if (blob.SealedHeader is { } sealedHeader) _headers.Upsert(new BsonDocument { ["_id"] = HeaderKey(mailbox.Id, message.Uid), ["Sealed"] = sealedHeader });
+                            mailbox.UidNext++;
+                            mailbox.HighestModSeq = message.ModSeq;
+                            _mailboxes.Update(mailbox);
+                            sizes[userKey] = sizes.GetValueOrDefault(userKey) + blob.Size;
+                            changed[g].Add(mailbox.Id);
+                            decided[g][i] = new AppendResult(message, null);
+                        }
+                        catch (Exception ex) when (ex is MailboxException or QuotaExceededException or IOException)
+                        {
+                            decided[g][i] = new AppendResult(null, ex);
+                        }
+                    }
+                }
+                CommitDurably(changed: changed.Any(c => c.Count > 0));
+            }
+            catch
+            {
+                _db.Rollback();
+                throw;
+            }
+        }
+        catch (Exception ex)
+        {
+            if (group.Count == 1) group[0].Error = ex;
+            return false;
+        }
+        foreach (var (user, size) in sizes) AdjustUsage(user, size);
+        for (var g = 0; g < group.Count; g++)
+        {
+            for (var i = 0; i < group[g].Requests.Count; i++)
+                if (decided[g][i] is { } result) group[g].Results[i] = result;
+            group[g].Changed.UnionWith(changed[g]);
+            group[g].Error = null;
+        }
+        return true;
     }
 
     /// <summary>
