@@ -91,6 +91,23 @@ public sealed class CourierRouterTests : IDisposable
     }
 
     [Fact]
+    public async Task Who_serves_a_domain_is_answered_from_memory_and_a_change_from_another_process_is_seen_within_the_recheck()
+    {
+        var path = Path.Combine(TempDirectory.Create("peers"), "peers.db");
+        using var running = new PeerTable(path);
+        Assert.Null(running.ServingDomain("far.test")); // remembered as absent
+        using (var admin = new PeerTable(path)) // as 'gateway peer ...' opens it beside a running gateway
+            admin.Record(new PeerRecord { Id = "far.test", Domains = { "far.test" }, Addresses = { "x@near.test" }, Endpoint = "127.0.0.1:2700", LearntFrom = PeerSource.Admin }, Now);
+        var deadline = DateTime.UtcNow + Gateway.Storage.SharedStoreCache<PeerRecord>.Recheck + TimeSpan.FromSeconds(5);
+        while (running.ServingDomain("far.test") is null && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.Equal("far.test", running.ServingDomain("FAR.test")?.Id);
+        Assert.Equal("far.test", running.ServingAddress("x@near.test")?.Id);
+        Assert.True(running.Forget("far.test")); // a change made here is seen here at once
+        Assert.Null(running.ServingDomain("far.test"));
+        Assert.Null(running.ServingAddress("x@near.test"));
+    }
+
+    [Fact]
     public void Recording_a_peer_again_merges_what_is_known_and_keeps_the_first_learning()
     {
         _peers.Record(new PeerRecord { Id = "p.test", Role = CourierRole.Public, Domains = { "a.test" }, Endpoint = "127.0.0.1:1", IntroductionCertificate = new byte[] { 1 }, LearntFrom = PeerSource.Deferral }, Now);

@@ -227,10 +227,13 @@ public sealed class BackgroundElement(
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
         MimeKit.Cryptography.ApplicationPkcs7Mime? signedArm = null;
+        // One read for all recipients (the store opens its file for each): those already stored were handed on twice,
+        // and the first one stands.
+        var stored = plan.Local.Count == 0 ? new HashSet<string>() : store.ArmsOf(arm.MessageId).Select(a => a.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var recipient in plan.Local)
         {
             var id = arm.MessageId + "/" + recipient;
-            if (store.Arms.FindById(id) is not null) continue; // handed on twice: the first one stands
+            if (stored.Contains(id)) continue;
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
@@ -251,7 +254,8 @@ public sealed class BackgroundElement(
         }
         store.Write(() =>
         {
-            foreach (var record in sealedFor) store.Arms.Insert(record);
+            foreach (var record in sealedFor)
+                if (store.Arms.FindById(record.Id) is null) store.Arms.Insert(record);
             if (received is null && store.Sent.FindById(arm.MessageId) is null)
                 store.Sent.Insert(new SentRecord
                 {

@@ -47,6 +47,9 @@ public sealed class PeerTable : IDisposable
     readonly LiteDatabase _db;
     readonly ILiteCollection<PeerRecord> _peers;
     readonly ILiteCollection<BsonDocument> _meta;
+    // Routing asks who serves an address and a domain for every recipient of every part; shared mode would open the
+    // file each time. Answers are served from memory, cleared by every writer (see SharedStoreCache).
+    readonly Gateway.Storage.SharedStoreCache<PeerRecord> _serving;
 
     public PeerTable(string path)
     {
@@ -55,6 +58,7 @@ public sealed class PeerTable : IDisposable
         _peers.EnsureIndex(p => p.Domains);
         _peers.EnsureIndex(p => p.Addresses);
         _meta = _db.GetCollection("meta");
+        _serving = new Gateway.Storage.SharedStoreCache<PeerRecord>(_meta);
     }
 
     /// <summary>The serial number of this element's introduction certificate that its peers were last told of (null: none yet).</summary>
@@ -89,6 +93,7 @@ public sealed class PeerTable : IDisposable
             UpdatedUtc = nowUtc,
         };
         _peers.Upsert(record);
+        _serving.Changed();
         return record;
     }
 
@@ -105,9 +110,15 @@ public sealed class PeerTable : IDisposable
         if (_peers.FindById(id.ToLowerInvariant()) is not { } peer) return;
         peer.IntroducedUtc = nowUtc;
         _peers.Update(peer);
+        _serving.Changed();
     }
 
-    public bool Forget(string id) => _peers.Delete(id.ToLowerInvariant());
+    public bool Forget(string id)
+    {
+        var forgotten = _peers.Delete(id.ToLowerInvariant());
+        if (forgotten) _serving.Changed();
+        return forgotten;
+    }
 
     /// <summary>Notes that a known peer serves <paramref name="address"/> (a user transferred there); false if the peer is unknown.</summary>
     public bool AddAddress(string id, string address, DateTime nowUtc)
@@ -116,22 +127,23 @@ public sealed class PeerTable : IDisposable
         if (!peer.Addresses.Contains(address.ToLowerInvariant())) peer.Addresses = peer.Addresses.Append(address.ToLowerInvariant()).Order(StringComparer.Ordinal).ToList();
         peer.UpdatedUtc = nowUtc;
         _peers.Update(peer);
+        _serving.Changed();
         return true;
     }
 
     /// <summary>The peer an address is known to be served by (Invitation Reject), if any.</summary>
     public PeerRecord? ServingAddress(string address)
     {
-        var key = address.ToLowerInvariant();
-        return _peers.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key))).OrderBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault();
+        return _serving.Get("address:" + address.ToLowerInvariant(), key =>
+            _peers.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key["address:".Length..]))).OrderBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault());
     }
 
     /// <summary>The peer serving a domain (exact match), if any; a courier below us first, then by id.</summary>
     public PeerRecord? ServingDomain(string domain)
     {
-        var key = domain.ToLowerInvariant();
-        return _peers.Find(BsonExpression.Create("Domains[*] ANY = @0", new BsonValue(key)))
-            .OrderByDescending(p => p.Below).ThenBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault();
+        return _serving.Get("domain:" + domain.ToLowerInvariant(), key =>
+            _peers.Find(BsonExpression.Create("Domains[*] ANY = @0", new BsonValue(key["domain:".Length..])))
+                .OrderByDescending(p => p.Below).ThenBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault());
     }
 
     public void Dispose() => _db.Dispose();
