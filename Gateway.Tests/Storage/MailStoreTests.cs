@@ -164,6 +164,22 @@ public class MailStoreTests
     }
 
     [Fact]
+    public async Task A_peek_shows_what_was_last_read_and_is_gone_after_any_change()
+    {
+        using var store = Open(TempDirectory.Create("mail"));
+        var id = store.Find("bob@example.org", "INBOX")!.Id;
+        var read = store.Get(id)!;
+        Assert.Equal((read.HighestModSeq, read.UidNext), store.Peek(id));
+        var added = await store.AppendAsync("bob@example.org", "INBOX", Msg("peek"));
+        Assert.Null(store.Peek(id)); // a session must read the mailbox again: something changed
+        Assert.Equal((added.ModSeq, added.Uid + 1), (store.Get(id)!.HighestModSeq, store.Get(id)!.UidNext));
+        Assert.Equal((added.ModSeq, added.Uid + 1), store.Peek(id));
+        store.StoreFlags(id, new[] { added.Uid }, FlagOperation.Add, new[] { "\\Seen" });
+        Assert.Null(store.Peek(id));
+        Assert.True(store.Get(id)!.HighestModSeq > added.ModSeq);
+    }
+
+    [Fact]
     public async Task Appends_at_the_same_time_are_recorded_together_each_once_with_its_own_uid_and_errors_stay_their_own()
     {
         var dir = TempDirectory.Create("mail");

@@ -96,6 +96,8 @@ public sealed class MailboxView
     /// <param name="qresync">Report expunges as VANISHED (RFC 7162 3.2.10) instead of EXPUNGE.</param>
     public bool Sync(MailStore store, List<string> output, bool allowExpunge, bool condstore, bool qresync = false)
     {
+        // Most commands find nothing new: seen without a database read (the store's peek is never ahead of what is durable).
+        if (store.Peek(MailboxId) is { } seen && seen.HighestModSeq == _highestModSeq && seen.UidNext == _uidNext) return true;
         var mailbox = store.Get(MailboxId);
         if (mailbox is null) return false;
         if (mailbox.HighestModSeq == _highestModSeq && mailbox.UidNext == _uidNext) return true;

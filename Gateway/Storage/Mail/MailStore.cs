@@ -98,30 +98,53 @@ public sealed class MailStore : IDisposable
         _messages.EnsureIndex(ModSeqIndex, ModSeqKey);
         _expunged.EnsureIndex(ModSeqIndex, ModSeqKey);
         _subscriptions.EnsureIndex(s => s.User);
-        _db.Checkpoint(); // whatever the set-up wrote is on disk: from here on every write waits for its own confirmation
+        _db.Checkpoint(); // whatever the set-up wrote is on disk: from here on every write is counted
+        _issued = LiteDbFiles.Confirmed(_db);
     }
 
-    // Durability. LiteDB commits on a log writer of its own; a transaction is durable once its confirming page is
-    // written and synced (LiteDbFiles syncs the log around it). Every write here runs under the store's lock and
-    // waits for its confirmation before the lock is released, so the n-th confirmation after a mark is the n-th write's.
+    // Durability. LiteDB commits on a log writer of its own, in order; a transaction is durable once its confirming
+    // page is written and synced (LiteDbFiles syncs the log around it and counts them). Every write here runs under the
+    // store's lock and counts the confirmation it will produce (_issued); a durable write waits until the count reaches
+    // its own. A write that need not be durable (a \Recent claim) is counted and not waited for: the next durable
+    // write waits for it too.
     static readonly TimeSpan ConfirmWait = TimeSpan.FromSeconds(10);
+    long _issued;
 
     /// <summary>Commits the open transaction and returns once it is durable. <paramref name="changed"/> false: the
     /// transaction wrote nothing, so there is no confirmation to wait for. Call under the lock.</summary>
     void CommitDurably(bool changed = true)
     {
-        var mark = LiteDbFiles.Confirmed(_db);
         _db.Commit();
-        if (changed) WaitDurable(mark);
+        _peeks.Clear(); // mailbox records may have changed: the next Sync reads them again
+        if (changed) WaitDurable(++_issued);
     }
 
-    /// <summary>Waits for the confirmation of the one write made since <paramref name="mark"/>; should it not come (a
-    /// database opened elsewhere, or a write that changed nothing after all), a checkpoint, which waits for LiteDB's
-    /// writer and syncs the data file, makes sure instead.</summary>
-    void WaitDurable(long mark)
+    /// <summary>Waits until LiteDB's writer has confirmed the write that got <paramref name="ticket"/>. Should that not
+    /// happen in time (a database not opened through LiteDbFiles, or a write that changed nothing after all), a
+    /// checkpoint, which waits for the writer and syncs the data file, makes sure instead, and the count starts again
+    /// from what was confirmed. Call under the lock.</summary>
+    void WaitDurable(long ticket)
     {
-        if (mark < 0 || !LiteDbFiles.WaitConfirmed(_db, mark + 1, ConfirmWait)) _db.Checkpoint();
+        if (!LiteDbFiles.WaitConfirmed(_db, ticket, ConfirmWait)) Checkpoint();
     }
+
+    /// <summary>A checkpoint (LiteDB's writer drained, the data file synced) for writes made without counting (the
+    /// upgrade at start): the count starts again from what was confirmed. Call under the lock.</summary>
+    void Checkpoint()
+    {
+        _db.Checkpoint();
+        _issued = Math.Max(_issued, LiteDbFiles.Confirmed(_db));
+        _peeks.Clear();
+    }
+
+    // What Sync needs to see that nothing changed, without the lock: (HIGHESTMODSEQ, UIDNEXT) per mailbox, filled by
+    // Get under the lock, cleared by every commit under the lock (after it is durable), so it never shows a change
+    // before it is durable, nor an old state after a newer one was read.
+    readonly System.Collections.Concurrent.ConcurrentDictionary<int, (ulong HighestModSeq, uint UidNext)> _peeks = new();
+
+    /// <summary>The mailbox's HIGHESTMODSEQ and UIDNEXT as last read, without touching the database; null when not known
+    /// (then <see cref="Get"/>).</summary>
+    public (ulong HighestModSeq, uint UidNext)? Peek(int mailboxId) => _peeks.TryGetValue(mailboxId, out var seen) ? seen : null;
 
     public BlobStore Blobs => _blobs;
 
@@ -222,7 +245,12 @@ public sealed class MailStore : IDisposable
 
     public MailboxRecord? Get(int mailboxId)
     {
-        lock (_gate) return _mailboxes.FindById(mailboxId);
+        lock (_gate)
+        {
+            var mailbox = _mailboxes.FindById(mailboxId);
+            if (mailbox is not null) _peeks[mailboxId] = (mailbox.HighestModSeq, mailbox.UidNext);
+            return mailbox;
+        }
     }
 
     /// <summary>CREATE (RFC 3501 6.3.3): also creates missing superior names, as the RFC recommends.</summary>
@@ -375,9 +403,8 @@ public sealed class MailStore : IDisposable
     {
         lock (_gate)
         {
-            var mark = LiteDbFiles.Confirmed(_db);
             UpsertSubscription(user, name);
-            WaitDurable(mark);
+            WaitDurable(++_issued);
         }
     }
 
@@ -392,8 +419,7 @@ public sealed class MailStore : IDisposable
     {
         lock (_gate)
         {
-            var mark = LiteDbFiles.Confirmed(_db);
-            if (_subscriptions.Delete(KeyOf(user, name))) WaitDurable(mark);
+            if (_subscriptions.Delete(KeyOf(user, name))) WaitDurable(++_issued);
         }
     }
 
@@ -671,7 +697,7 @@ public sealed class MailStore : IDisposable
                         sealedCount++;
                     }
                 _db.Commit();
-                _db.Checkpoint();
+                Checkpoint();
                 Platform.CrashPoint.Hit("upgrade-after-commit");
                 DeleteUnreferencedBlobs(done.Select(d => d.OldBlob).Concat(done.Select(d => d.NewBlob)));
             }
@@ -688,7 +714,7 @@ public sealed class MailStore : IDisposable
             OpenDatabase();
             meta = _db.GetCollection("meta");
             meta.Upsert(new BsonDocument { ["_id"] = "sealed", ["utc"] = DateTime.UtcNow });
-            _db.Checkpoint();
+            Checkpoint();
         }
         return sealedCount;
     }
@@ -899,9 +925,9 @@ public sealed class MailStore : IDisposable
             var claimed = doc is null ? 0u : (uint)doc["Claimed"].AsInt64;
             if (uidNext - 1 > claimed)
             {
-                var mark = LiteDbFiles.Confirmed(_db);
+                // Counted, not waited for: a claim lost in a crash makes a message recent once more, nothing worse.
                 _recent.Upsert(new BsonDocument { ["_id"] = mailboxId, ["Claimed"] = (long)(uidNext - 1) });
-                WaitDurable(mark);
+                _issued++;
             }
             return claimed;
         }
