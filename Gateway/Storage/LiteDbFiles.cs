@@ -7,8 +7,10 @@ namespace Gateway.Storage;
 /// LiteDB's write-ahead log needs and no more.
 /// </summary>
 /// <remarks>
-/// <para>LiteDB 5 syncs its log after every page: its log writer runs inline on the committing thread, drains a queue
-/// of one page and syncs. A small transaction cost about ten fsyncs, the larger part of an IMAP APPEND (measured).</para>
+/// <para>LiteDB 5's log writer, a task of its own, syncs the log whenever its queue runs empty; a transaction is queued
+/// page by page, so it syncs after nearly every page. A small transaction cost about ten fsyncs, the larger part of an
+/// IMAP APPEND (measured). A commit returns before the writer has written anything; <see cref="Confirmed"/> and
+/// <see cref="WaitConfirmed"/> tell when a transaction's confirming page is on disk.</para>
 /// <para>Here the log is synced only where recovery depends on it: before a transaction's confirming page (LiteDB
 /// replays a transaction whose last page is marked confirmed, so its other pages must be on disk first), after that
 /// page (the transaction is durable), before anything is written to the data file (a checkpoint copies from a log
