@@ -134,15 +134,17 @@ public sealed class PeerTable : IDisposable
     /// <summary>The peer an address is known to be served by (Invitation Reject), if any.</summary>
     public PeerRecord? ServingAddress(string address)
     {
-        return _serving.Get("address:" + address.ToLowerInvariant(), key =>
-            _peers.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key["address:".Length..]))).OrderBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault());
+        var key = address.ToLowerInvariant();
+        return _serving.Get("address:" + key, _ =>
+            _peers.Find(BsonExpression.Create("Addresses[*] ANY = @0", new BsonValue(key))).OrderBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault());
     }
 
     /// <summary>The peer serving a domain (exact match), if any; a courier below us first, then by id.</summary>
     public PeerRecord? ServingDomain(string domain)
     {
-        return _serving.Get("domain:" + domain.ToLowerInvariant(), key =>
-            _peers.Find(BsonExpression.Create("Domains[*] ANY = @0", new BsonValue(key["domain:".Length..])))
+        var key = domain.ToLowerInvariant();
+        return _serving.Get("domain:" + key, _ =>
+            _peers.Find(BsonExpression.Create("Domains[*] ANY = @0", new BsonValue(key)))
                 .OrderByDescending(p => p.Below).ThenBy(p => p.Id, StringComparer.Ordinal).FirstOrDefault());
     }
 

@@ -172,7 +172,7 @@ public sealed partial class ImapSession
     /// the header the store keeps; null for any other section, or when no header is kept.</summary>
     static SectionContent? FromStoredHeader(BodySection section, Func<byte[]?> storedHeader)
     {
-        if (section.Part.Count != 0 || section.Text is not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot)) return null;
+        if (!IsTopHeader(section)) return null;
         if (storedHeader() is not { } header) return null;
         return section.Text == SectionText.Header
             ? SectionContent.Computed(header)
@@ -181,9 +181,11 @@ public sealed partial class ImapSession
 
     /// <summary>Whether the item is served from the kept top-level header (<see cref="FromStoredHeader"/>, RFC822.HEADER).</summary>
     static bool ReadsTopHeader(FetchItem item) =>
-        item.Kind == FetchKind.Rfc822Header
-        || item.Kind == FetchKind.BodySection && item.Section!.Part.Count == 0
-            && item.Section.Text is SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot;
+        item.Kind == FetchKind.Rfc822Header || item.Kind == FetchKind.BodySection && IsTopHeader(item.Section!);
+
+    /// <summary>BODY[HEADER], BODY[HEADER.FIELDS (...)] or BODY[HEADER.FIELDS.NOT (...)] of the top-level message.</summary>
+    static bool IsTopHeader(BodySection section) =>
+        section.Part.Count == 0 && section.Text is SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot;
 
     static bool NeedsContent(FetchItem item) =>
         item.Kind is not (FetchKind.Uid or FetchKind.Flags or FetchKind.InternalDate or FetchKind.ModSeq);

@@ -188,8 +188,7 @@ public sealed class MailStore : IDisposable
     // go with their message in the same transaction.
     static long HeaderKey(int mailboxId, uint uid) => mailboxId * KeySpan + uid;
 
-    static BsonExpression HeadersBetween(int mailboxId, uint first, uint last) =>
-        BsonExpression.Create("_id BETWEEN @0 AND @1", HeaderKey(mailboxId, first), HeaderKey(mailboxId, last));
+    static BsonExpression HeadersBetween(int mailboxId, uint first, uint last) => KeyBetween("_id", mailboxId, first, last);
 
     /// <summary>A kept header (<see cref="SealedHeadersOf"/>) opened for the message's owner; null when none.</summary>
     public byte[]? OpenHeader(MessageRecord message, byte[]? sealedHeader) =>
@@ -221,7 +220,6 @@ public sealed class MailStore : IDisposable
         {
             var existing = _mailboxes.Find(Where(ByUser, key)).OrderBy(m => m.Name == "INBOX" ? 0 : 1).ThenBy(m => m.Id).ToList();
             if (existing.Count > 0) return existing;
-            if (_mailboxes.Exists(Where(ByUser, key))) return Mailboxes(user);
             // One transaction: a new user's first delivery should not pay a log write per folder.
             _db.BeginTrans();
             foreach (var (name, specialUse) in DefaultMailboxes)
@@ -450,7 +448,7 @@ public sealed class MailStore : IDisposable
     public async Task<IReadOnlyList<AppendResult>> AppendManyAsync(IReadOnlyList<AppendRequest> requests, CancellationToken cancellationToken = default)
     {
         var results = new AppendResult[requests.Count];
-        var blobs = new (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[requests.Count];
+        var blobs = new WrittenBlob?[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
@@ -477,7 +475,7 @@ public sealed class MailStore : IDisposable
                 var (blobId, sealedKey) = await _blobs.PutAsync(r.User, content, size, cancellationToken);
                 var sealedStructure = description is null ? null : _seal.SealValue(r.User, "structure\n" + blobId, System.Text.Encoding.UTF8.GetBytes(description.Structure));
                 var sealedHeader = header is null ? null : _seal.SealValue(r.User, "header\n" + blobId, header);
-                blobs[i] = (blobId, size, sealedKey, sealedStructure, sealedHeader);
+                blobs[i] = new WrittenBlob(blobId, size, sealedKey, sealedStructure, sealedHeader);
             }
             catch (MailboxSealException ex)
             {
@@ -498,12 +496,14 @@ public sealed class MailStore : IDisposable
         return results;
     }
 
+    /// <summary>A message's sealed file, written before its record, with what the record keeps of it.</summary>
+    readonly record struct WrittenBlob(string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader);
+
     /// <summary>One caller's appends, their blobs written, waiting to be recorded.</summary>
-    sealed class PendingAppends(IReadOnlyList<AppendRequest> requests, (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[] blobs,
-        AppendResult[] results)
+    sealed class PendingAppends(IReadOnlyList<AppendRequest> requests, WrittenBlob?[] blobs, AppendResult[] results)
     {
         public IReadOnlyList<AppendRequest> Requests => requests;
-        public (string Id, long Size, byte[] SealedKey, byte[]? SealedStructure, byte[]? SealedHeader)?[] Blobs => blobs;
+        public WrittenBlob?[] Blobs => blobs;
         public AppendResult[] Results => results;
         public HashSet<int> Changed { get; } = new();
         public Exception? Error;
