@@ -164,6 +164,57 @@ public class MailStoreTests
     }
 
     [Fact]
+    public async Task A_listed_mailbox_answers_ranges_like_the_database_and_shows_every_change_at_once()
+    {
+        var dir = TempDirectory.Create("mail");
+        using var store = Open(dir);
+        var inbox = store.Find("erin@example.org", "INBOX")!;
+        for (var i = 0; i < 12; i++) await store.AppendAsync("erin@example.org", "INBOX", Msg("m" + i));
+        await store.AppendAsync("dan@example.org", "INBOX", Msg("neighbour"));
+        store.StoreFlags(inbox.Id, new uint[] { 3, 4, 5 }, FlagOperation.Add, new[] { "\\Deleted" });
+        store.Expunge(inbox.Id); // UIDs 1, 2, 6..12 are left: a gap to fall into
+
+        // Each range as the listed records answer it: the UIDs a range read of the database gives.
+        store.Messages(inbox.Id);
+        {
+            var cases = new (uint First, uint Last)[] { (1, 1), (1, 2), (2, 6), (3, 5), (4, 7), (6, 12), (9, uint.MaxValue), (12, uint.MaxValue), (13, uint.MaxValue), (0, uint.MaxValue), (uint.MaxValue, uint.MaxValue) };
+            var expected = new Dictionary<(uint, uint), uint[]>
+            {
+                [(1, 1)] = [1], [(1, 2)] = [1, 2], [(2, 6)] = [2, 6], [(3, 5)] = [], [(4, 7)] = [6, 7], [(6, 12)] = [6, 7, 8, 9, 10, 11, 12],
+                [(9, uint.MaxValue)] = [9, 10, 11, 12], [(12, uint.MaxValue)] = [12], [(13, uint.MaxValue)] = [], [(0, uint.MaxValue)] = [1, 2, 6, 7, 8, 9, 10, 11, 12],
+                [(uint.MaxValue, uint.MaxValue)] = [],
+            };
+            foreach (var (first, last) in cases)
+                Assert.Equal(expected[(first, last)], store.Messages(inbox.Id, first, last).Select(m => m.Uid).ToArray());
+            Assert.Equal(new uint[] { 2, 7, 12 }, store.Messages(inbox.Id, new uint[] { 12, 2, 7, 4 }).Select(m => m.Uid));
+        }
+
+        // A flag change, an append and an expunge each show in the very next read of a listed mailbox.
+        store.Messages(inbox.Id);
+        store.StoreFlags(inbox.Id, new uint[] { 7 }, FlagOperation.Add, new[] { "\\Flagged" });
+        Assert.Contains("\\Flagged", store.Messages(inbox.Id, 7, 7).Single().Flags);
+        Assert.Contains("\\Flagged", store.Messages(inbox.Id).Single(m => m.Uid == 7).Flags);
+        store.Messages(inbox.Id);
+        var added = await store.AppendAsync("erin@example.org", "INBOX", Msg("late"));
+        Assert.Equal(added.Uid, store.Messages(inbox.Id, 13, uint.MaxValue).Single().Uid);
+        store.Messages(inbox.Id);
+        store.StoreFlags(inbox.Id, new uint[] { 1 }, FlagOperation.Add, new[] { "\\Deleted" });
+        store.Expunge(inbox.Id);
+        Assert.DoesNotContain(1u, store.Messages(inbox.Id).Select(m => m.Uid));
+        Assert.Empty(store.Messages(inbox.Id, 1, 1));
+
+        // A conditional change refused for a message (CONDSTORE's UNCHANGEDSINCE) leaves the listed record as it was.
+        var listed = store.Messages(inbox.Id).Single(m => m.Uid == 8);
+        var (changed, modified) = store.StoreFlags(inbox.Id, new uint[] { 8 }, FlagOperation.Add, new[] { "\\Answered" }, unchangedSince: 0);
+        Assert.Empty(changed);
+        Assert.Equal(new uint[] { 8 }, modified);
+        Assert.DoesNotContain("\\Answered", listed.Flags);
+        Assert.DoesNotContain("\\Answered", store.Messages(inbox.Id, 8, 8).Single().Flags);
+        store.StoreFlags(inbox.Id, new uint[] { 8 }, FlagOperation.Add, new[] { "\\Answered" });
+        Assert.Contains("\\Answered", store.Messages(inbox.Id, 8, 8).Single().Flags);
+    }
+
+    [Fact]
     public async Task A_peek_shows_what_was_last_read_and_is_gone_after_any_change()
     {
         using var store = Open(TempDirectory.Create("mail"));

@@ -16,9 +16,9 @@ namespace Gateway.Sealing;
 /// <param name="issueMissing">Gives a user without a certificate one (null when none can be issued yet).</param>
 public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, Org.BouncyCastle.X509.X509Certificate?>? issueMissing = null) : IMailboxSeal
 {
-    readonly ConcurrentDictionary<string, byte[]> _mailboxKeys = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, SealingKey> _mailboxKeys = new(StringComparer.Ordinal);
 
-    byte[] MailboxKey(string owner) => _mailboxKeys.GetOrAdd(owner.ToLowerInvariant(), o => masterKey.Derive("mailbox/" + o));
+    SealingKey MailboxKey(string owner) => _mailboxKeys.GetOrAdd(owner.ToLowerInvariant(), o => new SealingKey(masterKey.Derive("mailbox/" + o)));
 
     static byte[] Context(string kind, string place) => Encoding.UTF8.GetBytes(kind + "\n" + place);
 
@@ -31,7 +31,7 @@ public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, O
         var keyAndDigests = new byte[cek.Length + digests.Length];
         cek.CopyTo(keyAndDigests, 0);
         digests.CopyTo(keyAndDigests, cek.Length);
-        try { return SealedSecret.Seal(MailboxKey(owner), keyAndDigests, Context("blob-key", blobId)); }
+        try { return MailboxKey(owner).Seal(keyAndDigests, Context("blob-key", blobId)); }
         finally
         {
             CryptographicOperations.ZeroMemory(cek);
@@ -41,7 +41,7 @@ public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, O
 
     public Stream Open(string owner, string blobId, byte[] sealedKey, Stream sealedBlob)
     {
-        var keyAndDigests = SealedSecret.Open(MailboxKey(owner), sealedKey, Context("blob-key", blobId));
+        var keyAndDigests = MailboxKey(owner).Open(sealedKey, Context("blob-key", blobId));
         if (keyAndDigests.Length < 32) throw new CryptographicException("the record's key for this message is damaged");
         var cek = keyAndDigests[..32];
         try { return CmsBlob.Open(sealedBlob, cek, keyAndDigests[32..]); }
@@ -58,8 +58,8 @@ public sealed class OwnerSeal(IKeyRing keys, MasterKey masterKey, Func<string, O
     }
 
     public byte[] SealValue(string owner, string context, ReadOnlySpan<byte> plaintext) =>
-        SealedSecret.Seal(MailboxKey(owner), plaintext, Context("value", context));
+        MailboxKey(owner).Seal(plaintext, Context("value", context));
 
     public byte[] OpenValue(string owner, string context, ReadOnlySpan<byte> sealedValue) =>
-        SealedSecret.Open(MailboxKey(owner), sealedValue, Context("value", context));
+        MailboxKey(owner).Open(sealedValue, Context("value", context));
 }

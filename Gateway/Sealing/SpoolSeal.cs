@@ -25,11 +25,11 @@ public sealed class SpoolSeal
     internal static readonly int WrappedKeySize = 1 + 12 + TagSize + KeySize;
     internal static readonly int HeaderSize = Magic.Length + WrappedKeySize;
 
-    readonly byte[] _key;
+    readonly SealingKey _key; // wraps each file's data key
 
-    public SpoolSeal(MasterKey masterKey) => _key = masterKey.Derive("spool");
+    public SpoolSeal(MasterKey masterKey) => _key = new SealingKey(masterKey.Derive("spool"));
 
-    SpoolSeal(byte[] key) => _key = key;
+    SpoolSeal(byte[] key) => _key = new SealingKey(key);
 
     /// <summary>A seal with a random key (tests, and tools that never reopen what they write).</summary>
     public static SpoolSeal Ephemeral() => new(RandomNumberGenerator.GetBytes(KeySize));
@@ -42,7 +42,7 @@ public sealed class SpoolSeal
         {
             var dataKey = RandomNumberGenerator.GetBytes(KeySize);
             file.Write(Magic);
-            file.Write(SealedSecret.Seal(_key, dataKey, Magic));
+            file.Write(_key.Seal(dataKey, Magic));
             return new SealedSpoolWriter(file, dataKey);
         }
         catch
@@ -155,7 +155,7 @@ public sealed class SpoolSeal
         var header = new byte[HeaderSize];
         if (file.Read(header) != HeaderSize || !header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
             throw new SealedFileException($"{path} is not a sealed spool file");
-        try { return SealedSecret.Open(_key, header.AsSpan(Magic.Length), Magic); }
+        try { return _key.Open(header.AsSpan(Magic.Length), Magic); }
         catch (CryptographicException) { throw new SealedFileException($"{path} was sealed under another master key, or its header is damaged"); }
     }
 

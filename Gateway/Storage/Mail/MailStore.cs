@@ -100,6 +100,7 @@ public sealed class MailStore : IDisposable
         _subscriptions.EnsureIndex(s => s.User);
         _db.Checkpoint(); // whatever the set-up wrote is on disk: from here on every write is counted
         _issued = LiteDbFiles.Confirmed(_db);
+        ForgetListed();
     }
 
     // Durability. LiteDB commits on a log writer of its own, in order; a transaction is durable once its confirming
@@ -116,6 +117,7 @@ public sealed class MailStore : IDisposable
     {
         _db.Commit();
         _peeks.Clear(); // mailbox records may have changed: the next Sync reads them again
+        ForgetListed();
         if (changed) WaitDurable(++_issued);
     }
 
@@ -137,6 +139,7 @@ public sealed class MailStore : IDisposable
         // produced none (which only costs that write a checkpoint) must not shift every later ticket.
         _issued = LiteDbFiles.Confirmed(_db);
         _peeks.Clear();
+        ForgetListed();
     }
 
     // What Sync needs to see that nothing changed, without the lock: (HIGHESTMODSEQ, UIDNEXT) per mailbox, filled by
@@ -724,7 +727,37 @@ public sealed class MailStore : IDisposable
     /// <summary>The mailbox's messages in UID order.</summary>
     public IReadOnlyList<MessageRecord> Messages(int mailboxId)
     {
-        lock (_gate) return _messages.Find(Where(ByMailbox, mailboxId)).OrderBy(m => m.Uid).ToList();
+        lock (_gate)
+        {
+            if (_listed.TryGetValue(mailboxId, out var listed)) return listed;
+            var read = _messages.Find(Where(ByMailbox, mailboxId)).OrderBy(m => m.Uid).ToArray();
+            if (_listedCount + read.Length > MaxListed)
+            {
+                _listed.Clear();
+                _listedCount = 0;
+            }
+            if (read.Length <= MaxListed)
+            {
+                _listed[mailboxId] = read;
+                _listedCount += read.Length;
+            }
+            return read;
+        }
+    }
+
+    // The records of the mailboxes listed since the last commit, in UID order: a session that selects a mailbox lists
+    // it, and its FETCH, SEARCH and polls then read the records from here instead of decoding them again from LiteDB's
+    // pages (most of a FETCH of header fields, measured). Every commit empties it (under the lock, like the peeks), so
+    // it never shows a state older than the database's. The records are shared: nothing outside the store changes
+    // them, and the store changes only records it read afresh (StoreFlags). At most MaxListed records in all.
+    readonly Dictionary<int, MessageRecord[]> _listed = new();
+    int _listedCount;
+    const int MaxListed = 100_000;
+
+    void ForgetListed()
+    {
+        _listed.Clear();
+        _listedCount = 0;
     }
 
     MessageRecord? DeliveredAs(string deliveryKey)
@@ -736,8 +769,31 @@ public sealed class MailStore : IDisposable
     public IReadOnlyList<MessageRecord> Messages(int mailboxId, uint first, uint last)
     {
         if (first > last) return Array.Empty<MessageRecord>();
-        lock (_gate) return _messages.Find(KeyBetween(UidKey, mailboxId, first, last)).Where(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
+        lock (_gate)
+        {
+            if (!_listed.TryGetValue(mailboxId, out var listed)) return Read(mailboxId, first, last);
+            var from = LowerBound(listed, first);
+            var to = last == uint.MaxValue ? listed.Length : LowerBound(listed, last + 1);
+            return new ArraySegment<MessageRecord>(listed, from, to - from);
+        }
     }
+
+    /// <summary>The first index in <paramref name="records"/> (in UID order) whose UID is at least <paramref name="uid"/>.</summary>
+    static int LowerBound(MessageRecord[] records, uint uid)
+    {
+        int low = 0, high = records.Length;
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            if (records[middle].Uid < uid) low = middle + 1;
+            else high = middle;
+        }
+        return low;
+    }
+
+    /// <summary>The records from LiteDB itself, each a new object (for a change to make to them). Call under the lock.</summary>
+    List<MessageRecord> Read(int mailboxId, uint first, uint last) =>
+        _messages.Find(KeyBetween(UidKey, mailboxId, first, last)).Where(m => m.MailboxId == mailboxId).OrderBy(m => m.Uid).ToList();
 
     /// <summary>The mailbox's messages among <paramref name="uids"/>, in UID order.</summary>
     public IReadOnlyList<MessageRecord> Messages(int mailboxId, IReadOnlyCollection<uint> uids)
@@ -790,7 +846,8 @@ public sealed class MailStore : IDisposable
             var mailbox = Get(mailboxId) ?? throw new MailboxException("the mailbox no longer exists", "NONEXISTENT");
             var modSeq = mailbox.HighestModSeq;
             _db.BeginTrans();
-            foreach (var message in Messages(mailboxId, set))
+            // Read afresh, not from the listed records: these are changed here, and a failed commit must leave no trace.
+            foreach (var message in set.Count == 0 ? [] : Read(mailboxId, set.Min(), set.Max()).Where(m => set.Contains(m.Uid)))
             {
                 if (unchangedSince is { } limit && message.ModSeq > limit) { modified.Add(message.Uid); continue; }
                 var next = operation switch
