@@ -227,13 +227,12 @@ public sealed class BackgroundElement(
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();
         MimeKit.Cryptography.ApplicationPkcs7Mime? signedArm = null;
-        // One read for all recipients (the store opens its file for each): those already stored were handed on twice,
-        // and the first one stands.
-        var stored = plan.Local.Count == 0 ? new HashSet<string>() : store.ArmsOf(arm.MessageId).Select(a => a.Id).ToHashSet(StringComparer.Ordinal);
+        // Sealed for every local recipient, and stored for those not stored yet (a part handed on twice, after a crash):
+        // the first one stands. No read of the store first: it opens its file for each operation, and a part comes
+        // twice only after a crash, when sealing again costs less than a read for every part.
         foreach (var recipient in plan.Local)
         {
             var id = arm.MessageId + "/" + recipient;
-            if (stored.Contains(id)) continue;
             var certificate = identity.UserCertificate(recipient, context);
             if (certificate is null)
             {
@@ -252,24 +251,29 @@ public sealed class BackgroundElement(
                 NoForward = r.NoForward, ReceiptWanted = r.ReceiptWanted,
             });
         }
-        store.Write(() =>
+        var inserted = store.Write(() =>
         {
+            var count = 0;
             foreach (var record in sealedFor)
-                if (store.Arms.FindById(record.Id) is null) store.Arms.Insert(record);
+                if (store.Arms.FindById(record.Id) is null)
+                {
+                    store.Arms.Insert(record);
+                    count++;
+                }
             if (received is null && store.Sent.FindById(arm.MessageId) is null)
                 store.Sent.Insert(new SentRecord
                 {
                     Id = arm.MessageId, Sender = arm.Sender.ToLowerInvariant(), InternetMessageId = arm.InternetMessageId,
                     Recipients = arm.Recipients.Select(x => x.ToLowerInvariant()).Distinct().ToList(), CreatedUtc = now, Restrictions = arm.Restrictions.ToString(),
                 });
-            return 0;
+            return count;
         });
         Gateway.Platform.CrashPoint.Hit("background-after-store");
         foreach (var (peer, to, deferral) in plan.Forward)
             relay.Forward(context, peer, InterCourierKind.Arm, arm.MessageId, opened.Signed, to, arm.Sender, arm.InternetMessageId, received, deferral);
         if (received is not null) relay.LearnFrom(context, received, plan);
-        if (sealedFor.Count > 0 || received is null)
-            logger.LogInformation("Background stored {Arm} for {Count} local recipient(s){From}", arm.ToString(), sealedFor.Count,
+        if (inserted > 0 || received is null)
+            logger.LogInformation("Background stored {Arm} for {Count} local recipient(s){From}", arm.ToString(), inserted,
                 received is { } rc ? $" (from {rc.Header.FromCourier}, hop {rc.Header.Hops})" : "");
         return new PartResult.Done(arm, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
     }
