@@ -64,9 +64,10 @@ public sealed class SubmissionAgent(
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
         using (parts)
         {
-            BackgroundInbox.Drop(message.Id, parts.Arm);
+            using (var arm = new MemoryStream(parts.Arm, writable: false))
+                await BackgroundInbox.HandOnAsync(message.Id, arm, cancellationToken);
             CrashPoint.Hit("agent-after-arm");
-            ForegroundInbox.Drop(message.Id, parts.Content);
+            await ForegroundInbox.HandOnAsync(message.Id, parts.Content, cancellationToken);
             CrashPoint.Hit("agent-after-content");
         }
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
