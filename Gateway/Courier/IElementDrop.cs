@@ -27,11 +27,10 @@ public interface IElementDrop
 /// An element (Foreground or Background) that runs in this process, as the Agent reaches it. A part the Agent hands on is
 /// first offered to the element itself (<paramref name="takeAtOnce"/>), which takes it only when it can finish it there
 /// and then: every recipient local, the result stored durably before it answers true, nothing sent elsewhere. Anything
-/// else (a recipient to hold, invite or relay, a check that fails) answers false before anything is stored or sent, a
-/// store that fails part-way answers false as well, and the part waits in the element's inbox like any other, where the
-/// element's worker handles it from the start, reports and retries. The Agent keeps the part until this returns, so a
-/// crash meanwhile hands it on again. Either way the element keeps what it stored first (an ARM per message and
-/// recipient, a delivery per message and recipient).
+/// else (a recipient to hold, invite or relay, a check that fails, a store that refuses) answers false before any of
+/// that is done, and the part waits in the element's inbox like any other, where the element's worker handles it,
+/// reports and retries. The Agent keeps the part until this returns, so a crash meanwhile hands it on again: the
+/// element keeps what it stored first (an ARM per message and recipient, a delivery per message and recipient).
 /// Parts taken at once save the inbox's file (written, synced, read back, deleted) and the worker's turn.
 /// </summary>
 public sealed class ElementAtHand(ElementInbox inbox, Func<string, Stream, CancellationToken, Task<bool>> takeAtOnce) : IElementDrop
