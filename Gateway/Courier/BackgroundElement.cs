@@ -120,30 +120,6 @@ public sealed class BackgroundElement(
         }
     }
 
-    /// <summary>
-    /// The Agent's ARM, taken at once in the Agent's delivery (see <see cref="ElementAtHand"/>): true once stored for
-    /// every recipient, all of them local; false, with nothing done, for anything else, which then waits in the inbox.
-    /// </summary>
-    public Task<bool> TakeAtOnceAsync(string name, Stream part, CancellationToken cancellationToken)
-    {
-        if (!IsAgentPart(name)) return Task.FromResult(false);
-        try
-        {
-            return Task.FromResult(Handle(name, ReadAll(part), only: null, atOnce: true) is PartResult.Done { Unknown.Count: 0 });
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning("Background could not take ARM {Part} at once ({Reason}); it waits in the inbox", name, ex.Message);
-            return Task.FromResult(false);
-        }
-    }
-
-    /// <summary>A part named by the Agent (its queue id), not one the delivery listener, the Foreground or a Key
-    /// Replacement put in the inbox.</summary>
-    internal static bool IsAgentPart(string name) =>
-        !name.StartsWith(DistributeAccount.Prefix, StringComparison.Ordinal) && !KeyReplacementMessage.IsName(name)
-        && !name.StartsWith(ForegroundElement.InterCourierPrefix, StringComparison.Ordinal) && !name.StartsWith(ForegroundElement.InvitationPrefix, StringComparison.Ordinal);
-
     /// <summary>Tries held ARMs again for recipients who have become local users; drops them when held too long (the
     /// Foreground reports the failure to the sender, so the sender gets one report, not two).</summary>
     public Task SweepPendingAsync(CancellationToken cancellationToken)
@@ -189,9 +165,7 @@ public sealed class BackgroundElement(
         public sealed record Handled : PartResult;
     }
 
-    /// <param name="atOnce">Taken in the Agent's delivery: anything but an ARM for local recipients only is left for the
-    /// inbox (<see cref="PartResult.Retry"/>) before anything is stored or sent.</param>
-    PartResult Handle(string name, byte[] bytes, IReadOnlySet<string>? only, bool atOnce = false)
+    PartResult Handle(string name, byte[] bytes, IReadOnlySet<string>? only)
     {
         using var context = Context();
         AccessRestrictionsMessage arm;
@@ -249,7 +223,6 @@ public sealed class BackgroundElement(
         }
 
         var plan = relay.Plan(recipients.Where(r => only is null || only.Contains(r, StringComparer.OrdinalIgnoreCase)), received is not null && relay.IsFromBelow(received));
-        if (atOnce && (received is not null || !plan.AllLocal)) return new PartResult.Retry();
         var signer = PartEnvelope.Signer(keys, CourierAuthority.IntroductionKeyId(CourierElement.Background));
         var now = _time.GetUtcNow().UtcDateTime;
         var sealedFor = new List<ArmRecord>();

@@ -63,9 +63,6 @@ public sealed class ElementInbox : IElementDrop
         return true;
     }
 
-    /// <summary>Whether a part of that name is waiting.</summary>
-    public bool Contains(string name) => File.Exists(PathOf(name));
-
     /// <summary>The waiting parts, oldest first.</summary>
     public IReadOnlyList<string> Waiting() =>
         new DirectoryInfo(_directory).EnumerateFiles("*.part").OrderBy(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal)

@@ -119,11 +119,7 @@ public sealed class ElementRelay(
 
     /// <summary>How one part's recipients go on from this element.</summary>
     public sealed record RoutingPlan(IReadOnlyList<string> Local, IReadOnlyList<(PeerRecord Peer, IReadOnlyList<string> Recipients, bool Deferral)> Forward,
-        IReadOnlyList<string> Invite, IReadOnlyList<(string Recipient, string Why)> Held)
-    {
-        /// <summary>Every recipient is served here: nothing to relay, hold or invite.</summary>
-        public bool AllLocal => Forward.Count == 0 && Invite.Count == 0 && Held.Count == 0;
-    }
+        IReadOnlyList<string> Invite, IReadOnlyList<(string Recipient, string Why)> Held);
 
     /// <summary>Routes each recipient with this element's router; recipients for the same peer travel in one message.</summary>
     public RoutingPlan Plan(IEnumerable<string> recipients, bool deferredFromBelow)

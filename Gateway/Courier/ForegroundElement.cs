@@ -89,25 +89,6 @@ public sealed class ForegroundElement(
         }
     }
 
-    /// <summary>
-    /// The Agent's content part, taken at once in the Agent's delivery (see <see cref="ElementAtHand"/>): true once
-    /// stored for every recipient, all of them local; false, with nothing done, for anything else, which then waits in
-    /// the inbox.
-    /// </summary>
-    public async Task<bool> TakeAtOnceAsync(string name, Stream part, CancellationToken cancellationToken)
-    {
-        if (!BackgroundElement.IsAgentPart(name)) return false;
-        try
-        {
-            return await HandleAsync(name, part, only: null, cancellationToken, atOnce: true) is PartResult.Done { Unknown.Count: 0 };
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning("Foreground could not take part {Part} at once ({Reason}); it waits in the inbox", name, ex.Message);
-            return false;
-        }
-    }
-
     /// <summary>A Distribute Account or a Key Replacement message: small, read whole.</summary>
     async Task TakeSmallAsync(string name, byte[] bytes, CancellationToken cancellationToken)
     {
@@ -197,9 +178,7 @@ public sealed class ForegroundElement(
 
     sealed record Opened(ContentManifest Manifest, OpenedPart Part, IReadOnlyList<string> Recipients, InterCourierEnvelope? Received);
 
-    /// <param name="atOnce">Taken in the Agent's delivery: anything but a content part for local recipients only is left
-    /// for the inbox (<see cref="PartResult.Retry"/>) before anything is stored or sent.</param>
-    async Task<PartResult> HandleAsync(string name, Stream part, IReadOnlySet<string>? only, CancellationToken cancellationToken, bool atOnce = false)
+    async Task<PartResult> HandleAsync(string name, Stream part, IReadOnlySet<string>? only, CancellationToken cancellationToken)
     {
         using var context = new CourierSecureMimeContext(keys, directory);
         Opened opened;
@@ -268,7 +247,6 @@ public sealed class ForegroundElement(
 
         var manifestOf = opened.Manifest;
         var plan = relay.Plan(opened.Recipients.Where(r => only is null || only.Contains(r)), opened.Received is { } rc && relay.IsFromBelow(rc));
-        if (atOnce && (opened.Received is not null || !plan.AllLocal)) return new PartResult.Retry();
         if (await StoreAsync(context, opened, plan.Local, cancellationToken) is { } unfinished) return unfinished;
         foreach (var (peer, recipients, deferral) in plan.Forward)
             relay.Forward(context, peer, InterCourierKind.ContentPart, manifestOf.MessageId, opened.Part.Signed, recipients, manifestOf.Sender,

@@ -64,10 +64,9 @@ public sealed class SubmissionAgent(
         // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
         using (parts)
         {
-            using (var arm = new MemoryStream(parts.Arm, writable: false))
-                await BackgroundInbox.HandOnAsync(message.Id, arm, cancellationToken);
+            BackgroundInbox.Drop(message.Id, parts.Arm);
             CrashPoint.Hit("agent-after-arm");
-            await ForegroundInbox.HandOnAsync(message.Id, parts.Content, cancellationToken);
+            ForegroundInbox.Drop(message.Id, parts.Content);
             CrashPoint.Hit("agent-after-content");
         }
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",

@@ -257,11 +257,10 @@ public static class GatewayHost
                 () => sp.GetRequiredService<CourierIdentity>().ElementAddress(element)));
         // Where parts for our own elements go: their inboxes here, or the SMTP link to the host they run on.
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Foreground, (sp, _) =>
-            runsForeground ? new ElementAtHand(sp.GetRequiredService<ForegroundElement>().Inbox, sp.GetRequiredService<ForegroundElement>().TakeAtOnceAsync)
+            runsForeground ? sp.GetRequiredService<ForegroundElement>().Inbox
             : runsAgent ? sp.GetRequiredKeyedService<ElementLink>(CourierElement.Foreground) : new ElsewhereDrop(CourierElement.Foreground));
         services.AddKeyedSingleton<IElementDrop>(CourierElement.Background, (sp, _) =>
-            runsBackground ? new ElementAtHand(sp.GetRequiredService<BackgroundElement>().Inbox, sp.GetRequiredService<BackgroundElement>().TakeAtOnceAsync)
-            : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background));
+            runsBackground ? sp.GetRequiredService<BackgroundElement>().Inbox : sp.GetRequiredKeyedService<ElementLink>(CourierElement.Background));
         // Where the Foreground puts content re-wrapped for local users: their mailboxes here, or the Agent's host over SMTP.
         services.AddSingleton(sp => new AgentLink(new PeerOutbox(Path.Combine(data.ForegroundDirectory, "agent-link"), sp.GetRequiredService<SpoolSeal>()), options.Courier.AgentEndpoint ?? "",
             () => sp.GetRequiredService<CourierIdentity>().ElementAddress(CourierElement.Foreground)));
