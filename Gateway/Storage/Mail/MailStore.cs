@@ -98,9 +98,7 @@ public sealed class MailStore : IDisposable
         _messages.EnsureIndex(ModSeqIndex, ModSeqKey);
         _expunged.EnsureIndex(ModSeqIndex, ModSeqKey);
         _subscriptions.EnsureIndex(s => s.User);
-        _db.Checkpoint(); // whatever the set-up wrote is on disk: from here on every write is counted
-        _issued = LiteDbFiles.Confirmed(_db);
-        ForgetListed();
+        Checkpoint(); // whatever the set-up wrote is on disk: from here on every write is counted
     }
 
     // Durability. LiteDB commits on a log writer of its own, in order; a transaction is durable once its confirming
@@ -116,8 +114,7 @@ public sealed class MailStore : IDisposable
     void CommitDurably(bool changed = true)
     {
         _db.Commit();
-        _peeks.Clear(); // mailbox records may have changed: the next Sync reads them again
-        ForgetListed();
+        ForgetReads(); // mailbox records may have changed: the next Sync and FETCH read them again
         if (changed) WaitDurable(++_issued);
     }
 
@@ -138,13 +135,12 @@ public sealed class MailStore : IDisposable
         // The writer's queue is empty now: every confirmation still to come has come. A ticket given to a write that
         // produced none (which only costs that write a checkpoint) must not shift every later ticket.
         _issued = LiteDbFiles.Confirmed(_db);
-        _peeks.Clear();
-        ForgetListed();
+        ForgetReads();
     }
 
     // What Sync needs to see that nothing changed, without the lock: (HIGHESTMODSEQ, UIDNEXT) per mailbox, filled by
-    // Get under the lock, cleared by every commit under the lock (after it is durable), so it never shows a change
-    // before it is durable, nor an old state after a newer one was read.
+    // Get under the lock, cleared by every commit under the lock (and filled again only once the lock is free, after
+    // the commit is durable), so it never shows a change before it is durable, nor an old state after a newer one was read.
     readonly System.Collections.Concurrent.ConcurrentDictionary<int, (ulong HighestModSeq, uint UidNext)> _peeks = new();
 
     /// <summary>The mailbox's HIGHESTMODSEQ and UIDNEXT as last read, without touching the database; null when not known
@@ -754,8 +750,10 @@ public sealed class MailStore : IDisposable
     int _listedCount;
     const int MaxListed = 100_000;
 
-    void ForgetListed()
+    /// <summary>Forgets what reads kept (the peeks, the listed records): called by every commit and checkpoint, under the lock.</summary>
+    void ForgetReads()
     {
+        _peeks.Clear();
         _listed.Clear();
         _listedCount = 0;
     }
