@@ -47,10 +47,23 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// Signs <paramref name="entity"/> (opaque CMS SignedData), written with CRLF line ends straight into the signature
     /// as it is encoded; in place of MimeKit's static helper, which writes the entity into memory whatever its size.
     /// </summary>
-    public ApplicationPkcs7Mime SignEntity(CmsSigner signer, MimeEntity entity) => SignWritten(signer, sink => entity.WriteTo(CrlfOptions, sink));
+    /// <remarks>
+    /// For the courier's own parts, which are always sealed in an envelope next (<see cref="EncryptEntity"/>): the
+    /// signed layer carries its DER with Content-Transfer-Encoding binary (RFC 8551 3.1.2: an entity secured in CMS needs
+    /// no transfer encoding, and S/MIME readers handle binary ones). That saves a base64 encoding when sealed and a
+    /// decoding when opened; the envelope around it, which travels in mail, is base64 as before.
+    /// </remarks>
+    public ApplicationPkcs7Mime SignEntity(CmsSigner signer, MimeEntity entity)
+    {
+        var signed = SignWritten(signer, sink => entity.WriteTo(CrlfOptions, sink));
+        signed.ContentTransferEncoding = ContentEncoding.Binary;
+        return signed;
+    }
 
     /// <summary>Encrypts <paramref name="entity"/> to <paramref name="recipients"/>, written straight into the envelope (see <see cref="SignEntity"/>).</summary>
-    public ApplicationPkcs7Mime EncryptEntity(CmsRecipientCollection recipients, MimeEntity entity) => EncryptWritten(recipients, sink => entity.WriteTo(CrlfOptions, sink));
+    /// <remarks>For the courier's own parts: an EC recipient's ephemeral key is reused for a minute (<see cref="EphemeralKeyReuse"/>).</remarks>
+    public ApplicationPkcs7Mime EncryptEntity(CmsRecipientCollection recipients, MimeEntity entity) =>
+        EncryptWritten(recipients, sink => entity.WriteTo(CrlfOptions, sink), reuseEphemeral: true);
 
     static readonly FormatOptions CrlfOptions = CrlfFormat();
 
@@ -142,7 +155,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         EncryptWritten(recipients, sink => content.CopyTo(sink, 64 * 1024));
 
     /// <summary>The envelope of what <paramref name="write"/> writes into it, encrypted as it is written into a working copy.</summary>
-    ApplicationPkcs7Mime EncryptWritten(CmsRecipientCollection recipients, Action<Stream> write)
+    ApplicationPkcs7Mime EncryptWritten(CmsRecipientCollection recipients, Action<Stream> write, bool reuseEphemeral = false)
     {
         // Streamed: the content is encrypted as it is written, into a working copy; the in-memory generator cost about
         // eleven times a large message in garbage (copies, growing buffers, DER re-encoding).
@@ -150,7 +163,7 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
         if (recipients.All(r => r.Certificate.GetPublicKey() is ECPublicKeyParameters))
         {
             // Every courier key, and most S/MIME correspondents': our writer, with .NET's AES.
-            using (var sink = EnvelopedDataWriter.Open(enveloped, recipients.Select(r => (RecipientInfoGenerator)new EcdhRecipientInfoGenerator(r.Certificate)).ToList()))
+            using (var sink = EnvelopedDataWriter.Open(enveloped, recipients.Select(r => (RecipientInfoGenerator)new EcdhRecipientInfoGenerator(r.Certificate, reuseEphemeral)).ToList()))
                 write(sink);
             enveloped.Position = 0;
             return new ApplicationPkcs7Mime(SecureMimeType.EnvelopedData, enveloped);

@@ -51,21 +51,28 @@ public static class EcdhEnvelopeOpener
 
             var originatorKey = kari.Originator.OriginatorKey
                 ?? throw new CryptographicUnsupportedException("key agreement with a static originator certificate is not supported");
-            var point = privateKey.Parameters.Curve.DecodePoint(originatorKey.PublicKey.GetBytes());
-            var originator = new ECPublicKeyParameters(point, privateKey.Parameters);
+            var encodedPoint = originatorKey.PublicKey.GetBytes();
+            var key = privateKey;
+            // The same originator key comes back for a minute from a courier (EphemeralKeyReuse): its secret is kept.
+            var z = EphemeralKeyReuse.ForOriginator(key, encodedPoint, () =>
+                Rfc5753KeyAgreement.SharedSecret(key, new ECPublicKeyParameters(key.Parameters.Curve.DecodePoint(encodedPoint), key.Parameters)));
             var scheme = kari.KeyEncryptionAlgorithm.Algorithm;
             var wrap = AlgorithmIdentifier.GetInstance(kari.KeyEncryptionAlgorithm.Parameters).Algorithm;
             var ukm = kari.UserKeyingMaterial?.GetOctets();
             var wrapped = encryptedKey.EncryptedKey.GetOctets();
 
             byte[]? cek = null;
-            foreach (var nullParameters in new[] { false, true })
+            try
             {
-                var kek = Rfc5753KeyAgreement.DeriveKek(privateKey, originator, scheme, wrap, ukm, nullParameters);
-                try { cek = Rfc5753KeyAgreement.Unwrap(kek, wrapped); break; }
-                catch (InvalidCipherTextException) { }
-                finally { Array.Clear(kek); }
+                foreach (var nullParameters in new[] { false, true })
+                {
+                    var kek = Rfc5753KeyAgreement.DeriveKek((byte[])z.Clone(), scheme, wrap, ukm, nullParameters);
+                    try { cek = Rfc5753KeyAgreement.Unwrap(kek, wrapped); break; }
+                    catch (InvalidCipherTextException) { }
+                    finally { Array.Clear(kek); }
+                }
             }
+            finally { Array.Clear(z); }
             if (cek is null) throw new InvalidCipherTextException("the content key does not unwrap with our key: the message was not encrypted for this certificate, or it was altered");
 
             try { CbcContent.Decrypt(enveloped.GetEncryptedContentInfo(), cek, plaintext); }

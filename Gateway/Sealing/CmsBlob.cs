@@ -15,7 +15,8 @@ namespace Gateway.Sealing;
 
 /// <summary>
 /// A stored message sealed to its owner's certificate: a DER CMS EnvelopedData (RFC 5652) with one recipient (ECDH
-/// key agreement per RFC 5753 for EC keys, RSAES-OAEP for RSA keys) and the octets under AES-256-CBC. Any S/MIME tool
+/// key agreement per RFC 5753 for EC keys, with the owner's ephemeral key of the last minute and fresh user keying
+/// material per blob (<see cref="EphemeralKeyReuse"/>); RSAES-OAEP for RSA keys) and the octets under AES-256-CBC. Any S/MIME tool
 /// opens it with the owner's key (<c>openssl cms -decrypt -inform DER</c>), which is how an operator recovers mail
 /// without the gateway. Written as a stream with definite lengths (the octet count is known before the first write),
 /// so the encrypted octets sit at a fixed place in the file and CBC lets them be read from any offset. CBC does not
@@ -153,7 +154,7 @@ public static class CmsBlob
     static RecipientInfo RecipientInfoFor(X509Certificate recipient, byte[] cek)
     {
         var publicKey = recipient.GetPublicKey();
-        if (publicKey is ECPublicKeyParameters) return new EcdhRecipientInfoGenerator(recipient).Generate(new KeyParameter(cek), Random);
+        if (publicKey is ECPublicKeyParameters) return new EcdhRecipientInfoGenerator(recipient, reuseEphemeral: true).Generate(new KeyParameter(cek), Random);
         if (publicKey is RsaKeyParameters rsa)
         {
             // RSAES-OAEP with its default parameters (SHA-1, MGF1-SHA-1), which every CMS implementation reads.
