@@ -41,19 +41,29 @@ row "ECDH P-256" "$(g bc_ecdh_p256)" "$ossl_ecdh"
 row "AES-256-CBC, $SIZE bytes" "$(g bc_aes256cbc_$SIZE)" "$ossl_aes"
 row "SHA-256, $SIZE bytes" "$(g bc_sha256_$SIZE)" "$ossl_sha"
 
-seal=$(g gateway_seal); open=$(g gateway_open)
+seal=$(g gateway_seal); open=$(g gateway_open); seal_fresh=$(g gateway_seal_fresh); open_fresh=$(g gateway_open_fresh)
 # Per message and recipient the split seals 4 parts (the Agent: content part and ARM; the Foreground and the Background:
 # one re-wrapped copy each) and opens 4 (the Foreground and the Background each open the Agent's part; the reading
-# Agent opens the re-wrapped content and ARM). A sealed part costs one ECDSA signature, one ECDH (ephemeral-static) and
-# the symmetric work; an opened one one ECDH, one signature check and the path validation (certificate and CRL checks).
-awk -v seal="$seal" -v open="$open" -v sign="$ossl_sign" -v verify="$ossl_verify" -v ecdh="$ossl_ecdh" -v aes="$ossl_aes" -v sha="$ossl_sha" \
-    -v cores="$(nproc)" 'BEGIN {
+# Agent opens the re-wrapped content and ARM).
+# The bound: a sealed part as a standard S/MIME implementation makes it, one ECDSA signature, an ephemeral ECDH
+# (key generation and derivation: 2 ECDH) and the symmetric work; an opened one, one ECDH, one signature check and the
+# path validation (the certificate and the CRL: 2 more checks), and the symmetric work.
+# The gateway, in steady state, reuses an ephemeral key per recipient for a minute and keeps the receiver's shared
+# secret (EphemeralKeyReuse), and keeps path validations (ChainValidator): it does less than the bound's operations.
+# The "fresh" figures are the first part to a recipient in a minute, where it does them all but the path.
+awk -v seal="$seal" -v open="$open" -v seal_fresh="$seal_fresh" -v open_fresh="$open_fresh" -v sign="$ossl_sign" -v verify="$ossl_verify" \
+    -v ecdh="$ossl_ecdh" -v aes="$ossl_aes" -v sha="$ossl_sha" -v cores="$(nproc)" 'BEGIN {
   gw_ms = 4 * 1000 / seal + 4 * 1000 / open
-  # The same primitives at openssl speed: per seal sign + ECDH keygen-and-derive (2 ECDH) + AES + SHA; per open
-  # ECDH + 3 verifies (the signature, the certificate, the CRL) + AES + SHA.
+  fresh_ms = 4 * 1000 / seal_fresh + 4 * 1000 / open_fresh
   ossl_ms = 4 * (1000 / sign + 2000 / ecdh + 1000 / aes + 1000 / sha) + 4 * (1000 / ecdh + 3000 / verify + 1000 / aes + 1000 / sha)
-  printf "\n%-44s %8.0f ops/s\n", "gateway: seal a part (sign+encrypt)", seal
-  printf "%-44s %8.0f ops/s\n", "gateway: open a part (decrypt+verify+path)", open
-  printf "\ncrypto per message and recipient (4 seals + 4 opens): gateway %.2f ms; the same primitives at openssl speed %.2f ms; ratio %.1f\n", gw_ms, ossl_ms, gw_ms / ossl_ms
+  # What the gateway does per part in steady state, at openssl speed: sign + symmetric; verify + symmetric.
+  done_ms = 4 * (1000 / sign + 1000 / aes + 1000 / sha) + 4 * (1000 / verify + 1000 / aes + 1000 / sha)
+  printf "\n%-56s %8.0f ops/s\n", "gateway: seal a part (sign+encrypt)", seal
+  printf "%-56s %8.0f ops/s\n", "gateway: open a part (decrypt+verify+path)", open
+  printf "%-56s %8.0f ops/s\n", "gateway: seal, first to its recipient this minute", seal_fresh
+  printf "%-56s %8.0f ops/s\n", "gateway: open, first from its originator key this minute", open_fresh
+  printf "\ncrypto per message and recipient (4 seals + 4 opens): gateway %.2f ms; the standard operations at openssl speed %.2f ms; ratio %.1f\n", gw_ms, ossl_ms, gw_ms / ossl_ms
+  printf "  every part the first this minute: gateway %.2f ms; ratio %.1f\n", fresh_ms, fresh_ms / ossl_ms
+  printf "  the operations the gateway performs in steady state (no ECDH, paths known) at openssl speed: %.2f ms; gateway over that %.1f\n", done_ms, gw_ms / done_ms
   printf "crypto-bound ceiling on %d core(s): %.0f msg/s with the gateway code (compare bench/split-pipeline.sh, 1 recipient)\n", cores, cores * 1000 / gw_ms
 }'

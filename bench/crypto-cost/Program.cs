@@ -52,8 +52,12 @@ try
         var signer = PartEnvelope.Signer(agent, CourierSecureMimeContext.UserKeyId("alice@bench.test"));
         MimeEntity Part() => CourierMime.Part("application/octet-stream", payload);
         var sealedPart = PartEnvelope.Seal(agentContext, signer, foregroundCertificate, Part());
+        // Steady state: the ephemeral key for the Foreground and its shared secret are reused (EphemeralKeyReuse).
         Rate("gateway_seal", () => PartEnvelope.Seal(agentContext, signer, foregroundCertificate, Part()));
         Rate("gateway_open", () => PartEnvelope.Open(foregroundContext, sealedPart, "alice@bench.test"));
+        // The first envelope to a recipient in a minute: a new ephemeral key, and the receiver's ECDH.
+        Rate("gateway_seal_fresh", () => { EphemeralKeyReuse.Forget(); PartEnvelope.Seal(agentContext, signer, foregroundCertificate, Part()); });
+        Rate("gateway_open_fresh", () => { EphemeralKeyReuse.Forget(); PartEnvelope.Open(foregroundContext, sealedPart, "alice@bench.test"); });
     }
 
     // The primitives, with BouncyCastle as the gateway uses it.
