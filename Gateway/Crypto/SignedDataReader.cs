@@ -131,7 +131,7 @@ public sealed class SignedDataReader
         var signed = signedAttributes.GetEncoded(Asn1Encodable.Der);
         var signature = signer.Signature.GetOctets();
         var algorithm = signer.SignatureAlgorithm.Algorithm;
-        var key = certificate.GetPublicKey();
+        var key = KeyOf(certificate);
         if (key is ECPublicKeyParameters ec)
         {
             if (!IsEcdsa(algorithm, digestAlgorithm)) throw new SignedDataException($"signature algorithm {algorithm} does not fit an EC key with {digestAlgorithm}");
@@ -144,6 +144,23 @@ public sealed class SignedDataReader
             return VerifyWithBouncyCastle(hash.Name + "withRSA", key, signed, signature);
         }
         throw new SignedDataException("the signer's key is neither EC nor RSA");
+    }
+
+    // The certificates a SignedData carries are parsed anew from each one, and BouncyCastle builds a certificate's key
+    // (the curve's parameters, the point decoded and checked to be on the curve) on its first use: about a tenth of
+    // opening a part, for the same few signers again and again. Their keys are kept by the DER of the certificate's
+    // SubjectPublicKeyInfo (the key is a function of those octets alone); bounded, emptied when full.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Org.BouncyCastle.Crypto.AsymmetricKeyParameter> Keys = new(StringComparer.Ordinal);
+    const int MaxKeys = 4096;
+
+    static Org.BouncyCastle.Crypto.AsymmetricKeyParameter KeyOf(X509Certificate certificate)
+    {
+        var info = certificate.CertificateStructure.SubjectPublicKeyInfo;
+        var id = Convert.ToBase64String(info.GetDerEncoded());
+        if (Keys.TryGetValue(id, out var known)) return known;
+        var key = PublicKeyFactory.CreateKey(info);
+        if (Keys.Count >= MaxKeys) Keys.Clear();
+        return Keys.GetOrAdd(id, key);
     }
 
     static bool IsEcdsa(DerObjectIdentifier algorithm, DerObjectIdentifier digest) =>
