@@ -16,6 +16,8 @@ set -euo pipefail
 MESSAGES=${MESSAGES:-2000}                 # messages loaded into each INBOX
 SIZE=${SIZE:-10240}                        # bytes per message (headers included)
 ROUNDS=${ROUNDS:-5}                        # timed FETCH rounds per server; the median is reported
+HEADER_REPEAT=${HEADER_REPEAT:-10}         # FETCH headers commands per timed round, in one session (one takes 15-40 ms:
+                                           # timed alone, scheduling noise moved rounds of both servers by 2x)
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-5}          # untimed FETCH rounds of each kind per server first (the JIT's tiers settle:
                                            # with one, the gateway's first timed rounds ran partly unoptimised code)
 APPEND_WINDOW=${APPEND_WINDOW:-16}         # APPENDs in flight while loading (LITERAL+ pipelining)
@@ -38,6 +40,7 @@ BIG_APPEND=${BIG_APPEND:-50000000}         # bytes of the one large APPEND whose
 ((SIZE >= 1024 && SIZE <= 10485760)) || { echo "SIZE must be 1024..10485760" >&2; exit 2; }
 ((BIG_APPEND >= 0 && BIG_APPEND <= 209715200)) || { echo "BIG_APPEND must be 0..209715200" >&2; exit 2; }
 ((ROUNDS > 0 && ROUNDS <= 20)) || { echo "ROUNDS must be 1..20" >&2; exit 2; }
+((HEADER_REPEAT > 0 && HEADER_REPEAT <= 100)) || { echo "HEADER_REPEAT must be 1..100" >&2; exit 2; }
 ((WARMUP_ROUNDS >= 0 && WARMUP_ROUNDS <= 50)) || { echo "WARMUP_ROUNDS must be 0..50" >&2; exit 2; }
 ((APPEND_WINDOW > 0 && APPEND_WINDOW <= 256)) || { echo "APPEND_WINDOW must be 1..256" >&2; exit 2; }
 ((IDLE_CONNECTIONS >= 0 && IDLE_CONNECTIONS <= 2000)) || { echo "IDLE_CONNECTIONS must be 0..2000" >&2; exit 2; }
@@ -289,7 +292,8 @@ declare -A RATES MBS LITERAL CPU
 fetch_once() { # NAME WHAT -> the FETCH line
     local name=$1 what=$2 args out
     args=("${gw_args[@]}"); [[ $name == dovecot ]] && args=("${dc_args[@]}")
-    out=$(timeout "$FETCH_TIMEOUT" python3 "$CLIENT" fetch "${args[@]}" --what "$what" --expect "$MESSAGES" \
+    local repeat=1; [[ $what == headers ]] && repeat=$HEADER_REPEAT
+    out=$(timeout "$FETCH_TIMEOUT" python3 "$CLIENT" fetch "${args[@]}" --what "$what" --expect "$MESSAGES" --repeat "$repeat" \
         --timeout "$FETCH_TIMEOUT" 2>&1) || { echo "$out" >&2; die "FETCH $what against $name failed (124 = timed out)"; }
     grep '^FETCH ' <<<"$out"
 }
@@ -465,7 +469,7 @@ row() { printf '%-44s %12s %12s %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
     fi
     echo "work directory: $WORK$kept"
     echo
-    echo "== summary ($MESSAGES messages of $SIZE bytes; FETCH: median of $ROUNDS; $(nproc) cores; load average $LOAD_START at the start)"
+    echo "== summary ($MESSAGES messages of $SIZE bytes; FETCH: median of $ROUNDS rounds, $HEADER_REPEAT FETCH headers commands each; $(nproc) cores; load average $LOAD_START at the start)"
     echo "transport: $transport"
     printf '%-44s %12s %12s %10s\n' "" gateway dovecot "gw/dovecot"
     row "APPEND load (msg/s, 1 run, $APPEND_WINDOW in flight)" "${APPEND_RATE[gateway]}" "${APPEND_RATE[dovecot]}"

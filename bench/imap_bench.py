@@ -7,7 +7,7 @@ by their announced length, so that the client costs little next to the server it
 
     imap_bench.py probe  --port P [--plain] [--timeout S]
     imap_bench.py load   --port P [--plain] --user U --password W --count N --size BYTES
-    imap_bench.py fetch  --port P [--plain] --user U --password W --what headers|bodies --expect N
+    imap_bench.py fetch  --port P [--plain] --user U --password W --what headers|bodies --expect N [--repeat R]
     imap_bench.py search --port P [--plain] --user U --password W --key 'SUBJECT invoice'
     imap_bench.py idle   --port P [--plain] --user U --password W --count C --hold H [--check-exists]
     imap_bench.py mem    --pid PID [--tree] [--pss]
@@ -283,7 +283,8 @@ def cmd_fetch(a):
     b0 = c.nbytes
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    c.command(text, on_response)
+    for _ in range(a.repeat):
+        c.command(text, on_response)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     wire = c.nbytes - b0
@@ -295,8 +296,8 @@ def cmd_fetch(a):
            100.0 * cpu / secs, counts["other"], info.replace(" ", "/")),
         flush=True,
     )
-    if a.expect and counts["fetch"] != a.expect:
-        print("ERROR %d FETCH responses, expected %d" % (counts["fetch"], a.expect), flush=True)
+    if a.expect and counts["fetch"] != a.expect * a.repeat:
+        print("ERROR %d FETCH responses, expected %d" % (counts["fetch"], a.expect * a.repeat), flush=True)
         return 1
     return 0
 
@@ -544,7 +545,8 @@ def main():
     sp = sub.add_parser("fetch")
     net(sp); cred(sp)
     sp.add_argument("--what", choices=["headers", "bodies"], required=True)
-    sp.add_argument("--expect", type=int, default=0)
+    sp.add_argument("--expect", type=int, default=0, help="FETCH responses per command")
+    sp.add_argument("--repeat", type=int, default=1, help="the same FETCH this many times in the session, timed together")
     sp.add_argument("--timeout", type=float, default=300)
     sp = sub.add_parser("search")
     net(sp); cred(sp)
