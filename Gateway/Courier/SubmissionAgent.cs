@@ -204,7 +204,8 @@ public sealed class SubmissionAgent(
         var signer = PartEnvelope.Signer(keys, CourierSecureMimeContext.UserKeyId(sender));
         var to = new CmsRecipientCollection();
         foreach (var certificate in recipients) to.Add(new CmsRecipient(certificate));
-        message.Body = ApplicationPkcs7Mime.SignAndEncrypt(context, signer, to, message.Body);
+        // A message of headers alone still leaves protected: its (empty) body is what is signed and encrypted.
+        message.Body = ApplicationPkcs7Mime.SignAndEncrypt(context, signer, to, message.Body ?? new TextPart("plain") { Text = "" });
         return message;
     }
 

@@ -60,7 +60,7 @@ public sealed class EnvelopedDataWriter : CmsStreamWriter
         Output.Write(CmsObjectIdentifiers.EnvelopedData.GetEncoded());
         OpenIndefinite(0xA0);                                                       // [0] EXPLICIT
         OpenIndefinite(0x30);                                                       // EnvelopedData
-        Output.Write(new DerInteger(version).GetEncoded());
+        Output.Write(DerInteger.ValueOf(version).GetEncoded());
         Output.Write(new DerSet(infos.Cast<Asn1Encodable>().ToArray()).GetEncoded(Asn1Encodable.Der));
         OpenIndefinite(0x30);                                                       // EncryptedContentInfo
         Output.Write(CmsObjectIdentifiers.Data.GetEncoded());

@@ -47,7 +47,7 @@ public sealed class SignedDataWriter : CmsStreamWriter
         Output.Write(CmsObjectIdentifiers.SignedData.GetEncoded());
         OpenIndefinite(0xA0);                                                        // [0] EXPLICIT
         OpenIndefinite(0x30);                                                        // SignedData
-        Output.Write(new DerInteger(1).GetEncoded());                                // version 1: issuerAndSerialNumber, id-data
+        Output.Write(DerInteger.One.GetEncoded());                                   // version 1: issuerAndSerialNumber, id-data
         Output.Write(new DerSet(Sha256).GetEncoded(Asn1Encodable.Der));              // digestAlgorithms
         OpenIndefinite(0x30);                                                        // EncapsulatedContentInfo
         Output.Write(CmsObjectIdentifiers.Data.GetEncoded());

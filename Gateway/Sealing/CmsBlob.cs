@@ -120,11 +120,11 @@ public static class CmsBlob
                 buffer[..n].CopyTo(_window.AsSpan(_filled));
                 _filled += n;
                 buffer = buffer[n..];
-                if (_filled == DigestWindow) Close();
+                if (_filled == DigestWindow) CloseWindow();
             }
         }
 
-        void Close()
+        void CloseWindow()
         {
             WindowDigest(iv, _windows, _previous, _window.AsSpan(0, _filled), _digests.AsSpan((int)_windows * DigestSize, DigestSize));
             _window.AsSpan(_filled - Block, Block).CopyTo(_previous);
@@ -134,7 +134,7 @@ public static class CmsBlob
 
         public byte[] Finish()
         {
-            if (_filled > 0) Close();
+            if (_filled > 0) CloseWindow();
             if (_windows * DigestSize != _digests.Length) throw new IOException("the ciphertext is not as long as announced");
             return _digests;
         }

@@ -210,7 +210,8 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
         var name = part.FileName ?? $"part-{number + 1}";
         http.Response.Headers.ContentDisposition = (image ? "inline" : "attachment") + "; filename*=UTF-8''" + Uri.EscapeDataString(name);
         // Decoded straight into the response, a buffer at a time: never the whole attachment in memory again.
-        await part.Content.DecodeToAsync(http.Response.Body, http.RequestAborted);
+        // A part with no body at all (a header section alone) is an empty download, not a failure.
+        if (part.Content is not null) await part.Content.DecodeToAsync(http.Response.Body, http.RequestAborted);
     }
 
     async Task OriginalAsync(HttpContext http, string token)
