@@ -59,7 +59,7 @@ public sealed class KeyReleaseTests : IAsyncLifetime
     {
         var id = await SendAsync("remote-open");
         using var client = new RemoteKeyRelease(BackgroundUrl, AgentKeys, Directory, NullLogger<RemoteKeyRelease>.Instance);
-        var released = Assert.IsType<KeyRelease.Released>(client.Release(id, Bob, ReleasePurpose.Open));
+        var released = Assert.IsType<KeyRelease.Released>(await client.ReleaseAsync(id, Bob, ReleasePurpose.Open));
         using var context = new CourierSecureMimeContext(AgentKeys, Directory);
         var opened = PartEnvelope.Open(context, MimeMessage.Load(new MemoryStream(released.SealedArm)).Body, "background@" + _gw.Options.Hostname);
         var arm = AccessRestrictionsMessage.FromEntity(opened.Entity);
@@ -67,7 +67,7 @@ public sealed class KeyReleaseTests : IAsyncLifetime
         Assert.Contains(Bob, arm.Recipients);
         Assert.Equal(1, _gw.App.Services.GetRequiredService<BackgroundElement>().ArmsOf(id).Single(a => a.Recipient == Bob).Opens);
 
-        Assert.IsType<KeyRelease.NotArrived>(client.Release("no-such-message", Bob, ReleasePurpose.Preview));
+        Assert.IsType<KeyRelease.NotArrived>(await client.ReleaseAsync("no-such-message", Bob, ReleasePurpose.Preview));
     }
 
     [Fact]
@@ -75,8 +75,8 @@ public sealed class KeyReleaseTests : IAsyncLifetime
     {
         var id = await SendAsync("remote-once", "X-Gateway-Max-Opens: 1\r\n");
         using var client = new RemoteKeyRelease(BackgroundUrl, AgentKeys, Directory, NullLogger<RemoteKeyRelease>.Instance);
-        Assert.IsType<KeyRelease.Released>(client.Release(id, Bob, ReleasePurpose.Open));
-        var refused = Assert.IsType<KeyRelease.Refused>(client.Release(id, Bob, ReleasePurpose.Open));
+        Assert.IsType<KeyRelease.Released>(await client.ReleaseAsync(id, Bob, ReleasePurpose.Open));
+        var refused = Assert.IsType<KeyRelease.Refused>(await client.ReleaseAsync(id, Bob, ReleasePurpose.Open));
         Assert.Contains("may be opened 1 time", refused.Reason);
     }
 
@@ -121,6 +121,43 @@ public sealed class KeyReleaseTests : IAsyncLifetime
         // Garbage is refused too.
         Assert.Equal(403, (await PostAsync("not a signature"u8.ToArray())).Status);
         Assert.Equal(1, _gw.App.Services.GetRequiredService<BackgroundElement>().ArmsOf(id).Single(a => a.Recipient == Bob).Opens);
+    }
+
+    [Fact]
+    public async Task Waiting_for_a_slow_Background_holds_no_thread_and_a_closed_session_stops_the_wait()
+    {
+        var id = await SendAsync("slow-background"); // bob has a key to sign his requests with
+        // A Background that takes 2 s to answer: a listener on loopback that reads the request and answers 404 late.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var served = Task.Run(async () =>
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                using var peer = await listener.AcceptTcpClientAsync();
+                var stream = peer.GetStream();
+                var buffer = new byte[64 * 1024];
+                _ = await stream.ReadAsync(buffer);
+                await Task.Delay(2000);
+                try { await stream.WriteAsync("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray()); }
+                catch (IOException) { } // the second caller has gone
+            }
+        });
+        using var client = new RemoteKeyRelease(new Uri($"http://127.0.0.1:{port}"), AgentKeys, Directory, NullLogger<RemoteKeyRelease>.Instance);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var pending = client.ReleaseAsync(id, Bob, ReleasePurpose.Preview);
+        // The call hands back its task at once (signing the request is all it does first), not after the answer.
+        Assert.True(clock.ElapsedMilliseconds < 1500, $"the call blocked for {clock.ElapsedMilliseconds} ms");
+        Assert.False(pending.IsCompleted, pending.IsCompleted ? $"answered at once: {await pending}" : "");
+        Assert.IsType<KeyRelease.NotArrived>(await pending);
+        Assert.True(clock.ElapsedMilliseconds >= 1900, "the answer came before the Background gave it");
+
+        // The session closes while it waits: the wait ends with the session, not as "not arrived yet".
+        using var closed = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ReleaseAsync(id, Bob, ReleasePurpose.Preview, closed.Token));
+        await served.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     /// <summary>The request signed with <paramref name="signer"/>'s key, whatever recipient it names.</summary>

@@ -55,7 +55,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         {
             // Only this message counts: an earlier one that no longer opens (expired, revoked) must not hold it up.
             if (BobsInbox() is var inbox && inbox.Count > before && inbox[before] is var stored
-                && (!readable || reader.Read(Bob, stored, countAsOpen: false, openedInSession: true).IsOriginal))
+                && (!readable || (await reader.ReadAsync(Bob, stored, countAsOpen: false, openedInSession: true)).IsOriginal))
                 return stored;
             await Task.Delay(50);
         }
@@ -272,7 +272,7 @@ public sealed class SplitEndToEndTests : IAsyncLifetime
         // A forged form (no valid token) and bob posting alice's form are refused; nothing is revoked.
         Assert.Equal(403, Split(await CurlAsync("-u", $"{Alice}:{Password}", "-d", $"id={unread.ProtectedId}&token=00", revokeUrl)).Status);
         Assert.Equal(403, Split(await CurlAsync("-u", $"{Bob}:{Password}", "-d", $"id={unread.ProtectedId}&token={token}", revokeUrl)).Status);
-        Assert.True(_gw.App.Services.GetRequiredService<IProtectedMessageReader>().Read(Bob, unread, countAsOpen: false, openedInSession: true).IsOriginal);
+        Assert.True((await _gw.App.Services.GetRequiredService<IProtectedMessageReader>().ReadAsync(Bob, unread, countAsOpen: false, openedInSession: true)).IsOriginal);
 
         var (_, revokeStatus) = Split(await CurlAsync("-u", $"{Alice}:{Password}", "-d", $"id={unread.ProtectedId}&token={token}", revokeUrl));
         Assert.Equal(303, revokeStatus);

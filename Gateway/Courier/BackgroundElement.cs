@@ -278,6 +278,10 @@ public sealed class BackgroundElement(
         return new PartResult.Done(arm, plan.Invite.Concat(plan.Held.Select(h => h.Recipient)).ToList());
     }
 
+    /// <summary>In this process the answer is the store's, at once (<see cref="Release"/>).</summary>
+    public Task<KeyRelease> ReleaseAsync(string messageId, string recipient, ReleasePurpose purpose, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Release(messageId, recipient, purpose));
+
     /// <summary>The recipient's Agent asks for the ARM; the restrictions decide, and the answer is recorded.</summary>
     public KeyRelease Release(string messageId, string recipient, ReleasePurpose purpose)
     {

@@ -25,5 +25,7 @@ public abstract record KeyRelease
 /// </summary>
 public interface IKeyRelease
 {
-    KeyRelease Release(string messageId, string recipient, ReleasePurpose purpose);
+    /// <summary>Asynchronous end to end: with the Background on another host the request crosses the network, and the
+    /// IMAP session or portal page waiting for it holds no thread meanwhile.</summary>
+    Task<KeyRelease> ReleaseAsync(string messageId, string recipient, ReleasePurpose purpose, CancellationToken cancellationToken = default);
 }

@@ -14,14 +14,14 @@ public sealed class KeyReleaseDesk(IKeyRing backgroundKeys, CertificateDirectory
     /// <summary>The answer to a signed request, or why it is refused (the request itself was not acceptable).</summary>
     public sealed record Answer(KeyRelease? Release, string? Refusal);
 
-    public Answer Handle(byte[] signedRequest)
+    public async Task<Answer> HandleAsync(byte[] signedRequest, CancellationToken cancellationToken)
     {
         try
         {
             using var context = new CourierSecureMimeContext(backgroundKeys, directory);
             var (request, signer) = KeyReleaseRequest.Open(context, signedRequest);
             guard.Check(signer, request.Recipient, request.CreatedUtc, request.Nonce);
-            return new Answer(background.Release(request.MessageId, request.Recipient, request.Purpose), null);
+            return new Answer(await background.ReleaseAsync(request.MessageId, request.Recipient, request.Purpose, cancellationToken), null);
         }
         catch (PartRejectedException ex)
         {

@@ -26,7 +26,7 @@ public sealed class MailboxMove(MailStore mailboxes, IProtectedMessageReader rea
                 Stream original;
                 if (message.ProtectedId is not null)
                 {
-                    var view = reader.Read(user, message, countAsOpen: false, openedInSession: false);
+                    var view = await reader.ReadAsync(user, message, countAsOpen: false, openedInSession: false, cancellationToken);
                     if (!view.IsOriginal) { view.Dispose(); skipped++; continue; }
                     original = view.Content; // disposed with the view's content below
                 }

@@ -25,7 +25,7 @@ public sealed class ReadingAgent(
     /// working copies, and the original written to one that the view hands out; a large message costs disk, not
     /// memory, and several are opened at once.
     /// </summary>
-    public ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession)
+    public async Task<ProtectedView> ReadAsync(string user, MessageRecord message, bool countAsOpen, bool openedInSession, CancellationToken cancellationToken = default)
     {
         var id = message.ProtectedId!;
         // Stored parts and ARMs were signed by our own elements, possibly before a courier rekey retired their certificates.
@@ -56,7 +56,7 @@ public sealed class ReadingAgent(
         using var _ = file;
 
         var purpose = openedInSession ? ReleasePurpose.Reopen : countAsOpen ? ReleasePurpose.Open : ReleasePurpose.Preview;
-        switch (background.Release(id, user, purpose))
+        switch (await background.ReleaseAsync(id, user, purpose, cancellationToken))
         {
             case KeyRelease.NotArrived:
                 return Notice(routing, id, "The key to this message has not arrived yet. It usually follows within moments; check again shortly.", "key not arrived yet");

@@ -28,4 +28,14 @@ public static class CourierHttpClient
         response.Content.ReadAsStream().CopyTo(body);
         return (response.StatusCode, body.ToArray(), response.Headers);
     }
+
+    /// <summary>The same without blocking a thread while the other host answers.</summary>
+    public static async Task<(System.Net.HttpStatusCode Status, byte[] Body, System.Net.Http.Headers.HttpResponseHeaders Headers)> PostMimeAsync(
+        this HttpClient http, Uri url, byte[] entity, CancellationToken cancellationToken)
+    {
+        var content = new ByteArrayContent(entity);
+        content.Headers.ContentType = new("application/pkcs7-mime");
+        using var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, url) { Content = content }, cancellationToken);
+        return (response.StatusCode, await response.Content.ReadAsByteArrayAsync(cancellationToken), response.Headers);
+    }
 }

@@ -85,7 +85,7 @@ public sealed partial class ImapSession
             // A protected message is shown as its Agent opens it: the original, or a notice saying why not.
             var servesBody = items.Any(ServesBody);
             var again = _openedProtected.Contains(protectedId);
-            shown = ProtectedReader.Read(_user!, message, countAsOpen: servesBody && !again, openedInSession: again);
+            shown = await ProtectedReader.ReadAsync(_user!, message, countAsOpen: servesBody && !again, openedInSession: again, _closed);
             if (servesBody && shown.IsOriginal) _openedProtected.Add(protectedId);
             size = shown.Length;
         }
@@ -303,24 +303,24 @@ public sealed partial class ImapSession
         Stream? _content;
         ProtectedView? _shown;
 
-        ProtectedView? Shown()
+        async ValueTask<ProtectedView?> ShownAsync()
         {
             if (_shown is not null || message.ProtectedId is not { } id || session.ProtectedReader is null) return _shown;
             var again = session._openedProtected.Contains(id);
-            return _shown = session.ProtectedReader.Read(session._user!, message, countAsOpen: false, openedInSession: again);
+            return _shown = await session.ProtectedReader.ReadAsync(session._user!, message, countAsOpen: false, openedInSession: again, session._closed);
         }
 
-        MessageStructure Structure()
+        async ValueTask<MessageStructure> StructureAsync()
         {
             if (_structure is not null) return _structure;
-            if (Shown() is not { } shown) return _structure = session.StoredStructure(message);
+            if (await ShownAsync() is not { } shown) return _structure = session.StoredStructure(message);
             using var view = shown.Open();
             return _structure = MessageStructure.Parse(view);
         }
 
         async ValueTask<bool> BodyContainsAsync(string text) =>
-            await MessageStructure.BodyContainsAsync(_content ??= Shown() is { } shown ? shown.Open() : session._store.OpenContent(message),
-                Structure(), text, session._closed);
+            await MessageStructure.BodyContainsAsync(_content ??= await ShownAsync() is { } shown ? shown.Open() : session._store.OpenContent(message),
+                await StructureAsync(), text, session._closed);
 
         public async ValueTask<bool> MatchesAsync(SearchKey key)
         {
@@ -338,7 +338,7 @@ public sealed partial class ImapSession
                 {
                     // SENT*: the sender's own calendar day (RFC 3501 6.4.4); without a usable Date: the internal date, as
                     // Dovecot does. The others: the internal date.
-                    var day = d.Sent && Structure().Date is { } sent ? DateOnly.FromDateTime(sent.DateTime) : DateOnly.FromDateTime(message.InternalDateUtc);
+                    var day = d.Sent && (await StructureAsync()).Date is { } sent ? DateOnly.FromDateTime(sent.DateTime) : DateOnly.FromDateTime(message.InternalDateUtc);
                     return d.Comparison switch
                     {
                         DateComparison.Before => day < d.Day,
@@ -346,10 +346,13 @@ public sealed partial class ImapSession
                         _ => day >= d.Day,
                     };
                 }
-                case SearchKey.Header h: return Structure().HeaderContains(h.Field, h.Text);
+                case SearchKey.Header h: return (await StructureAsync()).HeaderContains(h.Field, h.Text);
                 case SearchKey.Body b: return await BodyContainsAsync(b.Text);
                 case SearchKey.FullText t:
-                    return Structure().Headers.Any(h => Structure().HeaderContains(h.Name, t.Value)) || await BodyContainsAsync(t.Value);
+                {
+                    var structure = await StructureAsync();
+                    return structure.Headers.Any(h => structure.HeaderContains(h.Name, t.Value)) || await BodyContainsAsync(t.Value);
+                }
                 case SearchKey.Not n: return !await MatchesAsync(n.Key);
                 case SearchKey.Or o: return await MatchesAsync(o.Left) || await MatchesAsync(o.Right);
                 case SearchKey.And a:

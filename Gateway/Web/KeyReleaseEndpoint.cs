@@ -19,7 +19,7 @@ public static class KeyReleaseEndpoint
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, KeyReleaseDesk desk) =>
     {
         if (await RequestBody.ReadAsync(http) is not { } body) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        var answer = desk.Handle(body);
+        var answer = await desk.HandleAsync(body, http.RequestAborted);
         return answer switch
         {
             { Refusal: { } why } => Refuse(http, StatusCodes.Status403Forbidden, why),

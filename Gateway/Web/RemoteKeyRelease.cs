@@ -19,7 +19,7 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
     readonly TimeProvider _time = time ?? TimeProvider.System;
     readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(15));
 
-    public KeyRelease Release(string messageId, string recipient, ReleasePurpose purpose)
+    public async Task<KeyRelease> ReleaseAsync(string messageId, string recipient, ReleasePurpose purpose, CancellationToken cancellationToken = default)
     {
         var request = new KeyReleaseRequest
         {
@@ -28,7 +28,7 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
         };
         try
         {
-            var (status, body, headers) = _http.PostMime(new Uri(backgroundUrl, KeyReleaseEndpoint.Path), request.Sign(agentKeys, directory));
+            var (status, body, headers) = await _http.PostMimeAsync(new Uri(backgroundUrl, KeyReleaseEndpoint.Path), request.Sign(agentKeys, directory), cancellationToken);
             var reason = headers.TryGetValues(KeyReleaseEndpoint.ReasonHeader, out var values) ? values.FirstOrDefault() : null;
             switch ((int)status)
             {
@@ -41,7 +41,7 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
                     return new KeyRelease.NotArrived();
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             logger.LogWarning("Agent: the Background at {Url} cannot be reached for {MessageId}: {Reason}", backgroundUrl, messageId, ex.Message);
             return new KeyRelease.NotArrived();

@@ -98,8 +98,8 @@ public sealed class PickupDesk(
 
     /// <summary>The message for a proven recipient: <paramref name="counted"/> for a new view (an open the Background
     /// counts), else a further look within a view already counted (its attachments, its images).</summary>
-    public ProtectedView Open(PickupClaims claims, MessageRecord message, bool counted) =>
-        reader.Read(claims.Recipient, message, countAsOpen: counted, openedInSession: !counted);
+    public Task<ProtectedView> OpenAsync(PickupClaims claims, MessageRecord message, bool counted, CancellationToken cancellationToken) =>
+        reader.ReadAsync(claims.Recipient, message, countAsOpen: counted, openedInSession: !counted, cancellationToken);
 
     /// <summary>The recipient's reply: protected mail from the guest to the sender, split by the Agent like any local
     /// user's (it reaches the sender's INBOX as courier mail, sealed at rest).</summary>

@@ -26,5 +26,6 @@ public interface IProtectedMessageReader
 {
     /// <param name="countAsOpen">The body is being served and this session has not opened the message before.</param>
     /// <param name="openedInSession">This session opened it already: show it again without counting.</param>
-    ProtectedView Read(string user, MessageRecord message, bool countAsOpen, bool openedInSession);
+    /// <remarks>Asynchronous: the key may come from a Background on another host.</remarks>
+    Task<ProtectedView> ReadAsync(string user, MessageRecord message, bool countAsOpen, bool openedInSession, CancellationToken cancellationToken = default);
 }

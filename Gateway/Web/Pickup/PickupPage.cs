@@ -68,7 +68,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
             await PageAsync(http, 200, "Prove your address", ProveForm(http, token, claims, sent, null));
             return;
         }
-        using var view = desk.Open(claims, message, counted: true);
+        using var view = await desk.OpenAsync(claims, message, counted: true, http.RequestAborted);
         if (!view.IsOriginal)
         {
             await PageAsync(http, 410, "Message not available", $"<p>{H(view.Reason ?? "This message cannot be opened.")}</p>");
@@ -181,7 +181,7 @@ public sealed class PickupPage(PickupDesk desk, PickupBrowser browser, GatewayOp
             return null;
         }
         var message = desk.Find(claims);
-        var view = message is null ? null : desk.Open(claims, message, counted: false);
+        var view = message is null ? null : await desk.OpenAsync(claims, message, counted: false, http.RequestAborted);
         if (view is not { IsOriginal: true })
         {
             view?.Dispose();
