@@ -176,7 +176,7 @@ public sealed class PickupPortalBrowserTests
         Assert.Single(receipts, r => r.Contains($"{carol} tried to open"));
 
         // The sender sees the outside recipient on the status page and in the message's record, with times.
-        var status = gw.App.Services.GetRequiredService<ISentMessages>().SentBy(Alice, 10).Single(s => s.Message.InternetMessageId!.Contains(mid));
+        var status = (await gw.App.Services.GetRequiredService<ISentMessages>().SentByAsync(Alice, 10)).Single(s => s.Message.InternetMessageId!.Contains(mid));
         var carolStatus = status.Recipients.Single(r => r.Recipient == carol);
         Assert.Equal(RecipientState.Opened, carolStatus.State);
         Assert.Contains("opened 1 time(s), first at", carolStatus.Detail);
@@ -258,8 +258,8 @@ public sealed class PickupPortalBrowserTests
             $"From: {Alice}\r\nTo: {dave}\r\nSubject: second\r\nMessage-ID: <b{marker}@gateway.test>\r\n\r\nSecond {marker}\r\n")).Code);
         var second = LinkIn(await WaitForAsync(outside, m => m.Text.Contains("/pickup/") && LinkIn(m) != link));
         var sent = gw.App.Services.GetRequiredService<ISentMessages>();
-        var id = sent.SentBy(Alice, 10).Single(s => s.Message.InternetMessageId!.Contains("b" + marker)).Message.Id;
-        Assert.True(sent.Revoke(id, Alice));
+        var id = (await sent.SentByAsync(Alice, 10)).Single(s => s.Message.InternetMessageId!.Contains("b" + marker)).Message.Id;
+        Assert.True(await sent.RevokeAsync(id, Alice));
         driver.Navigate().GoToUrl(second);
         browser.Screenshot("portal-revoked");
         Assert.Equal("Message not available", driver.Title);

@@ -8,7 +8,7 @@ namespace Gateway.Courier;
 public interface IRegistrationDesk
 {
     /// <summary>The open invitation a link names; <see cref="RegistrationException"/> says why the link does not work.</summary>
-    InvitationRecord Check(string? token);
+    Task<InvitationRecord> CheckAsync(string? token, CancellationToken cancellationToken);
 
     /// <summary>Creates the account with <paramref name="password"/> and the user's certificate, tells the elements, sends the welcome mail.</summary>
     Task<InvitationRecord> RegisterAsync(string token, string password, CancellationToken cancellationToken);

@@ -156,6 +156,8 @@ public sealed class InvitationDesk : IInvitationDesk, IRegistrationDesk, IDispos
     }
 
     /// <summary>The open invitation a registration link names, if the link is genuine and still valid.</summary>
+    public Task<InvitationRecord> CheckAsync(string? token, CancellationToken cancellationToken) => Task.FromResult(Check(token));
+
     public InvitationRecord Check(string? token)
     {
         var dot = token?.IndexOf('.') ?? -1;

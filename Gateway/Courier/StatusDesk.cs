@@ -13,7 +13,7 @@ public sealed class StatusDesk(IKeyRing backgroundKeys, CertificateDirectory dir
     public const int MaxMessages = 500;
 
     /// <summary>The sealed answer, or why the request is refused.</summary>
-    public (byte[]? Answer, string? Refusal) Handle(byte[] signedRequest)
+    public async Task<(byte[]? Answer, string? Refusal)> HandleAsync(byte[] signedRequest, CancellationToken cancellationToken)
     {
         try
         {
@@ -21,8 +21,8 @@ public sealed class StatusDesk(IKeyRing backgroundKeys, CertificateDirectory dir
             var (request, signer) = StatusRequest.Open(context, signedRequest);
             guard.Check(signer, request.User, request.CreatedUtc, request.Nonce);
             var user = request.User.ToLowerInvariant();
-            var revoked = request.Revoke is { Length: > 0 and <= 200 } id && sent.Revoke(id, user);
-            var messages = request.Revoke is null ? sent.SentBy(user, Math.Clamp(request.Max, 1, MaxMessages)).ToList() : new List<SentMessageStatus>();
+            var revoked = request.Revoke is { Length: > 0 and <= 200 } id && await sent.RevokeAsync(id, user, cancellationToken);
+            var messages = request.Revoke is null ? (await sent.SentByAsync(user, Math.Clamp(request.Max, 1, MaxMessages), cancellationToken)).ToList() : new List<SentMessageStatus>();
             return (new StatusAnswer(request.Nonce, messages, revoked).Seal(backgroundKeys, directory, signer), null);
         }
         catch (PartRejectedException ex)

@@ -18,18 +18,8 @@ public static class CourierHttpClient
     }) { Timeout = timeout };
 
     /// <summary>One request between a split courier's hosts: a signed or sealed MIME entity posted to <paramref name="url"/>;
-    /// the answer's status, body and headers. Transport failures throw as HttpClient's do.</summary>
-    public static (System.Net.HttpStatusCode Status, byte[] Body, System.Net.Http.Headers.HttpResponseHeaders Headers) PostMime(this HttpClient http, Uri url, byte[] entity)
-    {
-        var content = new ByteArrayContent(entity);
-        content.Headers.ContentType = new("application/pkcs7-mime");
-        using var response = http.Send(new HttpRequestMessage(HttpMethod.Post, url) { Content = content });
-        using var body = new MemoryStream();
-        response.Content.ReadAsStream().CopyTo(body);
-        return (response.StatusCode, body.ToArray(), response.Headers);
-    }
-
-    /// <summary>The same without blocking a thread while the other host answers.</summary>
+    /// the answer's status, body and headers. Transport failures throw as HttpClient's do. Asynchronous: no thread is
+    /// held while the other host answers.</summary>
     public static async Task<(System.Net.HttpStatusCode Status, byte[] Body, System.Net.Http.Headers.HttpResponseHeaders Headers)> PostMimeAsync(
         this HttpClient http, Uri url, byte[] entity, CancellationToken cancellationToken)
     {

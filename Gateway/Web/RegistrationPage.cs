@@ -32,7 +32,7 @@ public sealed class RegistrationPage(IRegistrationDesk desk, Gateway.Configurati
         StatusPage.Secure(http.Response);
         var token = http.Request.Query["token"].ToString();
         InvitationRecord record;
-        try { record = desk.Check(token); }
+        try { record = await desk.CheckAsync(token, http.RequestAborted); }
         catch (RegistrationException ex) { await Html(http, 410, Page("Registration", $"<p>{H(ex.Message)}</p>")); return; }
         var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         http.Response.Cookies.Append(CookieName, nonce, new CookieOptions { HttpOnly = true, Secure = true, SameSite = SameSiteMode.Strict, Path = Path, MaxAge = TimeSpan.FromHours(1) });
@@ -46,7 +46,7 @@ public sealed class RegistrationPage(IRegistrationDesk desk, Gateway.Configurati
         var form = await http.Request.ReadFormAsync(http.RequestAborted);
         var token = form["token"].ToString();
         InvitationRecord record;
-        try { record = desk.Check(token); }
+        try { record = await desk.CheckAsync(token, http.RequestAborted); }
         catch (RegistrationException ex) { await Html(http, 410, Page("Registration", $"<p>{H(ex.Message)}</p>")); return; }
         var nonce = http.Request.Cookies[CookieName];
         var expected = nonce is null ? null : FormToken(nonce, record.Id);

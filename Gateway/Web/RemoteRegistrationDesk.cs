@@ -22,14 +22,14 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
     readonly TimeProvider _time = time ?? TimeProvider.System;
     readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(15));
 
-    public InvitationRecord Check(string? token) => Ask(token ?? "", claim: false);
+    public Task<InvitationRecord> CheckAsync(string? token, CancellationToken cancellationToken) => AskAsync(token ?? "", claim: false, cancellationToken);
 
     public async Task<InvitationRecord> RegisterAsync(string token, string password, CancellationToken cancellationToken)
     {
-        var record = Ask(token, claim: false);
+        var record = await AskAsync(token, claim: false, cancellationToken);
         if (!users.Add(record.Address, PasswordHasher.Hash(password)))
             throw new RegistrationException($"{record.Address} exists already; sign in with your mail program.");
-        try { record = Ask(token, claim: true); }
+        try { record = await AskAsync(token, claim: true, cancellationToken); }
         catch
         {
             users.Remove(record.Address);
@@ -44,7 +44,7 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
         return record;
     }
 
-    InvitationRecord Ask(string token, bool claim)
+    async Task<InvitationRecord> AskAsync(string token, bool claim, CancellationToken cancellationToken)
     {
         var foregroundCertificate = identity.ElementCertificate(CourierElement.Foreground)
                                     ?? throw new RegistrationException("Registration is not possible at the moment; try again later.");
@@ -54,12 +54,13 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
         RegistrationClaim.Answer answer;
         try
         {
-            var (status, body, _) = _http.PostMime(new Uri(foregroundUrl, RegistrationClaimEndpoint.Path), question);
+            var (status, body, _) = await _http.PostMimeAsync(new Uri(foregroundUrl, RegistrationClaimEndpoint.Path), question, cancellationToken);
             if ((int)status is < 200 or > 299) throw new PartRejectedException($"the Foreground answered {(int)status}");
             answer = SignedJson.Open<RegistrationClaim.Answer>(context, body, RegistrationClaim.AnswerMediaType, Certificates.EmailOf(foregroundCertificate)!);
             if (answer.Nonce != nonce) throw new PartRejectedException("the answer is for another question (a replay?)");
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or PartRejectedException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or PartRejectedException
+                                   || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             logger.LogError("Registration: the Foreground at {Url} could not {What} a link: {Reason}", foregroundUrl, claim ? "claim" : "check", ex.Message);
             throw new RegistrationException("Registration is not possible at the moment; try again later.");

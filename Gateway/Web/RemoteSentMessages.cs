@@ -15,17 +15,19 @@ public sealed class RemoteSentMessages(Uri backgroundUrl, IKeyRing agentKeys, Ce
     readonly TimeProvider _time = time ?? TimeProvider.System;
     readonly HttpClient _http = CourierHttpClient.Create(TimeSpan.FromSeconds(15));
 
-    public IReadOnlyList<SentMessageStatus> SentBy(string user, int max) => Ask(user, null, max).Messages;
+    public async Task<IReadOnlyList<SentMessageStatus>> SentByAsync(string user, int max, CancellationToken cancellationToken = default) =>
+        (await AskAsync(user, null, max, cancellationToken)).Messages;
 
-    public bool Revoke(string messageId, string user) => Ask(user, messageId, 0).Revoked;
+    public async Task<bool> RevokeAsync(string messageId, string user, CancellationToken cancellationToken = default) =>
+        (await AskAsync(user, messageId, 0, cancellationToken)).Revoked;
 
-    StatusAnswer Ask(string user, string? revoke, int max)
+    async Task<StatusAnswer> AskAsync(string user, string? revoke, int max, CancellationToken cancellationToken)
     {
         var request = new StatusRequest
         {
             User = user.ToLowerInvariant(), Revoke = revoke, Max = max, Nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)), CreatedUtc = _time.GetUtcNow(),
         };
-        var (status, body, _) = _http.PostMime(new Uri(backgroundUrl, StatusEndpoint.Path), request.Sign(agentKeys, directory));
+        var (status, body, _) = await _http.PostMimeAsync(new Uri(backgroundUrl, StatusEndpoint.Path), request.Sign(agentKeys, directory), cancellationToken);
         if ((int)status is < 200 or > 299)
             throw new PartRejectedException($"the Background at {backgroundUrl} refused the status request: {(int)status} {System.Text.Encoding.UTF8.GetString(body).Trim()}");
         using var context = new CourierSecureMimeContext(agentKeys, directory);

@@ -15,7 +15,7 @@ public static class StatusEndpoint
     public static void Map(WebApplication app) => app.MapPost(Path, async (HttpContext http, StatusDesk desk) =>
     {
         if (await RequestBody.ReadAsync(http) is not { } body) return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
-        var (answer, refusal) = desk.Handle(body);
+        var (answer, refusal) = await desk.HandleAsync(body, http.RequestAborted);
         return answer is not null
             ? Results.Bytes(answer, "application/pkcs7-mime")
             : Results.Text(refusal + "\n", "text/plain; charset=utf-8", statusCode: StatusCodes.Status403Forbidden);

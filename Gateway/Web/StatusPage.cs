@@ -34,7 +34,7 @@ public sealed class StatusPage(ISentMessages sent, UserAuthenticator authenticat
     {
         if (await AuthenticateAsync(http) is not { } user) return;
         var notice = http.Request.Query["revoked"].ToString();
-        var html = Render(user, sent.SentBy(user, MaxMessages), notice);
+        var html = Render(user, await sent.SentByAsync(user, MaxMessages, http.RequestAborted), notice);
         Secure(http.Response);
         http.Response.ContentType = "text/html; charset=utf-8";
         await http.Response.WriteAsync(html, http.RequestAborted);
@@ -49,7 +49,7 @@ public sealed class StatusPage(ISentMessages sent, UserAuthenticator authenticat
         var id = form["id"].ToString();
         var token = form["token"].ToString();
         if (id.Length is 0 or > 200 || !TokenMatches(user, id, token)) { await Plain(http, 403, "this form has expired or was not made for you; reload the status page and try again\n"); return; }
-        if (!sent.Revoke(id, user)) { await Plain(http, 404, "no such message of yours\n"); return; }
+        if (!await sent.RevokeAsync(id, user, http.RequestAborted)) { await Plain(http, 404, "no such message of yours\n"); return; }
         http.Response.Redirect(Path + "?revoked=" + Uri.EscapeDataString(id), permanent: false);
         http.Response.StatusCode = StatusCodes.Status303SeeOther;
     }
