@@ -155,9 +155,10 @@ public sealed class InvitationDesk : IInvitationDesk, IRegistrationDesk, IDispos
         _logger.LogInformation("Invitation {InvitationId} for {Address} answered by {Courier} (Invitation Reject): registration cancelled, held parts go there", invitationId, address, courier);
     }
 
-    /// <summary>The open invitation a registration link names, if the link is genuine and still valid.</summary>
+    /// <summary>In this process the desk answers at once (<see cref="Check"/>).</summary>
     public Task<InvitationRecord> CheckAsync(string? token, CancellationToken cancellationToken) => Task.FromResult(Check(token));
 
+    /// <summary>The open invitation a registration link names, if the link is genuine and still valid.</summary>
     public InvitationRecord Check(string? token)
     {
         var dot = token?.IndexOf('.') ?? -1;

@@ -17,6 +17,11 @@ public static class CourierHttpClient
         ConnectTimeout = TimeSpan.FromSeconds(5),
     }) { Timeout = timeout };
 
+    /// <summary>Whether a request failed because the other host could not be reached or did not answer in time (HttpClient
+    /// reports its timeout as a <see cref="TaskCanceledException"/>); the caller's own cancellation is not such a failure.</summary>
+    public static bool Unreachable(Exception ex, CancellationToken cancellationToken = default) =>
+        ex is HttpRequestException or IOException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested);
+
     /// <summary>One request between a split courier's hosts: a signed or sealed MIME entity posted to <paramref name="url"/>;
     /// the answer's status, body and headers. Transport failures throw as HttpClient's do. Asynchronous: no thread is
     /// held while the other host answers.</summary>

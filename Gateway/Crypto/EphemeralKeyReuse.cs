@@ -55,7 +55,7 @@ public static class EphemeralKeyReuse
     public static (byte[] EphemeralPoint, byte[] SharedSecret)? ForRecipient(ECPublicKeyParameters recipient)
     {
         if (NativeEc.PublicForm(recipient) is not { } form) return null;
-        var id = form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
+        var id = NativeEc.IdOf(form);
         if (Senders.TryGetValue(id, out var known) && Now < known.Until && Interlocked.Increment(ref known.Uses) <= MaxUses)
             return (known.Point, (byte[])known.Secret.Clone());
         if (NativeEc.Ephemeral(recipient) is not { } fresh) return null;

@@ -94,10 +94,13 @@ public static class NativeEc
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, NativePublicKey> PublicKeys = new();
     const int MaxPublicKeys = 4096;
 
+    /// <summary>A public key's identity as the tables keyed by key use it: its curve and point.</summary>
+    public static string IdOf(ECParameters form) => form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
+
     static NativePublicKey? NativePublic(ECPublicKeyParameters key)
     {
         if (PublicForm(key) is not { } form) return null;
-        var id = form.Curve.Oid.Value + ":" + Convert.ToHexString(form.Q.X!) + Convert.ToHexString(form.Q.Y!);
+        var id = IdOf(form);
         if (PublicKeys.TryGetValue(id, out var known)) return known;
         if (PublicKeys.Count >= MaxPublicKeys) PublicKeys.Clear();
         return PublicKeys.GetOrAdd(id, _ => new NativePublicKey(form));

@@ -37,7 +37,7 @@ public sealed class RemoteCourierReach(Uri foregroundUrl, IKeyRing agentKeys, Ce
             response.Content.ReadAsStream().CopyTo(body);
             signed = body.ToArray();
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception ex) when (CourierHttpClient.Unreachable(ex))
         {
             throw new PartRejectedException($"the Foreground at {foregroundUrl} cannot be asked where <{address}> is served: {ex.Message}", ex) { Transient = true };
         }

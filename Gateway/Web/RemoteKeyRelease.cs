@@ -41,7 +41,7 @@ public sealed class RemoteKeyRelease(Uri backgroundUrl, IKeyRing agentKeys, Cert
                     return new KeyRelease.NotArrived();
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (CourierHttpClient.Unreachable(ex, cancellationToken))
         {
             logger.LogWarning("Agent: the Background at {Url} cannot be reached for {MessageId}: {Reason}", backgroundUrl, messageId, ex.Message);
             return new KeyRelease.NotArrived();

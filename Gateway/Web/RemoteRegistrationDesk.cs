@@ -59,8 +59,7 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
             answer = SignedJson.Open<RegistrationClaim.Answer>(context, body, RegistrationClaim.AnswerMediaType, Certificates.EmailOf(foregroundCertificate)!);
             if (answer.Nonce != nonce) throw new PartRejectedException("the answer is for another question (a replay?)");
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or PartRejectedException
-                                   || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is PartRejectedException || CourierHttpClient.Unreachable(ex, cancellationToken))
         {
             logger.LogError("Registration: the Foreground at {Url} could not {What} a link: {Reason}", foregroundUrl, claim ? "claim" : "check", ex.Message);
             throw new RegistrationException("Registration is not possible at the moment; try again later.");
