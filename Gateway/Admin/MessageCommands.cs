@@ -2,13 +2,15 @@ using System.CommandLine;
 using Gateway.Configuration;
 using Gateway.Courier;
 using Gateway.Platform;
+using System.Text.Json;
 
 namespace Gateway.Admin;
 
 /// <summary>
 /// <c>gateway message list|show|revoke</c>: the protected messages local users have sent, as the Background records
-/// them. Safe while the gateway runs (the Background's store is opened in shared mode); a revocation takes effect at
-/// the next attempt to open the message.
+/// them. Safe while the gateway runs: the Background's store belongs to one process at a time, so the verb asks the
+/// running gateway (<see cref="SentMessageControl"/>), or with none running opens the store itself. A revocation takes
+/// effect at the next attempt to open the message.
 /// </summary>
 public static class MessageCommands
 {
@@ -20,46 +22,13 @@ public static class MessageCommands
         var sender = new Option<string?>("--sender") { Description = "Only messages sent by this address." };
         var limit = new Option<int>("--limit") { Description = "At most this many messages, newest first.", DefaultValueFactory = _ => 50 };
         var list = new Command("list", "List sent protected messages, newest first, with a count of recipients who opened each.") { sender, limit };
-        list.SetAction(parse => Run(parse, loadOptions, store =>
-        {
-            var from = parse.GetValue(sender);
-            var sent = from is null ? store.AllSent(parse.GetValue(limit)) : store.SentBy(from, parse.GetValue(limit));
-            foreach (var m in sent)
-            {
-                var status = SentMessageStatus.Of(store, m);
-                var opened = status.Recipients.Count(r => r.State == RecipientState.Opened);
-                Console.WriteLine($"{m.Id}\t{m.CreatedUtc.ToUniversalTime():yyyy-MM-dd HH:mm}Z\t{m.Sender}\t{opened}/{m.Recipients.Count} opened{(m.Revoked ? "\trevoked" : "")}");
-            }
-            Console.Error.WriteLine($"{sent.Count} message(s)");
-            return 0;
-        }));
+        list.SetAction(parse => Run(parse, loadOptions, new SentMessageRequest(SentMessageRequest.List, Sender: parse.GetValue(sender), Limit: parse.GetValue(limit))));
 
         var show = new Command("show", "Show one sent message: restrictions and each recipient's state (delivered, opened at, refused).") { id };
-        show.SetAction(parse => Run(parse, loadOptions, store =>
-        {
-            var wanted = parse.GetValue(id)!;
-            if (SentMessageStatus.Find(store, wanted) is not { } m) return Fail($"no sent message {wanted}; fix: check 'gateway message list'.");
-            var status = SentMessageStatus.Of(store, m);
-            Console.WriteLine($"message     {m.Id}");
-            if (m.InternetMessageId is not null) Console.WriteLine($"message-id  {m.InternetMessageId}");
-            Console.WriteLine($"sender      {m.Sender}");
-            Console.WriteLine($"sent        {m.CreatedUtc.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
-            Console.WriteLine($"restrictions {m.Restrictions}");
-            if (m.Revoked) Console.WriteLine($"revoked     {m.RevokedUtc?.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
-            foreach (var r in status.Recipients) Console.WriteLine($"  {r.Recipient}\t{r.State.ToString().ToLowerInvariant()}\t{r.Detail}");
-            return 0;
-        }));
+        show.SetAction(parse => Run(parse, loadOptions, new SentMessageRequest(SentMessageRequest.Show, parse.GetValue(id))));
 
         var revoke = new Command("revoke", "Revoke a sent message: from now on no recipient can open it; attempts are refused and recorded.") { id };
-        revoke.SetAction(parse => Run(parse, loadOptions, store =>
-        {
-            var wanted = parse.GetValue(id)!;
-            if (SentMessageStatus.Find(store, wanted) is not { } m) return Fail($"no sent message {wanted}; fix: check 'gateway message list'.");
-            if (m.Revoked) { Console.WriteLine($"{m.Id} was revoked already at {m.RevokedUtc?.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC"); return 0; }
-            store.Revoke(m.Id, sender: null, DateTime.UtcNow);
-            Console.WriteLine($"revoked {m.Id} (sent by {m.Sender} to {m.Recipients.Count} recipient(s))");
-            return 0;
-        }));
+        revoke.SetAction(parse => Run(parse, loadOptions, new SentMessageRequest(SentMessageRequest.Revoke, parse.GetValue(id))));
 
         message.Add(list);
         message.Add(show);
@@ -67,7 +36,7 @@ public static class MessageCommands
         return message;
     }
 
-    static int Run(ParseResult parse, Func<ParseResult, GatewayOptions?> loadOptions, Func<BackgroundStore, int> action)
+    static int Run(ParseResult parse, Func<ParseResult, GatewayOptions?> loadOptions, SentMessageRequest request)
     {
         var options = loadOptions(parse);
         if (options is null) return 2;
@@ -78,13 +47,22 @@ public static class MessageCommands
         }
         var data = new DataDirectory(options.DataDirectory);
         data.EnsureCreated(options);
-        using var store = new BackgroundStore(BackgroundStore.PathIn(data));
-        return action(store);
-    }
-
-    static int Fail(string message)
-    {
-        Console.Error.WriteLine("gateway: " + message);
-        return 1;
+        var path = BackgroundStore.PathIn(data);
+        SentMessageAnswer answer;
+        using (var store = BackgroundStore.TryOpen(path))
+        {
+            if (store is not null) answer = SentMessageControl.Answer(store, request);
+            else if (ControlDirectory.Ask(BackgroundStore.ControlDirectoryOf(path), JsonSerializer.SerializeToUtf8Bytes(request), TimeSpan.FromSeconds(15)) is { } given
+                     && JsonSerializer.Deserialize<SentMessageAnswer>(given) is { } parsed)
+                answer = parsed;
+            else
+            {
+                Console.Error.WriteLine("gateway: the running gateway did not answer within 15 s; nothing was changed.");
+                return 1;
+            }
+        }
+        Console.Write(answer.Output);
+        Console.Error.Write(answer.Error);
+        return answer.ExitCode;
     }
 }

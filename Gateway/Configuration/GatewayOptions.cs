@@ -311,6 +311,9 @@ public sealed class CourierOptions
     /// <summary>Days a part an element refused (a forged or broken message) is kept in its inbox's <c>rejected/</c> for
     /// the operator to look at before it is deleted (fractions allowed).</summary>
     public double RejectedRetentionDays { get; set; } = 14;
+    /// <summary>How many of the Agent's parts the Foreground, and the Background, each handle at once (their other
+    /// traffic, such as accounts, Introductions and Key Replacement messages, is handled one at a time, alone).</summary>
+    public int ElementConcurrency { get; set; } = 4;
     /// <summary>Hours an Inter-Courier message (and a Distribute Account or Key Replacement message between this courier's
     /// hosts) may have travelled: an older one is refused as a replay. Keep it above the senders' Delivery:MaxQueueAgeSeconds.</summary>
     public double InterCourierMaxAgeHours { get; set; } = 168;

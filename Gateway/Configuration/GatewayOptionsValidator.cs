@@ -129,6 +129,8 @@ public static partial class GatewayOptionsValidator
             p.Add($"{g}:Courier:RekeyDaysBeforeExpiry: {o.Courier.RekeyDaysBeforeExpiry} is out of range; fix: use 0 (replace keys only with 'gateway rekey') to 365, e.g. 30.");
         if (!(o.Courier.RejectedRetentionDays > 0) || o.Courier.RejectedRetentionDays > 3650)
             p.Add($"{g}:Courier:RejectedRetentionDays: {o.Courier.RejectedRetentionDays} is out of range; fix: use a number of days above 0 and at most 3650, e.g. 14.");
+        if (o.Courier.ElementConcurrency is < 1 or > 64)
+            p.Add($"{g}:Courier:ElementConcurrency: {o.Courier.ElementConcurrency} is out of range; fix: use 1 (one part at a time) to 64, e.g. 4.");
         if (!(o.Courier.InterCourierMaxAgeHours >= 1))
             p.Add($"{g}:Courier:InterCourierMaxAgeHours: {o.Courier.InterCourierMaxAgeHours} is under an hour; fix: use 168 (a week), above Delivery:MaxQueueAgeSeconds.");
         else if (o.Courier.InterCourierMaxAgeHours * 3600 < o.Delivery.MaxQueueAgeSeconds)

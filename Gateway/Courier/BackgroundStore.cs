@@ -54,36 +54,91 @@ public sealed class SentRecord
 /// It never holds content, and a CEK only inside an ARM sealed to its recipient.
 /// </summary>
 /// <remarks>
-/// <para>Opened in LiteDB's shared mode (a named mutex around every operation), so that admin verbs such as
-/// <c>gateway message revoke</c> act on the store of a running gateway.</para>
-/// <para>In shared mode LiteDB 5 opens an engine for every operation outside a transaction, and for a transaction from
-/// its start to its commit, and closes it at the end: the close waits for the engine's log writer, which syncs the log
-/// after its last page, and checkpoints what the log holds into the data file (the data file synced before the log is
-/// emptied). A commit is therefore durable when <c>Commit</c> returns, and each operation costs an engine opened and
-/// closed (a file opened twice, its header read, a buffer and a writer thread made): the fewer, the better.</para>
+/// <para>One process at a time has the store: it holds <c>background.db.lock</c> exclusively and opens the file in
+/// Direct mode (<see cref="Gateway.Storage.LiteDbFiles"/>: the engine stays open, and a commit is durable once its
+/// confirming page is synced to the log, one sync per commit). Admin verbs such as <c>gateway message revoke</c> open
+/// it themselves only while no gateway has it (<see cref="TryOpen"/>); while one runs they ask it
+/// (<see cref="SentMessageControl"/>).</para>
+/// <para>Every transaction writes one small commit mark besides its changes, so that each commit produces exactly one
+/// confirming page, which is what the durable wait counts.</para>
 /// </remarks>
 public sealed class BackgroundStore : IDisposable
 {
+    readonly FileStream _held;
     readonly LiteDatabase _db;
+    readonly ILiteCollection<BsonDocument> _meta;
     readonly Lock _gate = new();
+    long _issued;
     public ILiteCollection<ArmRecord> Arms { get; }
     public ILiteCollection<SentRecord> Sent { get; }
 
     /// <summary>Where the Background keeps its store in a data directory.</summary>
     public static string PathIn(Gateway.Platform.DataDirectory data) => Path.Combine(data.BackgroundDirectory, "background.db");
 
-    public BackgroundStore(string path)
+    /// <summary>Where requests to the running gateway's store wait (see <see cref="SentMessageControl"/>).</summary>
+    public static string ControlDirectoryOf(string path) => Path.Combine(Path.GetDirectoryName(path) ?? "", "control");
+
+    static readonly TimeSpan ConfirmWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Opens the store for this process, waiting up to <paramref name="waitForHolder"/> (default 30 s) while
+    /// another process (an admin verb) has it.</summary>
+    public BackgroundStore(string path, TimeSpan? waitForHolder = null)
+        : this(path, Hold(path, waitForHolder ?? TimeSpan.FromSeconds(30))
+                     ?? throw new IOException($"the Background's store {path} is held by another process (a running gateway, or a 'gateway message' verb); fix: stop the other one, or wait for it"))
     {
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
-        Arms = _db.GetCollection<ArmRecord>("arms");
-        Sent = _db.GetCollection<SentRecord>("sent");
-        Arms.EnsureIndex(a => a.MessageId);
-        Arms.EnsureIndex(a => a.Recipient);
-        Sent.EnsureIndex(s => s.Sender);
+    }
+
+    BackgroundStore(string path, FileStream held)
+    {
+        _held = held;
+        try
+        {
+            _db = Gateway.Storage.LiteDbFiles.Open(path);
+            _meta = _db.GetCollection("meta");
+            Arms = _db.GetCollection<ArmRecord>("arms");
+            Sent = _db.GetCollection<SentRecord>("sent");
+            Arms.EnsureIndex(a => a.MessageId);
+            Arms.EnsureIndex(a => a.Recipient);
+            Sent.EnsureIndex(s => s.Sender);
+            Checkpoint(); // what the set-up wrote is on disk: from here on every commit is counted
+        }
+        catch
+        {
+            _db?.Dispose();
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The store, or null when another process (a running gateway) has it.</summary>
+    public static BackgroundStore? TryOpen(string path) => Hold(path, TimeSpan.Zero) is { } held ? new BackgroundStore(path, held) : null;
+
+    static FileStream? Hold(string path, TimeSpan wait)
+    {
+        Gateway.Platform.DurableFile.CreatePrivateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (File.Exists(path + ".lock"))
+            {
+                if (Environment.TickCount64 >= deadline) return null;
+                Thread.Sleep(100);
+            }
+        }
+    }
+
+    void Checkpoint()
+    {
+        _db.Checkpoint();
+        _issued = Gateway.Storage.LiteDbFiles.Confirmed(_db);
     }
 
     /// <summary>
-    /// Runs a change in a transaction and makes it durable (see the remarks above: the commit closes the engine) before returning.
+    /// Runs a change in a transaction and makes it durable (its confirming page synced to the log) before returning.
     /// Group commit: changes that arrive while another commit is under way wait for it and then go together, in one
     /// transaction, the first of them doing the work for all; each still returns only once its own
     /// change is durable. A change that throws is not mixed with the others: the group is rolled back and each of its
@@ -159,6 +214,7 @@ public sealed class BackgroundStore : IDisposable
         }
         try
         {
+            _meta.Upsert(new BsonDocument { ["_id"] = "commit", ["utc"] = DateTime.UtcNow });
             _db.Commit();
         }
         catch
@@ -166,6 +222,8 @@ public sealed class BackgroundStore : IDisposable
             _db.Rollback();
             throw;
         }
+        // Under the gate: commits are counted in the order LiteDB's writer confirms them.
+        if (!Gateway.Storage.LiteDbFiles.WaitConfirmed(_db, ++_issued, ConfirmWait)) Checkpoint();
         for (var i = 0; i < changes.Count; i++)
         {
             changes[i].Result = results[i];
@@ -201,5 +259,9 @@ public sealed class BackgroundStore : IDisposable
     /// <summary>The per-recipient ARM records of one message.</summary>
     public IReadOnlyList<ArmRecord> ArmsOf(string messageId) => Arms.Find(a => a.MessageId == messageId).OrderBy(a => a.Recipient).ToList();
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _held.Dispose();
+    }
 }

@@ -110,6 +110,19 @@ public sealed class ElementInbox : IElementDrop
         return removed;
     }
 
-    /// <summary>Waits until a part may have arrived, or the timeout passes.</summary>
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+    /// <summary>Waits until a part may have arrived, or the timeout passes. Arrivals signalled meanwhile are taken with
+    /// it: the caller lists the inbox afresh, which shows every part whose arrival was signalled.</summary>
+    public async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var signalled = await _signal.WaitAsync(timeout, cancellationToken);
+        while (_signal.Wait(0)) { }
+        return signalled;
+    }
+
+    /// <summary>
+    /// Whether a part is one the Agent split from a message (named by its queue id: letters and digits only), as
+    /// opposed to the element's other traffic, whose names carry a kind (<c>acct-</c>, <c>ic-</c>, <c>inv-</c>, a Key
+    /// Replacement's): an Agent's part changes nothing but its own message's records, so several may be handled at once.
+    /// </summary>
+    public static bool IsAgentPart(string name) => name.Length > 0 && name.All(char.IsAsciiLetterOrDigit);
 }

@@ -387,6 +387,10 @@ public static class GatewayHost
         // The sender's status page is where users log in (with the Agent); the records are the Background's, asked
         // over HTTPS when it runs on another host.
         services.AddSingleton(sp => new LocalSentMessages(sp.GetRequiredService<BackgroundStore>(), sp.GetRequiredService<BackgroundElement>()));
+        // 'gateway message' verbs reach the Background's store through the process that has it.
+        if (runsBackground)
+            services.AddSingleton<IHostedService>(sp => new SentMessageControl(sp.GetRequiredService<BackgroundStore>(),
+                BackgroundStore.ControlDirectoryOf(BackgroundStore.PathIn(data)), sp.GetRequiredService<ILogger<SentMessageControl>>()));
         services.AddSingleton<ISentMessages>(sp => runsBackground
             ? sp.GetRequiredService<LocalSentMessages>()
             : new Web.RemoteSentMessages(new Uri(options.Courier.BackgroundUrl!), ScopedKeyRing.Agent(sp.GetRequiredService<KeyStore>()),
@@ -416,7 +420,8 @@ public static class GatewayHost
                     (inbox, process, sweep) = (background.Inbox, background.ProcessAsync, background.SweepPendingAsync);
                 }
                 return new ElementWorker(element.ToString(), inbox, process, sweep, TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
-                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element), TimeSpan.FromDays(options.Courier.RejectedRetentionDays));
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Courier." + element), TimeSpan.FromDays(options.Courier.RejectedRetentionDays),
+                    options.Courier.ElementConcurrency, name => !ElementInbox.IsAgentPart(name));
             });
         // The links to elements on other hosts, and the accounts they must know (added with 'user add' or registered).
         PeerDeliveryWorker Link(IServiceProvider sp, string name, PeerOutbox outbox) => new(name, outbox,

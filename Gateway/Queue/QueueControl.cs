@@ -20,10 +20,10 @@ public sealed record QueueRequest(string Verb, string? Id)
 /// </summary>
 public sealed class QueueControl : IDisposable
 {
-    readonly string _directory;
+    readonly ControlDirectory _requests;
     readonly FileStream _lock;
 
-    QueueControl(string directory, FileStream held) => (_directory, _lock) = (directory, held);
+    QueueControl(ControlDirectory requests, FileStream held) => (_requests, _lock) = (requests, held);
 
     /// <summary>Beside the queue, not in it: nothing stays open under <c>queue/</c>, which may be a file system of its own.</summary>
     public static string DirectoryOf(DataDirectory data) => Path.Combine(data.Root, "queue-control");
@@ -33,10 +33,8 @@ public sealed class QueueControl : IDisposable
     /// <summary>Taken by the running gateway's delivery worker for as long as it runs.</summary>
     public static QueueControl Claim(DataDirectory data)
     {
-        var directory = DirectoryOf(data);
-        DurableFile.CreatePrivateDirectory(directory);
-        foreach (var stale in Directory.EnumerateFiles(directory, "*.answer")) File.Delete(stale);
-        return new QueueControl(directory, new FileStream(LockPath(directory), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        var requests = new ControlDirectory(DirectoryOf(data));
+        return new QueueControl(requests, new FileStream(LockPath(requests.Path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
     }
 
     /// <summary>Whether a gateway runs on this data directory (it holds the lock).</summary>
@@ -55,16 +53,15 @@ public sealed class QueueControl : IDisposable
         }
     }
 
-    /// <summary>The requests waiting, oldest first.</summary>
+    /// <summary>The requests waiting, oldest first; one that cannot be read is answered so at once.</summary>
     public IReadOnlyList<(string Name, QueueRequest Request)> Waiting()
     {
         var waiting = new List<(string, QueueRequest)>();
-        foreach (var file in new DirectoryInfo(_directory).EnumerateFiles("*.request").OrderBy(f => f.LastWriteTimeUtc))
+        foreach (var (name, bytes) in _requests.Waiting())
         {
             QueueRequest? request = null;
-            try { request = JsonSerializer.Deserialize<QueueRequest>(File.ReadAllBytes(file.FullName)); }
-            catch (Exception ex) when (ex is JsonException or IOException) { }
-            var name = Path.GetFileNameWithoutExtension(file.Name);
+            try { request = bytes is null ? null : JsonSerializer.Deserialize<QueueRequest>(bytes); }
+            catch (JsonException) { }
             if (request is null) Answer(name, "the request could not be read");
             else waiting.Add((name, request));
         }
@@ -72,35 +69,13 @@ public sealed class QueueControl : IDisposable
     }
 
     /// <summary>Answers a request (the command that asked prints the answer) and takes it away.</summary>
-    public void Answer(string name, string answer)
-    {
-        DurableFile.WriteAllBytesAtomic(Path.Combine(_directory, name + ".answer"), System.Text.Encoding.UTF8.GetBytes(answer));
-        File.Delete(Path.Combine(_directory, name + ".request"));
-    }
+    public void Answer(string name, string answer) => _requests.Answer(name, System.Text.Encoding.UTF8.GetBytes(answer));
 
     /// <summary>Asks the running gateway; returns its answer, or null when none came within <paramref name="timeout"/>
     /// (the request is then withdrawn).</summary>
-    public static string? Ask(DataDirectory data, QueueRequest request, TimeSpan timeout)
-    {
-        var directory = DirectoryOf(data);
-        var name = Guid.NewGuid().ToString("N");
-        var requestPath = Path.Combine(directory, name + ".request");
-        var answerPath = Path.Combine(directory, name + ".answer");
-        DurableFile.WriteAllBytesAtomic(requestPath, JsonSerializer.SerializeToUtf8Bytes(request));
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (File.Exists(answerPath))
-            {
-                var answer = File.ReadAllText(answerPath);
-                File.Delete(answerPath);
-                return answer;
-            }
-            Thread.Sleep(100);
-        }
-        File.Delete(requestPath);
-        return null;
-    }
+    public static string? Ask(DataDirectory data, QueueRequest request, TimeSpan timeout) =>
+        ControlDirectory.Ask(DirectoryOf(data), JsonSerializer.SerializeToUtf8Bytes(request), timeout) is { } answer
+            ? System.Text.Encoding.UTF8.GetString(answer) : null;
 
     public void Dispose() => _lock.Dispose();
 }
