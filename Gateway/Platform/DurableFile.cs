@@ -21,20 +21,72 @@ public static partial class DurableFile
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
-    /// <summary>Makes the directory's entries (creates, renames, deletes) durable.</summary>
+    /// <summary>
+    /// Makes the directory's entries (creates, renames, deletes) durable: every change made to it before the call is on
+    /// disk when it returns. Calls that overlap share syncs (group commit): a call waits for a sync that starts after it
+    /// came in, and one sync answers every call that was waiting when it started, so a directory many writers use at
+    /// once is synced once per round instead of once per writer. A sync that fails fails every call it answers and every
+    /// later one on that directory until the process restarts: after a failed fsync, what the kernel wrote is unknown,
+    /// and syncing again would report success for changes that may be lost.
+    /// </summary>
     public static void SyncDirectory(string directory)
     {
         if (!OperatingSystem.IsLinux()) return; // Windows has no directory fsync; NTFS journals metadata.
+        var round = Rounds.GetOrAdd(directory, _ => new SyncRound());
+        long ticket, upTo;
+        lock (round)
+        {
+            ticket = ++round.Requested;
+            while (true)
+            {
+                if (round.Failure is { } failure) throw new IOException(failure.Message, failure);
+                if (round.Completed >= ticket) return;
+                if (!round.Running) break;
+                Monitor.Wait(round);
+            }
+            round.Running = true;
+            upTo = round.Requested; // every call counted so far made its change before this sync starts
+        }
         var fd = open(directory, O_RDONLY | O_DIRECTORY);
-        if (fd < 0) throw new IOException($"cannot open directory {directory} for fsync (errno {Marshal.GetLastPInvokeError()})");
-        try
+        if (fd < 0)
         {
-            if (fsync(fd) != 0) throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+            // Nothing was synced: this call fails, and the calls waiting try a round of their own.
+            var errno = Marshal.GetLastPInvokeError();
+            lock (round)
+            {
+                round.Running = false;
+                Monitor.PulseAll(round);
+            }
+            throw new IOException($"cannot open directory {directory} for fsync (errno {errno})");
         }
-        finally
+        IOException? failed = null;
+        Interlocked.Increment(ref round.Syncs);
+        if (fsync(fd) != 0) failed = new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+        close(fd);
+        lock (round)
         {
-            close(fd);
+            round.Failure ??= failed;
+            round.Completed = upTo;
+            round.Running = false;
+            Monitor.PulseAll(round);
         }
+        if (failed is not null) throw failed;
+    }
+
+    /// <summary>How many fsyncs of <paramref name="directory"/> this process has made (calls answered by another call's
+    /// sync are not counted).</summary>
+    public static long SyncsOf(string directory) => Rounds.TryGetValue(directory, out var round) ? Interlocked.Read(ref round.Syncs) : 0;
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SyncRound> Rounds = new(StringComparer.Ordinal);
+
+    /// <summary>One directory's syncs: calls counted, calls answered, whether a sync runs, and a failure once one failed.</summary>
+    sealed class SyncRound
+    {
+        public long Requested;
+        public long Completed;
+        public bool Running;
+        public Exception? Failure;
+        public long Syncs;
     }
 
     /// <summary>Writes <paramref name="contents"/> to <paramref name="path"/> atomically: temp file, fsync, rename, directory fsync.</summary>
