@@ -51,6 +51,11 @@ public static class RolesCommands
             return 1;
         }
         var source = new DataDirectory(s.Options.DataDirectory);
+        if (Gateway.Queue.QueueControl.IsGatewayRunning(source))
+        {
+            Console.Error.WriteLine("gateway: a gateway is running on this data directory; stop it first (the stores it holds cannot be moved under it).");
+            return 1;
+        }
         var data = new DataDirectory(target);
         data.EnsureCreated(new GatewayOptions { Roles = { element == CourierElement.Foreground ? GatewayOptions.ForegroundRole : GatewayOptions.BackgroundRole } });
         var stored = s.Keys.List().ToDictionary(k => k.Id);

@@ -56,7 +56,8 @@ public sealed class SentRecord
 /// <remarks>
 /// <para>One process at a time has the store: it holds <c>background.db.lock</c> exclusively and opens the file in
 /// Direct mode (<see cref="Gateway.Storage.LiteDbFiles"/>: the engine stays open, and a commit is durable once its
-/// confirming page is synced to the log, one sync per commit). Admin verbs such as <c>gateway message revoke</c> open
+/// confirming page is synced to the log, instead of an engine opened, checkpointed and closed per transaction as in
+/// LiteDB's shared mode). Admin verbs such as <c>gateway message revoke</c> open
 /// it themselves only while no gateway has it (<see cref="TryOpen"/>); while one runs they ask it
 /// (<see cref="SentMessageControl"/>).</para>
 /// <para>Every transaction writes one small commit mark besides its changes, so that each commit produces exactly one
