@@ -80,11 +80,20 @@ public sealed class HeldPartAudit : IDisposable
         return held;
     }
 
-    /// <summary>Stored messages of the element (LiteDB databases are read separately; the rest are message files).</summary>
+    /// <summary>Stored messages of the element (LiteDB databases are read separately; the rest are message files). A
+    /// lock a running process holds (<c>background.db.lock</c>) cannot be opened while it is held; it must be empty.</summary>
     static IEnumerable<string> FilesUnder(string directory) => !Directory.Exists(directory)
         ? Enumerable.Empty<string>()
         : Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
-            .Where(f => !f.EndsWith(".db", StringComparison.Ordinal) && !f.EndsWith("-log.db", StringComparison.Ordinal) && !f.EndsWith(".json", StringComparison.Ordinal));
+            .Where(f => !f.EndsWith(".db", StringComparison.Ordinal) && !f.EndsWith("-log.db", StringComparison.Ordinal) && !f.EndsWith(".json", StringComparison.Ordinal))
+            .Where(f => !EmptyLock(f));
+
+    public static bool EmptyLock(string path)
+    {
+        if (!path.EndsWith(".lock", StringComparison.Ordinal)) return false;
+        Assert.Equal(0, new FileInfo(path).Length);
+        return true;
+    }
 
     static void CopyDatabase(string from, string to)
     {
