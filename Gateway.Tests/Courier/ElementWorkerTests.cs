@@ -35,15 +35,7 @@ public class ElementWorkerTests
             inbox.Remove(name);
             Interlocked.Decrement(ref inFlight);
         }, concurrency: 4);
-        await worker.StartAsync(CancellationToken.None);
-        try
-        {
-            for (var i = 0; i < 200 && inbox.Waiting().Count > 0; i++) await Task.Delay(50);
-        }
-        finally
-        {
-            await worker.StopAsync(CancellationToken.None);
-        }
+        await RunUntilEmptyAsync(worker, inbox);
         Assert.True(fourAtOnce.Task.IsCompleted, $"at most {most} part(s) were in flight at once");
         Assert.Equal(4, most);
         Assert.Equal(4, worker.MostInFlight);
@@ -72,15 +64,7 @@ public class ElementWorkerTests
             Interlocked.Decrement(ref inFlight);
             log.Enqueue($"end {name}");
         }, concurrency: 4);
-        await worker.StartAsync(CancellationToken.None);
-        try
-        {
-            for (var i = 0; i < 200 && inbox.Waiting().Count > 0; i++) await Task.Delay(50);
-        }
-        finally
-        {
-            await worker.StopAsync(CancellationToken.None);
-        }
+        await RunUntilEmptyAsync(worker, inbox);
         var events = log.ToList();
         Assert.Contains("start acct-someone with 0 other(s)", events);
         var accountStart = events.IndexOf("start acct-someone with 0 other(s)");
@@ -98,6 +82,20 @@ public class ElementWorkerTests
     [InlineData("inv-Q1a2", false)]
     [InlineData("", false)]
     public void Only_a_queue_id_names_an_agents_part(string name, bool agentPart) => Assert.Equal(agentPart, ElementInbox.IsAgentPart(name));
+
+    /// <summary>Runs the worker until its inbox is empty (at most 10 s), then stops it.</summary>
+    static async Task RunUntilEmptyAsync(ElementWorker worker, ElementInbox inbox)
+    {
+        await worker.StartAsync(CancellationToken.None);
+        try
+        {
+            for (var i = 0; i < 200 && inbox.Waiting().Count > 0; i++) await Task.Delay(50);
+        }
+        finally
+        {
+            await worker.StopAsync(CancellationToken.None);
+        }
+    }
 
     static void InterlockedMax(ref int target, int value)
     {
