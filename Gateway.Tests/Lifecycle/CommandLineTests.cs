@@ -114,4 +114,32 @@ public class CommandLineTests
         Assert.Matches("^[0-9a-f]{12}$", scope.GetProperty("SessionId").GetString());
         Assert.Equal("delivery", scope.GetProperty("Listener").GetString());
     }
+
+    [Fact]
+    public async Task Message_verbs_open_the_background_store_themselves_when_no_gateway_runs()
+    {
+        var data = TempDirectory.Create("message-offline");
+        var path = Gateway.Courier.BackgroundStore.PathIn(new Gateway.Platform.DataDirectory(data));
+        using (var store = new Gateway.Courier.BackgroundStore(path))
+            store.Write(() =>
+            {
+                store.Sent.Insert(new Gateway.Courier.SentRecord { Id = "offline1", Sender = "alice@localhost", Recipients = { "bob@localhost" }, CreatedUtc = DateTime.UtcNow });
+                return 0;
+            });
+
+        var list = await GatewayProcess.RunCliAsync(data, null, "message", "list");
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.Contains("offline1", list.StdOut);
+        Assert.Contains("1 message(s)", list.StdErr);
+        var revoke = await GatewayProcess.RunCliAsync(data, null, "message", "revoke", "offline1");
+        Assert.True(revoke.ExitCode == 0, revoke.StdErr);
+        Assert.Contains("revoked offline1", revoke.StdOut);
+        var unknown = await GatewayProcess.RunCliAsync(data, null, "message", "show", "nothing-here");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no sent message nothing-here", unknown.StdErr);
+
+        using var reopened = Gateway.Courier.BackgroundStore.TryOpen(path);
+        Assert.NotNull(reopened); // the verbs let go of the store
+        Assert.True(reopened.Sent.FindById("offline1").Revoked);
+    }
 }
