@@ -117,19 +117,7 @@ public sealed class BackgroundStore : IDisposable
     static FileStream? Hold(string path, TimeSpan wait)
     {
         Gateway.Platform.DurableFile.CreatePrivateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (File.Exists(path + ".lock"))
-            {
-                if (Environment.TickCount64 >= deadline) return null;
-                Thread.Sleep(100);
-            }
-        }
+        return Gateway.Platform.ProcessLock.TryHold(path + ".lock", wait);
     }
 
     void Checkpoint()

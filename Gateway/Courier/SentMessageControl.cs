@@ -24,38 +24,24 @@ public sealed record SentMessageAnswer(int ExitCode, string Output, string Error
 /// </summary>
 public sealed class SentMessageControl(BackgroundStore store, string controlDirectory, ILogger<SentMessageControl> logger) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var requests = new ControlDirectory(controlDirectory);
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
-        try
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new ControlDirectory(controlDirectory).ServeAsync(bytes =>
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-                foreach (var (name, bytes) in requests.Waiting())
-                {
-                    SentMessageAnswer answer;
-                    try
-                    {
-                        answer = JsonSerializer.Deserialize<SentMessageRequest>(bytes ?? []) is { } request
-                            ? Answer(store, request) : new SentMessageAnswer(2, "", "gateway: the request could not be read\n");
-                    }
-                    catch (JsonException)
-                    {
-                        answer = new SentMessageAnswer(2, "", "gateway: the request could not be read\n");
-                    }
-                    try
-                    {
-                        requests.Answer(name, JsonSerializer.SerializeToUtf8Bytes(answer));
-                        if (answer.ExitCode == 0) logger.LogInformation("Background answered a 'gateway message' request ({Request})", name);
-                    }
-                    catch (IOException ex)
-                    {
-                        logger.LogError("Background could not answer the 'gateway message' request {Name}: {Reason}", name, ex.Message);
-                    }
-                }
-        }
-        catch (OperationCanceledException) { }
-    }
+            SentMessageAnswer answer;
+            try
+            {
+                answer = JsonSerializer.Deserialize<SentMessageRequest>(bytes ?? []) is { } request
+                    ? Answer(store, request) : Unreadable;
+            }
+            catch (JsonException)
+            {
+                answer = Unreadable;
+            }
+            if (answer.ExitCode == 0) logger.LogInformation("Background answered a 'gateway message' request");
+            return JsonSerializer.SerializeToUtf8Bytes(answer);
+        }, (name, ex) => logger.LogError("Background could not answer the 'gateway message' request {Name}: {Reason}", name, ex.Message), stoppingToken);
+
+    static readonly SentMessageAnswer Unreadable = new(2, "", "gateway: the request could not be read\n");
 
     /// <summary>Runs one request on <paramref name="store"/>.</summary>
     public static SentMessageAnswer Answer(BackgroundStore store, SentMessageRequest request)

@@ -91,27 +91,13 @@ public sealed class QueueRunner : BackgroundService
         return $"'{request.Verb}' is not a queue request";
     }
 
-    /// <summary>Takes operators' requests while the gateway runs (every half second).</summary>
-    async Task TakeRequestsAsync(QueueControl control, CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-                foreach (var (name, request) in control.Waiting())
-                {
-                    try { control.Answer(name, Apply(request)); }
-                    catch (IOException ex) { logger.LogError("Queue request {Name} failed: {Reason}", name, ex.Message); }
-                }
-        }
-        catch (OperationCanceledException) { }
-    }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         foreach (var message in queue.TakeRecovered()) Schedule(message);
         using var control = data is null ? null : QueueControl.Claim(data);
-        var requests = control is null ? Task.CompletedTask : TakeRequestsAsync(control, stoppingToken);
+        // Operators' requests, every half second.
+        var requests = control is null ? Task.CompletedTask
+            : control.ServeAsync(Apply, (name, ex) => logger.LogError("Queue request {Name} failed: {Reason}", name, ex.Message), stoppingToken);
         var slots = new SemaphoreSlim(options.Delivery.ConcurrentDeliveries);
         var running = new List<Task>();
         try

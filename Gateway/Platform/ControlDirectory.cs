@@ -10,7 +10,7 @@ public sealed class ControlDirectory
 {
     readonly string _directory;
 
-    /// <summary>The gateway's side: stale answers of an earlier run are removed.</summary>
+    /// <summary>The gateway's side (see <see cref="ServeAsync"/>): stale answers of an earlier run are removed.</summary>
     public ControlDirectory(string directory)
     {
         _directory = directory;
@@ -20,25 +20,35 @@ public sealed class ControlDirectory
 
     public string Path => _directory;
 
-    /// <summary>The requests waiting, oldest first: their names and contents (null for one that could not be read).</summary>
-    public IReadOnlyList<(string Name, byte[]? Request)> Waiting()
+    /// <summary>
+    /// The gateway's side, for as long as it runs: every half second, each waiting request (oldest first; null for one
+    /// that could not be read) gets the answer <paramref name="answer"/> makes, and is taken away. An answer that
+    /// cannot be written is reported to <paramref name="failed"/> and the request stays for the next look.
+    /// </summary>
+    public async Task ServeAsync(Func<byte[]?, byte[]> answer, Action<string, IOException> failed, CancellationToken stoppingToken)
     {
-        var waiting = new List<(string, byte[]?)>();
-        foreach (var file in new DirectoryInfo(_directory).EnumerateFiles("*.request").OrderBy(f => f.LastWriteTimeUtc))
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+        try
         {
-            byte[]? request = null;
-            try { request = File.ReadAllBytes(file.FullName); }
-            catch (IOException) { }
-            waiting.Add((System.IO.Path.GetFileNameWithoutExtension(file.Name), request));
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+                foreach (var file in new DirectoryInfo(_directory).EnumerateFiles("*.request").OrderBy(f => f.LastWriteTimeUtc))
+                {
+                    var name = System.IO.Path.GetFileNameWithoutExtension(file.Name);
+                    byte[]? request = null;
+                    try { request = File.ReadAllBytes(file.FullName); }
+                    catch (IOException) { }
+                    try
+                    {
+                        DurableFile.WriteAllBytesAtomic(System.IO.Path.Combine(_directory, name + ".answer"), answer(request));
+                        File.Delete(file.FullName);
+                    }
+                    catch (IOException ex)
+                    {
+                        failed(name, ex);
+                    }
+                }
         }
-        return waiting;
-    }
-
-    /// <summary>Answers a request (the verb that asked prints the answer) and takes it away.</summary>
-    public void Answer(string name, byte[] answer)
-    {
-        DurableFile.WriteAllBytesAtomic(System.IO.Path.Combine(_directory, name + ".answer"), answer);
-        File.Delete(System.IO.Path.Combine(_directory, name + ".request"));
+        catch (OperationCanceledException) { }
     }
 
     /// <summary>The verb's side: asks the running gateway; returns its answer, or null when none came within

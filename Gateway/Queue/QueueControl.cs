@@ -34,42 +34,24 @@ public sealed class QueueControl : IDisposable
     public static QueueControl Claim(DataDirectory data)
     {
         var requests = new ControlDirectory(DirectoryOf(data));
-        return new QueueControl(requests, new FileStream(LockPath(requests.Path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        var path = LockPath(requests.Path);
+        return new QueueControl(requests, ProcessLock.TryHold(path, TimeSpan.Zero)
+                                          ?? throw new IOException($"{path} is held by another gateway running on this data directory"));
     }
 
     /// <summary>Whether a gateway runs on this data directory (it holds the lock).</summary>
-    public static bool IsGatewayRunning(DataDirectory data)
-    {
-        var path = LockPath(DirectoryOf(data));
-        if (!File.Exists(path)) return false;
-        try
-        {
-            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
-            return false;
-        }
-        catch (IOException)
-        {
-            return true;
-        }
-    }
+    public static bool IsGatewayRunning(DataDirectory data) => ProcessLock.IsHeld(LockPath(DirectoryOf(data)));
 
-    /// <summary>The requests waiting, oldest first; one that cannot be read is answered so at once.</summary>
-    public IReadOnlyList<(string Name, QueueRequest Request)> Waiting()
-    {
-        var waiting = new List<(string, QueueRequest)>();
-        foreach (var (name, bytes) in _requests.Waiting())
+    /// <summary>Answers the operators' requests while the gateway runs (the command that asked prints the answer):
+    /// each with what <paramref name="apply"/> says, one that cannot be read with so.</summary>
+    public Task ServeAsync(Func<QueueRequest, string> apply, Action<string, IOException> failed, CancellationToken stoppingToken) =>
+        _requests.ServeAsync(bytes =>
         {
             QueueRequest? request = null;
             try { request = bytes is null ? null : JsonSerializer.Deserialize<QueueRequest>(bytes); }
             catch (JsonException) { }
-            if (request is null) Answer(name, "the request could not be read");
-            else waiting.Add((name, request));
-        }
-        return waiting;
-    }
-
-    /// <summary>Answers a request (the command that asked prints the answer) and takes it away.</summary>
-    public void Answer(string name, string answer) => _requests.Answer(name, System.Text.Encoding.UTF8.GetBytes(answer));
+            return System.Text.Encoding.UTF8.GetBytes(request is null ? "the request could not be read" : apply(request));
+        }, failed, stoppingToken);
 
     /// <summary>Asks the running gateway; returns its answer, or null when none came within <paramref name="timeout"/>
     /// (the request is then withdrawn).</summary>
