@@ -62,8 +62,9 @@ public static class CbcContent
     {
         using var aes = Aes.Create();
         aes.Key = key;
-        var buffer = new byte[ChunkBytes + 16];
-        var output = new byte[ChunkBytes + 16];
+        var buffer = Platform.ChunkBuffers.Rent(ChunkBytes + 16); // pooled: see ChunkBuffers
+        var output = Platform.ChunkBuffers.Rent(ChunkBytes + 16);
+        var outputTouched = 0;
         Span<byte> chain = stackalloc byte[16];
         iv.CopyTo(chain);
         var filled = 0;
@@ -71,19 +72,22 @@ public static class CbcContent
         {
             while (true)
             {
-                var read = encrypted.Read(buffer, filled, buffer.Length - filled);
+                var read = encrypted.Read(buffer, filled, ChunkBytes + 16 - filled);
                 if (read <= 0) break;
                 filled += read;
                 // Keep the last block back: only the final call knows the padding.
-                if (filled < buffer.Length) continue;
+                if (filled < ChunkBytes + 16) continue;
                 var n = ChunkBytes;
                 var written = aes.DecryptCbc(buffer.AsSpan(0, n), chain, output, PaddingMode.None);
+                outputTouched = Math.Max(outputTouched, written);
                 buffer.AsSpan(n - 16, 16).CopyTo(chain);
                 plaintext.Write(output, 0, written);
                 buffer.AsSpan(n, filled - n).CopyTo(buffer);
                 filled -= n;
             }
             if (filled == 0 || filled % 16 != 0) throw new InvalidCipherTextException("the encrypted content is not a whole number of AES blocks");
+            // The output of the last call may be padded up to a block past what it returns.
+            outputTouched = Math.Max(outputTouched, filled);
             var last = aes.DecryptCbc(buffer.AsSpan(0, filled), chain, output, PaddingMode.PKCS7);
             plaintext.Write(output, 0, last);
         }
@@ -93,8 +97,8 @@ public static class CbcContent
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(output);
-            CryptographicOperations.ZeroMemory(buffer);
+            Platform.ChunkBuffers.Return(ref output, Math.Max(outputTouched, filled));
+            Platform.ChunkBuffers.Return(ref buffer, 0); // ciphertext
         }
     }
 }

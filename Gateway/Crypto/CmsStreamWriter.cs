@@ -11,7 +11,8 @@ public abstract class CmsStreamWriter(Stream output) : Stream
 {
     protected const int Chunk = 64 * 1024;
     protected Stream Output { get; } = output;
-    readonly byte[] _buffer = new byte[Chunk];
+    byte[] _buffer = Platform.ChunkBuffers.Rent(Chunk); // pooled: see ChunkBuffers
+    int _touched; // how much of _buffer has held content: zeroed before it goes back
     int _filled;
     bool _completed;
 
@@ -72,12 +73,13 @@ public abstract class CmsStreamWriter(Stream output) : Stream
         {
             if (_filled == Chunk)
             {
-                WriteChunk(_buffer, last: false);
+                WriteChunk(_buffer.AsSpan(0, Chunk), last: false);
                 _filled = 0;
             }
             var n = Math.Min(buffer.Length, Chunk - _filled);
             buffer[..n].CopyTo(_buffer.AsSpan(_filled));
             _filled += n;
+            _touched = Math.Max(_touched, _filled);
             buffer = buffer[n..];
         }
     }
@@ -101,7 +103,7 @@ public abstract class CmsStreamWriter(Stream output) : Stream
             }
             finally
             {
-                System.Security.Cryptography.CryptographicOperations.ZeroMemory(_buffer);
+                Platform.ChunkBuffers.Return(ref _buffer, _touched);
             }
         }
         base.Dispose(disposing);

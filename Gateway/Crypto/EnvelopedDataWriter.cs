@@ -21,7 +21,7 @@ namespace Gateway.Crypto;
 public sealed class EnvelopedDataWriter : CmsStreamWriter
 {
     readonly Aes _aes;
-    readonly byte[] _encrypted = new byte[Chunk + 16];
+    byte[] _encrypted = Platform.ChunkBuffers.Rent(Chunk + 16); // ciphertext only: given back unzeroed
     readonly byte[] _chain = new byte[16];
 
     EnvelopedDataWriter(Stream output, byte[] cek, byte[] iv) : base(output)
@@ -82,6 +82,13 @@ public sealed class EnvelopedDataWriter : CmsStreamWriter
     protected override void Dispose(bool disposing)
     {
         try { base.Dispose(disposing); }
-        finally { if (disposing) _aes.Dispose(); }
+        finally
+        {
+            if (disposing)
+            {
+                _aes.Dispose();
+                Platform.ChunkBuffers.Return(ref _encrypted, 0);
+            }
+        }
     }
 }

@@ -59,13 +59,19 @@ public sealed class SignedDataReader
             if (encapsulated.GetContent(Asn1Tags.OctetString) is not Asn1OctetStringParser octets) throw new SignedDataException("the signed part carries no content");
             using (var stream = octets.GetOctetStream())
             {
-                var buffer = new byte[64 * 1024];
-                int read;
-                while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                var buffer = Platform.ChunkBuffers.Rent(64 * 1024); // pooled: see ChunkBuffers
+                var touched = 0;
+                try
                 {
-                    foreach (var hash in hashes.Values) hash.AppendData(buffer, 0, read);
-                    content.Write(buffer, 0, read);
+                    int read;
+                    while ((read = stream.Read(buffer, 0, 64 * 1024)) > 0)
+                    {
+                        touched = Math.Max(touched, read);
+                        foreach (var hash in hashes.Values) hash.AppendData(buffer, 0, read);
+                        content.Write(buffer, 0, read);
+                    }
                 }
+                finally { Platform.ChunkBuffers.Return(ref buffer, touched); }
             }
 
             var certificates = new List<X509Certificate>();

@@ -87,17 +87,22 @@ public static class CmsBlob
         using (var encryptor = aes.CreateEncryptor(cek, iv))
         using (var crypto = new CryptoStream(digests, encryptor, CryptoStreamMode.Write, leaveOpen: true))
         {
-            var buffer = new byte[64 * 1024];
-            var left = length;
-            while (left > 0)
+            var buffer = Gateway.Platform.ChunkBuffers.Rent(64 * 1024); // pooled: see ChunkBuffers
+            var touched = 0;
+            try
             {
-                var n = content.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
-                if (n == 0) throw new IOException($"the message ended after {length - left} of {length} octets");
-                crypto.Write(buffer, 0, n);
-                left -= n;
+                var left = length;
+                while (left > 0)
+                {
+                    var n = content.Read(buffer, 0, (int)Math.Min(64 * 1024, left));
+                    if (n == 0) throw new IOException($"the message ended after {length - left} of {length} octets");
+                    touched = Math.Max(touched, n);
+                    crypto.Write(buffer, 0, n);
+                    left -= n;
+                }
+                crypto.FlushFinalBlock();
             }
-            crypto.FlushFinalBlock();
-            CryptographicOperations.ZeroMemory(buffer);
+            finally { Gateway.Platform.ChunkBuffers.Return(ref buffer, touched); }
         }
         return (cek, digests.Finish());
     }
@@ -105,7 +110,7 @@ public static class CmsBlob
     /// <summary>Passes the ciphertext on and digests it window by window.</summary>
     sealed class WindowDigestStream(Stream output, byte[] iv, long cipherLength) : Stream
     {
-        readonly byte[] _window = new byte[DigestWindow];
+        byte[] _window = Gateway.Platform.ChunkBuffers.Rent(DigestWindow); // ciphertext: given back unzeroed by Finish
         readonly byte[] _previous = iv.ToArray();
         readonly byte[] _digests = new byte[(int)((cipherLength + DigestWindow - 1) / DigestWindow) * DigestSize];
         int _filled;
@@ -135,6 +140,7 @@ public static class CmsBlob
         public byte[] Finish()
         {
             if (_filled > 0) CloseWindow();
+            Gateway.Platform.ChunkBuffers.Return(ref _window, 0);
             if (_windows * DigestSize != _digests.Length) throw new IOException("the ciphertext is not as long as announced");
             return _digests;
         }

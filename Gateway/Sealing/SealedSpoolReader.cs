@@ -14,8 +14,9 @@ public sealed class SealedSpoolReader : ReadOnlySeekableStream
     readonly FileStream _file;
     readonly AesGcm _aes;
     readonly long _chunkCount;
-    readonly byte[] _plain = new byte[Chunk];
-    readonly byte[] _cipher = new byte[Sealed];
+    byte[] _plain = [];  // pooled (ChunkBuffers), no longer than the file needs
+    byte[] _cipher = [];
+    int _plainTouched;   // how much of _plain has held plaintext: zeroed before it goes back
     long _loaded = -1;
     int _loadedLength;
 
@@ -30,7 +31,18 @@ public sealed class SealedSpoolReader : ReadOnlySeekableStream
         var lastSealed = body - (_chunkCount - 1) * Sealed;
         if (lastSealed < SpoolSeal.TagSize) throw new SealedFileException($"{file.Name} is cut short");
         Length = (_chunkCount - 1) * Chunk + (lastSealed - SpoolSeal.TagSize);
-        Load(_chunkCount - 1); // proves the file is whole before anything is read from it
+        try
+        {
+            _cipher = Platform.ChunkBuffers.Rent((int)Math.Min(Sealed, body));
+            _plain = Platform.ChunkBuffers.Rent((int)Math.Min(Chunk, Math.Max(Length, 1)));
+            Load(_chunkCount - 1); // proves the file is whole before anything is read from it
+        }
+        catch
+        {
+            ReturnBuffers();
+            _aes.Dispose();
+            throw;
+        }
     }
 
     public override long Length { get; }
@@ -44,6 +56,13 @@ public sealed class SealedSpoolReader : ReadOnlySeekableStream
         SpoolSeal.OpenChunk(_file, _aes, chunk, last, sealedLength, _cipher, _plain);
         _loaded = chunk;
         _loadedLength = sealedLength - SpoolSeal.TagSize;
+        _plainTouched = Math.Max(_plainTouched, _loadedLength);
+    }
+
+    void ReturnBuffers()
+    {
+        Platform.ChunkBuffers.Return(ref _plain, _plainTouched);
+        Platform.ChunkBuffers.Return(ref _cipher, 0);
     }
 
     protected override int ReadAt(long position, Span<byte> buffer)
@@ -62,7 +81,8 @@ public sealed class SealedSpoolReader : ReadOnlySeekableStream
         {
             _file.Dispose();
             _aes.Dispose();
-            CryptographicOperations.ZeroMemory(_plain);
+            _loaded = -1;
+            ReturnBuffers();
         }
         base.Dispose(disposing);
     }

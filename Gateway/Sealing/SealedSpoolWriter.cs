@@ -13,13 +13,14 @@ public sealed class SealedSpoolWriter : Stream
     const int Chunk = SpoolSeal.ChunkSize;
     readonly FileStream _file;
     readonly AesGcm _aes;
-    readonly byte[] _tail = new byte[Chunk];
-    readonly byte[] _sealed = new byte[Chunk + SpoolSeal.TagSize];
+    byte[] _tail = Platform.ChunkBuffers.Rent(Chunk);                     // pooled: see ChunkBuffers
+    byte[] _sealed = Platform.ChunkBuffers.Rent(Chunk + SpoolSeal.TagSize);
+    int _tailTouched; // how much of _tail has held plaintext: zeroed before it goes back
     int _tailLength;
     long _chunks; // full chunks already sealed on disk
     long _position;
     bool _completed;
-    byte[]? _readChunk;
+    byte[] _readChunk = [];
     long _readChunkIndex = -1;
 
     internal SealedSpoolWriter(FileStream file, byte[] dataKey)
@@ -61,6 +62,7 @@ public sealed class SealedSpoolWriter : Stream
             var n = Math.Min(buffer.Length, Chunk - _tailLength);
             buffer[..n].CopyTo(_tail.AsSpan(_tailLength));
             _tailLength += n;
+            _tailTouched = Math.Max(_tailTouched, _tailLength);
             _position += n;
             buffer = buffer[n..];
         }
@@ -102,7 +104,14 @@ public sealed class SealedSpoolWriter : Stream
         SealTail(last: true);
         _completed = true;
         _file.Flush(flushToDisk);
-        CryptographicOperations.ZeroMemory(_tail);
+        ReturnBuffers();
+    }
+
+    void ReturnBuffers()
+    {
+        Platform.ChunkBuffers.Return(ref _tail, _tailTouched);
+        Platform.ChunkBuffers.Return(ref _sealed, 0);
+        Platform.ChunkBuffers.Return(ref _readChunk, Chunk);
     }
 
     public override int Read(Span<byte> buffer)
@@ -117,13 +126,13 @@ public sealed class SealedSpoolWriter : Stream
         {
             if (_readChunkIndex != chunk)
             {
-                _readChunk ??= new byte[Chunk];
+                if (_readChunk.Length == 0) _readChunk = Platform.ChunkBuffers.Rent(Chunk);
                 _readChunkIndex = -1;
                 // A full chunk on disk, never the last; _sealed is free between writes.
                 SpoolSeal.OpenChunk(_file, _aes, chunk, last: false, Chunk + SpoolSeal.TagSize, _sealed, _readChunk);
                 _readChunkIndex = chunk;
             }
-            source = _readChunk.AsSpan(offset);
+            source = _readChunk.AsSpan(offset, Chunk - offset);
         }
         var n = Math.Min(source.Length, buffer.Length);
         source[..n].CopyTo(buffer);
@@ -151,8 +160,7 @@ public sealed class SealedSpoolWriter : Stream
         {
             _file.Dispose();
             _aes.Dispose();
-            CryptographicOperations.ZeroMemory(_tail);
-            if (_readChunk is not null) CryptographicOperations.ZeroMemory(_readChunk);
+            ReturnBuffers();
         }
         base.Dispose(disposing);
     }

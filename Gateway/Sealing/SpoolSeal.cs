@@ -37,12 +37,16 @@ public sealed class SpoolSeal
     /// <summary>Creates <paramref name="path"/> (which must not exist) for writing; the file is complete only after <see cref="SealedSpoolWriter.Complete"/>.</summary>
     public SealedSpoolWriter Create(string path)
     {
-        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 64 * 1024, FileOptions.None);
+        // Unbuffered: the writer hands the file whole sealed chunks, and a FileStream buffer would be one more 64 KiB
+        // array per file.
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0, FileOptions.None);
         try
         {
             var dataKey = RandomNumberGenerator.GetBytes(KeySize);
-            file.Write(Magic);
-            file.Write(_key.Seal(dataKey, Magic));
+            Span<byte> header = stackalloc byte[HeaderSize];
+            Magic.CopyTo(header);
+            _key.Seal(dataKey, Magic).CopyTo(header[Magic.Length..]);
+            file.Write(header);
             return new SealedSpoolWriter(file, dataKey);
         }
         catch
@@ -60,16 +64,18 @@ public sealed class SpoolSeal
 
     Stream Open(string path, bool plainAllowed)
     {
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.None);
+        // Unbuffered: the header is read in one call and the reader reads whole sealed chunks.
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.None);
         try
         {
-            if (plainAllowed && !StartsWithMagic(file))
+            Span<byte> header = stackalloc byte[HeaderSize];
+            var read = file.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+            if (plainAllowed && !(read >= Magic.Length && header[..Magic.Length].SequenceEqual(Magic)))
             {
                 file.Position = 0;
-                return file;
+                return new BufferedStream(file, 64 * 1024); // written plain by an earlier version, read as it comes
             }
-            file.Position = 0;
-            return new SealedSpoolReader(file, OpenKey(file, path));
+            return new SealedSpoolReader(file, OpenKey(header[..read], path));
         }
         catch
         {
@@ -150,12 +156,11 @@ public sealed class SpoolSeal
         return sealedNow;
     }
 
-    byte[] OpenKey(FileStream file, string path)
+    byte[] OpenKey(ReadOnlySpan<byte> header, string path)
     {
-        var header = new byte[HeaderSize];
-        if (file.Read(header) != HeaderSize || !header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        if (header.Length != HeaderSize || !header[..Magic.Length].SequenceEqual(Magic))
             throw new SealedFileException($"{path} is not a sealed spool file");
-        try { return _key.Open(header.AsSpan(Magic.Length), Magic); }
+        try { return _key.Open(header[Magic.Length..], Magic); }
         catch (CryptographicException) { throw new SealedFileException($"{path} was sealed under another master key, or its header is damaged"); }
     }
 

@@ -27,7 +27,8 @@ public sealed class BlobStore(string root, IMailboxSeal seal)
         byte[] sealedKey;
         try
         {
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None))
+            // A small buffer for the CMS header pieces; the ciphertext comes in chunks that go straight through.
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 8 * 1024, FileOptions.None))
             {
                 sealedKey = seal.Seal(owner, id, content, length, file);
                 await file.FlushAsync(cancellationToken);
