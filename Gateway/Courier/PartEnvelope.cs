@@ -106,7 +106,7 @@ public static class PartEnvelope
             if (signed.Content is null) throw new PartRejectedException("the signed part is empty");
             // Streamed: the CMS is parsed as its base64 is decoded, and the signed content digested as it is copied
             // into a working copy that the inner entity is then parsed in place from; no whole-part copies in memory.
-            using var encoded = signed.Content.Open();
+            using var encoded = new BufferedStream(signed.Content.Open(), 8192); // the ASN.1 parser reads tags and lengths an octet at a time
             var content = context.Scratch();
             var cms = SignedDataReader.Read(encoded, content);
             content.Position = 0;

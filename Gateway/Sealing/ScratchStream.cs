@@ -41,6 +41,10 @@ public sealed class ScratchStream : Stream
 
     public override int Read(Span<byte> buffer) => _inner.Read(buffer);
 
+    /// <summary>One octet without an array (Stream's own allocates one per call; ASN.1 parsers read tags and lengths
+    /// this way).</summary>
+    public override int ReadByte() => _inner.ReadByte();
+
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Task.FromResult(Read(buffer, offset, count));
 
