@@ -52,6 +52,19 @@ public class CertificateHierarchyTests
     }
 
     [Fact]
+    public void A_certificate_remembered_as_valid_fails_once_a_new_crl_revokes_it()
+    {
+        var user = Network.Private.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "fay@corp.test", TimeSpan.FromDays(365));
+        var crls = Network.Crls();
+        Assert.True(Network.Validate(user, crls).IsValid);
+        Assert.True(Network.Validate(user, crls).IsValid); // remembered
+        // The revoking CRLs carry the same CRL number and issuers: only their content (and so their signature) differs.
+        var revoked = Network.Validate(user, Network.Crls(user.SerialNumber));
+        Assert.False(revoked.IsValid);
+        Assert.Contains("revocation", revoked.Reason, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void An_expired_certificate_fails()
     {
         var user = Network.Private.IssueUser(KeyPairs.Generate(KeyAlgorithm.EcP256).Public, "old@corp.test", TimeSpan.FromDays(1));
