@@ -64,6 +64,12 @@ gw_env() { # gw_env DATA SPLIT
         Gateway__Courier__Split="$2" Gateway__ShutdownTimeoutSeconds=5 Logging__LogLevel__Default=Warning
 }
 
+CLK_TCK=$(getconf CLK_TCK)
+# The gateway's CPU time so far (user + system, clock ticks): over the timed run, divided by its messages, the CPU a
+# message costs the gateway, whatever the client and the machine's other load took (a steadier figure than msg/s on
+# shared cores; the client's own CPU is not in it).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 run_mode() { # run_mode SPLIT -> prints RESULT lines for 1 and 10 recipients
     local split=$1 data=$WORK/data-$1
     mkdir -p "$data"
@@ -81,11 +87,13 @@ run_mode() { # run_mode SPLIT -> prints RESULT lines for 1 and 10 recipients
         timeout "$RUN_TIMEOUT" python3 "$CLIENT" --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" --sender "$SENDER" \
             --recipients "$rcpts" --password "$PASSWORD" --messages "$WARMUP" --concurrency "$CONCURRENCY" --size "$SIZE" >/dev/null \
             || die "warm-up failed (split=$split, $n recipients)"
-        local line
+        local line before after
+        before=$(cpu_ticks "$GW_PID")
         line=$(timeout "$RUN_TIMEOUT" python3 "$CLIENT" --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" --sender "$SENDER" \
             --recipients "$rcpts" --password "$PASSWORD" --messages "$MESSAGES" --concurrency "$CONCURRENCY" --size "$SIZE" --timeout "$RUN_TIMEOUT") \
             || die "run failed (split=$split, $n recipients): $line"
-        echo "split=$split $line"
+        after=$(cpu_ticks "$GW_PID")
+        echo "split=$split $line cpu_ms=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v m="$MESSAGES" 'BEGIN {printf "%.1f", t * 1000 / hz / m}')"
         if ((SEQUENTIAL > 0)); then
             line=$(timeout "$RUN_TIMEOUT" python3 "$CLIENT" --smtp-port "$SMTP_PORT" --imap-port "$IMAP_PORT" --sender "$SENDER" \
                 --recipients "$rcpts" --password "$PASSWORD" --messages "$SEQUENTIAL" --size "$SIZE" --sequential --timeout "$RUN_TIMEOUT") \
@@ -112,18 +120,21 @@ mapfile -t SPLIT <"$WORK/split.out"
 mapfile -t PLAIN <"$WORK/plain.out"
 
 # Lines per mode: [0] 1 recipient loaded, [1] 1 recipient sequential, [2] 10 loaded, [3] 10 sequential.
-printf '\n%-11s %-9s %9s %11s %11s %13s %13s\n' "recipients" "mode" "msg/s" "load p50 ms" "load p99 ms" "single p50 ms" "single p99 ms"
+printf '\n%-11s %-9s %9s %11s %11s %13s %13s %10s\n' "recipients" "mode" "msg/s" "load p50 ms" "load p99 ms" "single p50 ms" "single p99 ms" "cpu ms/msg"
 for i in 0 2; do
     n=$([[ $i == 0 ]] && echo 1 || echo 10)
     for mode in split no-split; do
         if [[ $mode == split ]]; then l=${SPLIT[$i]}; q=${SPLIT[$((i + 1))]}; else l=${PLAIN[$i]}; q=${PLAIN[$((i + 1))]}; fi
-        printf '%-11s %-9s %9s %11s %11s %13s %13s\n' "$n" "$mode" "$(field rate "$l")" "$(field p50_ms "$l")" "$(field p99_ms "$l")" "$(field p50_ms "$q")" "$(field p99_ms "$q")"
+        printf '%-11s %-9s %9s %11s %11s %13s %13s %10s\n' "$n" "$mode" "$(field rate "$l")" "$(field p50_ms "$l")" "$(field p99_ms "$l")" "$(field p50_ms "$q")" "$(field p99_ms "$q")" "$(field cpu_ms "$l")"
     done
-    printf '%-11s %-9s %9s %11s %11s %13s %13s\n' "$n" "ratio" "$(ratio "$(field rate "${SPLIT[$i]}")" "$(field rate "${PLAIN[$i]}")")" \
+    printf '%-11s %-9s %9s %11s %11s %13s %13s %10s\n' "$n" "ratio" "$(ratio "$(field rate "${SPLIT[$i]}")" "$(field rate "${PLAIN[$i]}")")" \
         "$(ratio "$(field p50_ms "${SPLIT[$i]}")" "$(field p50_ms "${PLAIN[$i]}")")" "$(ratio "$(field p99_ms "${SPLIT[$i]}")" "$(field p99_ms "${PLAIN[$i]}")")" \
-        "$(ratio "$(field p50_ms "${SPLIT[$((i + 1))]}")" "$(field p50_ms "${PLAIN[$((i + 1))]}")")" "$(ratio "$(field p99_ms "${SPLIT[$((i + 1))]}")" "$(field p99_ms "${PLAIN[$((i + 1))]}")")"
+        "$(ratio "$(field p50_ms "${SPLIT[$((i + 1))]}")" "$(field p50_ms "${PLAIN[$((i + 1))]}")")" "$(ratio "$(field p99_ms "${SPLIT[$((i + 1))]}")" "$(field p99_ms "${PLAIN[$((i + 1))]}")")" \
+        "$(ratio "$(field cpu_ms "${PLAIN[$i]}")" "$(field cpu_ms "${SPLIT[$i]}")")"
 done
 echo
 echo "msg/s: messages openable by every recipient per second (first submission to last open)."
 echo "latency: SMTP transaction start to the moment the last recipient's full-body FETCH returned the original;"
 echo "  load = $MESSAGES messages from $CONCURRENCY sessions at once (includes queueing), single = one message at a time."
+echo "cpu ms/msg: the gateway's CPU time (user + system) over the load run per message; its ratio is no-split / split,"
+echo "  the share of the no-split rate the split would reach if both were bound by the gateway's CPU alone."
