@@ -1,3 +1,4 @@
+using System.Text;
 using Gateway.Configuration;
 using Gateway.Crypto;
 using Gateway.Tests.Crypto;
@@ -60,6 +61,41 @@ public sealed class OutsideDeliveryTests
         var verify = await ExternalTool.RunAsync("openssl", new[] { "cms", "-verify", "-noverify", "-in", Path.Combine(dir, "signed.eml"), "-out", Path.Combine(dir, "inner.eml") });
         Assert.True(verify.ExitCode == 0, verify.StdErr);
         Assert.Contains("The vault code is 4711-smime.", await File.ReadAllTextAsync(Path.Combine(dir, "inner.eml")));
+    }
+
+    [Fact]
+    public async Task A_message_larger_than_a_working_copy_in_memory_leaves_signed_and_encrypted_whole()
+    {
+        // Over ScratchSpace.InMemoryBytes the S/MIME layers live in sealed scratch files, which must stay open until
+        // the relay has sent the message (they were closed with the S/MIME context before it was sent).
+        ExternalTool.Require("openssl");
+        await using var sink = new ScriptedSmtpServer();
+        await using var gw = await StartAsync(sink);
+        var network = new PkiHierarchy();
+        var keys = KeyPairs.Generate(KeyAlgorithm.EcP256);
+        var carol = network.Private.IssueUser(keys.Public, "carol@outside.test", TimeSpan.FromDays(30));
+        gw.App.Services.GetRequiredService<CertificateDirectory>().Add(carol, "harvested", approved: true);
+        var line = new string('x', 76) + "\r\n";
+        var body = new StringBuilder();
+        while (body.Length < 3 * Gateway.Sealing.ScratchSpace.InMemoryBytes) body.Append(line);
+        var text = $"From: {Alice}\r\nTo: carol@outside.test\r\nSubject: outside large\r\nMessage-ID: <large@gateway.test>\r\n\r\n" +
+            $"The vault code is 4711-large.\r\n{body}The end 4711-large.\r\n";
+
+        Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "carol@outside.test" }, text)).Code);
+        var received = await sink.WaitForMessageAsync(60);
+        Assert.Contains("application/pkcs7-mime", received.Text);
+        var dir = TempDirectory.Create("outside-smime-large");
+        await File.WriteAllBytesAsync(Path.Combine(dir, "mail.eml"), received.Data);
+        await File.WriteAllTextAsync(Path.Combine(dir, "carol.pem"), CourierAuthority.Pem(carol));
+        await File.WriteAllTextAsync(Path.Combine(dir, "carol.key"), CourierAuthority.Pem(new Pkcs8Generator(keys.Private)));
+        var decrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-in", Path.Combine(dir, "mail.eml"), "-recip", Path.Combine(dir, "carol.pem"),
+            "-inkey", Path.Combine(dir, "carol.key"), "-out", Path.Combine(dir, "signed.eml") });
+        Assert.True(decrypt.ExitCode == 0, decrypt.StdErr);
+        var verify = await ExternalTool.RunAsync("openssl", new[] { "cms", "-verify", "-noverify", "-in", Path.Combine(dir, "signed.eml"), "-out", Path.Combine(dir, "inner.eml") });
+        Assert.True(verify.ExitCode == 0, verify.StdErr);
+        var inner = await File.ReadAllTextAsync(Path.Combine(dir, "inner.eml"));
+        Assert.Contains("The vault code is 4711-large.", inner);
+        Assert.Contains("The end 4711-large.", inner);
     }
 
     [Fact]

@@ -205,7 +205,10 @@ public sealed class SubmissionAgent(
         var to = new CmsRecipientCollection();
         foreach (var certificate in recipients) to.Add(new CmsRecipient(certificate));
         // A message of headers alone still leaves protected: its (empty) body is what is signed and encrypted.
-        message.Body = ApplicationPkcs7Mime.SignAndEncrypt(context, signer, to, message.Body ?? new TextPart("plain") { Text = "" });
+        var body = ApplicationPkcs7Mime.SignAndEncrypt(context, signer, to, message.Body ?? new TextPart("plain") { Text = "" });
+        // The message is sent after this context is gone: its body's working copy goes with it (disposed with the message).
+        context.HandOver(body);
+        message.Body = body;
         return message;
     }
 

@@ -172,8 +172,10 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         }
         await using var content = queue.OpenContent(message);
         // Parsed from the spool file in place (persistent: parts' content stays on disk), read without waiting.
-        var mime = MimeMessage.Load(content, persistent: true, cancellationToken);
-        if (transform is not null) mime = transform(mime);
+        // Disposed when sent: a transformed message may own working copies of its own (an S/MIME body over the
+        // in-memory size is a sealed scratch file).
+        using var mime = transform is null ? MimeMessage.Load(content, persistent: true, cancellationToken)
+            : transform(MimeMessage.Load(content, persistent: true, cancellationToken));
         var sender = message.Sender is null ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, message.Sender);
         var mailboxes = recipients.Select(r => MailboxAddress.Parse(ParserOptions.Default, r.Address)).ToList();
         var format = FormatOptions.Default.Clone();
