@@ -39,28 +39,40 @@ public sealed class OutsideDeliveryTests
         ExternalTool.Require("openssl");
         await using var sink = new ScriptedSmtpServer();
         await using var gw = await StartAsync(sink);
-        var network = new PkiHierarchy();
-        var keys = KeyPairs.Generate(KeyAlgorithm.EcP256);
-        var carol = network.Private.IssueUser(keys.Public, "carol@outside.test", TimeSpan.FromDays(30));
-        gw.App.Services.GetRequiredService<CertificateDirectory>().Add(carol, "harvested", approved: true);
+        var carol = ApprovedCarol(gw);
 
         Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "carol@outside.test" }, Message("carol@outside.test", "smime"))).Code);
         var received = await sink.WaitForMessageAsync(30);
         Assert.DoesNotContain("vault code", received.Text);
         Assert.Contains("application/pkcs7-mime", received.Text);
         Assert.Contains("Subject: outside smime", received.Text); // the envelope headers stay readable, as with any S/MIME mail
+        Assert.Contains("The vault code is 4711-smime.", await OpenWithOpensslAsync(received, carol));
+    }
 
+    /// <summary>carol@outside.test with a certificate from another network's CA, approved here; and her key.</summary>
+    static (Org.BouncyCastle.X509.X509Certificate Certificate, Org.BouncyCastle.Crypto.AsymmetricCipherKeyPair Keys) ApprovedCarol(TestGateway gw)
+    {
+        var keys = KeyPairs.Generate(KeyAlgorithm.EcP256);
+        var carol = new PkiHierarchy().Private.IssueUser(keys.Public, "carol@outside.test", TimeSpan.FromDays(30));
+        gw.App.Services.GetRequiredService<CertificateDirectory>().Add(carol, "harvested", approved: true);
+        return (carol, keys);
+    }
+
+    /// <summary>What carol reads: openssl decrypts the mail with her key and checks the signature inside.</summary>
+    static async Task<string> OpenWithOpensslAsync(ScriptedMessage received,
+        (Org.BouncyCastle.X509.X509Certificate Certificate, Org.BouncyCastle.Crypto.AsymmetricCipherKeyPair Keys) carol)
+    {
         var dir = TempDirectory.Create("outside-smime");
         await File.WriteAllBytesAsync(Path.Combine(dir, "mail.eml"), received.Data);
-        await File.WriteAllTextAsync(Path.Combine(dir, "carol.pem"), CourierAuthority.Pem(carol));
-        await File.WriteAllTextAsync(Path.Combine(dir, "carol.key"), CourierAuthority.Pem(new Pkcs8Generator(keys.Private)));
+        await File.WriteAllTextAsync(Path.Combine(dir, "carol.pem"), CourierAuthority.Pem(carol.Certificate));
+        await File.WriteAllTextAsync(Path.Combine(dir, "carol.key"), CourierAuthority.Pem(new Pkcs8Generator(carol.Keys.Private)));
         var decrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-in", Path.Combine(dir, "mail.eml"), "-recip", Path.Combine(dir, "carol.pem"),
             "-inkey", Path.Combine(dir, "carol.key"), "-out", Path.Combine(dir, "signed.eml") });
         Assert.True(decrypt.ExitCode == 0, decrypt.StdErr);
         // Signed by alice's certificate from this courier's CA (not in carol's trust store here: -noverify checks the signature only).
         var verify = await ExternalTool.RunAsync("openssl", new[] { "cms", "-verify", "-noverify", "-in", Path.Combine(dir, "signed.eml"), "-out", Path.Combine(dir, "inner.eml") });
         Assert.True(verify.ExitCode == 0, verify.StdErr);
-        Assert.Contains("The vault code is 4711-smime.", await File.ReadAllTextAsync(Path.Combine(dir, "inner.eml")));
+        return await File.ReadAllTextAsync(Path.Combine(dir, "inner.eml"));
     }
 
     [Fact]
@@ -71,10 +83,7 @@ public sealed class OutsideDeliveryTests
         ExternalTool.Require("openssl");
         await using var sink = new ScriptedSmtpServer();
         await using var gw = await StartAsync(sink);
-        var network = new PkiHierarchy();
-        var keys = KeyPairs.Generate(KeyAlgorithm.EcP256);
-        var carol = network.Private.IssueUser(keys.Public, "carol@outside.test", TimeSpan.FromDays(30));
-        gw.App.Services.GetRequiredService<CertificateDirectory>().Add(carol, "harvested", approved: true);
+        var carol = ApprovedCarol(gw);
         var line = new string('x', 76) + "\r\n";
         var body = new StringBuilder();
         while (body.Length < 3 * Gateway.Sealing.ScratchSpace.InMemoryBytes) body.Append(line);
@@ -84,16 +93,7 @@ public sealed class OutsideDeliveryTests
         Assert.Equal(250, (await gw.SubmitAsync(Alice, Password, Alice, new[] { "carol@outside.test" }, text)).Code);
         var received = await sink.WaitForMessageAsync(60);
         Assert.Contains("application/pkcs7-mime", received.Text);
-        var dir = TempDirectory.Create("outside-smime-large");
-        await File.WriteAllBytesAsync(Path.Combine(dir, "mail.eml"), received.Data);
-        await File.WriteAllTextAsync(Path.Combine(dir, "carol.pem"), CourierAuthority.Pem(carol));
-        await File.WriteAllTextAsync(Path.Combine(dir, "carol.key"), CourierAuthority.Pem(new Pkcs8Generator(keys.Private)));
-        var decrypt = await ExternalTool.RunAsync("openssl", new[] { "cms", "-decrypt", "-in", Path.Combine(dir, "mail.eml"), "-recip", Path.Combine(dir, "carol.pem"),
-            "-inkey", Path.Combine(dir, "carol.key"), "-out", Path.Combine(dir, "signed.eml") });
-        Assert.True(decrypt.ExitCode == 0, decrypt.StdErr);
-        var verify = await ExternalTool.RunAsync("openssl", new[] { "cms", "-verify", "-noverify", "-in", Path.Combine(dir, "signed.eml"), "-out", Path.Combine(dir, "inner.eml") });
-        Assert.True(verify.ExitCode == 0, verify.StdErr);
-        var inner = await File.ReadAllTextAsync(Path.Combine(dir, "inner.eml"));
+        var inner = await OpenWithOpensslAsync(received, carol);
         Assert.Contains("The vault code is 4711-large.", inner);
         Assert.Contains("The end 4711-large.", inner);
     }
