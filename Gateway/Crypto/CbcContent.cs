@@ -78,15 +78,15 @@ public static class CbcContent
                 // Keep the last block back: only the final call knows the padding.
                 if (filled < ChunkBytes + 16) continue;
                 var n = ChunkBytes;
+                outputTouched = n; // what a call may write, set before it: a call that throws may have written some
                 var written = aes.DecryptCbc(buffer.AsSpan(0, n), chain, output, PaddingMode.None);
-                outputTouched = Math.Max(outputTouched, written);
                 buffer.AsSpan(n - 16, 16).CopyTo(chain);
                 plaintext.Write(output, 0, written);
                 buffer.AsSpan(n, filled - n).CopyTo(buffer);
                 filled -= n;
             }
             if (filled == 0 || filled % 16 != 0) throw new InvalidCipherTextException("the encrypted content is not a whole number of AES blocks");
-            // The output of the last call may be padded up to a block past what it returns.
+            // The last call may write its padding too, past what it returns.
             outputTouched = Math.Max(outputTouched, filled);
             var last = aes.DecryptCbc(buffer.AsSpan(0, filled), chain, output, PaddingMode.PKCS7);
             plaintext.Write(output, 0, last);
@@ -97,7 +97,7 @@ public static class CbcContent
         }
         finally
         {
-            Platform.ChunkBuffers.Return(ref output, Math.Max(outputTouched, filled));
+            Platform.ChunkBuffers.Return(ref output, outputTouched);
             Platform.ChunkBuffers.Return(ref buffer, 0); // ciphertext
         }
     }

@@ -40,24 +40,18 @@ public sealed class CourierSecureMimeContext : BouncyCastleSecureMimeContext
     /// </summary>
     public ScratchStream Scratch() => ScratchSpace.Create(movedToFile: stream =>
     {
-        lock (_scratch) if (!_handedOver.Contains(stream)) _scratch.Add(stream);
+        lock (_scratch) _scratch.Add(stream);
     });
-
-    readonly HashSet<ScratchStream> _handedOver = new();
 
     /// <summary>
     /// Hands the working copy that holds <paramref name="part"/>'s content over to the part: it is no longer closed with
     /// this context, and whoever disposes the part (or the message it is in) closes it. For a result that outlives the
-    /// operation, such as a message sealed here and sent after.
+    /// operation, such as a message sealed here and sent after. The part must be complete (its copy is written no more).
     /// </summary>
     public void HandOver(MimePart part)
     {
         if (part.Content?.Stream is not ScratchStream stream) return;
-        lock (_scratch)
-        {
-            _scratch.Remove(stream);
-            _handedOver.Add(stream);
-        }
+        lock (_scratch) _scratch.Remove(stream);
     }
 
     /// <summary>

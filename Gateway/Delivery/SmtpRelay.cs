@@ -174,8 +174,8 @@ public sealed partial class SmtpRelay(GatewayOptions options, MessageQueue queue
         // Parsed from the spool file in place (persistent: parts' content stays on disk), read without waiting.
         // Disposed when sent: a transformed message may own working copies of its own (an S/MIME body over the
         // in-memory size is a sealed scratch file).
-        using var mime = transform is null ? MimeMessage.Load(content, persistent: true, cancellationToken)
-            : transform(MimeMessage.Load(content, persistent: true, cancellationToken));
+        var loaded = MimeMessage.Load(content, persistent: true, cancellationToken);
+        using var mime = transform is null ? loaded : transform(loaded);
         var sender = message.Sender is null ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, message.Sender);
         var mailboxes = recipients.Select(r => MailboxAddress.Parse(ParserOptions.Default, r.Address)).ToList();
         var format = FormatOptions.Default.Clone();
