@@ -14,8 +14,10 @@ public class BadInputTests : IAsyncLifetime
         _gw = await TestGateway.StartAsync(o =>
         {
             o.Limits.MaxMessageSize = 64 * 1024;
-            o.Limits.CommandTimeoutSeconds = 2;
-            o.Limits.DataTimeoutSeconds = 2;
+            // Short enough for the timeout tests, long enough that a busy CI machine's stall is not one (at 2 s a
+            // bare NOOP was answered 421 once).
+            o.Limits.CommandTimeoutSeconds = 5;
+            o.Limits.DataTimeoutSeconds = 5;
             o.Limits.MaxBadCommands = 5;
             o.Limits.MaxConnectionsPerAddress = 4;
         });
