@@ -68,6 +68,36 @@ public sealed class KeyReplacementTests : IDisposable
     }
 
     [Fact]
+    public async Task Certificates_issued_for_one_user_at_the_same_moment_each_keep_their_key()
+    {
+        // A registration issues while the account distributor (or a delivery) checks and issues for the same user:
+        // an issue that archived the key before the other stored its own would lose that key, and the directory would
+        // hold a certificate nothing can open.
+        const string Bob = "bob@k.test";
+        var id = CourierSecureMimeContext.UserKeyId(Bob);
+        using var start = new ManualResetEventSlim();
+        // Threads of their own: the pool would start them one after the other.
+        var issuers = Enumerable.Range(0, 6).Select(i => Task.Factory.StartNew(() =>
+        {
+            start.Wait();
+            for (var n = 0; n < 4; n++)
+                if (i % 3 != 0) _authority.IssueUser(Bob, KeyAlgorithm.EcP256);
+                else _authority.EnsureUser(Bob, KeyAlgorithm.EcP256);
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        start.Set();
+        await Task.WhenAll(issuers);
+        var issued = _directory.ForAddress(Bob).Select(c => c.Certificate).ToList();
+        Assert.True(issued.Count >= 16, $"{issued.Count} certificates issued");
+        var current = _keys.GetCertificate(id)!;
+        foreach (var certificate in issued)
+        {
+            var keyId = certificate.Equals(current) ? id : KeyStore.ArchivedId(id, certificate);
+            Assert.True(_keys.HasPrivateKey(keyId), $"certificate {certificate.SerialNumber.ToString(16)} has no key");
+            Assert.Equal("opens " + keyId, Open(ScopedKeyRing.Agent(_keys), _directory, SealTo(certificate, "opens " + keyId)));
+        }
+    }
+
+    [Fact]
     public void A_replaced_user_key_is_kept_and_still_opens_what_was_sealed_to_it()
     {
         var old = _keys.GetCertificate(CourierSecureMimeContext.UserKeyId(Alice))!;

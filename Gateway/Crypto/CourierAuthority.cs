@@ -171,20 +171,26 @@ public sealed class CourierAuthority(KeyStore keys, CertificateDirectory directo
 
     /// <summary>
     /// Issues a local user's S/MIME certificate (and key), kept in the key store. A key the user had is kept under its
-    /// certificate's serial (Key Replacement): mail encrypted to it still opens.
+    /// certificate's serial (Key Replacement): mail encrypted to it still opens. Issues for one address never overlap
+    /// (<see cref="UserIssueGate"/>): two at once would archive and overwrite each other's key, leaving the directory
+    /// with a certificate whose private key is gone.
     /// </summary>
     public X509Certificate IssueUser(string address, KeyAlgorithm algorithm)
     {
         address = address.ToLowerInvariant();
-        keys.Archive(CourierSecureMimeContext.UserKeyId(address));
-        var pair = KeyPairs.Generate(algorithm);
-        var certificate = Authority().IssueUser(pair.Public, address, UserValidity);
-        keys.Put(CourierSecureMimeContext.UserKeyId(address), algorithm, pair.Private, certificate);
-        directory.Add(certificate, "issued");
-        return certificate;
+        lock (UserIssueGate)
+        {
+            keys.Archive(CourierSecureMimeContext.UserKeyId(address));
+            var pair = KeyPairs.Generate(algorithm);
+            var certificate = Authority().IssueUser(pair.Public, address, UserValidity);
+            keys.Put(CourierSecureMimeContext.UserKeyId(address), algorithm, pair.Private, certificate);
+            directory.Add(certificate, "issued");
+            return certificate;
+        }
     }
 
-    /// <summary>Held while a user's certificate is issued, by everyone who issues one on demand.</summary>
+    /// <summary>Held while a user's certificate is issued (<see cref="IssueUser"/> takes it; it may be entered again by
+    /// the same thread), by everyone who checks for a certificate and issues one if there is none.</summary>
     public static readonly Lock UserIssueGate = new();
 
     /// <summary>

@@ -451,8 +451,9 @@ public static class GatewayHost
                 return new AccountDistributor(sp.GetRequiredService<IUserStore>(), () => identity.ElementCertificate(CourierElement.Foreground) is not null && authority.Certificate is not null,
                     address =>
                     {
-                        // The account travels with its certificate, the proof that this courier's CA made it.
-                        if (keys.GetCertificate(CourierSecureMimeContext.UserKeyId(address.ToLowerInvariant())) is null) authority.IssueUser(address, options.Crypto.UserKeyAlgorithm);
+                        // The account travels with its certificate, the proof that this courier's CA made it. Checked and
+                        // issued under the gate: a registration issuing the same user's certificate at this moment is not overwritten.
+                        authority.EnsureUser(address, options.Crypto.UserKeyAlgorithm);
                         TellForeground(sp, address);
                     },
                     "Agent's host -> Foreground's host", Path.Combine(data.AgentDirectory, "accounts-told.json"), TimeSpan.FromSeconds(options.Courier.PendingCheckSeconds),
