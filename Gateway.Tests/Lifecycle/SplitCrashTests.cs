@@ -59,8 +59,11 @@ public class SplitCrashTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         await using var last = GatewayProcess.Start(data, config);
         await last.WaitForPortAsync(ports[1]);
+        // The queue, the elements' inboxes, and the Agent's outbox (whose staged parts the inboxes adopt): all emptied.
+        var outbox = Path.Combine(data, "agent", "outbox");
         string[] Waiting() => new[] { Path.Combine(data, "queue", "messages"), Path.Combine(data, "foreground", "inbox"), Path.Combine(data, "background", "inbox") }
-            .SelectMany(d => Directory.Exists(d) ? Directory.GetFiles(d).Where(f => f.EndsWith(".json") || f.EndsWith(".part")) : Array.Empty<string>()).ToArray();
+            .SelectMany(d => Directory.Exists(d) ? Directory.GetFiles(d).Where(f => f.EndsWith(".json") || f.EndsWith(".part")) : Array.Empty<string>())
+            .Concat(Directory.Exists(outbox) ? Directory.GetFiles(outbox) : Array.Empty<string>()).ToArray();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (Waiting().Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
         Assert.True(Waiting().Length == 0, "still waiting: " + string.Join(", ", Waiting().Select(Path.GetFileName)) + "\n" + last.Output);

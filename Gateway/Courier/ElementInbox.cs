@@ -63,6 +63,20 @@ public sealed class ElementInbox : IElementDrop
         return true;
     }
 
+    /// <summary>Takes a sealed part file of this host's as a waiting part by linking it in (one file, two names; see
+    /// <see cref="IElementDrop.TryAdopt"/>). A part of that name already waiting stays, as with <see cref="Put(string, Stream)"/>.</summary>
+    public bool TryAdopt(string name, string sealedFile)
+    {
+        switch (DurableFile.TryHardLink(sealedFile, PathOf(name)))
+        {
+            case DurableFile.LinkOutcome.Exists: return true;
+            case DurableFile.LinkOutcome.Unsupported: return false;
+        }
+        DurableFile.SyncDirectory(_directory);
+        _signal.Release();
+        return true;
+    }
+
     /// <summary>The waiting parts, oldest first.</summary>
     public IReadOnlyList<string> Waiting() =>
         new DirectoryInfo(_directory).EnumerateFiles("*.part").OrderBy(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal)

@@ -12,6 +12,12 @@ public interface IElementDrop
 
     /// <summary>The same for a small message already in memory (an Account, an Invitation, a Key Replacement message).</summary>
     void Drop(string name, byte[] message) => Drop(name, new MemoryStream(message, writable: false));
+
+    /// <summary>Hands on a part that is already a durable sealed file on this host (<see cref="Gateway.Sealing.SpoolSeal"/>)
+    /// by giving the file a name in the element's inbox, without copying it; the caller keeps its own name for the file
+    /// until it no longer needs it. False when this drop cannot (an element on another host, an inbox on another file
+    /// system): the caller then drops the file's content as a stream.</summary>
+    bool TryAdopt(string name, string sealedFile) => false;
 }
 
 /// <summary>

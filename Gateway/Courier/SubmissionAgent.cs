@@ -13,8 +13,10 @@ namespace Gateway.Courier;
 /// The Agent on the submission side. For a message a local user submitted to recipients this courier serves, it
 /// makes a fresh CEK, seals the message under it (<see cref="ContentPart"/>), builds the ARM, and hands the ARM to
 /// the Background first and then the content part to the Foreground, each signed by the sender and encrypted to
-/// that element. Both parts are written to the Agent's outbox first (one atomic file), so a crash at any point
-/// hands on the same pair again, never a second CEK; the elements take a given part once.
+/// that element. Both parts are written to the Agent's outbox first (two sealed files, made durable together before
+/// either is handed on), so a crash at any point hands on the same pair again, never a second CEK; the elements take
+/// a given part once. An element in this process adopts its file by a second name in its inbox (no copy, one disk sync
+/// of its directory); one on another host gets it through its link.
 /// </summary>
 public sealed class SubmissionAgent(
     MessageQueue queue,
@@ -30,14 +32,17 @@ public sealed class SubmissionAgent(
 {
     readonly TimeProvider _time = time ?? TimeProvider.System;
     string OutboxDirectory => Path.Combine(data.AgentDirectory, "outbox");
+    /// <summary>Both parts in one file, as an earlier version wrote them (still handed on after an upgrade).</summary>
     string OutboxPath(string id) => Path.Combine(OutboxDirectory, id + ".parts");
+    string ArmPath(string id) => Path.Combine(OutboxDirectory, id + ".arm");
+    string ContentPath(string id) => Path.Combine(OutboxDirectory, id + ".content");
 
     /// <summary>Where the parts go; set by the host (the elements' inboxes, or a link to the element's own host).</summary>
     public required IElementDrop ForegroundInbox { get; init; }
     public required IElementDrop BackgroundInbox { get; init; }
 
-    /// <summary>Both parts as the outbox holds them: the ARM (small) in memory, the content part read from the sealed
-    /// outbox file, never whole.</summary>
+    /// <summary>Both parts as an earlier version's outbox file holds them: the ARM (small) in memory, the content part
+    /// read from the sealed file, never whole.</summary>
     sealed class Parts(byte[] arm, Stream content) : IDisposable
     {
         public byte[] Arm => arm;
@@ -50,43 +55,76 @@ public sealed class SubmissionAgent(
         var sender = message.AuthenticatedUser!.ToLowerInvariant();
         if (!identity.IsReady)
             return Fail(recipients, "4.7.0", "this courier has no element certificates yet ('gateway ca init --root' or join a network); the message is held, not sent in clear");
-        Parts parts;
+        var id = message.Id;
         try
         {
-            if (!File.Exists(OutboxPath(message.Id))) await BuildAsync(message, sender, recipients, cancellationToken);
-            parts = LoadOutbox(message.Id);
+            if (File.Exists(OutboxPath(id)))
+            {
+                // Left by an earlier version: both parts in one file.
+                using var parts = LoadOutbox(id);
+                HandOn(id, parts.Arm, parts.Content);
+            }
+            else
+            {
+                // Both staged files present means both are the same build (the pair is made durable before either is
+                // handed on); one alone means a build that never finished, and nothing was handed on: build again.
+                if (!File.Exists(ArmPath(id)) || !File.Exists(ContentPath(id)))
+                {
+                    DurableFile.CreatePrivateDirectory(OutboxDirectory);
+                    File.Delete(ArmPath(id));
+                    File.Delete(ContentPath(id));
+                    await BuildAsync(message, sender, recipients, cancellationToken);
+                }
+                // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
+                HandOn(BackgroundInbox, id, ArmPath(id));
+                CrashPoint.Hit("agent-after-arm");
+                HandOn(ForegroundInbox, id, ContentPath(id));
+                CrashPoint.Hit("agent-after-content");
+            }
         }
         catch (Exception ex) when (ex is KeyStoreException or CourierAuthorityException or MimeKit.Cryptography.CertificateNotFoundException or PartRejectedException)
         {
             logger.LogError("Agent cannot split {QueueId} from {Sender}: {Reason}", message.Id, sender, ex.Message);
             return Fail(recipients, "4.7.0", "the message cannot be protected yet: " + ex.Message);
         }
-        // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.
-        using (parts)
-        {
-            BackgroundInbox.Drop(message.Id, parts.Arm);
-            CrashPoint.Hit("agent-after-arm");
-            ForegroundInbox.Drop(message.Id, parts.Content);
-            CrashPoint.Hit("agent-after-content");
-        }
         logger.LogInformation("Agent split {QueueId} from {Sender} for {Count} recipient(s): ARM to the Background, content part to the Foreground",
             message.Id, sender, recipients.Count);
         return recipients.Select(r => new RecipientOutcome(r.Address, OutcomeKind.Delivered, "2.0.0", "protected: content part and ARM handed to the Foreground and Background")).ToList();
     }
 
-    /// <summary>Forgets a message's parts once the queue has recorded the hand-off (the message left the queue).</summary>
-    public void Discard(string queueId)
+    /// <summary>An element here adopts the staged file itself; one elsewhere (or on another file system) gets a copy.</summary>
+    void HandOn(IElementDrop drop, string id, string staged)
     {
-        var path = OutboxPath(queueId);
-        if (File.Exists(path)) File.Delete(path);
+        if (drop.TryAdopt(id, staged)) return;
+        using var part = queue.Seal.OpenRead(staged);
+        drop.Drop(id, part);
     }
 
-    /// <summary>Outbox files whose message is no longer queued (a crash between the queue's removal and <see cref="Discard"/>).</summary>
+    void HandOn(string id, byte[] arm, Stream content)
+    {
+        BackgroundInbox.Drop(id, arm);
+        CrashPoint.Hit("agent-after-arm");
+        ForegroundInbox.Drop(id, content);
+        CrashPoint.Hit("agent-after-content");
+    }
+
+    /// <summary>Forgets a message's parts once the queue has recorded the hand-off (the message left the queue). An
+    /// element that adopted a part keeps it under its own name until it is done with it.</summary>
+    public void Discard(string queueId)
+    {
+        foreach (var path in new[] { OutboxPath(queueId), ArmPath(queueId), ContentPath(queueId) })
+            if (File.Exists(path)) File.Delete(path);
+    }
+
+    /// <summary>Outbox files whose message is no longer queued (a crash between the queue's removal and
+    /// <see cref="Discard"/>), and half-written ones.</summary>
     public void DiscardOrphans(ISet<string> queuedIds)
     {
         if (!Directory.Exists(OutboxDirectory)) return;
-        foreach (var file in Directory.EnumerateFiles(OutboxDirectory, "*.parts"))
-            if (!queuedIds.Contains(Path.GetFileNameWithoutExtension(file))) File.Delete(file);
+        foreach (var file in Directory.EnumerateFiles(OutboxDirectory, "*.tmp")) File.Delete(file);
+        foreach (var pattern in new[] { "*.parts", "*.arm", "*.content" })
+            foreach (var file in Directory.EnumerateFiles(OutboxDirectory, pattern))
+                if (!queuedIds.Contains(Path.GetFileNameWithoutExtension(file))) File.Delete(file);
         queue.Seal.SealPlainFiles(OutboxDirectory, "*.parts"); // left plain by an earlier version
     }
 
@@ -95,7 +133,8 @@ public sealed class SubmissionAgent(
 
     static ReadOnlySpan<byte> OutboxMagic => "GWP1"u8;
 
-    /// <summary>The parts written to the outbox (just now, or before a crash: the same parts are handed on again, never new ones).</summary>
+    /// <summary>The parts an earlier version wrote to its one outbox file before it stopped (the same parts are handed on
+    /// again, never new ones).</summary>
     Parts LoadOutbox(string id)
     {
         var stored = queue.Seal.OpenReadAny(OutboxPath(id));
@@ -174,19 +213,11 @@ public sealed class SubmissionAgent(
         var contentMessage = CourierMime.Message(sender, identity.ElementAddress(CourierElement.Foreground)!, "Content " + id,
             PartEnvelope.Seal(context, signer, identity.ElementCertificate(CourierElement.Foreground)!, contentEntity));
 
-        var armBytes = CourierMime.Bytes(armMessage);
         DurableFile.CreatePrivateDirectory(OutboxDirectory);
-        // Sealed: "GWP1", the ARM's length (4 octets, big-endian), the ARM, then the content part to the end, written
-        // as it is produced.
-        queue.Seal.WriteAtomic(OutboxPath(id), stored =>
-        {
-            Span<byte> head = stackalloc byte[8];
-            OutboxMagic.CopyTo(head);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head[4..], armBytes.Length);
-            stored.Write(head);
-            stored.Write(armBytes);
-            CourierMime.WriteTo(contentMessage, stored);
-        });
+        // Sealed, each written as it is produced and synced; the directory once for both, before either is handed on.
+        queue.Seal.WriteAtomicDirectoryUnsynced(ArmPath(id), stored => CourierMime.WriteTo(armMessage, stored));
+        queue.Seal.WriteAtomicDirectoryUnsynced(ContentPath(id), stored => CourierMime.WriteTo(contentMessage, stored));
+        DurableFile.SyncDirectory(OutboxDirectory);
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(cek);
     }
 

@@ -21,6 +21,37 @@ public static partial class DurableFile
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link(string existing, string created);
+
+    const int EEXIST = 17, EXDEV = 18, EPERM = 1, EMLINK = 31, EOPNOTSUPP = 95;
+
+    /// <summary>What <see cref="TryHardLink"/> did.</summary>
+    public enum LinkOutcome
+    {
+        /// <summary>The new name is there (not yet durable: sync its directory).</summary>
+        Linked,
+        /// <summary>Something of that name was there already; nothing changed.</summary>
+        Exists,
+        /// <summary>This file system or platform cannot link these two names (another device, no hard links): copy instead.</summary>
+        Unsupported,
+    }
+
+    /// <summary>Gives the file at <paramref name="existing"/> a second name, <paramref name="created"/> (a hard link: one
+    /// file, no copy; removing one name leaves the other). Other failures throw.</summary>
+    public static LinkOutcome TryHardLink(string existing, string created)
+    {
+        if (!OperatingSystem.IsLinux()) return LinkOutcome.Unsupported;
+        if (link(existing, created) == 0) return LinkOutcome.Linked;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno switch
+        {
+            EEXIST => LinkOutcome.Exists,
+            EXDEV or EPERM or EMLINK or EOPNOTSUPP => LinkOutcome.Unsupported,
+            _ => throw new IOException($"cannot link {existing} as {created} (errno {errno})"),
+        };
+    }
+
     /// <summary>
     /// Makes the directory's entries (creates, renames, deletes) durable: every change made to it before the call is on
     /// disk when it returns. Calls that overlap share syncs (group commit): a call waits for a sync that starts after it

@@ -101,8 +101,12 @@ public sealed class SpoolSeal
     /// file is never held whole).</summary>
     public void WriteAtomic(string path, Action<Stream> write) => WriteAtomic(path, ".tmp", write);
 
+    /// <summary>The same, except that the new name is not yet durable: the caller writes several files into one directory
+    /// and syncs it once (<see cref="DurableFile.SyncDirectory"/>) before it relies on any of them.</summary>
+    public void WriteAtomicDirectoryUnsynced(string path, Action<Stream> write) => WriteAtomic(path, ".tmp", write, syncDirectory: false);
+
     /// <summary>Seals what <paramref name="write"/> writes into <c>path + suffix</c>, fsyncs it, and renames it over <paramref name="path"/>.</summary>
-    void WriteAtomic(string path, string suffix, Action<SealedSpoolWriter> write)
+    void WriteAtomic(string path, string suffix, Action<SealedSpoolWriter> write, bool syncDirectory = true)
     {
         var temp = path + suffix;
         if (File.Exists(temp)) File.Delete(temp);
@@ -112,7 +116,7 @@ public sealed class SpoolSeal
             writer.Complete(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
-        DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (syncDirectory) DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>The whole plaintext of a sealed file (or of a plain one an earlier version wrote).</summary>
