@@ -235,6 +235,32 @@ public sealed class ImapServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_large_appended_message_is_stored_whole_from_its_working_copy_and_read_back_exactly()
+    {
+        // Over the reader's spool size and the working copies' in-memory size: the literal goes through a sealed file.
+        var marker = "large-append-" + Guid.NewGuid().ToString("N");
+        var line = "The quick brown fox " + marker + " jumps over the lazy dog.\r\n";
+        var text = new StringBuilder("From: <alice@gateway.test>\r\nTo: <alice@gateway.test>\r\nSubject: large append\r\n\r\n");
+        while (text.Length < 1_500_000) text.Append(line);
+        var original = Encoding.ASCII.GetBytes(text.ToString());
+        await using (var wire = await LoggedInAsync())
+        {
+            await wire.SendAsync($"A1 APPEND INBOX {{{original.Length}+}}\r\n{text}\r\n");
+            Assert.StartsWith("A1 OK [APPENDUID", Tagged(await wire.ReadUntilTaggedAsync("A1")));
+        }
+        using var client = await ImapClients.ConnectAsync(_gw.ImapsPort, User, Password);
+        await client.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly);
+        using var stream = await client.Inbox.GetStreamAsync(0, "");
+        var back = new MemoryStream();
+        await stream.CopyToAsync(back);
+        Assert.Equal(original.Length, back.Length);
+        Assert.True(original.AsSpan().SequenceEqual(back.ToArray()), "the message read back differs from the one appended");
+        await client.DisconnectAsync(true);
+        // The working copy was sealed: the data directory holds no plaintext of it.
+        Assert.Empty(Gateway.Tests.Sealing.NothingRestsInClearTests.Leaks(_gw.DataDirectory, new[] { marker }));
+    }
+
+    [Fact]
     public async Task Two_sessions_see_each_others_flag_changes_and_expunges()
     {
         await using var a = await LoggedInAsync();

@@ -138,6 +138,38 @@ public class ImapSyntaxTests
     }
 
     [Fact]
+    public async Task A_literal_over_the_spool_size_arrives_in_a_working_copy_and_a_cut_off_one_is_given_up()
+    {
+        // The octets reach the working copy in the pipe's segments, never as one array.
+        var body = new byte[ImapCommandReader.SpoolAbove * 3 + 17];
+        new Random(7).NextBytes(body);
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes($"a1 APPEND INBOX {{{body.Length}+}}\r\n"));
+        for (var at = 0; at < body.Length; at += 40_000) await pipe.Writer.WriteAsync(body.AsMemory(at, Math.Min(40_000, body.Length - at)));
+        await pipe.Writer.WriteAsync("\r\n"u8.ToArray());
+        await pipe.Writer.CompleteAsync();
+        var read = await new ImapCommandReader(pipe.Reader, 1000, 10_000_000, 20_000_000).ReadAsync(() => ValueTask.CompletedTask, CancellationToken.None);
+        using (var raw = read.Command!)
+        {
+            var append = ImapCommandParser.Parse(raw);
+            var spooled = Assert.IsType<ImapValue.Spooled>(append.Arguments[^1]);
+            var copy = new MemoryStream();
+            spooled.Content.CopyTo(copy);
+            Assert.Equal(body, copy.ToArray());
+            Assert.Null(spooled.AsString()); // no string to any other command
+        }
+
+        // The connection ends in the middle of the literal: nothing is returned, and the working copy is closed.
+        var cut = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
+        await cut.Writer.WriteAsync(Encoding.ASCII.GetBytes($"a2 APPEND INBOX {{{body.Length}+}}\r\n"));
+        await cut.Writer.WriteAsync(body.AsMemory(0, 100_000));
+        await cut.Writer.CompleteAsync();
+        var closed = await new ImapCommandReader(cut.Reader, 1000, 10_000_000, 20_000_000).ReadAsync(() => ValueTask.CompletedTask, CancellationToken.None);
+        Assert.Equal(ImapReadStatus.Closed, closed.Status);
+        Assert.Null(closed.Command);
+    }
+
+    [Fact]
     public async Task Synchronizing_and_non_synchronizing_literals_are_read_with_continuations_only_for_the_first()
     {
         var (reads, continuations) = await ReadAll("a1 LOGIN {5}\r\nalice {8+}\r\npa\0ss\r\nw\r\na2 NOOP\r\n");

@@ -45,7 +45,7 @@ public static class ImapCommandParser
 
         public bool PeekIs(char c) => Peek() == c;
 
-        bool AtLiteral => !AtEnd && raw.Parts[_part] is ImapRawPart.Literal;
+        bool AtLiteral => !AtEnd && raw.Parts[_part] is ImapRawPart.Literal or ImapRawPart.SpooledLiteral;
 
         public void Expect(char c, string what, string? tag)
         {
@@ -98,10 +98,12 @@ public static class ImapCommandParser
         {
             if (AtLiteral)
             {
-                var literal = (ImapRawPart.Literal)raw.Parts[_part];
+                var literal = raw.Parts[_part];
                 _part++;
                 _pos = 0;
-                return new ImapValue.String(literal.Bytes, IsLiteral: true);
+                return literal is ImapRawPart.SpooledLiteral spooled
+                    ? new ImapValue.Spooled(spooled.Content)
+                    : new ImapValue.String(((ImapRawPart.Literal)literal).Bytes, IsLiteral: true);
             }
             switch (Peek())
             {

@@ -14,17 +14,38 @@ public readonly record struct ImapRead(ImapReadStatus Status, ImapRawCommand? Co
 /// Reads one IMAP command from the connection, literals included (RFC 3501 7.5 and 9; LITERAL+ RFC 7888):
 /// a line ending in <c>{n}</c> gets a continuation request before its n octets are read; <c>{n+}</c> does not.
 /// Lines and literals are bounded; a synchronizing literal over the limit is refused without reading it, and the
-/// session stays in step because the client sends nothing more until it hears from us.
+/// session stays in step because the client sends nothing more until it hears from us. A literal over
+/// <see cref="SpoolAbove"/> octets (an APPENDed message) is written to a working copy as it arrives, never gathered
+/// into one array.
 /// </summary>
 public sealed partial class ImapCommandReader(PipeReader input, int maxLineLength, long maxLiteralSize, long maxCommandSize)
 {
     [GeneratedRegex(@"\{(\d{1,19})(\+?)\}$")]
     private static partial Regex LiteralMarker();
 
-    /// <param name="sendContinuation">Writes and flushes "+ ..." to the client before a synchronizing literal.</param>
+    /// <summary>Literals larger than this go to a working copy (<see cref="ImapRawPart.SpooledLiteral"/>).</summary>
+    public const long SpoolAbove = 64 * 1024;
+
+    /// <summary>Reads one command; a command that does not come whole gives up the working copies of its literals.</summary>
     public async ValueTask<ImapRead> ReadAsync(Func<ValueTask> sendContinuation, CancellationToken cancellationToken)
     {
         var parts = new List<ImapRawPart>();
+        try
+        {
+            var read = await ReadPartsAsync(parts, sendContinuation, cancellationToken);
+            if (read.Command is null) new ImapRawCommand(parts).Dispose();
+            return read;
+        }
+        catch
+        {
+            new ImapRawCommand(parts).Dispose();
+            throw;
+        }
+    }
+
+    /// <param name="sendContinuation">Writes and flushes "+ ..." to the client before a synchronizing literal.</param>
+    async ValueTask<ImapRead> ReadPartsAsync(List<ImapRawPart> parts, Func<ValueTask> sendContinuation, CancellationToken cancellationToken)
+    {
         long total = 0;
         while (true)
         {
@@ -49,9 +70,19 @@ public sealed partial class ImapCommandReader(PipeReader input, int maxLineLengt
                 return new ImapRead(ImapReadStatus.LiteralTooLarge, null, TagOf(parts, null), CanContinue: synchronizing);
             }
             if (synchronizing) await sendContinuation();
-            var literal = await ReadOctetsAsync(size, cancellationToken);
-            if (literal is null) return new ImapRead(ImapReadStatus.Closed, null);
-            parts.Add(new ImapRawPart.Literal(literal));
+            if (size > SpoolAbove)
+            {
+                var copy = Gateway.Sealing.ScratchSpace.Create();
+                parts.Add(new ImapRawPart.SpooledLiteral(copy)); // given up with the command, whole or not
+                if (!await CopyOctetsAsync(size, copy, cancellationToken)) return new ImapRead(ImapReadStatus.Closed, null);
+                copy.Position = 0;
+            }
+            else
+            {
+                var literal = await ReadOctetsAsync(size, cancellationToken);
+                if (literal is null) return new ImapRead(ImapReadStatus.Closed, null);
+                parts.Add(new ImapRawPart.Literal(literal));
+            }
             total += size;
         }
     }
@@ -111,6 +142,23 @@ public sealed partial class ImapCommandReader(PipeReader input, int maxLineLengt
             if (read < size && result.IsCompleted) return null;
         }
         return bytes;
+    }
+
+    /// <summary>Copies the next <paramref name="size"/> octets to <paramref name="target"/> as they arrive; false when
+    /// the connection closed first.</summary>
+    async ValueTask<bool> CopyOctetsAsync(long size, Stream target, CancellationToken cancellationToken)
+    {
+        long read = 0;
+        while (read < size)
+        {
+            var result = await input.ReadAsync(cancellationToken);
+            var take = result.Buffer.Slice(0, Math.Min(size - read, result.Buffer.Length));
+            foreach (var segment in take) target.Write(segment.Span);
+            read += take.Length;
+            input.AdvanceTo(take.End);
+            if (read < size && result.IsCompleted) return false;
+        }
+        return true;
     }
 
     static string? TagOf(List<ImapRawPart> parts, string? text)

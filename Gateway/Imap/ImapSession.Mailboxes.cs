@@ -226,11 +226,19 @@ public sealed partial class ImapSession
                     return Bad(c, "APPEND arguments are: mailbox [(flags)] [\"date-time\"] literal");
             }
         }
-        if (c.Arguments[^1] is not ImapValue.String { } message) return Bad(c, "APPEND needs the message as a literal");
-        if (message.Bytes.Length == 0) return No(c, "An empty message cannot be appended");
+        // A large message arrives in a working copy (ImapCommandReader.SpoolAbove) and is stored from it as it is read.
+        Stream? message = c.Arguments[^1] switch
+        {
+            ImapValue.String s => new MemoryStream(s.Bytes, writable: false),
+            ImapValue.Spooled spooled => spooled.Content,
+            _ => null,
+        };
+        if (message is null) return Bad(c, "APPEND needs the message as a literal");
+        if (message.Length == 0) return No(c, "An empty message cannot be appended");
         var mailbox = _store.Find(_user!, name);
         if (mailbox is null) return No(c, $"[TRYCREATE] Mailbox {name} does not exist");
-        var stored = await _store.AppendAsync(_user!, name, new MemoryStream(message.Bytes, writable: false), flags, date, cancellationToken: _closed);
+        message.Position = 0;
+        var stored = await _store.AppendAsync(_user!, name, message, flags, date, cancellationToken: _closed);
         _log.LogInformation("IMAP APPEND to {Mailbox}: UID {Uid}, {Size} octets", name, stored.Uid, stored.Size);
         return Ok(c, $"[APPENDUID {mailbox.UidValidity} {stored.Uid}] APPEND completed");
     }

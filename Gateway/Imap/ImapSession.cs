@@ -145,10 +145,12 @@ public sealed partial class ImapSession
                 return await AfterBadAsync();
         }
 
+        // The command's large literals (working copies) are given up once it has run.
+        using var raw = read.Command!;
         ImapCommand command;
         try
         {
-            command = ImapCommandParser.Parse(read.Command!);
+            command = ImapCommandParser.Parse(raw);
         }
         catch (ImapSyntaxException ex)
         {

@@ -17,6 +17,13 @@ public abstract record ImapValue
         public override string ToString() => IsLiteral ? $"{{{Bytes.Length}}}" : "\"" + Text + "\"";
     }
 
+    /// <summary>A large literal, read from its working copy (see <see cref="ImapRawPart.SpooledLiteral"/>); only APPEND's
+    /// message takes one, and it is no string to any other argument.</summary>
+    public sealed record Spooled(Stream Content) : ImapValue
+    {
+        public override string ToString() => $"{{{Content.Length}}}";
+    }
+
     public sealed record Nil : ImapValue
     {
         public override string ToString() => "NIL";
