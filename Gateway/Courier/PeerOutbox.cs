@@ -51,16 +51,23 @@ public sealed class PeerOutbox
     string MessagePath(string id) => Path.Combine(_directory, id + ".eml");
     string EntryPath(string id) => Path.Combine(_directory, id + ".json");
 
-    /// <summary>Queues a message under a deterministic id: the same part forwarded twice (after a crash) is queued once.
+    /// <summary>Queues a message under a deterministic id: the same part forwarded twice (after a crash, or by two
+    /// callers at once, such as a registration and the account distributor telling of the same account) is queued once.
     /// <paramref name="write"/> writes the message, sealed to disk as it is written.</summary>
     public bool Enqueue(OutboundEntry entry, Action<Stream> write)
     {
-        if (File.Exists(EntryPath(entry.Id))) return false;
-        _seal.WriteAtomic(MessagePath(entry.Id), write);
-        _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+        // Callers with the same id take turns (the second finds the first's entry); other ids rarely share a stripe.
+        lock (_stripes[(uint)StringComparer.Ordinal.GetHashCode(entry.Id) % (uint)_stripes.Length])
+        {
+            if (File.Exists(EntryPath(entry.Id))) return false;
+            _seal.WriteAtomic(MessagePath(entry.Id), write);
+            _seal.WriteAllBytesAtomic(EntryPath(entry.Id), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
+        }
         _signal.Release();
         return true;
     }
+
+    readonly Lock[] _stripes = Enumerable.Range(0, 32).Select(_ => new Lock()).ToArray();
 
     public IReadOnlyList<OutboundEntry> All() =>
         Directory.EnumerateFiles(_directory, "*.json").Select(f => Load(Path.GetFileNameWithoutExtension(f))).OfType<OutboundEntry>()

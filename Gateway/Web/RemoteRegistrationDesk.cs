@@ -38,7 +38,14 @@ public sealed class RemoteRegistrationDesk(Uri foregroundUrl, IKeyRing agentKeys
         var certificate = authority.IssueUser(record.Address, userKeys);
         logger.LogInformation("Registration: {Address} registered through invitation {InvitationId}; certificate {Serial} issued", record.Address, record.Id,
             certificate.SerialNumber.ToString(16));
-        distributeAccount(record.Address);
+        // The Foreground's host is told now; if that fails, the account distributor tells it on its next round, and the
+        // registration, made and claimed, stands.
+        try { distributeAccount(record.Address); }
+        catch (Exception ex) when (ex is IOException or PartRejectedException)
+        {
+            logger.LogWarning("Registration: {Address} could not be told to the Foreground's host yet ({Reason}); the account distributor tells it",
+                record.Address, ex.Message);
+        }
         await InvitationDesk.QueueWelcomeAsync(queue, identity.ElementAddress(CourierElement.Foreground) ?? "foreground@invalid", record.Address, welcomeText, _time,
             cancellationToken);
         return record;
