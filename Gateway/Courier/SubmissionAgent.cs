@@ -71,8 +71,14 @@ public sealed class SubmissionAgent(
                 if (!File.Exists(ArmPath(id)) || !File.Exists(ContentPath(id)))
                 {
                     DurableFile.CreatePrivateDirectory(OutboxDirectory);
-                    File.Delete(ArmPath(id));
-                    File.Delete(ContentPath(id));
+                    if (File.Exists(ArmPath(id)) || File.Exists(ContentPath(id)))
+                    {
+                        // The lone file goes, durably, before the new build writes its pair: otherwise a crash could
+                        // leave it beside a new file of the other kind, a pair of two builds.
+                        File.Delete(ArmPath(id));
+                        File.Delete(ContentPath(id));
+                        DurableFile.SyncDirectory(OutboxDirectory);
+                    }
                     await BuildAsync(message, sender, recipients, cancellationToken);
                 }
                 // ARM first, then content: a content part never waits on a recipient's side for an ARM that was not sent.

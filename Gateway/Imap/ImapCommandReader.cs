@@ -131,17 +131,7 @@ public sealed partial class ImapCommandReader(PipeReader input, int maxLineLengt
     async ValueTask<byte[]?> ReadOctetsAsync(long size, CancellationToken cancellationToken)
     {
         var bytes = new byte[size];
-        long read = 0;
-        while (read < size)
-        {
-            var result = await input.ReadAsync(cancellationToken);
-            var take = result.Buffer.Slice(0, Math.Min(size - read, result.Buffer.Length));
-            take.CopyTo(bytes.AsSpan((int)read));
-            read += take.Length;
-            input.AdvanceTo(take.End);
-            if (read < size && result.IsCompleted) return null;
-        }
-        return bytes;
+        return await CopyOctetsAsync(size, new MemoryStream(bytes), cancellationToken) ? bytes : null;
     }
 
     /// <summary>Copies the next <paramref name="size"/> octets to <paramref name="target"/> as they arrive; false when
